@@ -1,0 +1,50 @@
+"""`needlepoint gui`: the tablet app, or on a machine with no display, what works headless."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from devices import DEFAULT_URI, describe
+
+
+def home() -> Path:
+    """Where the app keeps its local files (database, settings, Kivy's own folder)."""
+    return Path(os.environ.get("NEEDLEPOINT_HOME", Path.home() / ".local/share/needlepoint"))
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("gui", help="the tablet app (the default)")
+    p.add_argument("--device", default=DEFAULT_URI, help=f"device URI (default {DEFAULT_URI})")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from app.ui.env import has_display, prepare_kivy
+
+    describe(args.device)  # a bad URI fails here, with its message, before any window
+    if not has_display():
+        return headless(args.device)
+    prepare_kivy(home())
+    from app.ui.main import NeedlepointApp
+
+    NeedlepointApp(args.device).run()
+    return 0
+
+
+def headless(device: str) -> int:
+    from app.record import record_to_file
+
+    out = home() / "recordings" / "demo.edf"
+    print("needlepoint: no display here (DISPLAY and WAYLAND_DISPLAY are unset), so the "
+          "tablet window cannot open.\n"
+          "What works without a display:\n"
+          "  needlepoint devices                       what can be opened now\n"
+          "  needlepoint record --device sim:denervated --seconds 10 --out d.edf\n"
+          "  needlepoint record --device file:d.edf --seconds 10 --out again.wav\n"
+          "  python -m app.figures scenarios docs/scenarios   one PNG per simulator scenario\n"
+          f"Recording 5 s of {device} into {out} as a demonstration:")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    print(record_to_file(device, 5.0, out, realtime=False))
+    return 0

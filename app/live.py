@@ -1,0 +1,120 @@
+"""The live session: a reader thread takes chunks from a device and publishes them into a
+bounded ring that the screen peeks at. No Kivy here.
+
+Nothing downstream can block the reader: the ring overwrites its oldest samples, and every
+gap in the device's sample count or chunk sequence is counted, never hidden.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from devices import Device, DeviceError
+
+
+class Ring:
+    """A single-writer ring of the last `capacity` frames and the total written, so a reader
+    knows exactly which device sample each value is."""
+
+    def __init__(self, capacity: int, channels: int):
+        self.buf = np.zeros((capacity, channels), np.float32)
+        self.capacity = capacity
+        self.written = 0  # frames ever written; the newest is index written - 1
+        self._lock = threading.Lock()  # held only for a copy, never across I/O
+
+    def write(self, data: np.ndarray) -> None:
+        n = data.shape[0]
+        keep = data[-self.capacity:]  # of a write longer than the ring, only its tail stays
+        m = keep.shape[0]
+        with self._lock:
+            start = (self.written + n - m) % self.capacity
+            first = min(m, self.capacity - start)
+            self.buf[start:start + first] = keep[:first]
+            self.buf[: m - first] = keep[first:]
+            self.written += n
+
+    def last(self, frames: int) -> tuple[np.ndarray, int]:
+        """(a copy of the newest `frames` frames, the ring index of the first of them)."""
+        with self._lock:
+            frames = min(frames, self.written, self.capacity)
+            end = self.written
+            idx = (np.arange(end - frames, end)) % self.capacity
+            return self.buf[idx], end - frames
+
+
+@dataclass
+class Counters:
+    chunks: int = 0
+    frames: int = 0
+    gaps: int = 0  # discontinuities in the device's sample count
+    lost_frames: int = 0
+    lost_chunks: int = 0  # holes in the chunk sequence numbers
+    errors: int = 0
+
+
+class LiveSession:
+    """Runs one device on a reader thread and keeps the last `seconds` of signal."""
+
+    def __init__(self, device: Device, seconds: float = 60.0):
+        self.device = device
+        self.info = device.info
+        self.ring = Ring(int(seconds * device.info.fs), device.info.channels)
+        self.counters = Counters()
+        self.status = "starting"
+        self.last_error: str | None = None
+        self.last_arrival = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="device-reader", daemon=True)
+        self._expect_index: int | None = None
+        self._expect_seq: int | None = None
+
+    def start(self) -> LiveSession:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        try:
+            self.device.open()
+            self.device.start()
+            self.status = "streaming"
+            while not self._stop.is_set():
+                chunk = self.device.read(0.1)
+                if chunk is None:
+                    self.status = self.device.status
+                    if self.device.ended:
+                        return
+                    continue
+                self._publish(chunk)
+        except DeviceError as e:
+            self.counters.errors += 1
+            self.last_error = str(e)
+            self.status = "error"
+        finally:
+            self.device.close()
+
+    def _publish(self, chunk) -> None:
+        c = self.counters
+        if self._expect_index is not None and chunk.first_index != self._expect_index:
+            c.gaps += 1
+            c.lost_frames += max(chunk.first_index - self._expect_index, 0)
+        if self._expect_seq is not None and chunk.seq != self._expect_seq:
+            c.lost_chunks += max(chunk.seq - self._expect_seq, 0)
+        self._expect_index = chunk.end_index
+        self._expect_seq = chunk.seq + 1
+        self.ring.write(chunk.data)
+        c.chunks += 1
+        c.frames += chunk.frames
+        self.last_arrival = chunk.arrival
+        self.status = self.device.status
+
+    def signal_age(self) -> float:
+        """Seconds since the last chunk arrived (large when the amplifier is lost)."""
+        return time.monotonic() - self.last_arrival if self.last_arrival else float("inf")

@@ -1,0 +1,1 @@
+"""The Kivy tablet app. The only package that imports Kivy."""
