@@ -98,20 +98,36 @@ SCENARIO_VIEWS = {
     "rest": 20, "denervated": 50, "endplate": 50, "trigger-point": 100, "voluntary": 200,
     "dystonia": 200, "myotonic": 100,
 }
+FIGURE_SEED = 1
+FS = 20000.0
 
 
-def scenario_figure(name: str, out: Path, seconds: float = 1.0, start_s: float = 2.0,
-                    seed: int = 1) -> dict:
-    """One second of a scenario (100 ms/div), then its first 100 ms (10 ms/div), with the
-    ground truth marked under each. Returns what was drawn, for the caption."""
+def _run(name: str, seconds: float, seed: int):
     from devices import make_device, read_frames
 
-    fs = 20000.0
     dev = make_device(f"sim:{name}?seed={seed}", paced=False)
     with dev:
-        x = read_frames(dev, int((start_s + seconds) * fs))[:, 0].astype(float)
-        truth = dev.truth()
-    x = x[int(start_s * fs):]
+        x = read_frames(dev, int(seconds * FS))[:, 0].astype(float)
+        return x, dev.truth()
+
+
+def _interesting_start(truth, default: float = 2.0) -> float:
+    """Where a one-second window shows the scenario best: just before its first twitch or
+    myotonic discharge, inside its first tonic episode, else a couple of seconds in."""
+    for kind in ("local_twitch_response", "tonic_activity"):
+        starts = [s["start"] for s in truth.segments if s["kind"] == kind]
+        if starts:
+            return max(starts[0] - 0.1, 0.0) if kind != "tonic_activity" else starts[0] + 1.0
+    myo = [e["t"] for e in truth.events if e["kind"] == "myotonic_discharge"]
+    return max(myo[0] - 0.05, 0.0) if myo else default
+
+
+def scenario_figure(name: str, out: Path, seconds: float = 1.0) -> dict:
+    """One second of a scenario (100 ms/div), then its first 100 ms (10 ms/div), with the
+    ground truth marked under each. Returns what was drawn, for the caption."""
+    full, truth = _run(name, 12.0, FIGURE_SEED)
+    start_s = _interesting_start(truth)
+    x = full[int(start_s * FS): int((start_s + seconds) * FS)]
     uv = SCENARIO_VIEWS[name]
     w, trace_h, tick_h, gap = 1200, 320, 14, 16
     img = np.zeros((2 * (trace_h + tick_h + gap) + gap, w, 3), np.uint8)
@@ -120,11 +136,56 @@ def scenario_figure(name: str, out: Path, seconds: float = 1.0, start_s: float =
     draw_trace(img, y, trace_h, x, uv)
     mark_truth(img, y + trace_h + 2, tick_h, truth, start_s, start_s + seconds)
     y += trace_h + tick_h + gap
-    zoom = x[: int(0.1 * fs)]
-    draw_trace(img, y, trace_h, zoom, uv)
+    draw_trace(img, y, trace_h, x[: int(0.1 * FS)], uv)
     mark_truth(img, y + trace_h + 2, tick_h, truth, start_s, start_s + 0.1)
     write_png(out, img)
-    return {"scenario": name, "uv_per_div": uv, "start_s": start_s, "seed": seed}
+    return {"scenario": name, "uv_per_div": uv, "start_s": round(start_s, 3)}
+
+
+def scenario_stats(name: str, seconds: float = 60.0, seed: int = FIGURE_SEED) -> dict:
+    """What the simulator really produced, per potential kind: amplitude, duration, firing
+    rate and regularity of its trains, and how much of the time each segment kind covers."""
+    x, truth = _run(name, seconds, seed)
+    out: dict = {"rms_uv": float(x.std()), "kinds": {}, "segments": {}}
+    for kind in sorted({e["kind"] for e in truth.events}):
+        evs = [e for e in truth.events if e["kind"] == kind]
+        amps = np.array([e["amplitude_uv"] for e in evs])
+        durs = np.array([e["duration_ms"] for e in evs])
+        trains = [t for t in truth.trains if t["kind"] == kind and t["count"] >= 5]
+        out["kinds"][kind] = {
+            "count": len(evs),
+            "amplitude_uv": (float(np.percentile(amps, 5)), float(np.percentile(amps, 95))),
+            "duration_ms": (float(durs.min()), float(durs.max())),
+            "rate_hz": (min((t["rate_hz"] for t in trains), default=0.0),
+                        max((t["rate_hz"] for t in trains), default=0.0)),
+            "cv": (min((t["cv"] for t in trains), default=0.0),
+                   max((t["cv"] for t in trains), default=0.0)),
+            "initial": sorted({e["initial"] for e in evs}),
+        }
+    for s in truth.segments:
+        out["segments"][s["kind"]] = out["segments"].get(s["kind"], 0.0) + s["end"] - s["start"]
+    out["segments"] = {k: v / seconds for k, v in out["segments"].items()}
+    return out
+
+
+def _range(r: tuple, fmt: str = "{:.0f}") -> str:
+    return f"{fmt.format(r[0])}-{fmt.format(r[1])}"
+
+
+def stats_table(names) -> str:
+    rows = ["| scenario | kind | count in 60 s | amplitude p5-p95 (uV) | duration (ms) | "
+            "train rate (Hz) | train CV | first phase |",
+            "|---|---|---|---|---|---|---|---|"]
+    for name in names:
+        st = scenario_stats(name)
+        for kind, k in st["kinds"].items():
+            rows.append(f"| {name} | {kind} | {k['count']} | {_range(k['amplitude_uv'])} | "
+                        f"{_range(k['duration_ms'], '{:.1f}')} | "
+                        f"{_range(k['rate_hz'], '{:.1f}')} | {_range(k['cv'], '{:.2f}')} | "
+                        f"{', '.join(k['initial'])} |")
+        segs = ", ".join(f"{kind} {share:.0%}" for kind, share in st["segments"].items())
+        rows.append(f"| {name} | RMS {st['rms_uv']:.1f} uV | | | | | | {segs or '-'} |")
+    return "\n".join(rows)
 
 
 def main(argv: list[str]) -> int:
@@ -137,7 +198,11 @@ def main(argv: list[str]) -> int:
 
     for name in SCENARIOS:
         info = scenario_figure(name, outdir / f"{name}.png")
-        print(f"{outdir / (name + '.png')}: {info['uv_per_div']} uV/div")
+        print(f"{outdir / (name + '.png')}: {info['uv_per_div']} uV/div from "
+              f"{info['start_s']} s")
+    table = stats_table(SCENARIOS)
+    (outdir / "stats.md").write_text(table + "\n")
+    print(table)
     return 0
 
 

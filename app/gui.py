@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def headless(device: str) -> int:
-    from app.record import record_to_file
+    from app import record
 
     out = home() / "recordings" / "demo.edf"
     print("needlepoint: no display here (DISPLAY and WAYLAND_DISPLAY are unset), so the "
@@ -46,5 +46,5 @@ def headless(device: str) -> int:
           "  python -m app.figures scenarios docs/scenarios   one PNG per simulator scenario\n"
           f"Recording 5 s of {device} into {out} as a demonstration:")
     out.parent.mkdir(parents=True, exist_ok=True)
-    print(record_to_file(device, 5.0, out, realtime=False))
-    return 0
+    return record.run(argparse.Namespace(device=device, seconds=5.0, out=str(out),
+                                         realtime=False))

@@ -253,9 +253,10 @@ def _train_stats(trains: list[dict], events: list[dict]) -> list[dict]:
     for tr in trains:
         ts = np.array(times.get(tr["id"], []))
         isi = np.diff(ts)
-        # Pauses (a train that stops and restarts) are not part of its firing rate.
+        # Pauses (a train that stops and restarts, a tip that left the end-plate zone) are
+        # not part of its firing rate.
         if isi.size:
-            isi = isi[isi < 3 * np.median(isi)]
+            isi = isi[isi < max(3 * np.median(isi), 0.5)]
         rate = float(1 / isi.mean()) if isi.size else 0.0
         cv = float(isi.std() / isi.mean()) if isi.size > 1 else 0.0
         if ts.size:

@@ -66,7 +66,8 @@ def denervated(world: World, opts: dict) -> Built:
     for i in range(int(rng.integers(lo, hi + 1))):
         r = world.rng(20, i)
         amp = _log_uniform(rng, 25, 200)
-        if rng.random() < 0.6:
+        # From two trains on, both kinds are present; beyond that about 60:40.
+        if i == 0 or (i > 1 and rng.random() < 0.6):
             kind, shape = "fibrillation", shapes.fibrillation(r, amp, rng.uniform(1.0, 4.5))
         else:
             kind = "positive_sharp_wave"

@@ -15,6 +15,7 @@ import numpy as np
 
 _FINE_FS = 400_000.0  # measuring grid: 2.5 us, finer than any rise time we report
 DURATION_THRESHOLD = 0.05  # a phase counts from where |v| first exceeds 5 % of peak-to-peak
+_SQRT_2PI = float(np.sqrt(2 * np.pi))
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,12 @@ class Lobe:
         rise = np.exp(-0.5 * (np.minimum(x, 0.0) / self.width) ** 2)
         fall = np.exp(-np.maximum(x, 0.0) / self.decay)
         return self.amp * rise * fall
+
+    @property
+    def area(self) -> float:
+        if self.decay <= 0:
+            return self.amp * self.width * _SQRT_2PI
+        return self.amp * (self.width * _SQRT_2PI / 2 + self.decay)
 
     @property
     def support(self) -> tuple[float, float]:
@@ -108,7 +115,8 @@ def _fit_duration(build, duration_s: float) -> list[Lobe]:
         got = Shape(build(d), 1.0).duration_ms / 1e3
         if abs(got - duration_s) <= 0.005 * duration_s:
             break
-        d *= duration_s / got
+        # Bounded, so a shape whose duration does not follow d cannot run away.
+        d = min(max(d * duration_s / got, 0.25 * duration_s), 4.0 * duration_s)
     return build(d)
 
 
@@ -174,7 +182,7 @@ def motor_unit(rng: np.random.Generator, pp_close_uv: float, duration_ms: float,
     r = (250 + 900 * d) * 1e-6  # nominal rise time of the main spike
     amp = pp_close_uv / (1 + (d / 0.3) ** 2)
     slow = 0.12 * (1 + 1.5 * d)
-    seed = rng.uniform(0.8, 1.2, size=4)
+    seed = rng.uniform(0.8, 1.2, size=3)
     satellites = []
     if polyphasic:
         for _ in range(rng.integers(1, 4)):
@@ -183,14 +191,18 @@ def motor_unit(rng: np.random.Generator, pp_close_uv: float, duration_ms: float,
                                    0.35 * r))
 
     def build(dur: float) -> list[Lobe]:
-        return [
+        lobes = [
             Lobe(slow * seed[0], -r - 0.16 * dur, 0.09 * dur),  # initial positive phase
             Lobe(0.35 * seed[1], -r, 0.38 * r),  # positive peak before the spike
             Lobe(-1.0, 0.0, 0.45 * r),  # main negative spike
             Lobe(0.45 * seed[2], 1.3 * r, 0.8 * r),  # positive after-phase
-            Lobe(slow * seed[3], 1.3 * r + 0.14 * dur, 0.1 * dur),  # terminal slow phase
             *satellites,
         ]
+        # A volume-conducted potential has about zero net area: the slow terminal phase
+        # takes whatever area balances the rest, so the baseline does not sag.
+        width = 0.1 * dur
+        return [*lobes, Lobe(-sum(lb.area for lb in lobes) / (width * _SQRT_2PI),
+                             1.3 * r + 0.14 * dur, width)]
 
     return Shape(_fit_duration(build, duration_ms / 1e3), amp)
 

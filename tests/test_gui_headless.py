@@ -1,0 +1,26 @@
+"""`needlepoint gui` (what `make run` starts) on a machine with no display: it says so, shows
+what works headless, and records a demonstration instead of opening an invisible window."""
+
+from __future__ import annotations
+
+import edfio
+
+from app.cli import main
+
+
+def test_gui_without_display_explains_and_records(monkeypatch, tmp_path, capsys):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setenv("NEEDLEPOINT_HOME", str(tmp_path))
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert "no display" in out and "needlepoint record" in out and "needlepoint devices" in out
+    demo = tmp_path / "recordings" / "demo.edf"
+    edf = edfio.read_edf(demo)
+    assert edf.signals[0].sampling_frequency == 20000 and edf.duration == 5.0
+
+
+def test_gui_with_a_bad_device_fails_before_any_window(monkeypatch, capsys):
+    monkeypatch.setenv("DISPLAY", ":12345")
+    assert main(["gui", "--device", "sim:nothing"]) == 2
+    assert "valid:" in capsys.readouterr().err
