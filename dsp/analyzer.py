@@ -1,0 +1,286 @@
+"""The spontaneous activity analyser: filtered needle EMG in, the words a physician uses out.
+
+Causal, chunk by chunk, with 25 ms of look-ahead (a potential is judged once 25 ms of signal
+after its peak have arrived: enough to see a positive sharp wave's slow phase). The same
+object serves the live screen and `needlepoint analyze`.
+
+    a = Analyzer(fs)
+    for chunk in chunks:                 # filtered microvolts (1-D), raw optional
+        new_events = a.process(chunk, raw=raw_chunk)
+    a.segments(), a.train_list(), a.measures()
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.signal import butter, sosfilt
+
+from dsp import features as F
+from dsp.detect import THRESHOLD, Detector, NoiseFloor
+from dsp.measures import Measurer
+from dsp.results import Analysis, Event, Segment, Train
+from dsp.segments import Contact, EndPlateNoise, NeedleBurst, Tonic, clipped_runs
+from dsp.trains import TrainState, TrainTracker
+
+LOOKAHEAD_S = 0.025
+HISTORY_S = 1.0
+PRE_S, POST_S = 0.012, 0.024  # the window a potential is measured in
+SNIPPET_S = (0.002, 0.006)  # the waveform trains are matched on
+ARTEFACT_LOWPASS_HZ = 60.0
+ARTEFACT_BLOCK_S = 0.01
+CONTACT_BLOCK_S = 0.1
+MYOTONIC_MAX_ISI_S = 0.055  # faster than 18 Hz: beyond fibrillation's 0.5-15 Hz
+FASCICULATION_QUIET_S = 1.0  # an isolated motor unit potential after this long is one
+CLIP_GUARD_S = 0.003
+BLUNT_MS = 3.0  # no potential's main phase is this wide at half its height
+
+
+class Analyzer:
+    def __init__(self, fs: float, *, mains_hz: float | None = None):
+        self.fs = float(fs)
+        self.mains_hz = mains_hz
+        self.detector = Detector(fs, LOOKAHEAD_S)
+        self.noise = NoiseFloor(fs)  # of the full-band signal, for measuring potentials
+        self.x = np.zeros(0)
+        self.d = np.zeros(0)
+        self.s = np.zeros(0)
+        self.x0 = 0  # absolute index of self.x[0]
+        self.total = 0  # samples received
+        self.bad_samples = 0
+        self.events: list[Event] = []
+        self.trains = TrainTracker()
+        self.epn = EndPlateNoise(fs)
+        self.burst = NeedleBurst()
+        self.tonic = Tonic()
+        self.contact = Contact()
+        self.measurer = Measurer(fs)
+        self.clipped: list[tuple[int, int]] = []
+        self.clipped_potentials = 0
+        self.rail = 0.0
+        self._busy_until = -1
+        self._busy_peak = 0.0
+        self._last_muap_t = -np.inf
+        nyq = fs / 2
+        self._lf_sos = butter(2, ARTEFACT_LOWPASS_HZ / nyq, output="sos")
+        self._lf_zi = np.zeros((1, 2))
+        self._lf_block = max(int(ARTEFACT_BLOCK_S * fs), 1)
+        self._lf_pending = np.zeros(0)
+        self._contact_block = max(int(CONTACT_BLOCK_S * fs), 1)
+        self._contact_pending: list[np.ndarray] = [np.zeros(0), np.zeros(0)]
+        self._history = int(HISTORY_S * fs)
+
+    @property
+    def now(self) -> float:
+        """Time up to which the analyser has decided everything."""
+        return max(self.total - self.detector.lookahead, 0) / self.fs
+
+    @property
+    def noise_uv(self) -> float:
+        return self.noise.rms
+
+    # the stream ------------------------------------------------------------------------
+    def process(self, x: np.ndarray, raw: np.ndarray | None = None) -> list[Event]:
+        """Feed filtered microvolts (1-D); returns the potentials decided in this call."""
+        x = np.asarray(x, np.float64).reshape(-1)
+        bad = ~np.isfinite(x)
+        if bad.any():  # never let NaN or inf poison the state: count them, use silence
+            self.bad_samples += int(bad.sum())
+            x = np.where(bad, 0.0, x)
+        raw = x if raw is None else np.nan_to_num(np.asarray(raw, np.float64).reshape(-1))
+        first = self.total
+        self.total += x.size
+        d, shape = self.detector.smooth(x)
+        self.noise.push(x)
+        self.x = np.concatenate([self.x, x])
+        self.d = np.concatenate([self.d, d])
+        self.s = np.concatenate([self.s, shape])
+        self._clipping(raw, first)
+        self._artefact(x, first)
+        self._contact(raw, x, first)
+        self.measurer.push(x, first)
+        new: list[Event] = []
+        if self.detector.floor.ready and self.noise.ready:
+            threshold = THRESHOLD * self.detector.floor.rms
+            for c in self.detector.candidates(self.d, self.x0, threshold):
+                event = self._consider(int(c))
+                if event is not None:
+                    new.append(event)
+        self.epn.scan(self.s, self.x0, self.total - self.detector.lookahead,
+                      self.detector.shape_floor.rms)
+        now = self.now
+        self.epn.update(now)
+        self.burst.update(now)
+        self.tonic.update(now)
+        self._trim()
+        self.events.extend(new)
+        return new
+
+    def _trim(self) -> None:
+        extra = self.x.size - self._history
+        if extra > 0:
+            self.x = self.x[extra:]
+            self.d = self.d[extra:]
+            self.s = self.s[extra:]
+            self.x0 += extra
+
+    # one candidate ---------------------------------------------------------------------
+    def _consider(self, c: int) -> Event | None:
+        fs = self.fs
+        i = c - self.x0
+        w = max(int(0.0004 * fs), 1)
+        lo, hi = max(i - w, 0), min(i + w + 1, self.x.size)
+        seg = self.x[lo:hi]
+        peak = lo + int(np.argmin(seg) if self.d[i] < 0 else np.argmax(seg))
+        if c < self._busy_until and abs(self.x[peak]) < 0.8 * self._busy_peak:
+            return None  # another phase of the potential just measured
+        a = max(peak - int(PRE_S * fs), 0)
+        b = min(peak + int(POST_S * fs) + 1, self.x.size)
+        m = F.measure(self.x[a:b], self.s[a:b], peak - a, fs, self.noise.rms,
+                      self.detector.floor.rms, dense_background=self.epn.log.active)
+        t = (self.x0 + peak) / fs
+        if m.half_width_ms > BLUNT_MS:
+            return None  # a slow wave (a phase's tail, movement), not a potential
+        self._busy_until = self.x0 + a + m.end + 1
+        self._busy_peak = abs(self.x[peak])
+        if self._near_clipping(self.x0 + peak):
+            self.clipped_potentials += 1
+            return None
+        if self.contact.active:
+            return None
+        if m.shape == F.MINIATURE:
+            return None  # counted by the end-plate noise detector
+        if self.burst.potential(t, m.amplitude_uv, m.shape == F.MOTOR_UNIT):
+            return None
+        s0, s1 = int(SNIPPET_S[0] * fs), int(SNIPPET_S[1] * fs)
+        snippet = self.x[max(peak - s0, 0): peak + s1]
+        if snippet.size != s0 + s1:
+            snippet = np.pad(snippet, (0, s0 + s1 - snippet.size))
+        train = self.trains.assign(t, snippet, m.amplitude_uv, m.shape)
+        kind = self._kind(m, train, t)
+        train.kind = kind
+        event = Event(t=t, kind=kind, amplitude_uv=m.amplitude_uv, duration_ms=m.duration_ms,
+                      train=train.id, rise_us=m.rise_us if m.shape == F.MOTOR_UNIT else None,
+                      initial=m.initial, decided_at=self.total / fs)
+        if kind in ("muap", "fasciculation"):
+            self.tonic.motor_unit(t)
+            self._last_muap_t = t
+        self.measurer.event(event)
+        return event
+
+    def _kind(self, m: F.Measures, train: TrainState, t: float) -> str:
+        last_isi = train.all_isis[-1] if train.all_isis else np.inf
+        if m.shape in (F.SPIKE_POSITIVE_FIRST, F.SHARP_POSITIVE):
+            if last_isi < MYOTONIC_MAX_ISI_S or (train.kind == "myotonic_discharge"
+                                                 and last_isi < 4 * MYOTONIC_MAX_ISI_S):
+                return "myotonic_discharge"
+            return "fibrillation" if m.shape == F.SPIKE_POSITIVE_FIRST else "positive_sharp_wave"
+        if m.shape == F.SPIKE_NEGATIVE_FIRST:
+            return "end_plate_spike"
+        if t - self._last_muap_t < FASCICULATION_QUIET_S or last_isi < FASCICULATION_QUIET_S:
+            return "muap"
+        return "fasciculation"
+
+    # side channels -----------------------------------------------------------------------
+    def _clipping(self, raw: np.ndarray, first: int) -> None:
+        if raw.size == 0:
+            return
+        self.rail = max(self.rail, float(np.abs(raw).max()))
+        for s, e in clipped_runs(raw, first):
+            if abs(raw[s - first]) >= 0.98 * self.rail:
+                if self.clipped and self.clipped[-1][1] >= s - 1:
+                    self.clipped[-1] = (self.clipped[-1][0], e)
+                else:
+                    self.clipped.append((s, e))
+
+    def _near_clipping(self, index: int) -> bool:
+        guard = int(CLIP_GUARD_S * self.fs)
+        return any(s - guard <= index < e + guard for s, e in self.clipped[-8:])
+
+    def _artefact(self, x: np.ndarray, first: int) -> None:
+        lf, self._lf_zi = sosfilt(self._lf_sos, x, zi=self._lf_zi)
+        data = np.concatenate([self._lf_pending, lf])
+        n = data.size // self._lf_block
+        start = first - self._lf_pending.size
+        for k in range(n):
+            blk = data[k * self._lf_block:(k + 1) * self._lf_block]
+            t = (start + (k + 1) * self._lf_block) / self.fs
+            self.burst.slow(t - ARTEFACT_BLOCK_S, float(np.abs(blk).max()))
+        self._lf_pending = data[n * self._lf_block:]
+
+    def _contact(self, raw: np.ndarray, x: np.ndarray, first: int) -> None:
+        raws = np.concatenate([self._contact_pending[0], raw])
+        xs = np.concatenate([self._contact_pending[1], x])
+        start = first - self._contact_pending[0].size
+        n = raws.size // self._contact_block
+        for k in range(n):
+            sl = slice(k * self._contact_block, (k + 1) * self._contact_block)
+            hum, resid = _hum(xs[sl], self.fs, self.mains_hz)
+            t0 = (start + k * self._contact_block) / self.fs
+            self.contact.block(t0, t0 + CONTACT_BLOCK_S, raws[sl], hum, resid)
+        self._contact_pending = [raws[n * self._contact_block:], xs[n * self._contact_block:]]
+
+    # results ---------------------------------------------------------------------------
+    def segments(self, now: float | None = None) -> list[Segment]:
+        now = self.now if now is None else now
+        out = [*self.epn.log.all(now), *self.burst.insertion.all(now),
+               *self.burst.twitch.all(now), *self.tonic.log.all(now),
+               *self.contact.log.all(now)]
+        return sorted(out, key=lambda s: (s.start, s.kind))
+
+    def train_list(self) -> list[Train]:
+        out = []
+        for tr in self.trains.all():
+            if tr.count >= 2 and tr.kind:
+                rate, cv = tr.stats()
+                out.append(Train(tr.id, tr.kind, rate, cv, tr.count))
+        return out
+
+    def measures(self) -> dict:
+        return self.measurer.snapshot(self)
+
+
+def _hum(x: np.ndarray, fs: float, mains_hz: float | None) -> tuple[float, float]:
+    """(RMS of the mains fundamental and two odd harmonics, RMS of everything else) in a
+    block, by projection on sines and cosines: the check for a lead off in hum."""
+    if x.size < 8:
+        return 0.0, 0.0
+    t = np.arange(x.size) / fs
+    best = 0.0
+    for f in ((mains_hz,) if mains_hz else (50.0, 60.0)):
+        power = 0.0
+        for h in (1, 3, 5):
+            if h * f >= fs / 2:
+                continue
+            c, s = np.cos(2 * np.pi * h * f * t), np.sin(2 * np.pi * h * f * t)
+            a, b = 2 * np.dot(x, c) / x.size, 2 * np.dot(x, s) / x.size
+            power += (a * a + b * b) / 2
+        best = max(best, power)
+    total = float(np.mean(x * x))
+    return float(np.sqrt(best)), float(np.sqrt(max(total - best, 0.0)))
+
+
+def analyze(samples_uv: np.ndarray, fs: float, *, source: str = "", channel: int = 0,
+            mains_hz: float | None = None, chunk_s: float = 1.0) -> Analysis:
+    """Offline analysis of one channel: the filters and the analyser of the live path, fed
+    in chunks of `chunk_s`."""
+    from dsp.filters import FilterChain
+
+    raw = np.asarray(samples_uv, np.float64).reshape(-1)
+    chain = FilterChain(fs, mains_hz=mains_hz)
+    an = Analyzer(fs, mains_hz=mains_hz)
+    step = max(int(chunk_s * fs), 1)
+    for i in range(0, raw.size, step):
+        part = raw[i:i + step]
+        an.process(chain.process(part), raw=part)
+    # Flush the look-ahead: a recording's end is silence, not more signal.
+    tail = np.zeros(int((LOOKAHEAD_S + 0.01) * fs) + an.detector.dominance)
+    an.process(chain.process(tail), raw=tail)
+    duration = raw.size / fs
+    events = [e for e in an.events if e.t < duration]
+    return Analysis(source=source, fs=float(fs), duration_s=duration, channel=channel,
+                    events=events, trains=an.train_list(),
+                    segments=[s for s in an.segments(duration) if s.start < duration],
+                    summary=an.measurer.summary(an, duration, events))
+
+
+__all__ = ["LOOKAHEAD_S", "Analyzer", "analyze"]

@@ -1,0 +1,121 @@
+"""Finding potentials in filtered needle EMG, causally, chunk by chunk.
+
+A detection branch (the signal band-passed to 100 Hz-2.5 kHz, where a potential's sharp
+phases are and most amplifier noise and slow waves are not) is compared with a robust
+noise floor; a candidate is the largest absolute value within 1 ms that rises above the
+threshold and is not dwarfed by a bigger peak within 5 ms (the other phases of the same
+potential). The noise floor ignores potentials: it is measured on the positive half of
+the signal only (end-plate noise is negative-going) in 50 ms blocks, and the floor is a
+low percentile of the last 10 s of blocks (potentials come and go, the amplifier's noise
+stays).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+from scipy.ndimage import maximum_filter1d
+from scipy.signal import butter, sosfilt
+
+DETECT_BAND_HZ = (100.0, 2500.0)
+THRESHOLD = 5.0  # times the detection branch's noise RMS
+REFRACTORY_S = 0.001
+DOMINANCE_S = 0.005
+DOMINANCE = 1.6  # a peak this many times larger nearby makes a candidate one of its phases
+BLOCK_S = 0.05
+FLOOR_BLOCKS = 200  # 10 s: quiet moments between dense activity define the floor
+FLOOR_PERCENTILE = 10
+
+
+class NoiseFloor:
+    """Amplifier and needle noise RMS, robust to potentials, updated every 50 ms."""
+
+    def __init__(self, fs: float):
+        self.block = max(int(BLOCK_S * fs), 8)
+        self.pending: list[np.ndarray] = []
+        self.have = 0
+        self.history: deque[float] = deque(maxlen=FLOOR_BLOCKS)
+
+    def push(self, x: np.ndarray) -> None:
+        self.pending.append(x)
+        self.have += x.size
+        if self.have < self.block:
+            return
+        data = np.concatenate(self.pending)
+        n_blocks = data.size // self.block
+        for b in range(n_blocks):
+            self.history.append(positive_half_rms(data[b * self.block:(b + 1) * self.block]))
+        rest = data[n_blocks * self.block:]
+        self.pending, self.have = [rest], rest.size
+
+    @property
+    def ready(self) -> bool:
+        return len(self.history) >= 2
+
+    @property
+    def rms(self) -> float:
+        if not self.history:
+            return float("nan")
+        return float(np.percentile(np.fromiter(self.history, float), FLOOR_PERCENTILE))
+
+
+def positive_half_rms(x: np.ndarray) -> float:
+    """Noise RMS from the upper half of the distribution only (for Gaussian noise the
+    median deviation above the median is 0.674 RMS), so negative-going end-plate noise
+    and sparse potentials do not inflate it."""
+    med = np.median(x)
+    upper = x[x > med] - med
+    if upper.size == 0:
+        return 0.0
+    return float(np.median(upper) / 0.6745)
+
+
+class Detector:
+    """Streams a filtered signal; yields candidate peak indices (absolute sample indices)
+    once `lookahead` samples after them have arrived."""
+
+    def __init__(self, fs: float, lookahead_s: float):
+        self.fs = fs
+        nyq = fs / 2
+        band = (DETECT_BAND_HZ[0] / nyq, min(DETECT_BAND_HZ[1], 0.45 * fs) / nyq)
+        self.sos = butter(2, band, btype="bandpass", output="sos")
+        self.zi = np.zeros((self.sos.shape[0], 2))
+        # The shape branch keeps slow phases (no extra high-pass): phases are read there.
+        self.shape_sos = butter(2, band[1], output="sos")
+        self.shape_zi = np.zeros((self.shape_sos.shape[0], 2))
+        self.floor = NoiseFloor(fs)
+        self.shape_floor = NoiseFloor(fs)
+        self.refractory = max(int(REFRACTORY_S * fs), 1)
+        self.dominance = max(int(DOMINANCE_S * fs), 1)
+        self.lookahead = int(lookahead_s * fs)
+        self.scanned = 0  # absolute index from which candidates are still to be found
+
+    def smooth(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(detection branch, shape branch) for a chunk of the filtered signal."""
+        d, self.zi = sosfilt(self.sos, x, zi=self.zi)
+        s, self.shape_zi = sosfilt(self.shape_sos, x, zi=self.shape_zi)
+        self.floor.push(d)
+        self.shape_floor.push(s)
+        return d, s
+
+    def candidates(self, d: np.ndarray, d0: int, threshold_uv: float) -> np.ndarray:
+        """Candidates in the smoothed buffer `d` (whose first sample is absolute index d0)
+        that are now final: those with enough signal after them to be judged."""
+        end = d0 + d.size
+        stop = end - max(self.lookahead, self.dominance)
+        start = max(self.scanned, d0 + self.dominance)
+        if stop <= start:
+            return np.zeros(0, np.int64)
+        a = np.abs(d)
+        local = maximum_filter1d(a, 2 * self.refractory + 1)
+        wide = maximum_filter1d(a, 2 * self.dominance + 1)
+        lo, hi = start - d0, stop - d0
+        seg = a[lo:hi]
+        keep = (seg > threshold_uv) & (seg == local[lo:hi]) & (seg * DOMINANCE >= wide[lo:hi])
+        idx = np.flatnonzero(keep) + lo
+        # Plateaus (clipping) give runs of equal maxima: keep the first of each run.
+        if idx.size > 1:
+            idx = idx[np.r_[True, np.diff(idx) > self.refractory]]
+        self.scanned = stop
+        return idx + d0

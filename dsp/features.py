@@ -1,0 +1,164 @@
+"""Measures of one potential as a clinician reads it: which way it starts, which phase is
+largest, how long it lasts, how fast its main spike rises, and what shape class follows.
+
+All functions take a window of filtered microvolts around the potential, the index of the
+candidate's largest peak inside it, the sample rate and the local noise level (RMS).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# Shape classes, before firing pattern decides the final kind.
+SPIKE_POSITIVE_FIRST = "spike+"  # fibrillation-like: initial positive, main negative spike
+SHARP_POSITIVE = "psw"  # sharp positive deflection, no negative spike
+SPIKE_NEGATIVE_FIRST = "spike-"  # end-plate spike-like: initial negative, then positive
+MINIATURE = "mepp"  # small monophasic negative: part of end-plate noise
+MOTOR_UNIT = "muap"
+
+MUAP_MIN_DURATION_MS = 6.0  # longer than fibrillations (1-5 ms) and end-plate spikes
+MUAP_MIN_AMPLITUDE_UV = 450.0  # larger than fibrillation potentials (20-200 uV)
+MUAP_MIN_HALF_WIDTH_MS = 0.75  # a blunter main phase than a fibre's spike: a distant unit
+
+
+@dataclass
+class Measures:
+    peak: int  # index in the window of the largest absolute value
+    amplitude_uv: float  # peak to peak
+    duration_ms: float
+    initial: str  # "positive" or "negative"
+    main: str  # polarity of the largest phase
+    rise_us: float | None
+    shape: str
+    neg_uv: float  # largest negative excursion (as a positive number)
+    pos_uv: float  # largest positive excursion
+    half_width_ms: float  # width of the main phase at half its height
+    end: int  # index in the window of the potential's last sample above the noise
+
+
+def _extent(x: np.ndarray, peak: int, level: float, gap: int) -> tuple[int, int]:
+    """First and last index around `peak` where |x| exceeds `level`, allowing quiet gaps of
+    up to `gap` samples inside the potential (its phases can pass through zero slowly)."""
+    above = np.abs(x) > level
+    lo = peak
+    quiet = 0
+    i = peak - 1
+    while i >= 0 and quiet <= gap:
+        quiet = 0 if above[i] else quiet + 1
+        if above[i]:
+            lo = i
+        i -= 1
+    hi = peak
+    quiet = 0
+    i = peak + 1
+    while i < len(x) and quiet <= gap:
+        quiet = 0 if above[i] else quiet + 1
+        if above[i]:
+            hi = i
+        i += 1
+    return lo, hi
+
+
+def _half_width(x: np.ndarray, peak: int) -> int:
+    """Samples for which the main phase stays above half its peak value."""
+    half = x[peak] / 2
+    same = (x * np.sign(x[peak])) > abs(half)
+    lo = peak
+    while lo > 0 and same[lo - 1]:
+        lo -= 1
+    hi = peak
+    while hi < len(x) - 1 and same[hi + 1]:
+        hi += 1
+    return hi - lo + 1
+
+
+def measure(x: np.ndarray, d: np.ndarray, peak: int, fs: float, noise_uv: float,
+            noise_d_uv: float, dense_background: bool = False) -> Measures:
+    """Measures of the potential whose largest peak is x[peak]; `d` is the same window of
+    the shape branch (low-passed, less noisy), used to read the phases of small
+    potentials. With `dense_background` (end-plate noise), the extent is judged against
+    the background just before the potential rather than the amplifier's noise."""
+    ms = fs / 1000.0
+    pp_win = x[max(peak - int(6 * ms), 0): peak + int(6 * ms) + 1]
+    pos, neg = float(max(pp_win.max(), 0.0)), float(max(-pp_win.min(), 0.0))
+    pp = pos + neg
+    background = noise_uv
+    if dense_background:
+        before = x[max(peak - int(12 * ms), 0): max(peak - int(3 * ms), 1)]
+        background = max(noise_uv, _robust_rms(before))
+    level = max(0.06 * pp, 2.5 * background)
+    lo, hi = _extent(x, peak, level, gap=int(1.5 * ms))
+    duration = (hi - lo + 1) / fs * 1e3
+    main = "positive" if x[peak] > 0 else "negative"
+    initial = _initial(d, peak, fs, noise_d_uv, main)
+    half = _half_width(x, peak) / fs * 1e3
+    rise = _rise_us(x, peak, lo, fs) if main == "negative" else None
+    m = Measures(peak, pp, duration, initial, main, rise, "", neg, pos, half, hi)
+    m.shape = classify_shape(x, d, m, fs, noise_d_uv)
+    return m
+
+
+def _robust_rms(x: np.ndarray) -> float:
+    if x.size < 8:
+        return 0.0
+    return float(np.median(np.abs(x - np.median(x))) / 0.6745)
+
+
+def _lobes(d: np.ndarray, peak: int, fs: float) -> tuple[float, float]:
+    """Largest excursions of the main phase's opposite sign just before and just after it,
+    on the shape branch: the initial and the terminal phase."""
+    ms = fs / 1000.0
+    sign = 1.0 if d[peak] > 0 else -1.0
+    pre = d[max(peak - int(1.5 * ms), 0): peak]
+    post = d[peak + 1: peak + int(2.0 * ms) + 1]
+    opp = -sign
+    return (float(max((opp * pre).max(), 0.0)) if pre.size else 0.0,
+            float(max((opp * post).max(), 0.0)) if post.size else 0.0)
+
+
+def _initial(d: np.ndarray, peak: int, fs: float, noise_d: float, main: str) -> str:
+    """The first phase: an opposite phase before the main one that stands out of the noise
+    (and is not dwarfed by the phase after) makes the potential start that way."""
+    pre, post = _lobes(d, peak, fs)
+    main_size = abs(d[peak])
+    opposite_first = pre >= max(0.15 * main_size, 2.0 * noise_d) and pre >= 0.5 * post
+    if main == "negative":
+        return "positive" if opposite_first else "negative"
+    return "negative" if opposite_first else "positive"
+
+
+def _rise_us(x: np.ndarray, peak: int, lo: int, fs: float) -> float:
+    """From the positive peak before the main negative spike to the spike (EMG machines'
+    rise time); from the potential's onset when nothing positive precedes it."""
+    start = max(lo, peak - int(0.004 * fs))
+    before = x[start:peak + 1]
+    ipos = int(np.argmax(before)) + start
+    if x[ipos] <= 0:
+        ipos = lo
+    return (peak - ipos) / fs * 1e6
+
+
+def classify_shape(x: np.ndarray, d: np.ndarray, m: Measures, fs: float,
+                   noise_d: float) -> str:
+    ms = fs / 1000.0
+    p = m.peak
+    if m.main == "positive":
+        # A positive sharp wave has no negative spike near its positive peak; what follows
+        # is a shallow, slow negative phase.
+        near = x[max(p - int(3 * ms), 0): p + int(3 * ms) + 1]
+        if -near.min() < 0.45 * x[p] and m.initial == "positive":
+            return SHARP_POSITIVE
+        if m.amplitude_uv >= MUAP_MIN_AMPLITUDE_UV or m.duration_ms >= MUAP_MIN_DURATION_MS:
+            return MOTOR_UNIT
+        return SPIKE_NEGATIVE_FIRST if m.initial == "negative" else SPIKE_POSITIVE_FIRST
+    if (m.amplitude_uv >= MUAP_MIN_AMPLITUDE_UV or m.duration_ms >= MUAP_MIN_DURATION_MS
+            or m.half_width_ms >= MUAP_MIN_HALF_WIDTH_MS):
+        return MOTOR_UNIT
+    if m.initial == "positive":
+        return SPIKE_POSITIVE_FIRST
+    pre, post = _lobes(d, p, fs)
+    if max(pre, post) < 0.3 * abs(d[p]) and m.half_width_ms < 1.2 and m.amplitude_uv < 100:
+        return MINIATURE
+    return SPIKE_NEGATIVE_FIRST

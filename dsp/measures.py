@@ -1,0 +1,136 @@
+"""Numbers for the screen, updated as the signal comes: RMS, turns per second, spike rates
+per kind, trains, the nearest motor unit (proximity) and an end-plate noise measure; and
+the same over a whole recording for `analyze`'s summary."""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+from dsp.results import Event
+
+TURN_UV = 100.0  # a turn: a change of direction after a swing of at least this much
+WINDOW_S = 1.0  # the live measures look back this far
+RATE_WINDOW_S = 5.0
+CRISP_RISE_US = 500.0  # a rise this short means the tip is inside the unit's territory
+
+
+class Turns:
+    """Counts turns (Willison): reversals of direction after a swing of at least TURN_UV,
+    streaming over chunks of any size (a zigzag with hysteresis)."""
+
+    def __init__(self):
+        self.direction = 0  # +1 rising, -1 falling, 0 not yet known
+        self.high = self.low = None  # running extremes while the direction is unknown
+        self.extreme = 0.0  # the running extreme in the current direction
+
+    def push(self, x: np.ndarray) -> np.ndarray:
+        """Positions (in x) of the turns completed in this chunk."""
+        if x.size == 0:
+            return np.zeros(0, np.int64)
+        # Only local extrema can be turns: a Python loop over them, not over samples.
+        dx = np.diff(x)
+        ext = np.flatnonzero(np.sign(dx[1:]) != np.sign(dx[:-1])) + 1
+        turns = []
+        for i in np.r_[0, ext, x.size - 1]:
+            v = float(x[i])
+            if self.direction == 0:
+                self.high = v if self.high is None else max(self.high, v)
+                self.low = v if self.low is None else min(self.low, v)
+                if self.high - v >= TURN_UV:
+                    self.direction, self.extreme = -1, v
+                elif v - self.low >= TURN_UV:
+                    self.direction, self.extreme = 1, v
+            elif self.direction * (v - self.extreme) > 0:
+                self.extreme = v
+            elif abs(v - self.extreme) >= TURN_UV:
+                turns.append(i)
+                self.direction, self.extreme = -self.direction, v
+        return np.asarray(turns, np.int64)
+
+
+class Measurer:
+    def __init__(self, fs: float):
+        self.fs = fs
+        self.window = int(WINDOW_S * fs)
+        self.recent = np.zeros(0)
+        self.turns = Turns()
+        self.turn_times: deque[float] = deque()
+        self.events: deque[Event] = deque()
+        self.sum_sq = 0.0
+        self.n = 0
+        self.turn_count = 0
+        self.end = 0.0
+
+    def push(self, x: np.ndarray, first: int) -> None:
+        self.recent = np.concatenate([self.recent, x])[-self.window:]
+        self.sum_sq += float(np.dot(x, x))
+        self.n += x.size
+        found = self.turns.push(x)
+        self.turn_count += found.size
+        self.turn_times.extend(((first + found) / self.fs).tolist())
+        self.end = (first + x.size) / self.fs
+        while self.turn_times and self.turn_times[0] < self.end - WINDOW_S:
+            self.turn_times.popleft()
+
+    def event(self, e: Event) -> None:
+        self.events.append(e)
+        while self.events and self.events[0].t < e.t - RATE_WINDOW_S:
+            self.events.popleft()
+
+    def snapshot(self, an) -> dict:
+        """What the activity panel shows now."""
+        now = an.now
+        rates: dict[str, float] = {}
+        for e in self.events:
+            if e.t >= now - RATE_WINDOW_S:
+                rates[e.kind] = rates.get(e.kind, 0.0) + 1 / RATE_WINDOW_S
+        trains = [t for t in an.train_list()
+                  if an.trains.trains.get(t.id) is not None
+                  and now - an.trains.trains[t.id].last_t < 2.0]
+        return {
+            "t": now,
+            "rms_uv": float(np.sqrt(np.mean(self.recent ** 2))) if self.recent.size else 0.0,
+            "turns_per_s": len(self.turn_times) / WINDOW_S,
+            "rates_per_s": rates,
+            "trains": [t.as_json() for t in trains],
+            "nearest_unit": self._nearest_unit(now),
+            "end_plate_noise_per_s": an.epn.rate(now),
+            "end_plate_noise": an.epn.log.active,
+            "noise_uv": an.noise_uv,
+            "lead_off": an.contact.reason if an.contact.active else "",
+            "clipping": bool(an.clipped and an.clipped[-1][1] / self.fs > now - WINDOW_S),
+        }
+
+    def _nearest_unit(self, now: float) -> dict | None:
+        """The largest motor unit firing in the last 2 s: its amplitude and rise time say how
+        close the tip is (rise <= 500 us: inside the unit's territory)."""
+        units: dict[int, list[Event]] = {}
+        for e in self.events:
+            if e.kind in ("muap", "fasciculation") and e.t >= now - 2.0 and e.train:
+                units.setdefault(e.train, []).append(e)
+        if not units:
+            return None
+        evs = max(units.values(), key=lambda es: np.median([e.amplitude_uv for e in es]))
+        rise = float(np.median([e.rise_us for e in evs if e.rise_us is not None] or [np.nan]))
+        return {"train": evs[0].train, "amplitude_uv": float(np.median(
+            [e.amplitude_uv for e in evs])), "rise_us": rise,
+                "inside_territory": bool(rise <= CRISP_RISE_US), "count": len(evs)}
+
+    def summary(self, an, duration: float, events: list[Event]) -> dict:
+        counts: dict[str, int] = {}
+        for e in events:
+            counts[e.kind] = counts.get(e.kind, 0) + 1
+        clipped = sum(e - s for s, e in an.clipped) / self.fs
+        lead_off = sum(s.end - s.start for s in an.contact.log.all(duration))
+        return {
+            "rms_uv": round(float(np.sqrt(self.sum_sq / max(self.n, 1))), 2),
+            "turns_per_s": round(self.turn_count / max(duration, 1e-9), 1),
+            "counts": dict(sorted(counts.items())),
+            "noise_uv": round(an.noise_uv, 2) if np.isfinite(an.noise_uv) else None,
+            "clipped_s": round(clipped, 3),
+            "clipped_potentials": an.clipped_potentials,
+            "lead_off_s": round(lead_off, 3),
+            "bad_samples": an.bad_samples,
+        }

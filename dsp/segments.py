@@ -1,0 +1,243 @@
+"""Stretches of activity rather than single potentials: end-plate noise, insertional
+activity and local twitch responses, tonic motor unit firing, and a lead that is off.
+
+Each detector is fed what the analyser already found (potentials and their shape classes,
+block statistics) and opens and closes segments with hysteresis, so a segment does not
+flicker on and off with every quiet moment.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+from scipy.ndimage import maximum_filter1d, minimum_filter1d, uniform_filter1d
+
+from dsp.results import Segment
+
+
+class SegmentLog:
+    """Open and closed segments of one kind."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self.closed: list[Segment] = []
+        self.start: float | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.start is not None
+
+    def open(self, t: float) -> None:
+        if self.start is None:
+            self.start = t
+
+    def close(self, t: float) -> None:
+        if self.start is not None:
+            self.closed.append(Segment(self.start, max(t, self.start), self.kind))
+            self.start = None
+
+    def all(self, now: float) -> list[Segment]:
+        open_ = [Segment(self.start, now, self.kind)] if self.start is not None else []
+        return [*self.closed, *open_]
+
+
+class EndPlateNoise:
+    """End-plate noise: dense, tiny, monophasic negative potentials ("seashell" hiss).
+
+    Counted on the shape branch (the signal low-passed at 2.5 kHz), against its own 5 ms
+    moving average (so a slow phase of another potential is not mistaken for them):
+    sharp negative minima beyond `DEPTH` times the noise, smaller than `MAX_UV`, with
+    nothing positive of any size within 1.5 ms (the phases every other potential has).
+    On while at least `ON_RATE` such potentials per second arrive over the last 200 ms,
+    off below `OFF_RATE`.
+    """
+
+    DEPTH = 4.0
+    MAX_UV = 100.0
+    ON_RATE = 60.0
+    OFF_RATE = 25.0
+    WINDOW_S = 0.2
+
+    def __init__(self, fs: float):
+        self.fs = fs
+        self.log = SegmentLog("end_plate_noise")
+        self.times: deque[float] = deque()
+        self.radius = max(int(0.0015 * fs), 3)
+        self.scanned = 0
+
+    def scan(self, s: np.ndarray, s0: int, stop: int, noise: float) -> None:
+        """Count miniature potentials in s (first sample at absolute index s0) up to
+        absolute index `stop`, which must leave `radius` samples after it."""
+        start = max(self.scanned, s0 + self.radius)
+        if stop <= start or not np.isfinite(noise):
+            return
+        lo, hi = start - s0, stop - s0
+        sharp = s - uniform_filter1d(s, 2 * int(self.radius * 5 / 3) + 1)
+        local_min = minimum_filter1d(sharp, 2 * int(self.radius / 3) + 1)
+        near_max = maximum_filter1d(sharp, 2 * self.radius + 1)
+        seg = sharp[lo:hi]
+        depth = -seg
+        monophasic = near_max[lo:hi] < 0.15 * depth + 2.5 * noise
+        found = np.flatnonzero((seg == local_min[lo:hi]) & (depth > self.DEPTH * noise)
+                               & (depth < self.MAX_UV) & monophasic)
+        self.times.extend(((found + start) / self.fs).tolist())
+        self.scanned = stop
+
+    def rate(self, now: float) -> float:
+        while self.times and self.times[0] < now - self.WINDOW_S:
+            self.times.popleft()
+        return sum(1 for t in self.times if t <= now) / self.WINDOW_S
+
+    def update(self, now: float) -> None:
+        r = self.rate(now)
+        if not self.log.active and r >= self.ON_RATE:
+            self.log.open(self.times[0] if self.times else now)
+        elif self.log.active and r < self.OFF_RATE:
+            self.log.close(now - self.WINDOW_S / 2)
+
+
+class NeedleBurst:
+    """Insertional activity and local twitch responses.
+
+    A needle move shows as a large slow deflection (the electrode's movement artefact,
+    tens of hertz and hundreds of microvolts, which motor unit potentials do not have)
+    with a burst of short spikes. The burst lasts until the spikes and the slow deflection
+    have died away. Within 0.5 s of its onset, large polyphasic motor-unit-like discharges
+    are a local twitch response (the taut band's fibres firing together)."""
+
+    ARTEFACT_UV = 120.0
+    QUIET_S = 0.08
+    TWITCH_UV = 700.0
+    TWITCH_WINDOW_S = 0.5
+
+    def __init__(self):
+        self.insertion = SegmentLog("insertional_activity")
+        self.twitch = SegmentLog("local_twitch_response")
+        self.onset = -np.inf
+        self.last_activity = -np.inf
+        self.last_twitch = -np.inf
+
+    def slow(self, t: float, excursion_uv: float) -> None:
+        """The low-frequency branch's largest excursion in a short block ending at t."""
+        if excursion_uv >= self.ARTEFACT_UV:
+            if not self.insertion.active:
+                self.insertion.open(t)
+                self.onset = t
+            self.last_activity = t
+
+    def potential(self, t: float, amplitude_uv: float, motor_unit_like: bool) -> bool:
+        """A potential during a burst; True if it belongs to the burst (not reported as an
+        event of its own)."""
+        if not self.insertion.active:
+            return False
+        self.last_activity = max(self.last_activity, t)
+        if (motor_unit_like and amplitude_uv >= self.TWITCH_UV
+                and t - self.onset <= self.TWITCH_WINDOW_S):
+            self.twitch.open(t - 0.005)
+            self.last_twitch = t
+        return True
+
+    def update(self, now: float) -> None:
+        if self.twitch.active and now - self.last_twitch > self.QUIET_S:
+            self.twitch.close(self.last_twitch + 0.01)
+        if self.insertion.active and now - self.last_activity > self.QUIET_S:
+            self.insertion.close(self.last_activity + 0.005)
+
+    @property
+    def active(self) -> bool:
+        return self.insertion.active
+
+
+class Tonic:
+    """Sustained motor unit firing: on after motor unit potentials have kept coming (no gap
+    longer than `GAP_S`) for `MIN_S`; the segment starts at the first of them. Whether the
+    patient meant to contract is for the physician to judge: at rest, this is dystonic or
+    spastic tonic activity."""
+
+    GAP_S = 0.35
+    MIN_S = 0.6
+
+    def __init__(self):
+        self.log = SegmentLog("tonic_activity")
+        self.run_start: float | None = None
+        self.last = -np.inf
+
+    def motor_unit(self, t: float) -> None:
+        if self.run_start is None or t - self.last > self.GAP_S:
+            if self.log.active:
+                self.log.close(self.last + 0.05)
+            self.run_start = t
+        self.last = t
+        if not self.log.active and t - self.run_start >= self.MIN_S:
+            self.log.open(self.run_start)
+
+    def update(self, now: float) -> None:
+        if self.log.active and now - self.last > self.GAP_S:
+            self.log.close(self.last + 0.05)
+            self.run_start = None
+
+
+class Contact:
+    """A lead that is off or poorly in contact: a flat line, the amplifier's rail, or mains
+    hum far above the EMG. Judged per block of raw samples."""
+
+    FLAT_UV = 0.3
+    HUM_UV = 150.0
+    HUM_RATIO = 5.0
+    CONFIRM_BLOCKS = 2
+
+    def __init__(self):
+        self.log = SegmentLog("lead_off")
+        self.bad_blocks = 0
+        self.good_blocks = 0
+        self.reason = ""
+
+    def block(self, t0: float, t1: float, raw: np.ndarray, hum_uv: float,
+              residual_uv: float) -> None:
+        reason = ""
+        if raw.size and np.nanstd(raw) < self.FLAT_UV:
+            reason = "flat line"
+        elif raw.size and _at_rail(raw):
+            reason = "at the amplifier's rail"
+        elif hum_uv > self.HUM_UV and hum_uv > self.HUM_RATIO * residual_uv:
+            reason = "mains hum far above the EMG"
+        if reason:
+            self.bad_blocks += 1
+            self.good_blocks = 0
+            if self.bad_blocks >= self.CONFIRM_BLOCKS and not self.log.active:
+                self.log.open(t0 - (self.CONFIRM_BLOCKS - 1) * (t1 - t0))
+                self.reason = reason
+        else:
+            self.good_blocks += 1
+            self.bad_blocks = 0
+            if self.log.active and self.good_blocks >= self.CONFIRM_BLOCKS:
+                self.log.close(t0 - (self.CONFIRM_BLOCKS - 1) * (t1 - t0))
+
+    @property
+    def active(self) -> bool:
+        return self.log.active
+
+
+def _at_rail(raw: np.ndarray) -> bool:
+    """Most of the block sits at one extreme value: the amplifier saturated for good."""
+    hi, lo = raw.max(), raw.min()
+    if hi == lo:
+        return False
+    at = np.count_nonzero(raw == hi) + np.count_nonzero(raw == lo)
+    return at > 0.5 * raw.size
+
+
+def clipped_runs(raw: np.ndarray, first_index: int, min_run: int = 3) -> list[tuple[int, int]]:
+    """Stretches where the raw signal sits flat at its extreme (a clipped amplifier): runs
+    of at least `min_run` identical samples equal to the block's maximum or minimum."""
+    out = []
+    for value in (raw.max(), raw.min()):
+        same = raw == value
+        if np.count_nonzero(same) < min_run:
+            continue
+        edges = np.flatnonzero(np.diff(np.r_[0, same.astype(np.int8), 0]))
+        for s, e in zip(edges[0::2], edges[1::2], strict=True):
+            if e - s >= min_run:
+                out.append((first_index + int(s), first_index + int(e)))
+    return sorted(out)
