@@ -29,9 +29,12 @@ SNIPPET_S = (0.002, 0.006)  # the waveform trains are matched on
 ARTEFACT_LOWPASS_HZ = 60.0
 ARTEFACT_BLOCK_S = 0.01
 CONTACT_BLOCK_S = 0.1
+SPIKY = (F.SPIKE_POSITIVE_FIRST, F.SPIKE_NEGATIVE_FIRST, F.MOTOR_UNIT)
 MYOTONIC_MAX_ISI_S = 0.055  # faster than 18 Hz: beyond fibrillation's 0.5-15 Hz
 FASCICULATION_QUIET_S = 1.0  # an isolated motor unit potential after this long is one
 CLIP_GUARD_S = 0.003
+BUSY_S = 0.003
+SHAPE_THRESHOLD = 4.0  # a potential also stands out of the noise in the shape branch
 BLUNT_MS = 3.0  # no potential's main phase is this wide at half its height
 
 
@@ -59,6 +62,7 @@ class Analyzer:
         self.rail = 0.0
         self._busy_until = -1
         self._busy_peak = 0.0
+        self._busy_ratio = 0.8
         self._last_muap_t = -np.inf
         nyq = fs / 2
         self._lf_sos = butter(2, ARTEFACT_LOWPASS_HZ / nyq, output="sos")
@@ -105,7 +109,8 @@ class Analyzer:
                 event = self._consider(int(c))
                 if event is not None:
                     new.append(event)
-        self.epn.scan(self.s, self.x0, self.total - self.detector.lookahead,
+        self.epn.scan(self.s, self.x0, self.total - max(self.detector.lookahead,
+                                                        self.epn.margin),
                       self.detector.shape_floor.rms)
         now = self.now
         self.epn.update(now)
@@ -131,8 +136,10 @@ class Analyzer:
         lo, hi = max(i - w, 0), min(i + w + 1, self.x.size)
         seg = self.x[lo:hi]
         peak = lo + int(np.argmin(seg) if self.d[i] < 0 else np.argmax(seg))
-        if c < self._busy_until and abs(self.x[peak]) < 0.8 * self._busy_peak:
+        if c < self._busy_until and abs(self.x[peak]) < self._busy_ratio * self._busy_peak:
             return None  # another phase of the potential just measured
+        if abs(self.s[peak]) < SHAPE_THRESHOLD * self.detector.shape_floor.rms:
+            return None  # the detection branch ringing after a large potential
         a = max(peak - int(PRE_S * fs), 0)
         b = min(peak + int(POST_S * fs) + 1, self.x.size)
         m = F.measure(self.x[a:b], self.s[a:b], peak - a, fs, self.noise.rms,
@@ -140,7 +147,14 @@ class Analyzer:
         t = (self.x0 + peak) / fs
         if m.half_width_ms > BLUNT_MS:
             return None  # a slow wave (a phase's tail, movement), not a potential
-        self._busy_until = self.x0 + a + m.end + 1
+        # Later candidates within the potential's own phases are not new potentials: a
+        # motor unit's and a sharp wave's phases spread over their whole duration, a
+        # spike's over a few milliseconds.
+        if m.shape in (F.SHARP_POSITIVE, F.MOTOR_UNIT):
+            reach, self._busy_ratio = m.end, 0.5
+        else:
+            reach, self._busy_ratio = min(m.end, m.peak + int(BUSY_S * fs)), 0.8
+        self._busy_until = self.x0 + a + reach + 1
         self._busy_peak = abs(self.x[peak])
         if self._near_clipping(self.x0 + peak):
             self.clipped_potentials += 1
@@ -169,13 +183,23 @@ class Analyzer:
 
     def _kind(self, m: F.Measures, train: TrainState, t: float) -> str:
         last_isi = train.all_isis[-1] if train.all_isis else np.inf
+        pattern = train.pattern()
+        if m.shape in SPIKY and pattern == "regular" and not _fast_run(train.all_isis):
+            return "fibrillation"  # very regular firing: clinicians' first rule
+        if m.shape in SPIKY and pattern == "semiregular":
+            return self._motor_unit_kind(train, t, last_isi)
+        if m.shape in SPIKY and pattern == "irregular" and m.initial == "negative":
+            return "end_plate_spike"
         if m.shape in (F.SPIKE_POSITIVE_FIRST, F.SHARP_POSITIVE):
-            if last_isi < MYOTONIC_MAX_ISI_S or (train.kind == "myotonic_discharge"
-                                                 and last_isi < 4 * MYOTONIC_MAX_ISI_S):
+            if _fast_run(train.all_isis) or (train.kind == "myotonic_discharge"
+                                             and last_isi < 1.5 * MYOTONIC_MAX_ISI_S):
                 return "myotonic_discharge"
             return "fibrillation" if m.shape == F.SPIKE_POSITIVE_FIRST else "positive_sharp_wave"
         if m.shape == F.SPIKE_NEGATIVE_FIRST:
             return "end_plate_spike"
+        return self._motor_unit_kind(train, t, last_isi)
+
+    def _motor_unit_kind(self, train: TrainState, t: float, last_isi: float) -> str:
         if t - self._last_muap_t < FASCICULATION_QUIET_S or last_isi < FASCICULATION_QUIET_S:
             return "muap"
         return "fasciculation"
@@ -237,6 +261,15 @@ class Analyzer:
 
     def measures(self) -> dict:
         return self.measurer.snapshot(self)
+
+
+def _fast_run(isis: list[float]) -> bool:
+    """Two consecutive similar intervals faster than fibrillations ever fire: a myotonic
+    run. (One short interval alone can be two trains that look alike.)"""
+    if len(isis) < 2:
+        return False
+    a, b = isis[-2], isis[-1]
+    return max(a, b) < MYOTONIC_MAX_ISI_S and max(a, b) < 1.4 * min(a, b)
 
 
 def _hum(x: np.ndarray, fs: float, mains_hz: float | None) -> tuple[float, float]:

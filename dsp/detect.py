@@ -3,10 +3,10 @@
 A detection branch (the signal band-passed to 100 Hz-2.5 kHz, where a potential's sharp
 phases are and most amplifier noise and slow waves are not) is compared with a robust
 noise floor; a candidate is the largest absolute value within 1 ms that rises above the
-threshold and is not dwarfed by a bigger peak within 5 ms (the other phases of the same
+threshold and is not dwarfed by a bigger peak within 3 ms (the other phases of the same
 potential). The noise floor ignores potentials: it is measured on the positive half of
 the signal only (end-plate noise is negative-going) in 50 ms blocks, and the floor is a
-low percentile of the last 10 s of blocks (potentials come and go, the amplifier's noise
+low percentile of the last 30 s of blocks (potentials come and go, the amplifier's noise
 stays).
 """
 
@@ -21,11 +21,14 @@ from scipy.signal import butter, sosfilt
 DETECT_BAND_HZ = (100.0, 2500.0)
 THRESHOLD = 5.0  # times the detection branch's noise RMS
 REFRACTORY_S = 0.001
-DOMINANCE_S = 0.005
+DOMINANCE_S = 0.003
 DOMINANCE = 1.6  # a peak this many times larger nearby makes a candidate one of its phases
 BLOCK_S = 0.05
-FLOOR_BLOCKS = 200  # 10 s: quiet moments between dense activity define the floor
+FLOOR_BLOCKS = 600  # 30 s: quiet moments between dense activity define the floor
 FLOOR_PERCENTILE = 10
+# On pure Gaussian noise the 10th percentile of 50 ms block estimates (1000 samples at
+# 20 kHz) reads 0.929 of the true RMS: undo that bias.
+FLOOR_BIAS = 0.929
 
 
 class NoiseFloor:
@@ -57,7 +60,8 @@ class NoiseFloor:
     def rms(self) -> float:
         if not self.history:
             return float("nan")
-        return float(np.percentile(np.fromiter(self.history, float), FLOOR_PERCENTILE))
+        level = np.percentile(np.fromiter(self.history, float), FLOOR_PERCENTILE)
+        return float(level) / FLOOR_BIAS
 
 
 def positive_half_rms(x: np.ndarray) -> float:

@@ -81,16 +81,19 @@ def measure(x: np.ndarray, d: np.ndarray, peak: int, fs: float, noise_uv: float,
     potentials. With `dense_background` (end-plate noise), the extent is judged against
     the background just before the potential rather than the amplifier's noise."""
     ms = fs / 1000.0
-    pp_win = x[max(peak - int(6 * ms), 0): peak + int(6 * ms) + 1]
-    pos, neg = float(max(pp_win.max(), 0.0)), float(max(-pp_win.min(), 0.0))
-    pp = pos + neg
+    near = x[max(peak - int(3 * ms), 0): peak + int(3 * ms) + 1]
     background = noise_uv
     if dense_background:
         before = x[max(peak - int(12 * ms), 0): max(peak - int(3 * ms), 1)]
         background = max(noise_uv, _robust_rms(before))
-    level = max(0.06 * pp, 2.5 * background)
-    lo, hi = _extent(x, peak, level, gap=int(1.5 * ms))
+    level = max(0.06 * float(near.max() - near.min()), 2.5 * background)
+    lo, hi = _extent(x, peak, level, gap=int(1.0 * ms))
     duration = (hi - lo + 1) / fs * 1e3
+    # Amplitude over the potential's own extent (not a fixed window that may hold part of
+    # a neighbour), at least its central 1 ms.
+    own = x[min(lo, peak - int(0.5 * ms)): max(hi, peak + int(0.5 * ms)) + 1]
+    pos, neg = float(max(own.max(), 0.0)), float(max(-own.min(), 0.0))
+    pp = pos + neg
     main = "positive" if x[peak] > 0 else "negative"
     initial = _initial(d, peak, fs, noise_d_uv, main)
     half = _half_width(x, peak) / fs * 1e3
@@ -148,7 +151,7 @@ def classify_shape(x: np.ndarray, d: np.ndarray, m: Measures, fs: float,
         # A positive sharp wave has no negative spike near its positive peak; what follows
         # is a shallow, slow negative phase.
         near = x[max(p - int(3 * ms), 0): p + int(3 * ms) + 1]
-        if -near.min() < 0.45 * x[p] and m.initial == "positive":
+        if -near.min() < 0.45 * x[p]:
             return SHARP_POSITIVE
         if m.amplitude_uv >= MUAP_MIN_AMPLITUDE_UV or m.duration_ms >= MUAP_MIN_DURATION_MS:
             return MOTOR_UNIT

@@ -45,18 +45,19 @@ class SegmentLog:
 class EndPlateNoise:
     """End-plate noise: dense, tiny, monophasic negative potentials ("seashell" hiss).
 
-    Counted on the shape branch (the signal low-passed at 2.5 kHz), against its own 5 ms
-    moving average (so a slow phase of another potential is not mistaken for them):
-    sharp negative minima beyond `DEPTH` times the noise, smaller than `MAX_UV`, with
-    nothing positive of any size within 1.5 ms (the phases every other potential has).
+    Counted on the shape branch (the signal low-passed at 2.5 kHz), against its upper
+    envelope (the baseline between miniature potentials, even when they are dense):
+    negative minima deeper than `DEPTH` times the noise, smaller than `MAX_UV`, with no
+    positive phase within 1.5 ms rising above the envelope around them (the phases every
+    other potential has).
     On while at least `ON_RATE` such potentials per second arrive over the last 200 ms,
     off below `OFF_RATE`.
     """
 
-    DEPTH = 4.0
+    DEPTH = 5.0
     MAX_UV = 100.0
-    ON_RATE = 60.0
-    OFF_RATE = 25.0
+    ON_RATE = 45.0
+    OFF_RATE = 20.0
     WINDOW_S = 0.2
 
     def __init__(self, fs: float):
@@ -64,21 +65,28 @@ class EndPlateNoise:
         self.log = SegmentLog("end_plate_noise")
         self.times: deque[float] = deque()
         self.radius = max(int(0.0015 * fs), 3)
+        self.margin = int(0.0055 * fs)  # the envelope looks this far either side
         self.scanned = 0
 
     def scan(self, s: np.ndarray, s0: int, stop: int, noise: float) -> None:
         """Count miniature potentials in s (first sample at absolute index s0) up to
         absolute index `stop`, which must leave `radius` samples after it."""
-        start = max(self.scanned, s0 + self.radius)
+        start = max(self.scanned, s0 + self.margin)
         if stop <= start or not np.isfinite(noise):
             return
         lo, hi = start - s0, stop - s0
-        sharp = s - uniform_filter1d(s, 2 * int(self.radius * 5 / 3) + 1)
-        local_min = minimum_filter1d(sharp, 2 * int(self.radius / 3) + 1)
-        near_max = maximum_filter1d(sharp, 2 * self.radius + 1)
-        seg = sharp[lo:hi]
-        depth = -seg
-        monophasic = near_max[lo:hi] < 0.15 * depth + 2.5 * noise
+        # Miniature potentials only go down: the baseline between them is the top of the
+        # signal. Upper envelope near each sample, and the lowest such envelope around it
+        # (a positive phase of another potential lifts the near envelope above that).
+        ms = self.fs / 1000.0
+        smooth = uniform_filter1d(s, max(int(0.5 * ms), 1))
+        near = maximum_filter1d(smooth, 2 * self.radius + 1)
+        level = minimum_filter1d(near, 2 * int(4 * ms) + 1)
+        local_min = minimum_filter1d(s, 2 * int(self.radius / 3) + 1)
+        seg = s[lo:hi]
+        depth = level[lo:hi] - seg
+        bump = near[lo:hi] - level[lo:hi]
+        monophasic = bump < 0.15 * depth + 2.5 * noise
         found = np.flatnonzero((seg == local_min[lo:hi]) & (depth > self.DEPTH * noise)
                                & (depth < self.MAX_UV) & monophasic)
         self.times.extend(((found + start) / self.fs).tolist())
@@ -102,12 +110,16 @@ class NeedleBurst:
 
     A needle move shows as a large slow deflection (the electrode's movement artefact,
     tens of hertz and hundreds of microvolts, which motor unit potentials do not have)
-    with a burst of short spikes. The burst lasts until the spikes and the slow deflection
-    have died away. Within 0.5 s of its onset, large polyphasic motor-unit-like discharges
-    are a local twitch response (the taut band's fibres firing together)."""
+    with a burst of short spikes. The deflection must stand well above the slow-wave level
+    of the last 2 s (dense end-plate noise has slow fluctuations of its own). The burst
+    lasts until spikes and deflection die away, and at most `MAX_S`: activity that goes
+    on longer is spontaneous activity, not insertional. Within 0.5 s of its onset, large
+    motor-unit-like discharges are a local twitch response (the taut band's fibres)."""
 
     ARTEFACT_UV = 120.0
+    ABOVE_LEVEL = 4.0
     QUIET_S = 0.08
+    MAX_S = 1.0
     TWITCH_UV = 700.0
     TWITCH_WINDOW_S = 0.5
 
@@ -117,19 +129,24 @@ class NeedleBurst:
         self.onset = -np.inf
         self.last_activity = -np.inf
         self.last_twitch = -np.inf
+        self.levels: deque[float] = deque(maxlen=200)  # 2 s of 10 ms blocks
 
     def slow(self, t: float, excursion_uv: float) -> None:
-        """The low-frequency branch's largest excursion in a short block ending at t."""
-        if excursion_uv >= self.ARTEFACT_UV:
-            if not self.insertion.active:
-                self.insertion.open(t)
-                self.onset = t
+        """The low-frequency branch's largest excursion in a 10 ms block starting at t."""
+        level = float(np.median(self.levels)) if len(self.levels) >= 20 else 0.0
+        self.levels.append(excursion_uv)
+        if excursion_uv < max(self.ARTEFACT_UV, self.ABOVE_LEVEL * level):
+            return
+        if not self.insertion.active and t - self.onset > self.MAX_S:
+            self.insertion.open(t)
+            self.onset = t
+        if self.insertion.active:
             self.last_activity = t
 
     def potential(self, t: float, amplitude_uv: float, motor_unit_like: bool) -> bool:
         """A potential during a burst; True if it belongs to the burst (not reported as an
         event of its own)."""
-        if not self.insertion.active:
+        if not self.insertion.active or t - self.onset > self.MAX_S:
             return False
         self.last_activity = max(self.last_activity, t)
         if (motor_unit_like and amplitude_uv >= self.TWITCH_UV
@@ -141,8 +158,9 @@ class NeedleBurst:
     def update(self, now: float) -> None:
         if self.twitch.active and now - self.last_twitch > self.QUIET_S:
             self.twitch.close(self.last_twitch + 0.01)
-        if self.insertion.active and now - self.last_activity > self.QUIET_S:
-            self.insertion.close(self.last_activity + 0.005)
+        if self.insertion.active and (now - self.last_activity > self.QUIET_S
+                                      or now - self.onset > self.MAX_S):
+            self.insertion.close(min(self.last_activity + 0.005, self.onset + self.MAX_S))
 
     @property
     def active(self) -> bool:

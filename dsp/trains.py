@@ -16,6 +16,9 @@ import numpy as np
 MATCH_CORRELATION = 0.8
 AMPLITUDE_RATIO = (0.6, 1.6)
 EXPIRE_S = 4.0
+REGULARITY_MIN_INTERVALS = 5
+# Shapes one fibre or unit can take when noise or overlap blurs its phases: matched together.
+FAMILIES = {"spike+": "spiky", "spike-": "spiky", "muap": "spiky", "psw": "psw"}
 
 
 @dataclass
@@ -35,6 +38,23 @@ class TrainState:
 
     def isi(self, t: float) -> float:
         return t - self.last_t
+
+    def pattern(self) -> str:
+        """How it fires, from its recent intervals: "regular" (fibrillation-like, CV below
+        0.06), "semiregular" (motor units, 0.06-0.45 at 4-30 Hz), "irregular" (end-plate
+        spikes), or "" while there are too few intervals to tell."""
+        isi = np.asarray(self.all_isis[-10:])
+        if isi.size < REGULARITY_MIN_INTERVALS:
+            return ""
+        cv = float(isi.std() / isi.mean())
+        rate = 1 / float(np.median(isi))
+        if cv < 0.06 and 0.4 <= rate <= 16:
+            return "regular"
+        if cv < 0.45 and 4 <= rate <= 30:
+            return "semiregular"
+        if cv >= 0.6:
+            return "irregular"
+        return ""
 
     def stats(self) -> tuple[float, float]:
         """(rate Hz, coefficient of variation) of its firing, pauses and missed potentials
@@ -61,7 +81,8 @@ class TrainTracker:
         best, best_r = None, MATCH_CORRELATION
         norm = _normalise(snippet)
         for tr in self.trains.values():
-            if tr.shape != shape or tr.template.size != norm.size:
+            if FAMILIES.get(tr.shape, tr.shape) != FAMILIES.get(shape, shape) or \
+                    tr.template.size != norm.size:
                 continue
             ratio = amplitude / tr.amplitude
             if not AMPLITUDE_RATIO[0] <= ratio <= AMPLITUDE_RATIO[1]:
