@@ -12,6 +12,8 @@ object serves the live screen and `needlepoint analyze`.
 
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
 from scipy.signal import butter, sosfilt
 
@@ -26,9 +28,14 @@ LOOKAHEAD_S = 0.025
 HISTORY_S = 1.0
 PRE_S, POST_S = 0.012, 0.024  # the window a potential is measured in
 SNIPPET_S = (0.002, 0.006)  # the waveform trains are matched on
-ARTEFACT_LOWPASS_HZ = 60.0
+ARTEFACT_LOWPASS_HZ = 25.0
 ARTEFACT_BLOCK_S = 0.01
 CONTACT_BLOCK_S = 0.1
+SPONTANEOUS = ("fibrillation", "positive_sharp_wave", "end_plate_spike")
+# Motor units are firing when this many potentials came in the last second that are either
+# larger than spontaneous activity gets (fibrillations, end-plate spikes and sharp waves
+# stay within about 20-300 uV) or motor-unit-shaped and sizeable.
+CONTEXT_ANY_UV, CONTEXT_UNIT_UV, CONTEXT_COUNT, CONTEXT_S = 350.0, 200.0, 4, 1.0
 SPIKY = (F.SPIKE_POSITIVE_FIRST, F.SPIKE_NEGATIVE_FIRST, F.MOTOR_UNIT)
 MYOTONIC_MAX_ISI_S = 0.055  # faster than 18 Hz: beyond fibrillation's 0.5-15 Hz
 FASCICULATION_QUIET_S = 1.0  # an isolated motor unit potential after this long is one
@@ -64,11 +71,13 @@ class Analyzer:
         self._busy_peak = 0.0
         self._busy_ratio = 0.8
         self._last_muap_t = -np.inf
+        self._big_units: deque[float] = deque()
         nyq = fs / 2
         self._lf_sos = butter(2, ARTEFACT_LOWPASS_HZ / nyq, output="sos")
         self._lf_zi = np.zeros((1, 2))
         self._lf_block = max(int(ARTEFACT_BLOCK_S * fs), 1)
         self._lf_pending = np.zeros(0)
+        self._lf_pending_x = np.zeros(0)
         self._contact_block = max(int(CONTACT_BLOCK_S * fs), 1)
         self._contact_pending: list[np.ndarray] = [np.zeros(0), np.zeros(0)]
         self._history = int(HISTORY_S * fs)
@@ -182,6 +191,22 @@ class Analyzer:
         return event
 
     def _kind(self, m: F.Measures, train: TrainState, t: float) -> str:
+        kind = self._kind_alone(m, train, t)
+        if kind in SPONTANEOUS and self._motor_units_firing(t):
+            # Spontaneous activity is judged at rest: among firing motor units a small spike
+            # is far more likely a distant unit or a unit's fragment than a fibrillation.
+            return "muap"
+        if m.amplitude_uv >= CONTEXT_ANY_UV or (m.shape == F.MOTOR_UNIT
+                                                 and m.amplitude_uv >= CONTEXT_UNIT_UV):
+            self._big_units.append(t)
+        return kind
+
+    def _motor_units_firing(self, t: float) -> bool:
+        while self._big_units and self._big_units[0] < t - CONTEXT_S:
+            self._big_units.popleft()
+        return len(self._big_units) >= CONTEXT_COUNT
+
+    def _kind_alone(self, m: F.Measures, train: TrainState, t: float) -> str:
         last_isi = train.all_isis[-1] if train.all_isis else np.inf
         pattern = train.pattern()
         if m.shape in SPIKY and pattern == "regular" and not _fast_run(train.all_isis):
@@ -225,11 +250,14 @@ class Analyzer:
         data = np.concatenate([self._lf_pending, lf])
         n = data.size // self._lf_block
         start = first - self._lf_pending.size
+        xs = np.concatenate([self._lf_pending_x, x])
         for k in range(n):
-            blk = data[k * self._lf_block:(k + 1) * self._lf_block]
+            sl = slice(k * self._lf_block, (k + 1) * self._lf_block)
             t = (start + (k + 1) * self._lf_block) / self.fs
-            self.burst.slow(t - ARTEFACT_BLOCK_S, float(np.abs(blk).max()))
+            self.burst.slow(t - ARTEFACT_BLOCK_S, float(np.abs(data[sl]).max()),
+                            float(np.abs(xs[sl]).max()))
         self._lf_pending = data[n * self._lf_block:]
+        self._lf_pending_x = xs[n * self._lf_block:]
 
     def _contact(self, raw: np.ndarray, x: np.ndarray, first: int) -> None:
         raws = np.concatenate([self._contact_pending[0], raw])

@@ -20,7 +20,7 @@ MOTOR_UNIT = "muap"
 
 MUAP_MIN_DURATION_MS = 6.0  # longer than fibrillations (1-5 ms) and end-plate spikes
 MUAP_MIN_AMPLITUDE_UV = 450.0  # larger than fibrillation potentials (20-200 uV)
-MUAP_MIN_HALF_WIDTH_MS = 0.75  # a blunter main phase than a fibre's spike: a distant unit
+MUAP_MIN_HALF_WIDTH_MS = 0.8  # a blunter main phase than a fibre's spike: a distant unit
 
 
 @dataclass
@@ -61,6 +61,22 @@ def _extent(x: np.ndarray, peak: int, level: float, gap: int) -> tuple[int, int]
     return lo, hi
 
 
+def _neighbours(d: np.ndarray, peak: int, fs: float) -> tuple[int, int]:
+    """Where the neighbouring potentials begin: the nearest sharp peak at least half this
+    one's size more than 1.5 ms away on either side. A potential's own later phases are
+    smaller; a neighbour of comparable size is another potential, and the extent stops
+    halfway to it."""
+    ms = fs / 1000.0
+    size = abs(d[peak])
+    big = np.flatnonzero(np.abs(d) >= 0.5 * size)
+    far = int(1.5 * ms)
+    before = big[big < peak - far]
+    after = big[big > peak + far]
+    left = (int(before[-1]) + peak) // 2 if before.size else 0
+    right = (int(after[0]) + peak) // 2 + 1 if after.size else d.size
+    return left, right
+
+
 def _half_width(x: np.ndarray, peak: int) -> int:
     """Samples for which the main phase stays above half its peak value."""
     half = x[peak] / 2
@@ -87,7 +103,9 @@ def measure(x: np.ndarray, d: np.ndarray, peak: int, fs: float, noise_uv: float,
         before = x[max(peak - int(12 * ms), 0): max(peak - int(3 * ms), 1)]
         background = max(noise_uv, _robust_rms(before))
     level = max(0.06 * float(near.max() - near.min()), 2.5 * background)
-    lo, hi = _extent(x, peak, level, gap=int(1.0 * ms))
+    left, right = _neighbours(d, peak, fs)
+    lo, hi = _extent(x[left:right], peak - left, level, gap=int(1.0 * ms))
+    lo, hi = lo + left, hi + left
     duration = (hi - lo + 1) / fs * 1e3
     # Amplitude over the potential's own extent (not a fixed window that may hold part of
     # a neighbour), at least its central 1 ms.
@@ -96,7 +114,7 @@ def measure(x: np.ndarray, d: np.ndarray, peak: int, fs: float, noise_uv: float,
     pp = pos + neg
     main = "positive" if x[peak] > 0 else "negative"
     initial = _initial(d, peak, fs, noise_d_uv, main)
-    half = _half_width(x, peak) / fs * 1e3
+    half = _half_width(d, peak) / fs * 1e3
     rise = _rise_us(x, peak, lo, fs) if main == "negative" else None
     m = Measures(peak, pp, duration, initial, main, rise, "", neg, pos, half, hi)
     m.shape = classify_shape(x, d, m, fs, noise_d_uv)

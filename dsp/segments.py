@@ -108,8 +108,9 @@ class EndPlateNoise:
 class NeedleBurst:
     """Insertional activity and local twitch responses.
 
-    A needle move shows as a large slow deflection (the electrode's movement artefact,
-    tens of hertz and hundreds of microvolts, which motor unit potentials do not have)
+    A needle move shows as a large slow deflection (the electrode's movement artefact:
+    below 25 Hz, hundreds of microvolts, most of the signal's size at that moment; a
+    large motor unit potential is faster)
     with a burst of short spikes. The deflection must stand well above the slow-wave level
     of the last 2 s (dense end-plate noise has slow fluctuations of its own). The burst
     lasts until spikes and deflection die away, and at most `MAX_S`: activity that goes
@@ -118,6 +119,7 @@ class NeedleBurst:
 
     ARTEFACT_UV = 120.0
     ABOVE_LEVEL = 4.0
+    SLOW_SHARE = 0.4
     QUIET_S = 0.08
     MAX_S = 1.0
     TWITCH_UV = 700.0
@@ -131,11 +133,14 @@ class NeedleBurst:
         self.last_twitch = -np.inf
         self.levels: deque[float] = deque(maxlen=200)  # 2 s of 10 ms blocks
 
-    def slow(self, t: float, excursion_uv: float) -> None:
-        """The low-frequency branch's largest excursion in a 10 ms block starting at t."""
+    def slow(self, t: float, excursion_uv: float, peak_uv: float) -> None:
+        """The low-frequency branch's largest excursion in a 10 ms block starting at t, and
+        the filtered signal's largest value there. A movement artefact is slow: most of the
+        block's size is in its low frequencies, unlike a large motor unit potential's."""
         level = float(np.median(self.levels)) if len(self.levels) >= 20 else 0.0
         self.levels.append(excursion_uv)
-        if excursion_uv < max(self.ARTEFACT_UV, self.ABOVE_LEVEL * level):
+        if excursion_uv < max(self.ARTEFACT_UV, self.ABOVE_LEVEL * level) or \
+                excursion_uv < self.SLOW_SHARE * peak_uv:
             return
         if not self.insertion.active and t - self.onset > self.MAX_S:
             self.insertion.open(t)
