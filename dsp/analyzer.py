@@ -12,6 +12,7 @@ object serves the live screen and `needlepoint analyze`.
 
 from __future__ import annotations
 
+import bisect
 from collections import deque
 
 import numpy as np
@@ -65,6 +66,7 @@ class Analyzer:
         self.contact = Contact()
         self.measurer = Measurer(fs)
         self.clipped: list[tuple[int, int]] = []
+        self._clip_ends: list[int] = []
         self.clipped_potentials = 0
         self.rail = 0.0
         self._busy_until = -1
@@ -95,11 +97,21 @@ class Analyzer:
     def process(self, x: np.ndarray, raw: np.ndarray | None = None) -> list[Event]:
         """Feed filtered microvolts (1-D); returns the potentials decided in this call."""
         x = np.asarray(x, np.float64).reshape(-1)
+        # Never let NaN or inf poison the state: count them (in the raw samples when given,
+        # as the filters before us may already have repaired them) and treat them as 0.
         bad = ~np.isfinite(x)
-        if bad.any():  # never let NaN or inf poison the state: count them, use silence
+        if raw is None:
             self.bad_samples += int(bad.sum())
+        else:
+            raw = np.asarray(raw, np.float64).reshape(-1)
+            bad_raw = ~np.isfinite(raw)
+            if bad_raw.any():
+                self.bad_samples += int(bad_raw.sum())
+                raw = np.where(bad_raw, 0.0, raw)
+        if bad.any():
             x = np.where(bad, 0.0, x)
-        raw = x if raw is None else np.nan_to_num(np.asarray(raw, np.float64).reshape(-1))
+        if raw is None:
+            raw = x
         first = self.total
         self.total += x.size
         d, shape = self.detector.smooth(x)
@@ -211,7 +223,7 @@ class Analyzer:
         pattern = train.pattern()
         if m.shape in SPIKY and pattern == "regular" and not _fast_run(train.all_isis):
             return "fibrillation"  # very regular firing: clinicians' first rule
-        if m.shape in SPIKY and pattern == "semiregular":
+        if m.shape == F.MOTOR_UNIT and pattern == "semiregular":
             return self._motor_unit_kind(train, t, last_isi)
         if m.shape in SPIKY and pattern == "irregular" and m.initial == "negative":
             return "end_plate_spike"
@@ -237,13 +249,17 @@ class Analyzer:
         for s, e in clipped_runs(raw, first):
             if abs(raw[s - first]) >= 0.98 * self.rail:
                 if self.clipped and self.clipped[-1][1] >= s - 1:
-                    self.clipped[-1] = (self.clipped[-1][0], e)
-                else:
+                    self.clipped[-1] = (self.clipped[-1][0], max(e, self.clipped[-1][1]))
+                    self._clip_ends[-1] = self.clipped[-1][1]
+                elif not self.clipped or s > self.clipped[-1][0]:
                     self.clipped.append((s, e))
+                    self._clip_ends.append(e)
 
     def _near_clipping(self, index: int) -> bool:
         guard = int(CLIP_GUARD_S * self.fs)
-        return any(s - guard <= index < e + guard for s, e in self.clipped[-8:])
+        # Stretches are kept in order; the ones that could reach `index` end just before it.
+        i = bisect.bisect_left(self._clip_ends, index - guard)
+        return any(s - guard <= index < e + guard for s, e in self.clipped[i:i + 2])
 
     def _artefact(self, x: np.ndarray, first: int) -> None:
         lf, self._lf_zi = sosfilt(self._lf_sos, x, zi=self._lf_zi)

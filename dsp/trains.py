@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-MATCH_CORRELATION = 0.8
-AMPLITUDE_RATIO = (0.6, 1.6)
+MATCH_CORRELATION = 0.85
+AMPLITUDE_RATIO = (0.67, 1.5)
+RHYTHM_TOLERANCE = 0.15  # a regular train's next interval: within 15 % of 1, 2 or 3 periods
 EXPIRE_S = 4.0
 REGULARITY_MIN_INTERVALS = 5
 # Shapes one fibre or unit can take when noise or overlap blurs its phases: matched together.
@@ -27,6 +28,7 @@ class TrainState:
     shape: str
     template: np.ndarray
     amplitude: float
+    last_amplitude: float = 0.0
     times: deque = field(default_factory=lambda: deque(maxlen=64))
     count: int = 0
     kind: str = ""
@@ -38,6 +40,20 @@ class TrainState:
 
     def isi(self, t: float) -> float:
         return t - self.last_t
+
+    def fits_rhythm(self, t: float) -> bool:
+        """A very regular train (fibrillation-like, or a myotonic run) fires next one, two
+        or three periods after its last potential; a look-alike from another fibre usually
+        does not."""
+        isi = np.asarray(self.all_isis[-8:])
+        if isi.size < 3:
+            return True
+        if isi.std() / isi.mean() > 0.1:
+            return True
+        # The latest intervals, not the median: myotonic runs glide in rate.
+        period = float(isi[-2:].mean())
+        k = round((t - self.last_t) / period)
+        return 1 <= k <= 3 and abs(t - self.last_t - k * period) <= RHYTHM_TOLERANCE * period
 
     def pattern(self) -> str:
         """How it fires, from its recent intervals: "regular" (fibrillation-like, CV below
@@ -84,14 +100,16 @@ class TrainTracker:
             if FAMILIES.get(tr.shape, tr.shape) != FAMILIES.get(shape, shape) or \
                     tr.template.size != norm.size:
                 continue
-            ratio = amplitude / tr.amplitude
+            ratio = amplitude / tr.last_amplitude  # the latest: myotonic runs wax and wane
             if not AMPLITUDE_RATIO[0] <= ratio <= AMPLITUDE_RATIO[1]:
+                continue
+            if not tr.fits_rhythm(t):
                 continue
             r = float(np.dot(norm, tr.template))
             if r > best_r:
                 best, best_r = tr, r
         if best is None:
-            best = TrainState(self._next, shape, norm, amplitude)
+            best = TrainState(self._next, shape, norm, amplitude, amplitude)
             self.trains[best.id] = best
             self._next += 1
         else:
@@ -99,6 +117,7 @@ class TrainTracker:
             # Slow template update: a unit's shape drifts as the needle moves.
             best.template = _normalise(0.8 * best.template + 0.2 * norm)
             best.amplitude = 0.8 * best.amplitude + 0.2 * amplitude
+            best.last_amplitude = amplitude
         best.times.append(t)
         best.count += 1
         return best

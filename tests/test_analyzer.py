@@ -1,0 +1,141 @@
+"""The analyser: robustness to bad input, chunking, contact check, clipping, and accuracy
+guards against the simulator's ground truth (held-out seeds >= 1000)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from app.cli import main
+from dsp.analyzer import Analyzer, analyze
+from dsp.filters import FilterChain
+from dsp.scoring import score_events
+from tests.simutil import simulate
+
+
+def _kinds(a):
+    return [(round(e.t, 5), e.kind) for e in a.events]
+
+
+def test_live_chunks_give_the_same_potentials_as_one_second_chunks():
+    x, truth, _ = simulate("sim:denervated?seed=1004&grade=2", 6)
+    offline = analyze(x, truth.fs)
+    chain, an = FilterChain(truth.fs), Analyzer(truth.fs)
+    for i in range(0, len(x), 100):  # 5 ms, as the reader thread delivers them
+        part = x[i:i + 100]
+        an.process(chain.process(part), raw=part)
+    live = [(round(e.t, 5), e.kind) for e in an.events]
+    assert len(offline.events) > 50
+    # The live run has not flushed its last 25 ms of look-ahead.
+    assert live == [k for k in _kinds(offline) if k[0] < 6 - 0.03]
+
+
+def test_events_are_decided_within_the_look_ahead():
+    x, truth, _ = simulate("sim:denervated?seed=1005&grade=2", 5)
+    chain, an = FilterChain(truth.fs), Analyzer(truth.fs)
+    for i in range(0, len(x), 100):
+        an.process(chain.process(x[i:i + 100]), raw=x[i:i + 100])
+    delays = [e.decided_at - e.t for e in an.events]
+    assert delays and max(delays) <= 0.030 + 0.005 + 1e-9  # look-ahead + one chunk
+
+
+@pytest.mark.parametrize("fs", [4000, 10000, 20000, 44100, 48000])
+def test_any_rate_from_4_to_48_khz(fs):
+    x, truth, _ = simulate(f"sim:denervated?seed=1006&grade=2&fs={fs}", 5)
+    a = analyze(x, fs)
+    s = score_events(truth.events, a.events, noise_rms_uv=4.0, segments=truth.segments)
+    fib = s.kinds["fibrillation"]
+    assert fib.n_truth > 20 and fib.recall > 0.6  # 4 kHz blunts short spikes
+
+
+def test_nan_inf_flat_dc_and_saturation_do_not_break_it():
+    fs = 20000.0
+    x, truth, _ = simulate("sim:denervated?seed=1007&grade=2", 4)
+    bad = x.copy()
+    bad[1000:1010] = np.nan
+    bad[5000] = np.inf
+    a = analyze(bad, fs)
+    assert a.summary["bad_samples"] == 11
+    assert all(np.isfinite([e.t, e.amplitude_uv, e.duration_ms]).all() for e in a.events)
+    flat = analyze(np.zeros(int(2 * fs)), fs)
+    assert flat.events == [] and [s.kind for s in flat.segments] == ["lead_off"]
+    shifted = analyze(x + 5000.0, fs)  # a DC offset: the high-pass removes it
+    assert len(shifted.events) >= 0.9 * len(analyze(x, fs).events)
+
+
+def test_clipped_stretches_are_flagged_not_reported():
+    x, truth, _ = simulate("sim:voluntary?seed=1008&effort=0.4&proximity=1&clip_uv=150", 5)
+    assert truth.clipped
+    a = analyze(x, truth.fs)
+    assert a.summary["clipped_s"] > 0 and a.summary["clipped_potentials"] > 0
+    for c in truth.clipped:
+        assert not any(c["start"] - 0.002 <= e.t <= c["end"] + 0.002 for e in a.events)
+
+
+def test_hum_far_above_the_emg_is_a_lead_off():
+    x, truth, _ = simulate("sim:rest?seed=1009&mains=50&hum_uv=800", 3)
+    a = analyze(x, truth.fs)
+    lead = [s for s in a.segments if s.kind == "lead_off"]
+    assert lead and sum(s.end - s.start for s in lead) > 2.0
+    assert a.events == []
+
+
+def test_rest_has_no_false_potentials():
+    for noise in (3, 10):
+        x, truth, _ = simulate(f"sim:rest?seed=1010&noise_uv={noise}", 60)
+        assert len(analyze(x, truth.fs).events) <= 1
+
+
+@pytest.mark.parametrize("uri, kind, f1", [
+    ("sim:denervated?seed=1011&grade=2", "fibrillation", 0.85),
+    ("sim:denervated?seed=1012&grade=3", "positive_sharp_wave", 0.85),
+    ("sim:endplate?seed=1013", "end_plate_spike", 0.8),
+    ("sim:dystonia?seed=1014", "muap", 0.9),
+])
+def test_accuracy_guards(uri, kind, f1):
+    """Regression guards, looser than the issue's targets; docs/analyser-accuracy.md has
+    the full grid."""
+    x, truth, _ = simulate(uri, 30)
+    a = analyze(x, truth.fs)
+    s = score_events(truth.events, a.events, noise_rms_uv=4.0, segments=truth.segments,
+                     clipped=truth.clipped)
+    assert s.kinds[kind].f1 >= f1, s.kinds[kind]
+
+
+def test_segments_found():
+    x, truth, _ = simulate("sim:endplate?seed=1015", 20)
+    a = analyze(x, truth.fs)
+    epn = sum(s.end - s.start for s in a.segments if s.kind == "end_plate_noise")
+    truth_epn = sum(s["end"] - s["start"] for s in truth.segments
+                    if s["kind"] == "end_plate_noise")
+    assert epn > 0.7 * truth_epn
+    x, truth, _ = simulate("sim:trigger-point?seed=1016", 30)
+    a = analyze(x, truth.fs)
+    assert any(s.kind == "local_twitch_response" for s in a.segments)
+    x, truth, _ = simulate("sim:dystonia?seed=1017", 20)
+    a = analyze(x, truth.fs)
+    assert sum(s.end - s.start for s in a.segments if s.kind == "tonic_activity") > 10
+
+
+def test_analyze_command_json_has_the_design_keys(tmp_path, capsys):
+    out = tmp_path / "d.edf"
+    assert main(["record", "--device", "sim:denervated?seed=1018", "--seconds", "5",
+                 "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["analyze", str(out), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert set(d) == {"source", "fs", "duration_s", "channel", "events", "trains",
+                      "segments", "summary"}
+    assert d["fs"] == 20000.0 and d["duration_s"] == 5.0 and d["events"]
+    assert set(d["events"][0]) == {"t", "kind", "amplitude_uv", "duration_ms", "train"}
+    assert {"rms_uv", "turns_per_s", "counts"} <= set(d["summary"])
+    assert main(["analyze", str(out)]) == 0
+    assert "Fibrillations" in capsys.readouterr().out
+
+
+def test_analyze_bad_input_is_one_line(tmp_path, capsys):
+    assert main(["analyze", str(tmp_path / "none.edf")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("needlepoint:") and err.count("\n") == 1
