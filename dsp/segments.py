@@ -113,7 +113,8 @@ class NeedleBurst:
     large motor unit potential is faster)
     with a burst of short spikes. The deflection must stand well above the slow-wave level
     of the last 2 s (dense end-plate noise has slow fluctuations of its own). The burst
-    lasts until spikes and deflection die away, and at most `MAX_S`: activity that goes
+    lasts until the deflection and the dense spiking (insertional rates, not the steady
+    spikes of an end-plate zone) die away, and at most `MAX_S`: activity that goes
     on longer is spontaneous activity, not insertional. Within 0.5 s of its onset, large
     motor-unit-like discharges are a local twitch response (the taut band's fibres)."""
 
@@ -122,6 +123,7 @@ class NeedleBurst:
     SLOW_SHARE = 0.4
     QUIET_S = 0.08
     MAX_S = 1.0
+    DENSE_S, DENSE_COUNT = 0.03, 4
     TWITCH_UV = 700.0
     TWITCH_WINDOW_S = 0.5
 
@@ -132,6 +134,7 @@ class NeedleBurst:
         self.last_activity = -np.inf
         self.last_twitch = -np.inf
         self.levels: deque[float] = deque(maxlen=200)  # 2 s of 10 ms blocks
+        self.recent: deque[float] = deque()
 
     def slow(self, t: float, excursion_uv: float, peak_uv: float) -> None:
         """The low-frequency branch's largest excursion in a 10 ms block starting at t, and
@@ -153,7 +156,11 @@ class NeedleBurst:
         event of its own)."""
         if not self.insertion.active or t - self.onset > self.MAX_S:
             return False
-        self.last_activity = max(self.last_activity, t)
+        self.recent.append(t)
+        while self.recent and self.recent[0] < t - self.DENSE_S:
+            self.recent.popleft()
+        if len(self.recent) >= self.DENSE_COUNT:  # insertional spikes come at 100-250/s
+            self.last_activity = max(self.last_activity, t)
         if (motor_unit_like and amplitude_uv >= self.TWITCH_UV
                 and t - self.onset <= self.TWITCH_WINDOW_S):
             self.twitch.open(t - 0.005)
