@@ -16,13 +16,14 @@ import bisect
 from collections import deque
 
 import numpy as np
-from scipy.signal import butter, sosfilt
+from scipy.signal import butter
 
 from dsp import features as F
 from dsp.detect import THRESHOLD, Detector, NoiseFloor
 from dsp.measures import Measurer
 from dsp.results import Analysis, Event, Segment, Train
 from dsp.segments import Contact, EndPlateNoise, NeedleBurst, Tonic, clipped_runs
+from dsp.sos import Sos
 from dsp.trains import TrainState, TrainTracker
 
 LOOKAHEAD_S = 0.025
@@ -52,10 +53,7 @@ class Analyzer:
         self.mains_hz = mains_hz
         self.detector = Detector(fs, LOOKAHEAD_S)
         self.noise = NoiseFloor(fs)  # of the full-band signal, for measuring potentials
-        self.x = np.zeros(0)
-        self.d = np.zeros(0)
-        self.s = np.zeros(0)
-        self.x0 = 0  # absolute index of self.x[0]
+        self._x, self._d, self._s = (History(int(HISTORY_S * fs)) for _ in range(3))
         self.total = 0  # samples received
         self.bad_samples = 0
         self.events: list[Event] = []
@@ -74,15 +72,13 @@ class Analyzer:
         self._busy_ratio = 0.8
         self._last_muap_t = -np.inf
         self._big_units: deque[float] = deque()
-        nyq = fs / 2
-        self._lf_sos = butter(2, ARTEFACT_LOWPASS_HZ / nyq, output="sos")
-        self._lf_zi = np.zeros((1, 2))
         self._lf_block = max(int(ARTEFACT_BLOCK_S * fs), 1)
-        self._lf_pending = np.zeros(0)
+        self._lf = Sos(butter(2, ARTEFACT_LOWPASS_HZ / (fs / 2), output="sos"))
         self._lf_pending_x = np.zeros(0)
+        self._lf_pending_s = np.zeros(0)
         self._contact_block = max(int(CONTACT_BLOCK_S * fs), 1)
+        self._hum = HumMeter(fs, self._contact_block, mains_hz)
         self._contact_pending: list[np.ndarray] = [np.zeros(0), np.zeros(0)]
-        self._history = int(HISTORY_S * fs)
 
     @property
     def now(self) -> float:
@@ -116,13 +112,13 @@ class Analyzer:
         self.total += x.size
         d, shape = self.detector.smooth(x)
         self.noise.push(x)
-        self.x = np.concatenate([self.x, x])
-        self.d = np.concatenate([self.d, d])
-        self.s = np.concatenate([self.s, shape])
+        self._x.append(x)
+        self._d.append(d)
+        self._s.append(shape)
         self._clipping(raw, first)
         self._artefact(x, first)
         self._contact(raw, x, first)
-        self.measurer.push(x, first)
+        self.measurer.push(x, first, shape)
         new: list[Event] = []
         if self.detector.floor.ready and self.noise.ready:
             threshold = THRESHOLD * self.detector.floor.rms
@@ -131,7 +127,7 @@ class Analyzer:
                 if event is not None:
                     new.append(event)
         self.epn.scan(self.s, self.x0, self.total - max(self.detector.lookahead,
-                                                        self.epn.margin),
+                                                        2 * self.epn.margin),
                       self.detector.shape_floor.rms)
         now = self.now
         self.epn.update(now)
@@ -141,13 +137,27 @@ class Analyzer:
         self.events.extend(new)
         return new
 
+    # the last second of the filtered signal and its two branches
+    @property
+    def x(self) -> np.ndarray:
+        return self._x.view
+
+    @property
+    def d(self) -> np.ndarray:
+        return self._d.view
+
+    @property
+    def s(self) -> np.ndarray:
+        return self._s.view
+
+    @property
+    def x0(self) -> int:
+        """Absolute index of self.x[0]."""
+        return self.total - self._x.view.size
+
     def _trim(self) -> None:
-        extra = self.x.size - self._history
-        if extra > 0:
-            self.x = self.x[extra:]
-            self.d = self.d[extra:]
-            self.s = self.s[extra:]
-            self.x0 += extra
+        for h in (self._x, self._d, self._s):
+            h.trim()
 
     # one candidate ---------------------------------------------------------------------
     def _consider(self, c: int) -> Event | None:
@@ -262,18 +272,23 @@ class Analyzer:
         return any(s - guard <= index < e + guard for s, e in self.clipped[i:i + 2])
 
     def _artefact(self, x: np.ndarray, first: int) -> None:
-        lf, self._lf_zi = sosfilt(self._lf_sos, x, zi=self._lf_zi)
-        data = np.concatenate([self._lf_pending, lf])
-        n = data.size // self._lf_block
-        start = first - self._lf_pending.size
+        """Per 10 ms block: the largest value of the signal low-passed at 25 Hz (where a
+        movement artefact is and a motor unit potential mostly is not), and the largest
+        value of the signal itself."""
+        slow = self._lf.process(x)
         xs = np.concatenate([self._lf_pending_x, x])
-        for k in range(n):
-            sl = slice(k * self._lf_block, (k + 1) * self._lf_block)
-            t = (start + (k + 1) * self._lf_block) / self.fs
-            self.burst.slow(t - ARTEFACT_BLOCK_S, float(np.abs(data[sl]).max()),
-                            float(np.abs(xs[sl]).max()))
-        self._lf_pending = data[n * self._lf_block:]
+        ss = np.concatenate([self._lf_pending_s, slow])
+        n = xs.size // self._lf_block
+        if n:
+            cut = n * self._lf_block
+            slows = np.abs(ss[:cut].reshape(n, self._lf_block)).max(axis=1)
+            peaks = np.abs(xs[:cut].reshape(n, self._lf_block)).max(axis=1)
+            start = first - self._lf_pending_x.size
+            for k in range(n):
+                t = (start + k * self._lf_block) / self.fs
+                self.burst.slow(t, float(slows[k]), float(peaks[k]))
         self._lf_pending_x = xs[n * self._lf_block:]
+        self._lf_pending_s = ss[n * self._lf_block:]
 
     def _contact(self, raw: np.ndarray, x: np.ndarray, first: int) -> None:
         raws = np.concatenate([self._contact_pending[0], raw])
@@ -282,7 +297,7 @@ class Analyzer:
         n = raws.size // self._contact_block
         for k in range(n):
             sl = slice(k * self._contact_block, (k + 1) * self._contact_block)
-            hum, resid = _hum(xs[sl], self.fs, self.mains_hz)
+            hum, resid = self._hum(xs[sl])
             t0 = (start + k * self._contact_block) / self.fs
             self.contact.block(t0, t0 + CONTACT_BLOCK_S, raws[sl], hum, resid)
         self._contact_pending = [raws[n * self._contact_block:], xs[n * self._contact_block:]]
@@ -307,6 +322,35 @@ class Analyzer:
         return self.measurer.snapshot(self)
 
 
+class History:
+    """The last `keep` samples of a stream plus whatever was appended since the last trim,
+    appended to without reallocating each time: a larger buffer is filled and shifted
+    down only when full."""
+
+    def __init__(self, keep: int):
+        self.keep = keep
+        self.buf = np.zeros(4 * keep + 16)
+        self.start = 0
+        self.n = 0
+
+    def append(self, x: np.ndarray) -> None:
+        if self.n + x.size > self.buf.size:
+            kept = self.buf[self.start:self.n].copy()
+            if kept.size + x.size > self.buf.size:
+                self.buf = np.zeros(2 * (kept.size + x.size))
+            self.buf[:kept.size] = kept
+            self.start, self.n = 0, kept.size
+        self.buf[self.n:self.n + x.size] = x
+        self.n += x.size
+
+    def trim(self) -> None:
+        self.start = max(self.n - self.keep, self.start)
+
+    @property
+    def view(self) -> np.ndarray:
+        return self.buf[self.start:self.n]
+
+
 def _fast_run(isis: list[float]) -> bool:
     """Two consecutive similar intervals faster than fibrillations ever fire: a myotonic
     run. (One short interval alone can be two trains that look alike.)"""
@@ -316,24 +360,29 @@ def _fast_run(isis: list[float]) -> bool:
     return max(a, b) < MYOTONIC_MAX_ISI_S and max(a, b) < 1.4 * min(a, b)
 
 
-def _hum(x: np.ndarray, fs: float, mains_hz: float | None) -> tuple[float, float]:
-    """(RMS of the mains fundamental and two odd harmonics, RMS of everything else) in a
-    block, by projection on sines and cosines: the check for a lead off in hum."""
-    if x.size < 8:
-        return 0.0, 0.0
-    t = np.arange(x.size) / fs
-    best = 0.0
-    for f in ((mains_hz,) if mains_hz else (50.0, 60.0)):
-        power = 0.0
-        for h in (1, 3, 5):
-            if h * f >= fs / 2:
-                continue
-            c, s = np.cos(2 * np.pi * h * f * t), np.sin(2 * np.pi * h * f * t)
-            a, b = 2 * np.dot(x, c) / x.size, 2 * np.dot(x, s) / x.size
-            power += (a * a + b * b) / 2
-        best = max(best, power)
-    total = float(np.mean(x * x))
-    return float(np.sqrt(best)), float(np.sqrt(max(total - best, 0.0)))
+class HumMeter:
+    """RMS of the mains fundamental and two odd harmonics in a block, and of everything
+    else, by projection on sines and cosines (the check for a lead off in hum). The
+    projection's size does not depend on the block's phase, so the tables are made once."""
+
+    def __init__(self, fs: float, block: int, mains_hz: float | None):
+        t = np.arange(block) / fs
+        self.tables = []
+        for f in ((mains_hz,) if mains_hz else (50.0, 60.0)):
+            rows = [(np.cos(2 * np.pi * h * f * t), np.sin(2 * np.pi * h * f * t))
+                    for h in (1, 3, 5) if h * f < fs / 2]
+            self.tables.append(rows)
+
+    def __call__(self, x: np.ndarray) -> tuple[float, float]:
+        n = x.size
+        best = 0.0
+        for rows in self.tables:
+            # Sums, not np.dot: BLAS would wake helper threads that compete with sound.
+            power = sum(((2 * (x * c).sum() / n) ** 2 + (2 * (x * s).sum() / n) ** 2) / 2
+                        for c, s in rows)
+            best = max(best, power)
+        total = float((x * x).sum() / n)
+        return float(np.sqrt(best)), float(np.sqrt(max(total - best, 0.0)))
 
 
 def analyze(samples_uv: np.ndarray, fs: float, *, source: str = "", channel: int = 0,

@@ -16,7 +16,9 @@ from collections import deque
 
 import numpy as np
 from scipy.ndimage import maximum_filter1d
-from scipy.signal import butter, sosfilt
+from scipy.signal import butter
+
+from dsp.sos import Sos
 
 DETECT_BAND_HZ = (100.0, 2500.0)
 THRESHOLD = 5.0  # times the detection branch's noise RMS
@@ -39,6 +41,7 @@ class NoiseFloor:
         self.pending: list[np.ndarray] = []
         self.have = 0
         self.history: deque[float] = deque(maxlen=FLOOR_BLOCKS)
+        self._rms: float | None = None
 
     def push(self, x: np.ndarray) -> None:
         self.pending.append(x)
@@ -49,6 +52,8 @@ class NoiseFloor:
         n_blocks = data.size // self.block
         for b in range(n_blocks):
             self.history.append(positive_half_rms(data[b * self.block:(b + 1) * self.block]))
+        if n_blocks:
+            self._rms = None  # recomputed on the next read, not on every read
         rest = data[n_blocks * self.block:]
         self.pending, self.have = [rest], rest.size
 
@@ -60,8 +65,10 @@ class NoiseFloor:
     def rms(self) -> float:
         if not self.history:
             return float("nan")
-        level = np.percentile(np.fromiter(self.history, float), FLOOR_PERCENTILE)
-        return float(level) / FLOOR_BIAS
+        if self._rms is None:
+            level = np.percentile(np.fromiter(self.history, float), FLOOR_PERCENTILE)
+            self._rms = float(level) / FLOOR_BIAS
+        return self._rms
 
 
 def positive_half_rms(x: np.ndarray) -> float:
@@ -83,11 +90,9 @@ class Detector:
         self.fs = fs
         nyq = fs / 2
         band = (DETECT_BAND_HZ[0] / nyq, min(DETECT_BAND_HZ[1], 0.45 * fs) / nyq)
-        self.sos = butter(2, band, btype="bandpass", output="sos")
-        self.zi = np.zeros((self.sos.shape[0], 2))
+        self.band = Sos(butter(2, band, btype="bandpass", output="sos"))
         # The shape branch keeps slow phases (no extra high-pass): phases are read there.
-        self.shape_sos = butter(2, band[1], output="sos")
-        self.shape_zi = np.zeros((self.shape_sos.shape[0], 2))
+        self.shape = Sos(butter(2, band[1], output="sos"))
         self.floor = NoiseFloor(fs)
         self.shape_floor = NoiseFloor(fs)
         self.refractory = max(int(REFRACTORY_S * fs), 1)
@@ -97,8 +102,8 @@ class Detector:
 
     def smooth(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(detection branch, shape branch) for a chunk of the filtered signal."""
-        d, self.zi = sosfilt(self.sos, x, zi=self.zi)
-        s, self.shape_zi = sosfilt(self.shape_sos, x, zi=self.shape_zi)
+        d = self.band.process(x)
+        s = self.shape.process(x)
         self.floor.push(d)
         self.shape_floor.push(s)
         return d, s
@@ -111,13 +116,15 @@ class Detector:
         start = max(self.scanned, d0 + self.dominance)
         if stop <= start:
             return np.zeros(0, np.int64)
-        a = np.abs(d)
+        # Only the new stretch, with the margin the widest window needs on either side.
+        base = start - d0 - self.dominance
+        a = np.abs(d[base: stop - d0 + self.dominance])
         local = maximum_filter1d(a, 2 * self.refractory + 1)
         wide = maximum_filter1d(a, 2 * self.dominance + 1)
-        lo, hi = start - d0, stop - d0
+        lo, hi = self.dominance, self.dominance + (stop - start)
         seg = a[lo:hi]
         keep = (seg > threshold_uv) & (seg == local[lo:hi]) & (seg * DOMINANCE >= wide[lo:hi])
-        idx = np.flatnonzero(keep) + lo
+        idx = np.flatnonzero(keep) + lo + base
         # Plateaus (clipping) give runs of equal maxima: keep the first of each run.
         if idx.size > 1:
             idx = idx[np.r_[True, np.diff(idx) > self.refractory]]

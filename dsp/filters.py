@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import signal
 
+from dsp.sos import Sos
+
 LIMIT_UV = 1e9  # 1 kV: far beyond any amplifier, small enough that no filter state overflows
 MID_BAND_HZ = 1000.0  # where delay_s reports the group delay
 
@@ -76,7 +78,8 @@ class StreamFilter:
             held = x[np.maximum(rows, 0), np.arange(x.shape[1])]
             x = np.where(rows >= 0, held, self._last)
         over = np.abs(x) > LIMIT_UV
-        self.bad_samples += int(bad.sum() + over.sum())
+        # A sample held in place of a bad one is not counted again if it is over the limit.
+        self.bad_samples += int(bad.sum() + (over & ~bad).sum())
         np.clip(x, -LIMIT_UV, LIMIT_UV, out=x)
         self._last = x[-1].copy()
         return x
@@ -104,16 +107,16 @@ class SosFilter(StreamFilter):
     def __init__(self, fs: float, sos: np.ndarray):
         super().__init__(fs)
         self.sos = sos
-        self._zi: np.ndarray | None = None
+        self._state: Sos | None = None
 
     def _run(self, x: np.ndarray) -> np.ndarray:
-        if self._zi is None:
-            self._zi = signal.sosfilt_zi(self.sos)[:, :, None] * x[0]
-        y, self._zi = signal.sosfilt(self.sos, x, axis=0, zi=self._zi)
-        return y
+        if self._state is None:
+            self._state = Sos(self.sos, x.shape[1])
+            self._state.prime(x[0])
+        return self._state.process(x)
 
     def _clear(self) -> None:
-        self._zi = None
+        self._state = None
 
     @property
     def delay_s(self) -> float:

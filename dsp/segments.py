@@ -74,7 +74,11 @@ class EndPlateNoise:
         start = max(self.scanned, s0 + self.margin)
         if stop <= start or not np.isfinite(noise):
             return
-        lo, hi = start - s0, stop - s0
+        # Only the new stretch, with twice the envelope's reach on either side (the caller
+        # leaves that much signal after `stop`).
+        base = max(start - s0 - 2 * self.margin, 0)
+        s = s[base: stop - s0 + 2 * self.margin]
+        lo, hi = start - s0 - base, stop - s0 - base
         # Miniature potentials only go down: the baseline between them is the top of the
         # signal. Upper envelope near each sample, and the lowest such envelope around it
         # (a positive phase of another potential lifts the near envelope above that).

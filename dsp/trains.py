@@ -105,7 +105,7 @@ class TrainTracker:
                 continue
             if not tr.fits_rhythm(t):
                 continue
-            r = float(np.dot(norm, tr.template))
+            r = float((norm * tr.template).sum())
             if r > best_r:
                 best, best_r = tr, r
         if best is None:
