@@ -1,19 +1,28 @@
-"""The live session: a reader thread takes chunks from a device and publishes them into a
-bounded ring that the screen peeks at. No Kivy here.
+"""The live session: a reader thread takes chunks from a device, filters them, runs the
+analyser on channel 0, and publishes the filtered signal into a bounded ring that the
+screen peeks at, the potentials into a bounded event list and the measures into a snapshot
+the screen reads a few times a second. No Kivy here.
 
-Nothing downstream can block the reader: the ring overwrites its oldest samples, and every
-gap in the device's sample count or chunk sequence is counted, never hidden.
+Nothing downstream can block the reader: the ring overwrites its oldest samples, the
+event list drops its oldest, and every gap in the device's sample count or chunk sequence
+is counted, never hidden.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
 
 from devices import Device, DeviceError
+from dsp.analyzer import Analyzer
+from dsp.filters import FilterChain
+
+MEASURES_EVERY_S = 0.1  # the activity panel updates several times a second
+EVENTS_KEPT = 1000
 
 
 class Ring:
@@ -59,10 +68,17 @@ class Counters:
 class LiveSession:
     """Runs one device on a reader thread and keeps the last `seconds` of signal."""
 
-    def __init__(self, device: Device, seconds: float = 60.0):
+    def __init__(self, device: Device, seconds: float = 60.0, mains_hz: int | None = None):
         self.device = device
         self.info = device.info
-        self.ring = Ring(int(seconds * device.info.fs), device.info.channels)
+        fs = device.info.fs
+        self.ring = Ring(int(seconds * fs), device.info.channels)
+        self.filters = FilterChain(fs, mains_hz=mains_hz)
+        self.analyzer = Analyzer(fs, mains_hz=mains_hz)
+        self.events: deque = deque(maxlen=EVENTS_KEPT)  # appended by the reader only
+        self.measures: dict = {}  # replaced whole, so a reader never sees half of one
+        self._measure_every = max(int(MEASURES_EVERY_S * fs), 1)
+        self._next_measures = self._measure_every
         self.counters = Counters()
         self.status = "starting"
         self.last_error: str | None = None
@@ -109,7 +125,12 @@ class LiveSession:
             c.lost_chunks += max(chunk.seq - self._expect_seq, 0)
         self._expect_index = chunk.end_index
         self._expect_seq = chunk.seq + 1
-        self.ring.write(chunk.data)
+        filtered = self.filters.process(chunk.data)
+        self.ring.write(filtered)
+        self.events.extend(self.analyzer.process(filtered[:, 0], raw=chunk.data[:, 0]))
+        if self.analyzer.total >= self._next_measures:
+            self.measures = self.analyzer.measures()
+            self._next_measures += self._measure_every
         c.chunks += 1
         c.frames += chunk.frames
         self.last_arrival = chunk.arrival
