@@ -74,11 +74,13 @@ class Analyzer:
         self._big_units: deque[float] = deque()
         self._lf_block = max(int(ARTEFACT_BLOCK_S * fs), 1)
         self._lf = Sos(butter(2, ARTEFACT_LOWPASS_HZ / (fs / 2), output="sos"))
-        self._lf_pending_x = np.zeros(0)
-        self._lf_pending_s = np.zeros(0)
+        self._lf_parts: list[np.ndarray] = []
+        self._lf_n = 0
         self._contact_block = max(int(CONTACT_BLOCK_S * fs), 1)
+        self._epn_step = int(0.02 * fs) + max(self.detector.lookahead, 2 * self.epn.margin)
         self._hum = HumMeter(fs, self._contact_block, mains_hz)
-        self._contact_pending: list[np.ndarray] = [np.zeros(0), np.zeros(0)]
+        self._contact_parts: list[tuple[np.ndarray, np.ndarray]] = []
+        self._contact_n = 0
 
     @property
     def now(self) -> float:
@@ -126,9 +128,12 @@ class Analyzer:
                 event = self._consider(int(c))
                 if event is not None:
                     new.append(event)
-        self.epn.scan(self.s, self.x0, self.total - max(self.detector.lookahead,
-                                                        2 * self.epn.margin),
-                      self.detector.shape_floor.rms)
+        # End-plate noise is judged over 200 ms: scanning every 20 ms is plenty, and saves
+        # most of its cost when the reader delivers 5 ms chunks.
+        if self.total - self.epn.scanned >= self._epn_step:
+            self.epn.scan(self.s, self.x0, self.total - max(self.detector.lookahead,
+                                                            2 * self.epn.margin),
+                          self.detector.shape_floor.rms)
         now = self.now
         self.epn.update(now)
         self.burst.update(now)
@@ -274,33 +279,43 @@ class Analyzer:
     def _artefact(self, x: np.ndarray, first: int) -> None:
         """Per 10 ms block: the largest value of the signal low-passed at 25 Hz (where a
         movement artefact is and a motor unit potential mostly is not), and the largest
-        value of the signal itself."""
-        slow = self._lf.process(x)
-        xs = np.concatenate([self._lf_pending_x, x])
-        ss = np.concatenate([self._lf_pending_s, slow])
+        value of the signal itself. Chunks are gathered until blocks are complete, and
+        each sample goes through the low-pass once, in order."""
+        self._lf_parts.append(x)
+        self._lf_n += x.size
+        if self._lf_n < self._lf_block:
+            return
+        xs = np.concatenate(self._lf_parts)
         n = xs.size // self._lf_block
-        if n:
-            cut = n * self._lf_block
-            slows = np.abs(ss[:cut].reshape(n, self._lf_block)).max(axis=1)
-            peaks = np.abs(xs[:cut].reshape(n, self._lf_block)).max(axis=1)
-            start = first - self._lf_pending_x.size
-            for k in range(n):
-                t = (start + k * self._lf_block) / self.fs
-                self.burst.slow(t, float(slows[k]), float(peaks[k]))
-        self._lf_pending_x = xs[n * self._lf_block:]
-        self._lf_pending_s = ss[n * self._lf_block:]
+        cut = n * self._lf_block
+        ss = self._lf.process(xs[:cut])
+        slows = np.abs(ss.reshape(n, self._lf_block)).max(axis=1)
+        peaks = np.abs(xs[:cut].reshape(n, self._lf_block)).max(axis=1)
+        start = first + x.size - xs.size
+        for k in range(n):
+            self.burst.slow((start + k * self._lf_block) / self.fs, float(slows[k]),
+                            float(peaks[k]))
+        self._lf_parts = [xs[cut:]] if xs.size > cut else []
+        self._lf_n = xs.size - cut
 
     def _contact(self, raw: np.ndarray, x: np.ndarray, first: int) -> None:
-        raws = np.concatenate([self._contact_pending[0], raw])
-        xs = np.concatenate([self._contact_pending[1], x])
-        start = first - self._contact_pending[0].size
+        """Per 100 ms block of raw and filtered samples, gathered across chunks."""
+        self._contact_parts.append((raw, x))
+        self._contact_n += x.size
+        if self._contact_n < self._contact_block:
+            return
+        raws = np.concatenate([r for r, _ in self._contact_parts])
+        xs = np.concatenate([f for _, f in self._contact_parts])
+        start = first + x.size - xs.size
         n = raws.size // self._contact_block
         for k in range(n):
             sl = slice(k * self._contact_block, (k + 1) * self._contact_block)
             hum, resid = self._hum(xs[sl])
             t0 = (start + k * self._contact_block) / self.fs
             self.contact.block(t0, t0 + CONTACT_BLOCK_S, raws[sl], hum, resid)
-        self._contact_pending = [raws[n * self._contact_block:], xs[n * self._contact_block:]]
+        cut = n * self._contact_block
+        self._contact_parts = [(raws[cut:], xs[cut:])] if raws.size > cut else []
+        self._contact_n = raws.size - cut
 
     # results ---------------------------------------------------------------------------
     def segments(self, now: float | None = None) -> list[Segment]:
@@ -310,9 +325,14 @@ class Analyzer:
                *self.contact.log.all(now)]
         return sorted(out, key=lambda s: (s.start, s.kind))
 
-    def train_list(self) -> list[Train]:
+    def train_list(self, active_within_s: float | None = None) -> list[Train]:
+        """Trains of at least two potentials; with `active_within_s`, only those that fired
+        that recently (the live panel), else all, finished ones too (a recording)."""
         out = []
-        for tr in self.trains.all():
+        trains = self.trains.all() if active_within_s is None else [
+            tr for tr in self.trains.trains.values()
+            if self.now - tr.last_t < active_within_s]
+        for tr in trains:
             if tr.count >= 2 and tr.kind:
                 rate, cv = tr.stats()
                 out.append(Train(tr.id, tr.kind, rate, cv, tr.count))

@@ -33,6 +33,7 @@ class TrainState:
     count: int = 0
     kind: str = ""
     all_isis: list = field(default_factory=list)
+    _stats: tuple | None = None
 
     @property
     def last_t(self) -> float:
@@ -74,7 +75,12 @@ class TrainState:
 
     def stats(self) -> tuple[float, float]:
         """(rate Hz, coefficient of variation) of its firing, pauses and missed potentials
-        (intervals far from the typical one) left out."""
+        (intervals far from the typical one) left out. Cached until the next potential."""
+        if self._stats is None or self._stats[0] != self.count:
+            self._stats = (self.count, self._compute_stats())
+        return self._stats[1]
+
+    def _compute_stats(self) -> tuple[float, float]:
         isi = np.asarray(self.all_isis[-200:])
         if isi.size == 0:
             return 0.0, 0.0
