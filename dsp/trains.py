@@ -106,8 +106,10 @@ class TrainTracker:
             if FAMILIES.get(tr.shape, tr.shape) != FAMILIES.get(shape, shape) or \
                     tr.template.size != norm.size:
                 continue
-            ratio = amplitude / tr.last_amplitude  # the latest: myotonic runs wax and wane
-            if not AMPLITUDE_RATIO[0] <= ratio <= AMPLITUDE_RATIO[1]:
+            # Against the latest (myotonic runs wax and wane) or the running average (one
+            # noisy measure should not break a train).
+            if not any(AMPLITUDE_RATIO[0] <= amplitude / ref <= AMPLITUDE_RATIO[1]
+                       for ref in (tr.last_amplitude, tr.amplitude)):
                 continue
             if not tr.fits_rhythm(t):
                 continue
