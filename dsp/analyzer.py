@@ -34,6 +34,10 @@ ARTEFACT_LOWPASS_HZ = 25.0
 ARTEFACT_BLOCK_S = 0.01
 CONTACT_BLOCK_S = 0.1
 SPONTANEOUS = ("fibrillation", "positive_sharp_wave", "end_plate_spike")
+# Fibrillations are 20-200 uV, end-plate spikes about 100-200 (reference table); sharp
+# waves can be larger. Well beyond that, the potential is a motor unit's.
+SPONTANEOUS_MAX_UV = {"fibrillation": 350.0, "end_plate_spike": 350.0,
+                      "positive_sharp_wave": 600.0}
 # Motor units are firing when this many potentials came in the last second that are either
 # larger than spontaneous activity gets (fibrillations, end-plate spikes and sharp waves
 # stay within about 20-300 uV) or motor-unit-shaped and sizeable.
@@ -219,6 +223,8 @@ class Analyzer:
 
     def _kind(self, m: F.Measures, train: TrainState, t: float) -> str:
         kind = self._kind_alone(m, train, t)
+        if m.amplitude_uv >= SPONTANEOUS_MAX_UV.get(kind, np.inf):
+            return "muap"  # larger than that kind of spontaneous activity gets: a motor unit
         if kind in SPONTANEOUS and self._motor_units_firing(t):
             # Spontaneous activity is judged at rest: among firing motor units a small spike
             # is far more likely a distant unit or a unit's fragment than a fibrillation.
