@@ -19,6 +19,7 @@ import numpy as np
 from scipy.signal import butter
 
 from dsp import features as F
+from dsp.blocks import Blocks
 from dsp.detect import THRESHOLD, Detector, NoiseFloor
 from dsp.measures import Measurer
 from dsp.results import Analysis, Event, Segment, Train
@@ -76,15 +77,12 @@ class Analyzer:
         self._busy_ratio = 0.8
         self._last_muap_t = -np.inf
         self._big_units: deque[float] = deque()
-        self._lf_block = max(int(ARTEFACT_BLOCK_S * fs), 1)
+        self._lf_blocks = Blocks(int(ARTEFACT_BLOCK_S * fs))
         self._lf = Sos(butter(2, ARTEFACT_LOWPASS_HZ / (fs / 2), output="sos"))
-        self._lf_parts: list[np.ndarray] = []
-        self._lf_n = 0
-        self._contact_block = max(int(CONTACT_BLOCK_S * fs), 1)
+        self._contact_raw = Blocks(int(CONTACT_BLOCK_S * fs))
+        self._contact_x = Blocks(int(CONTACT_BLOCK_S * fs))
+        self._hum = HumMeter(fs, self._contact_x.size, mains_hz)
         self._epn_step = int(0.02 * fs) + max(self.detector.lookahead, 2 * self.epn.margin)
-        self._hum = HumMeter(fs, self._contact_block, mains_hz)
-        self._contact_parts: list[tuple[np.ndarray, np.ndarray]] = []
-        self._contact_n = 0
 
     @property
     def now(self) -> float:
@@ -285,43 +283,27 @@ class Analyzer:
     def _artefact(self, x: np.ndarray, first: int) -> None:
         """Per 10 ms block: the largest value of the signal low-passed at 25 Hz (where a
         movement artefact is and a motor unit potential mostly is not), and the largest
-        value of the signal itself. Chunks are gathered until blocks are complete, and
-        each sample goes through the low-pass once, in order."""
-        self._lf_parts.append(x)
-        self._lf_n += x.size
-        if self._lf_n < self._lf_block:
+        value of the signal itself."""
+        xs = self._lf_blocks.push(x)
+        if not xs.size:
             return
-        xs = np.concatenate(self._lf_parts)
-        n = xs.size // self._lf_block
-        cut = n * self._lf_block
-        ss = self._lf.process(xs[:cut])
-        slows = np.abs(ss.reshape(n, self._lf_block)).max(axis=1)
-        peaks = np.abs(xs[:cut].reshape(n, self._lf_block)).max(axis=1)
-        start = first + x.size - xs.size
-        for k in range(n):
-            self.burst.slow((start + k * self._lf_block) / self.fs, float(slows[k]),
-                            float(peaks[k]))
-        self._lf_parts = [xs[cut:]] if xs.size > cut else []
-        self._lf_n = xs.size - cut
+        size = self._lf_blocks.size
+        slows = np.abs(self._lf.process(xs).reshape(-1, size)).max(axis=1)
+        peaks = np.abs(xs.reshape(-1, size)).max(axis=1)
+        start = first + x.size - self._lf_blocks.held - xs.size
+        for k in range(peaks.size):
+            self.burst.slow((start + k * size) / self.fs, float(slows[k]), float(peaks[k]))
 
     def _contact(self, raw: np.ndarray, x: np.ndarray, first: int) -> None:
-        """Per 100 ms block of raw and filtered samples, gathered across chunks."""
-        self._contact_parts.append((raw, x))
-        self._contact_n += x.size
-        if self._contact_n < self._contact_block:
-            return
-        raws = np.concatenate([r for r, _ in self._contact_parts])
-        xs = np.concatenate([f for _, f in self._contact_parts])
-        start = first + x.size - xs.size
-        n = raws.size // self._contact_block
-        for k in range(n):
-            sl = slice(k * self._contact_block, (k + 1) * self._contact_block)
+        """Per 100 ms block of raw and filtered samples (two gatherers in step)."""
+        raws, xs = self._contact_raw.push(raw), self._contact_x.push(x)
+        size = self._contact_x.size
+        start = first + x.size - self._contact_x.held - xs.size
+        for k in range(xs.size // size):
+            sl = slice(k * size, (k + 1) * size)
             hum, resid = self._hum(xs[sl])
-            t0 = (start + k * self._contact_block) / self.fs
+            t0 = (start + k * size) / self.fs
             self.contact.block(t0, t0 + CONTACT_BLOCK_S, raws[sl], hum, resid)
-        cut = n * self._contact_block
-        self._contact_parts = [(raws[cut:], xs[cut:])] if raws.size > cut else []
-        self._contact_n = raws.size - cut
 
     # results ---------------------------------------------------------------------------
     def segments(self, now: float | None = None) -> list[Segment]:

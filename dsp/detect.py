@@ -18,6 +18,7 @@ import numpy as np
 from scipy.ndimage import maximum_filter1d
 from scipy.signal import butter
 
+from dsp.blocks import Blocks
 from dsp.sos import Sos
 
 DETECT_BAND_HZ = (100.0, 2500.0)
@@ -37,25 +38,16 @@ class NoiseFloor:
     """Amplifier and needle noise RMS, robust to potentials, updated every 50 ms."""
 
     def __init__(self, fs: float):
-        self.block = max(int(BLOCK_S * fs), 8)
-        self.pending: list[np.ndarray] = []
-        self.have = 0
+        self.blocks = Blocks(max(int(BLOCK_S * fs), 8))
         self.history: deque[float] = deque(maxlen=FLOOR_BLOCKS)
         self._rms: float | None = None
 
     def push(self, x: np.ndarray) -> None:
-        self.pending.append(x)
-        self.have += x.size
-        if self.have < self.block:
-            return
-        data = np.concatenate(self.pending)
-        n_blocks = data.size // self.block
-        for b in range(n_blocks):
-            self.history.append(positive_half_rms(data[b * self.block:(b + 1) * self.block]))
-        if n_blocks:
+        data = self.blocks.push(x)
+        for block in data.reshape(-1, self.blocks.size):
+            self.history.append(positive_half_rms(block))
+        if data.size:
             self._rms = None  # recomputed on the next read, not on every read
-        rest = data[n_blocks * self.block:]
-        self.pending, self.have = [rest], rest.size
 
     @property
     def ready(self) -> bool:

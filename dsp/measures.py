@@ -8,6 +8,7 @@ from collections import deque
 
 import numpy as np
 
+from dsp.blocks import Blocks
 from dsp.results import Event
 
 TURN_UV = 100.0  # a turn: a change of direction after a swing of at least this much
@@ -59,9 +60,7 @@ class Measurer:
         self.recent_n = 0
         self.turns = Turns()
         self.turn_times: deque[float] = deque()
-        self._turn_parts: list[np.ndarray] = []
-        self._turn_n = 0
-        self._turn_batch = int(0.02 * fs)
+        self._turn_blocks = Blocks(int(0.02 * fs))
         self.events: deque[Event] = deque()
         self.sum_sq = 0.0
         self.n = 0
@@ -82,16 +81,13 @@ class Measurer:
             self.recent_sq -= old_sq
             self.recent_n -= old_n
         self.n += x.size
-        # Turns in batches of 20 ms: the Python loop's cost is per call, not per sample.
-        self._turn_parts.append(x if smooth is None else smooth)
-        self._turn_n += x.size
-        if self._turn_n >= self._turn_batch:
-            batch = np.concatenate(self._turn_parts)
-            start = first + x.size - batch.size
+        # Turns in 20 ms blocks: the Python loop's cost is per call, not per sample.
+        batch = self._turn_blocks.push(x if smooth is None else smooth)
+        if batch.size:
+            start = first + x.size - self._turn_blocks.held - batch.size
             found = self.turns.push(batch)
             self.turn_count += found.size
             self.turn_times.extend(((start + found) / self.fs).tolist())
-            self._turn_parts, self._turn_n = [], 0
         self.end = (first + x.size) / self.fs
         while self.turn_times and self.turn_times[0] < self.end - WINDOW_S:
             self.turn_times.popleft()
