@@ -34,17 +34,23 @@ def run(args: argparse.Namespace) -> int:
 
 
 def headless(device: str) -> int:
-    from app import record
+    from app import analyze, record
 
     out = home() / "recordings" / "demo.edf"
+    shot = home() / "screenshots" / "live.png"
     print("needlepoint: no display here (DISPLAY and WAYLAND_DISPLAY are unset), so the "
           "tablet window cannot open.\n"
           "What works without a display:\n"
           "  needlepoint devices                       what can be opened now\n"
           "  needlepoint record --device sim:denervated --seconds 10 --out d.edf\n"
-          "  needlepoint record --device file:d.edf --seconds 10 --out again.wav\n"
+          "  needlepoint analyze d.edf [--json]        name the activity in a recording\n"
+          f"  needlepoint screenshot --out {shot}   the live screen, rendered offscreen\n"
           "  python -m app.figures scenarios docs/scenarios   one PNG per simulator scenario\n"
-          f"Recording 5 s of {device} into {out} as a demonstration:")
+          f"Recording 5 s of {device} into {out} and analysing it, as a demonstration:")
     out.parent.mkdir(parents=True, exist_ok=True)
-    return record.run(argparse.Namespace(device=device, seconds=5.0, out=str(out),
+    code = record.run(argparse.Namespace(device=device, seconds=5.0, out=str(out),
                                          realtime=False))
+    if code:
+        return code
+    return analyze.run(argparse.Namespace(file=str(out), json=False, channel=0, mains=None,
+                                          uv_fs=None))

@@ -15,6 +15,8 @@ def test_gui_without_display_explains_and_records(monkeypatch, tmp_path, capsys)
     assert main([]) == 0
     out = capsys.readouterr().out
     assert "no display" in out and "needlepoint record" in out and "needlepoint devices" in out
+    assert "needlepoint screenshot" in out and "needlepoint analyze" in out
+    assert "Fibrillations" in out  # the demonstration recording was analysed
     demo = tmp_path / "recordings" / "demo.edf"
     edf = edfio.read_edf(demo)
     assert edf.signals[0].sampling_frequency == 20000 and edf.duration == 5.0
