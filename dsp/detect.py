@@ -29,6 +29,7 @@ DOMINANCE = 1.6  # a peak this many times larger nearby makes a candidate one of
 BLOCK_S = 0.05
 FLOOR_BLOCKS = 600  # 30 s: quiet moments between dense activity define the floor
 FLOOR_PERCENTILE = 10
+FLOOR_EVERY_BLOCKS = 5  # recompute the floor every 250 ms: it follows 30 s of blocks
 # On pure Gaussian noise the 10th percentile of 50 ms block estimates (1000 samples at
 # 20 kHz) reads 0.929 of the true RMS: undo that bias.
 FLOOR_BIAS = 0.929
@@ -41,13 +42,15 @@ class NoiseFloor:
         self.blocks = Blocks(max(int(BLOCK_S * fs), 8))
         self.history: deque[float] = deque(maxlen=FLOOR_BLOCKS)
         self._rms: float | None = None
+        self._since = 0  # blocks since the floor was last recomputed
 
     def push(self, x: np.ndarray) -> None:
         data = self.blocks.push(x)
         for block in data.reshape(-1, self.blocks.size):
             self.history.append(positive_half_rms(block))
-        if data.size:
-            self._rms = None  # recomputed on the next read, not on every read
+        self._since += data.size // self.blocks.size
+        if self._since >= FLOOR_EVERY_BLOCKS or len(self.history) < FLOOR_EVERY_BLOCKS:
+            self._rms, self._since = None, 0  # recomputed on the next read
 
     @property
     def ready(self) -> bool:
@@ -66,12 +69,14 @@ class NoiseFloor:
 def positive_half_rms(x: np.ndarray) -> float:
     """Noise RMS from the upper half of the distribution only (for Gaussian noise the
     median deviation above the median is 0.674 RMS), so negative-going end-plate noise
-    and sparse potentials do not inflate it."""
-    med = np.median(x)
-    upper = x[x > med] - med
-    if upper.size == 0:
+    and sparse potentials do not inflate it. That median deviation is the distance from
+    the 50th to the 75th percentile: one partial sort."""
+    n = x.size
+    if n < 4:
         return 0.0
-    return float(np.median(upper) / 0.6745)
+    k50, k75 = (n - 1) // 2, (3 * (n - 1)) // 4
+    part = np.partition(x, (k50, k75))
+    return float((part[k75] - part[k50]) / 0.6745)
 
 
 class Detector:

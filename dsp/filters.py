@@ -321,9 +321,17 @@ class FilterChain(StreamFilter):
         self.lowpass = LowPass(fs, lowpass_hz)
         self.stages = [s for s in (self.highpass, self.mains, self.lowpass) if s is not None]
 
-    def _run(self, x: np.ndarray) -> np.ndarray:
+    def _start(self, channels: int) -> None:
         for stage in self.stages:
-            x = stage.process(x)
+            stage.channels = channels
+            stage._last = np.zeros(channels)
+            stage._start(channels)
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        # The chain's input is cleaned once (bad samples held and counted); the stages'
+        # outputs are finite and in range, so each stage runs without cleaning again.
+        for stage in self.stages:
+            x = stage._run(x)
         return x
 
     def _clear(self) -> None:

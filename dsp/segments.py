@@ -144,10 +144,12 @@ class NeedleBurst:
         """The low-frequency branch's largest excursion in a 10 ms block starting at t, and
         the filtered signal's largest value there. A movement artefact is slow: most of the
         block's size is in its low frequencies, unlike a large motor unit potential's."""
-        level = float(np.median(self.levels)) if len(self.levels) >= 20 else 0.0
         self.levels.append(excursion_uv)
-        if excursion_uv < max(self.ARTEFACT_UV, self.ABOVE_LEVEL * level) or \
-                excursion_uv < self.SLOW_SHARE * peak_uv:
+        if excursion_uv < self.ARTEFACT_UV or excursion_uv < self.SLOW_SHARE * peak_uv:
+            return  # the common case, decided without the median below
+        past = list(self.levels)[:-1]
+        level = float(np.median(past)) if len(past) >= 20 else 0.0
+        if excursion_uv < self.ABOVE_LEVEL * level:
             return
         if not self.insertion.active and t - self.onset > self.MAX_S:
             self.insertion.open(t)

@@ -34,6 +34,7 @@ class TrainState:
     kind: str = ""
     all_isis: list = field(default_factory=list)
     _stats: tuple | None = None
+    _rhythm: tuple | None = None
 
     @property
     def last_t(self) -> float:
@@ -46,15 +47,21 @@ class TrainState:
         """A very regular train (fibrillation-like, or a myotonic run) fires next one, two
         or three periods after its last potential; a look-alike from another fibre usually
         does not."""
-        isi = np.asarray(self.all_isis[-8:])
-        if isi.size < 3:
+        if self._rhythm is None or self._rhythm[0] != self.count:
+            self._rhythm = (self.count, self._period())
+        period = self._rhythm[1]
+        if period is None:
             return True
-        if isi.std() / isi.mean() > 0.1:
-            return True
-        # The latest intervals, not the median: myotonic runs glide in rate.
-        period = float(isi[-2:].mean())
         k = round((t - self.last_t) / period)
         return 1 <= k <= 3 and abs(t - self.last_t - k * period) <= RHYTHM_TOLERANCE * period
+
+    def _period(self) -> float | None:
+        """The period of a very regular train (latest intervals: myotonic runs glide in
+        rate), or None when it is not one. Cached until the next potential."""
+        isi = np.asarray(self.all_isis[-8:])
+        if isi.size < 3 or isi.std() / isi.mean() > 0.1:
+            return None
+        return float(isi[-2:].mean())
 
     def pattern(self) -> str:
         """How it fires, from its recent intervals: "regular" (fibrillation-like, CV below
@@ -100,22 +107,23 @@ class TrainTracker:
 
     def assign(self, t: float, snippet: np.ndarray, amplitude: float, shape: str) -> TrainState:
         self._expire(t)
-        best, best_r = None, MATCH_CORRELATION
         norm = _normalise(snippet)
-        for tr in self.trains.values():
-            if FAMILIES.get(tr.shape, tr.shape) != FAMILIES.get(shape, shape) or \
-                    tr.template.size != norm.size:
-                continue
-            # Against the latest (myotonic runs wax and wane) or the running average (one
-            # noisy measure should not break a train).
-            if not any(AMPLITUDE_RATIO[0] <= amplitude / ref <= AMPLITUDE_RATIO[1]
-                       for ref in (tr.last_amplitude, tr.amplitude)):
-                continue
-            if not tr.fits_rhythm(t):
-                continue
-            r = float((norm * tr.template).sum())
-            if r > best_r:
-                best, best_r = tr, r
+        family = FAMILIES.get(shape, shape)
+        live = [tr for tr in self.trains.values()
+                if FAMILIES.get(tr.shape, tr.shape) == family and tr.template.size == norm.size
+                and any(AMPLITUDE_RATIO[0] <= amplitude / ref <= AMPLITUDE_RATIO[1]
+                        # against the latest (myotonic runs wax and wane) or the running
+                        # average (one noisy measure should not break a train)
+                        for ref in (tr.last_amplitude, tr.amplitude))
+                and tr.fits_rhythm(t)]
+        best = None
+        if live:
+            # All correlations at once: one small matrix product (single-threaded at this
+            # size).
+            r = np.stack([tr.template for tr in live]) @ norm
+            k = int(np.argmax(r))
+            if r[k] > MATCH_CORRELATION:
+                best = live[k]
         if best is None:
             best = TrainState(self._next, shape, norm, amplitude, amplitude)
             self.trains[best.id] = best
