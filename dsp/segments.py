@@ -127,7 +127,8 @@ class NeedleBurst:
     SLOW_SHARE = 0.4
     QUIET_S = 0.08
     MAX_S = 1.0
-    DENSE_S, DENSE_COUNT = 0.03, 4
+    DENSE_S, DENSE_COUNT = 0.04, 3
+    BACKGROUND_S = 1.0
     TWITCH_UV = 700.0
     TWITCH_WINDOW_S = 0.5
 
@@ -138,7 +139,8 @@ class NeedleBurst:
         self.last_activity = -np.inf
         self.last_twitch = -np.inf
         self.levels: deque[float] = deque(maxlen=200)  # 2 s of 10 ms blocks
-        self.recent: deque[float] = deque()
+        self.recent: deque[float] = deque()  # potentials of the last second
+        self.background = 0.0  # their rate before the burst began
 
     def slow(self, t: float, excursion_uv: float, peak_uv: float) -> None:
         """The low-frequency branch's largest excursion in a 10 ms block starting at t, and
@@ -154,23 +156,36 @@ class NeedleBurst:
         if not self.insertion.active and t - self.onset > self.MAX_S:
             self.insertion.open(t)
             self.onset = t
+            self.background = sum(1 for u in self.recent if u < t) / self.BACKGROUND_S
         if self.insertion.active:
             self.last_activity = t
+
+    def insertional_at(self, t: float) -> bool:
+        """Whether a burst is still going at time t, closing it if it has died away by
+        then (judged at each potential's own time, so chunk size does not matter)."""
+        self.update(t)
+        return self.insertion.active
 
     def potential(self, t: float, amplitude_uv: float, motor_unit_like: bool) -> bool:
         """A potential during a burst; True if it belongs to the burst (not reported as an
         event of its own)."""
-        if not self.insertion.active or t - self.onset > self.MAX_S:
-            return False
         self.recent.append(t)
-        while self.recent and self.recent[0] < t - self.DENSE_S:
+        while self.recent and self.recent[0] < t - self.BACKGROUND_S:
             self.recent.popleft()
-        if len(self.recent) >= self.DENSE_COUNT:  # insertional spikes come at 100-250/s
-            self.last_activity = max(self.last_activity, t)
+        # A twitch is judged in its own window after the move, whether or not the burst of
+        # insertional spikes is still going.
         if (motor_unit_like and amplitude_uv >= self.TWITCH_UV
-                and t - self.onset <= self.TWITCH_WINDOW_S):
+                and 0 <= t - self.onset <= self.TWITCH_WINDOW_S):
             self.twitch.open(t - 0.005)
             self.last_twitch = t
+            return True
+        if not self.insertional_at(t):
+            return False
+        # Insertional spikes come at 100-250 per second, well above what fired before the
+        # move (an end-plate zone's own spikes must not keep the burst going).
+        now_rate = sum(1 for u in self.recent if u > t - self.DENSE_S) / self.DENSE_S
+        if now_rate >= max(self.DENSE_COUNT / self.DENSE_S, 3 * self.background):
+            self.last_activity = max(self.last_activity, t)
         return True
 
     def update(self, now: float) -> None:
