@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 EVENT_KINDS = ("fibrillation", "positive_sharp_wave", "end_plate_spike", "fasciculation",
                "muap", "myotonic_discharge")
@@ -79,4 +79,4 @@ class Analysis:
         }
 
 
-__all__ = ["EVENT_KINDS", "SEGMENT_KINDS", "Analysis", "Event", "Segment", "Train", "asdict"]
+__all__ = ["EVENT_KINDS", "SEGMENT_KINDS", "Analysis", "Event", "Segment", "Train"]

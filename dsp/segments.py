@@ -195,9 +195,6 @@ class NeedleBurst:
                                       or now - self.onset > self.MAX_S):
             self.insertion.close(min(self.last_activity + 0.005, self.onset + self.MAX_S))
 
-    @property
-    def active(self) -> bool:
-        return self.insertion.active
 
 
 class Tonic:
