@@ -137,7 +137,6 @@ class Analyzer:
                                                             2 * self.epn.margin),
                           self.detector.shape_floor.rms)
         now = self.now
-        self.epn.update(now)
         self.burst.update(now)
         self.tonic.update(now)
         self._trim()

@@ -34,20 +34,22 @@ class Turns:
         dx = np.diff(x)
         ext = np.flatnonzero(np.sign(dx[1:]) != np.sign(dx[:-1])) + 1
         turns = []
-        for i in np.r_[0, ext, x.size - 1]:
-            v = float(x[i])
-            if self.direction == 0:
-                self.high = v if self.high is None else max(self.high, v)
-                self.low = v if self.low is None else min(self.low, v)
-                if self.high - v >= TURN_UV:
-                    self.direction, self.extreme = -1, v
-                elif v - self.low >= TURN_UV:
-                    self.direction, self.extreme = 1, v
-            elif self.direction * (v - self.extreme) > 0:
-                self.extreme = v
-            elif abs(v - self.extreme) >= TURN_UV:
+        direction, extreme, high, low = self.direction, self.extreme, self.high, self.low
+        positions = np.r_[0, ext, x.size - 1]
+        for i, v in zip(positions.tolist(), x[positions].tolist(), strict=True):
+            if direction == 0:
+                high = v if high is None else max(high, v)
+                low = v if low is None else min(low, v)
+                if high - v >= TURN_UV:
+                    direction, extreme = -1, v
+                elif v - low >= TURN_UV:
+                    direction, extreme = 1, v
+            elif direction * (v - extreme) > 0:
+                extreme = v
+            elif abs(v - extreme) >= TURN_UV:
                 turns.append(i)
-                self.direction, self.extreme = -self.direction, v
+                direction, extreme = -direction, v
+        self.direction, self.extreme, self.high, self.low = direction, extreme, high, low
         return np.asarray(turns, np.int64)
 
 

@@ -47,18 +47,20 @@ class EndPlateNoise:
 
     Counted on the shape branch (the signal low-passed at 2.5 kHz), against its upper
     envelope (the baseline between miniature potentials, even when they are dense):
-    negative minima deeper than `DEPTH` times the noise, smaller than `MAX_UV`, with no
-    positive phase within 1.5 ms rising above the envelope around them (the phases every
-    other potential has).
+    negative minima deeper than `DEPTH` times the noise, smaller than `MAX_UV`, narrower
+    than `MAX_HALF_MS` at half their depth, with no positive phase within 1.5 ms rising
+    above the envelope around them (the phases every other potential has).
     On while at least `ON_RATE` such potentials per second arrive over the last 200 ms,
     off below `OFF_RATE`.
     """
 
     DEPTH = 5.0
     MAX_UV = 100.0
+    MAX_HALF_MS = 0.75
     ON_RATE = 45.0
     OFF_RATE = 20.0
     WINDOW_S = 0.2
+    STEP_S = 0.02
 
     def __init__(self, fs: float):
         self.fs = fs
@@ -93,20 +95,43 @@ class EndPlateNoise:
         monophasic = bump < 0.15 * depth + 2.5 * noise
         found = np.flatnonzero((seg == local_min[lo:hi]) & (depth > self.DEPTH * noise)
                                & (depth < self.MAX_UV) & monophasic)
+        found = found[self._narrow(s, level, found + lo, depth[found])]
         self.times.extend(((found + start) / self.fs).tolist())
+        self._judge(start / self.fs, stop / self.fs)
         self.scanned = stop
 
-    def rate(self, now: float) -> float:
-        while self.times and self.times[0] < now - self.WINDOW_S:
-            self.times.popleft()
-        return sum(1 for t in self.times if t <= now) / self.WINDOW_S
+    def _narrow(self, s: np.ndarray, level: np.ndarray, idx: np.ndarray,
+                depth: np.ndarray) -> np.ndarray:
+        """Which minima are as narrow as miniature potentials (under `MAX_HALF_MS` below
+        half their depth): a distant motor unit is as small and nearly as monophasic, but
+        its main phase is two to three times wider."""
+        if idx.size == 0:
+            return np.zeros(0, bool)
+        w = self.radius
+        offsets = np.arange(-w, w + 1)
+        win = s[np.clip(idx[:, None] + offsets, 0, s.size - 1)]
+        half = level[idx][:, None] - depth[:, None] / 2
+        width = np.count_nonzero(win < half, axis=1) / self.fs * 1e3
+        return width < self.MAX_HALF_MS
 
-    def update(self, now: float) -> None:
-        r = self.rate(now)
-        if not self.log.active and r >= self.ON_RATE:
-            self.log.open(self.times[0] if self.times else now)
-        elif self.log.active and r < self.OFF_RATE:
-            self.log.close(now - self.WINDOW_S / 2)
+    def _judge(self, t0: float, t1: float) -> None:
+        """Switch on and off on a 20 ms grid over the stretch just scanned, so the
+        segment's edges do not depend on how often the analyser is called."""
+        times = np.fromiter(self.times, float)
+        grid = np.arange(t0 + self.STEP_S, t1 + 1e-9, self.STEP_S)
+        lo = np.searchsorted(times, grid - self.WINDOW_S, "right")
+        rates = (np.searchsorted(times, grid, "right") - lo) / self.WINDOW_S
+        for g, r, first in zip(grid.tolist(), rates.tolist(), lo.tolist(), strict=True):
+            if not self.log.active and r >= self.ON_RATE:
+                self.log.open(float(times[first]))
+            elif self.log.active and r < self.OFF_RATE:
+                self.log.close(g - self.WINDOW_S / 2)
+        while self.times and self.times[0] < t1 - self.WINDOW_S:
+            self.times.popleft()
+
+    def rate(self, now: float) -> float:
+        """Miniature potentials per second over the last 200 ms (for the screen)."""
+        return sum(1 for t in self.times if now - self.WINDOW_S < t <= now) / self.WINDOW_S
 
 
 class NeedleBurst:

@@ -37,6 +37,10 @@ class TrainState:
     _rhythm: tuple | None = None
 
     @property
+    def family(self) -> str:
+        return FAMILIES.get(self.shape, self.shape)
+
+    @property
     def last_t(self) -> float:
         return self.times[-1] if self.times else -np.inf
 
@@ -109,13 +113,14 @@ class TrainTracker:
         self._expire(t)
         norm = _normalise(snippet)
         family = FAMILIES.get(shape, shape)
+        lo, hi = AMPLITUDE_RATIO
+        # Size against the latest (myotonic runs wax and wane) or the running average (one
+        # noisy measure should not break a train); cheap tests first.
         live = [tr for tr in self.trains.values()
-                if FAMILIES.get(tr.shape, tr.shape) == family and tr.template.size == norm.size
-                and any(AMPLITUDE_RATIO[0] <= amplitude / ref <= AMPLITUDE_RATIO[1]
-                        # against the latest (myotonic runs wax and wane) or the running
-                        # average (one noisy measure should not break a train)
-                        for ref in (tr.last_amplitude, tr.amplitude))
-                and tr.fits_rhythm(t)]
+                if tr.family == family
+                and (lo * tr.last_amplitude <= amplitude <= hi * tr.last_amplitude
+                     or lo * tr.amplitude <= amplitude <= hi * tr.amplitude)
+                and tr.template.size == norm.size and tr.fits_rhythm(t)]
         best = None
         if live:
             # All correlations at once: one small matrix product (single-threaded at this
