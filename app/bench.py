@@ -141,16 +141,14 @@ def bench_dsp(seconds: float = 60.0, *, repeats: int = 3, budget_s: float = 60.0
     """Run the dsp benchmark and return its report (the JSON of `bench dsp --json`)."""
     from scipy import signal
 
-    from devices import make_device, read_frames
+    from devices.simulator import render
     from dsp.analyzer import LOOKAHEAD_S
     from dsp.filters import FilterChain
 
     start = time.perf_counter()
     uri = SOURCE if mains_hz is None else f"{SOURCE}&mains={mains_hz}"
-    dev = make_device(uri, paced=False)
-    fs = dev.info.fs
-    with dev:
-        x = np.ascontiguousarray(read_frames(dev, round(seconds * fs))[:, 0])
+    x, truth = render(uri, seconds)
+    fs = truth.fs
     if x.size == 0:
         raise RuntimeError(f"{uri} delivered no samples")
     signal_s = x.size / fs

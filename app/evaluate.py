@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from devices import make_device, read_frames
+from devices.simulator import render
 from dsp.scoring import (
     EXCUSING_SEGMENTS,
     EventScore,
@@ -157,14 +157,6 @@ class RunResult:
     analyse_s: float
 
 
-def simulate(uri: str, seconds: float):
-    """(channel 0 as float64, truth) of `seconds` of a simulator URI, as fast as it goes."""
-    dev = make_device(uri, paced=False)
-    with dev:
-        x = read_frames(dev, int(round(seconds * dev.info.fs)))
-        return x[:, 0].astype(float), dev.truth()
-
-
 def active_units(truth) -> int:
     return len({e["train"] for e in truth.events if e["kind"] == "muap"})
 
@@ -175,7 +167,7 @@ def simulate_job(job: Job):
     units = job.scenario.units
     while True:
         uri = job.uri(units)
-        x, truth = simulate(uri, job.scenario.seconds)
+        x, truth = render(uri, job.scenario.seconds)
         if units is None or units <= 1 or active_units(truth) <= MAX_ACTIVE_UNITS:
             return uri, x, truth, units
         units -= 1

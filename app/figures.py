@@ -103,12 +103,9 @@ FS = 20000.0
 
 
 def _run(name: str, seconds: float, seed: int):
-    from devices import make_device, read_frames
+    from devices.simulator import render
 
-    dev = make_device(f"sim:{name}?seed={seed}", paced=False)
-    with dev:
-        x = read_frames(dev, int(seconds * FS))[:, 0].astype(float)
-        return x, dev.truth()
+    return render(f"sim:{name}?seed={seed}&fs={FS:g}", seconds)
 
 
 def _interesting_start(truth, default: float = 2.0) -> float:

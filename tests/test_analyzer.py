@@ -20,7 +20,7 @@ def _kinds(a):
 
 
 def test_live_chunks_give_the_same_potentials_as_one_second_chunks():
-    x, truth, _ = simulate("sim:denervated?seed=1004&grade=2", 6)
+    x, truth = simulate("sim:denervated?seed=1004&grade=2", 6)
     offline = analyze(x, truth.fs)
     chain, an = FilterChain(truth.fs), Analyzer(truth.fs)
     for i in range(0, len(x), 100):  # 5 ms, as the reader thread delivers them
@@ -33,7 +33,7 @@ def test_live_chunks_give_the_same_potentials_as_one_second_chunks():
 
 
 def test_events_are_decided_within_the_look_ahead():
-    x, truth, _ = simulate("sim:denervated?seed=1005&grade=2", 5)
+    x, truth = simulate("sim:denervated?seed=1005&grade=2", 5)
     chain, an = FilterChain(truth.fs), Analyzer(truth.fs)
     for i in range(0, len(x), 100):
         an.process(chain.process(x[i:i + 100]), raw=x[i:i + 100])
@@ -43,7 +43,7 @@ def test_events_are_decided_within_the_look_ahead():
 
 @pytest.mark.parametrize("fs", [4000, 10000, 20000, 44100, 48000])
 def test_any_rate_from_4_to_48_khz(fs):
-    x, truth, _ = simulate(f"sim:denervated?seed=1006&grade=2&fs={fs}", 5)
+    x, truth = simulate(f"sim:denervated?seed=1006&grade=2&fs={fs}", 5)
     a = analyze(x, fs)
     s = score_events(truth.events, a.events, noise_rms_uv=4.0, segments=truth.segments)
     fib = s.kinds["fibrillation"]
@@ -52,7 +52,7 @@ def test_any_rate_from_4_to_48_khz(fs):
 
 def test_nan_inf_flat_dc_and_saturation_do_not_break_it():
     fs = 20000.0
-    x, truth, _ = simulate("sim:denervated?seed=1007&grade=2", 4)
+    x, truth = simulate("sim:denervated?seed=1007&grade=2", 4)
     bad = x.copy()
     bad[1000:1010] = np.nan
     bad[5000] = np.inf
@@ -66,7 +66,7 @@ def test_nan_inf_flat_dc_and_saturation_do_not_break_it():
 
 
 def test_clipped_stretches_are_flagged_not_reported():
-    x, truth, _ = simulate("sim:voluntary?seed=1008&effort=0.4&proximity=1&clip_uv=150", 5)
+    x, truth = simulate("sim:voluntary?seed=1008&effort=0.4&proximity=1&clip_uv=150", 5)
     assert truth.clipped
     a = analyze(x, truth.fs)
     assert a.summary["clipped_s"] > 0 and a.summary["clipped_potentials"] > 0
@@ -75,7 +75,7 @@ def test_clipped_stretches_are_flagged_not_reported():
 
 
 def test_hum_far_above_the_emg_is_a_lead_off():
-    x, truth, _ = simulate("sim:rest?seed=1009&mains=50&hum_uv=800", 3)
+    x, truth = simulate("sim:rest?seed=1009&mains=50&hum_uv=800", 3)
     a = analyze(x, truth.fs)
     lead = [s for s in a.segments if s.kind == "lead_off"]
     assert lead and sum(s.end - s.start for s in lead) > 2.0
@@ -84,7 +84,7 @@ def test_hum_far_above_the_emg_is_a_lead_off():
 
 def test_rest_has_no_false_potentials():
     for noise in (3, 10):
-        x, truth, _ = simulate(f"sim:rest?seed=1010&noise_uv={noise}", 60)
+        x, truth = simulate(f"sim:rest?seed=1010&noise_uv={noise}", 60)
         assert len(analyze(x, truth.fs).events) <= 1
 
 
@@ -97,7 +97,7 @@ def test_rest_has_no_false_potentials():
 def test_accuracy_guards(uri, kind, f1):
     """Regression guards, looser than the issue's targets; docs/analyser-accuracy.md has
     the full grid."""
-    x, truth, _ = simulate(uri, 30)
+    x, truth = simulate(uri, 30)
     a = analyze(x, truth.fs)
     s = score_events(truth.events, a.events, noise_rms_uv=4.0, segments=truth.segments,
                      clipped=truth.clipped)
@@ -105,16 +105,16 @@ def test_accuracy_guards(uri, kind, f1):
 
 
 def test_segments_found():
-    x, truth, _ = simulate("sim:endplate?seed=1015", 20)
+    x, truth = simulate("sim:endplate?seed=1015", 20)
     a = analyze(x, truth.fs)
     epn = sum(s.end - s.start for s in a.segments if s.kind == "end_plate_noise")
     truth_epn = sum(s["end"] - s["start"] for s in truth.segments
                     if s["kind"] == "end_plate_noise")
     assert epn > 0.7 * truth_epn
-    x, truth, _ = simulate("sim:trigger-point?seed=1016", 30)
+    x, truth = simulate("sim:trigger-point?seed=1016", 30)
     a = analyze(x, truth.fs)
     assert any(s.kind == "local_twitch_response" for s in a.segments)
-    x, truth, _ = simulate("sim:dystonia?seed=1017", 20)
+    x, truth = simulate("sim:dystonia?seed=1017", 20)
     a = analyze(x, truth.fs)
     assert sum(s.end - s.start for s in a.segments if s.kind == "tonic_activity") > 10
 

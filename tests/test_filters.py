@@ -126,7 +126,7 @@ def measure_hum_reduction(uri: str | None = None, mains: float = 50, off: float 
     """dB of hum removed after SETTLE_S: hum power over the power of (output - hum-free
     input). With `uri` the simulator's own hum; otherwise hum at mains x (1 + off) is
     added to sim:rest."""
-    clean, _, _ = simulate(f"sim:rest?seed=2&fs={fs}", seconds)
+    clean, _ = simulate(f"sim:rest?seed=2&fs={fs}", seconds)
     if uri is None:
         h = hum(len(clean), fs, mains * (1 + off))
     else:
@@ -149,7 +149,7 @@ def test_canceller_tracks_mains_frequency_off_nominal(mains, off, fs):
 
 def test_canceller_tracks_slow_amplitude_and_phase_changes():
     fs = 20000
-    clean, _, _ = simulate(f"sim:rest?seed=4&fs={fs}", 6.0)
+    clean, _ = simulate(f"sim:rest?seed=4&fs={fs}", 6.0)
     t = np.arange(len(clean)) / fs
     swell = 50 * (1 + 0.5 * np.sin(2 * np.pi * 0.1 * t))  # +/-50 % over 10 s
     h = swell * np.sin(2 * np.pi * 50 * t + 0.3 * np.sin(2 * np.pi * 0.2 * t))
@@ -173,7 +173,7 @@ def measure_distortion(seed: int, with_hum: bool, seconds: float = 5.0, top: int
     the `top` largest MUAPs, RMS error / RMS within +/-6 ms of those MUAPs)}."""
     fs = 20000
     uri = f"sim:voluntary?seed={seed}&effort=0.3&proximity=1&noise_uv=3"
-    clean, truth, _ = simulate(uri, seconds)
+    clean, truth = simulate(uri, seconds)
     noisy = simulate(uri + "&mains=50&hum_uv=50", seconds)[0] if with_hum else clean
     ref, hp = HighPass(fs).process(clean), HighPass(fs).process(noisy)
     start = int((SETTLE_S + 0.5) * fs)

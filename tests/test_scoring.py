@@ -209,7 +209,7 @@ def test_segments_beyond_the_recording_are_clipped_to_it():
 
 @pytest.fixture(scope="module")
 def denervated():
-    _, truth, _ = simulate("sim:denervated?seed=5", 10)
+    _, truth = simulate("sim:denervated?seed=5", 10)
     return truth
 
 
@@ -267,7 +267,7 @@ def test_dropped_relabelled_and_jittered_detections_count_as_expected(denervated
 
 def oracle(samples, fs, *, source="", mains_hz=None) -> Analysis:
     """A perfect analyser: it reads the truth of the URI it is given."""
-    _, truth = evaluate.simulate(source, samples.size / fs)
+    _, truth = simulate(source, samples.size / fs)
     return Analysis(source, fs, samples.size / fs,
                     events=[Event(e["t"], e["kind"], e["amplitude_uv"], e["duration_ms"])
                             for e in truth.events],

@@ -12,15 +12,15 @@ from tests.simutil import covered, events, simulate
 
 
 def test_same_seed_same_samples_in_any_chunking():
-    a, _, _ = simulate("sim:denervated?seed=5&block_ms=1", 3)
-    b, _, _ = simulate("sim:denervated?seed=5&block_ms=37", 3)
-    c, _, _ = simulate("sim:denervated?seed=6", 3)
+    a, _ = simulate("sim:denervated?seed=5&block_ms=1", 3)
+    b, _ = simulate("sim:denervated?seed=5&block_ms=37", 3)
+    c, _ = simulate("sim:denervated?seed=6", 3)
     assert np.array_equal(a, b)
     assert not np.array_equal(a, c)
 
 
 def test_paced_gives_the_same_samples_as_fast():
-    fast, _, _ = simulate("sim:endplate?seed=2", 0.3)
+    fast, _ = simulate("sim:endplate?seed=2", 0.3)
     dev = make_device("sim:endplate?seed=2", paced=True)
     with dev:
         paced = read_frames(dev, len(fast))[:, 0]
@@ -39,14 +39,14 @@ def test_every_scenario_runs_and_is_microvolts_float32(name):
 
 def test_rest_is_noise_of_the_asked_rms():
     for noise in (3.0, 4.0, 10.0):
-        x, truth, _ = simulate(f"sim:rest?noise_uv={noise}&seed=1", 5)
+        x, truth = simulate(f"sim:rest?noise_uv={noise}&seed=1", 5)
         assert abs(x.std() / noise - 1) < 0.02
         assert truth.events == [] and truth.segments == []
 
 
 def test_denervated_trains_are_regular_with_reference_amplitudes_and_durations():
     for seed in (11, 12, 13):
-        x, truth, _ = simulate(f"sim:denervated?seed={seed}&grade=3&fasc_hz=0", 30)
+        x, truth = simulate(f"sim:denervated?seed={seed}&grade=3&fasc_hz=0", 30)
         fibs, psws = events(truth, "fibrillation"), events(truth, "positive_sharp_wave")
         assert fibs and psws
         for e in fibs:
@@ -62,7 +62,7 @@ def test_denervated_trains_are_regular_with_reference_amplitudes_and_durations()
 
 
 def test_positive_sharp_waves_have_no_negative_spike_in_the_samples():
-    x, truth, _ = simulate("sim:denervated?seed=12&grade=3&noise_uv=0&fasc_hz=0", 60)
+    x, truth = simulate("sim:denervated?seed=12&grade=3&noise_uv=0&fasc_hz=0", 60)
     fs = truth.fs
     checked = 0
     for e in events(truth, "positive_sharp_wave"):
@@ -80,14 +80,14 @@ def test_positive_sharp_waves_have_no_negative_spike_in_the_samples():
 def test_fibrillation_grade_sets_how_many_trains():
     counts = {}
     for grade in (1, 2, 3, 4):
-        _, truth, _ = simulate(f"sim:denervated?seed=4&grade={grade}&fasc_hz=0", 10)
+        _, truth = simulate(f"sim:denervated?seed=4&grade={grade}&fasc_hz=0", 10)
         counts[grade] = len(truth.trains)
     assert counts[1] < counts[2] < counts[3] < counts[4]
     assert counts[1] <= 2 and counts[4] >= 16
 
 
 def test_end_plate_spikes_are_irregular_initially_negative_and_noise_fills_the_zone():
-    x, truth, _ = simulate("sim:endplate?seed=21", 40)
+    x, truth = simulate("sim:endplate?seed=21", 40)
     eps = events(truth, "end_plate_spike")
     assert len(eps) > 100
     for e in eps:
@@ -101,7 +101,7 @@ def test_end_plate_spikes_are_irregular_initially_negative_and_noise_fills_the_z
 
 
 def test_end_plate_noise_is_small_negative_and_dense():
-    x, truth, _ = simulate("sim:endplate?seed=22&noise_uv=0", 8)
+    x, truth = simulate("sim:endplate?seed=22&noise_uv=0", 8)
     fs = truth.fs
     spikes = [int(e["index"]) for e in truth.events]
     mask = np.zeros(len(x), bool)
@@ -117,7 +117,7 @@ def test_end_plate_noise_is_small_negative_and_dense():
 
 
 def test_trigger_point_moves_give_insertional_activity_and_twitches():
-    _, truth, _ = simulate("sim:trigger-point?seed=31", 60)
+    _, truth = simulate("sim:trigger-point?seed=31", 60)
     assert len(truth.moves) >= 14  # a move every 4 s
     ins = [s for s in truth.segments if s["kind"] == "insertional_activity"]
     ltr = [s for s in truth.segments if s["kind"] == "local_twitch_response"]
@@ -131,7 +131,7 @@ def test_trigger_point_moves_give_insertional_activity_and_twitches():
 
 def test_voluntary_recruits_more_and_faster_units_with_effort():
     def stats(effort):
-        _, truth, _ = simulate(f"sim:voluntary?seed=41&effort={effort}", 10)
+        _, truth = simulate(f"sim:voluntary?seed=41&effort={effort}", 10)
         trains = [t for t in truth.trains if t["count"] > 20]
         return len(trains), np.mean([t["rate_hz"] for t in trains]), trains
 
@@ -143,8 +143,8 @@ def test_voluntary_recruits_more_and_faster_units_with_effort():
 
 
 def test_muap_durations_and_proximity():
-    _, near, _ = simulate("sim:voluntary?seed=42&effort=0.3&proximity=1", 5)
-    _, far, _ = simulate("sim:voluntary?seed=42&effort=0.3&proximity=0", 5)
+    _, near = simulate("sim:voluntary?seed=42&effort=0.3&proximity=1", 5)
+    _, far = simulate("sim:voluntary?seed=42&effort=0.3&proximity=0", 5)
     for e in events(near, "muap"):
         assert 5.0 <= e["duration_ms"] <= 15.5
     big_near = max(events(near, "muap"), key=lambda e: e["amplitude_uv"])
@@ -154,7 +154,7 @@ def test_muap_durations_and_proximity():
 
 
 def test_dystonia_fires_in_tonic_episodes_at_rest():
-    _, truth, _ = simulate("sim:dystonia?seed=51", 40)
+    _, truth = simulate("sim:dystonia?seed=51", 40)
     tonic = [s for s in truth.segments if s["kind"] == "tonic_activity"]
     assert len(tonic) >= 3 and 0.6 < covered(truth, "tonic_activity") / 40 < 0.97
     mu = events(truth, "muap")
@@ -163,7 +163,7 @@ def test_dystonia_fires_in_tonic_episodes_at_rest():
 
 
 def test_myotonic_discharges_wax_and_wane_between_20_and_80_hz():
-    _, truth, _ = simulate("sim:myotonic?seed=61", 30)
+    _, truth = simulate("sim:myotonic?seed=61", 30)
     by_train: dict[int, list[dict]] = {}
     for e in events(truth, "myotonic_discharge"):
         by_train.setdefault(e["train"], []).append(e)
@@ -179,7 +179,7 @@ def test_myotonic_discharges_wax_and_wane_between_20_and_80_hz():
 
 
 def test_truth_times_are_the_largest_peaks_in_the_samples():
-    x, truth, _ = simulate("sim:denervated?seed=71&grade=2&noise_uv=3", 20)
+    x, truth = simulate("sim:denervated?seed=71&grade=2&noise_uv=3", 20)
     fs = truth.fs
     checked = 0
     for e in truth.events:
@@ -195,13 +195,13 @@ def test_truth_times_are_the_largest_peaks_in_the_samples():
 
 
 def test_mains_hum_clipping_and_sample_rate_options():
-    x, _, _ = simulate("sim:rest?mains=60&hum_uv=50&seed=1", 2)
+    x, _ = simulate("sim:rest?mains=60&hum_uv=50&seed=1", 2)
     spectrum = np.abs(np.fft.rfft(x))
     freqs = np.fft.rfftfreq(len(x), 1 / 20000)
     assert abs(freqs[np.argmax(spectrum)] - 60) < 1
-    x, truth, _ = simulate("sim:voluntary?seed=42&effort=0.4&proximity=1&clip_uv=300", 3)
+    x, truth = simulate("sim:voluntary?seed=42&effort=0.4&proximity=1&clip_uv=300", 3)
     assert np.abs(x).max() <= 300 and truth.clipped
-    x, truth, _ = simulate("sim:denervated?fs=10000&seed=2", 2)
+    x, truth = simulate("sim:denervated?fs=10000&seed=2", 2)
     assert len(x) == 20000 and truth.fs == 10000
 
 
@@ -216,7 +216,7 @@ def test_moving_the_needle_starts_insertional_activity_within_a_block():
         if index == 20000:
             dev.move_needle()
 
-    _, truth, _ = simulate("sim:rest?seed=1", 2, controls=steer)
+    _, truth = simulate("sim:rest?seed=1", 2, controls=steer)
     ins = [s for s in truth.segments if s["kind"] == "insertional_activity"]
     assert len(ins) == 1 and 1.0 <= ins[0]["start"] <= 1.03
 
@@ -228,7 +228,7 @@ def test_effort_and_proximity_controls_act_live():
         if index == 60000:
             dev.set_effort(0.7)
 
-    _, truth, _ = simulate("sim:voluntary?seed=43", 6, controls=steer)
+    _, truth = simulate("sim:voluntary?seed=43", 6, controls=steer)
     early = [e for e in events(truth, "muap") if e["t"] < 3]
     late = [e for e in events(truth, "muap") if e["t"] > 3.1]
     assert len(late) > 2 * len(early)

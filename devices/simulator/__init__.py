@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from devices.base import DeviceInfo, GeneratedDevice, Isolation
+from devices.base import DeviceInfo, GeneratedDevice, Isolation, read_frames
 from devices.errors import UnknownDevice
-from devices.registry import Param, Scheme, Uri, read_params, register
+from devices.registry import Param, Scheme, Uri, parse_uri, read_params, register
 from devices.simulator.engine import Controls, Engine, Truth
 from devices.simulator.scenarios import SCENARIOS
 
@@ -108,6 +108,29 @@ class SimDevice(GeneratedDevice):
         t.segments = [{**s, "end": min(s["end"], done / t.fs)} for s in t.segments
                       if s["start"] * t.fs < done]
         return t
+
+
+def render(uri: str, seconds: float, controls=None) -> tuple[np.ndarray, Truth]:
+    """Channel 0 (float64 microvolts) and the ground truth of `seconds` of a `sim:` URI,
+    rendered as fast as it goes. `controls(device, index)` is called before each chunk,
+    for callers that steer the simulator (training scripts, tests)."""
+    parsed = parse_uri(uri)
+    if parsed.scheme != "sim":
+        raise UnknownDevice(f"{uri} is not a simulator URI (sim:<scenario>)")
+    dev = SimDevice(parsed, paced=False)
+    with dev:
+        frames = int(round(seconds * dev.info.fs))
+        if controls is None:
+            x = read_frames(dev, frames)
+        else:
+            parts, got = [], 0
+            while got < frames:
+                controls(dev, got)
+                chunk = dev.read(1.0)
+                parts.append(chunk.data)
+                got += chunk.frames
+            x = np.concatenate(parts)[:frames]
+        return x[:, 0].astype(np.float64), dev.truth()
 
 
 def _discover() -> list[DeviceInfo]:
