@@ -221,12 +221,12 @@ def bench_dsp(seconds: float = 60.0, *, repeats: int = 3, budget_s: float = 60.0
 def _chain_pass(x: np.ndarray, fs: float, chunk: int, mains_hz: int | None) -> Pass:
     """The live chain on x in chunks: filter, analyse (with the raw chunk), decimate for the
     trace, and ask for the screen's measures every MEASURES_EVERY_S of signal."""
-    from dsp.analyzer import Analyzer
+    from dsp.chain import SignalChain
     from dsp.decimate import MinMaxDecimator
-    from dsp.filters import FilterChain
 
-    chain = FilterChain(fs, mains_hz=mains_hz)
-    an = Analyzer(fs, mains_hz=mains_hz)
+    # SignalChain.process run stage by stage, so that each stage can be timed.
+    sc = SignalChain(fs, mains_hz=mains_hz)
+    chain, an = sc.filters, sc.analyzer
     dec = MinMaxDecimator(fs * TRACE_SPAN_S / TRACE_COLUMNS)
     every = max(round(MEASURES_EVERY_S * fs), 1)
     n = -(-x.size // chunk)

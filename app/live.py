@@ -18,8 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from devices import Device, DeviceError
-from dsp.analyzer import Analyzer
-from dsp.filters import FilterChain
+from dsp.chain import SignalChain
 
 MEASURES_EVERY_S = 0.1  # the activity panel updates several times a second
 EVENTS_KEPT = 1000
@@ -73,8 +72,7 @@ class LiveSession:
         self.info = device.info
         fs = device.info.fs
         self.ring = Ring(int(seconds * fs), device.info.channels)
-        self.filters = FilterChain(fs, mains_hz=mains_hz)
-        self.analyzer = Analyzer(fs, mains_hz=mains_hz)
+        self.chain = SignalChain(fs, mains_hz=mains_hz)
         self.events: deque = deque(maxlen=EVENTS_KEPT)  # appended by the reader only
         self.measures: dict = {}  # replaced whole, so a reader never sees half of one
         self._measure_every = max(int(MEASURES_EVERY_S * fs), 1)
@@ -125,11 +123,11 @@ class LiveSession:
             c.lost_chunks += max(chunk.seq - self._expect_seq, 0)
         self._expect_index = chunk.end_index
         self._expect_seq = chunk.seq + 1
-        filtered = self.filters.process(chunk.data)
+        filtered, events = self.chain.process(chunk.data)
         self.ring.write(filtered)
-        self.events.extend(self.analyzer.process(filtered[:, 0], raw=chunk.data[:, 0]))
-        if self.analyzer.total >= self._next_measures:
-            self.measures = self.analyzer.measures()
+        self.events.extend(events)
+        if self.chain.analyzer.total >= self._next_measures:
+            self.measures = self.chain.analyzer.measures()
             self._next_measures += self._measure_every
         c.chunks += 1
         c.frames += chunk.frames

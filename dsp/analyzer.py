@@ -396,18 +396,16 @@ def analyze(samples_uv: np.ndarray, fs: float, *, source: str = "", channel: int
             mains_hz: float | None = None, chunk_s: float = 1.0) -> Analysis:
     """Offline analysis of one channel: the filters and the analyser of the live path, fed
     in chunks of `chunk_s`."""
-    from dsp.filters import FilterChain
+    from dsp.chain import SignalChain  # it imports this module
 
     raw = np.asarray(samples_uv, np.float64).reshape(-1)
-    chain = FilterChain(fs, mains_hz=mains_hz)
-    an = Analyzer(fs, mains_hz=mains_hz)
+    chain = SignalChain(fs, mains_hz=mains_hz)
+    an = chain.analyzer
     step = max(int(chunk_s * fs), 1)
     for i in range(0, raw.size, step):
-        part = raw[i:i + step]
-        an.process(chain.process(part), raw=part)
+        chain.process(raw[i:i + step])
     # Flush the look-ahead: a recording's end is silence, not more signal.
-    tail = np.zeros(int((LOOKAHEAD_S + 0.01) * fs) + an.detector.dominance)
-    an.process(chain.process(tail), raw=tail)
+    chain.process(np.zeros(int((LOOKAHEAD_S + 0.01) * fs) + an.detector.dominance))
     duration = raw.size / fs
     events = [e for e in an.events if e.t < duration]
     return Analysis(source=source, fs=float(fs), duration_s=duration, channel=channel,
