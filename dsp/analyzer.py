@@ -55,7 +55,6 @@ BLUNT_MS = 3.0  # no potential's main phase is this wide at half its height
 class Analyzer:
     def __init__(self, fs: float, *, mains_hz: float | None = None):
         self.fs = float(fs)
-        self.mains_hz = mains_hz
         self.detector = Detector(fs, LOOKAHEAD_S)
         self.noise = NoiseFloor(fs)  # of the full-band signal, for measuring potentials
         self._x, self._d, self._s = (History(int(HISTORY_S * fs)) for _ in range(3))
@@ -69,7 +68,6 @@ class Analyzer:
         self.contact = Contact()
         self.measurer = Measurer(fs)
         self.clipped: list[tuple[int, int]] = []
-        self._clip_ends: list[int] = []
         self.clipped_potentials = 0
         self.rail = 0.0
         self._busy_until = -1
@@ -82,7 +80,6 @@ class Analyzer:
         self._contact_raw = Blocks(int(CONTACT_BLOCK_S * fs))
         self._contact_x = Blocks(int(CONTACT_BLOCK_S * fs))
         self._hum = HumMeter(fs, self._contact_x.size, mains_hz)
-        self._epn_step = int(0.02 * fs) + max(self.detector.lookahead, 2 * self.epn.margin)
 
     @property
     def now(self) -> float:
@@ -120,8 +117,8 @@ class Analyzer:
         self._d.append(d)
         self._s.append(shape)
         self._clipping(raw, first)
-        self._artefact(x, first)
-        self._contact(raw, x, first)
+        self._artefact(x)
+        self._contact(raw, x)
         self.measurer.push(x, first, shape)
         new: list[Event] = []
         if self.detector.floor.ready and self.noise.ready:
@@ -130,12 +127,8 @@ class Analyzer:
                 event = self._consider(int(c))
                 if event is not None:
                     new.append(event)
-        # End-plate noise is judged over 200 ms: scanning every 20 ms is plenty, and saves
-        # most of its cost when the reader delivers 5 ms chunks.
-        if self.total - self.epn.scanned >= self._epn_step:
-            self.epn.scan(self.s, self.x0, self.total - max(self.detector.lookahead,
-                                                            2 * self.epn.margin),
-                          self.detector.shape_floor.rms)
+        self.epn.update(self.s, self.x0, self.total, self.detector.lookahead,
+                        self.detector.shape_floor.rms)
         now = self.now
         self.burst.update(now)
         self.tonic.update(now)
@@ -242,7 +235,7 @@ class Analyzer:
         if m.shape in SPIKY and pattern == "regular" and not _fast_run(train.all_isis):
             return "fibrillation"  # very regular firing: clinicians' first rule
         if m.shape == F.MOTOR_UNIT and pattern == "semiregular":
-            return self._motor_unit_kind(train, t, last_isi)
+            return self._motor_unit_kind(t, last_isi)
         if m.shape in SPIKY and pattern == "irregular" and m.initial == "negative":
             return "end_plate_spike"
         if m.shape in (F.SPIKE_POSITIVE_FIRST, F.SHARP_POSITIVE):
@@ -252,9 +245,9 @@ class Analyzer:
             return "fibrillation" if m.shape == F.SPIKE_POSITIVE_FIRST else "positive_sharp_wave"
         if m.shape == F.SPIKE_NEGATIVE_FIRST:
             return "end_plate_spike"
-        return self._motor_unit_kind(train, t, last_isi)
+        return self._motor_unit_kind(t, last_isi)
 
-    def _motor_unit_kind(self, train: TrainState, t: float, last_isi: float) -> str:
+    def _motor_unit_kind(self, t: float, last_isi: float) -> str:
         if t - self._last_muap_t < FASCICULATION_QUIET_S or last_isi < FASCICULATION_QUIET_S:
             return "muap"
         return "fasciculation"
@@ -268,18 +261,16 @@ class Analyzer:
             if abs(raw[s - first]) >= 0.98 * self.rail:
                 if self.clipped and self.clipped[-1][1] >= s - 1:
                     self.clipped[-1] = (self.clipped[-1][0], max(e, self.clipped[-1][1]))
-                    self._clip_ends[-1] = self.clipped[-1][1]
                 elif not self.clipped or s > self.clipped[-1][0]:
                     self.clipped.append((s, e))
-                    self._clip_ends.append(e)
 
     def _near_clipping(self, index: int) -> bool:
         guard = int(CLIP_GUARD_S * self.fs)
         # Stretches are kept in order; the ones that could reach `index` end just before it.
-        i = bisect.bisect_left(self._clip_ends, index - guard)
+        i = bisect.bisect_left(self.clipped, index - guard, key=lambda c: c[1])
         return any(s - guard <= index < e + guard for s, e in self.clipped[i:i + 2])
 
-    def _artefact(self, x: np.ndarray, first: int) -> None:
+    def _artefact(self, x: np.ndarray) -> None:
         """Per 10 ms block: the largest value of the signal low-passed at 25 Hz (where a
         movement artefact is and a motor unit potential mostly is not), and the largest
         value of the signal itself."""
@@ -289,15 +280,15 @@ class Analyzer:
         size = self._lf_blocks.size
         slows = np.abs(self._lf.process(xs).reshape(-1, size)).max(axis=1)
         peaks = np.abs(xs.reshape(-1, size)).max(axis=1)
-        start = first + x.size - self._lf_blocks.held - xs.size
+        start = self._lf_blocks.first
         for k in range(peaks.size):
             self.burst.slow((start + k * size) / self.fs, float(slows[k]), float(peaks[k]))
 
-    def _contact(self, raw: np.ndarray, x: np.ndarray, first: int) -> None:
+    def _contact(self, raw: np.ndarray, x: np.ndarray) -> None:
         """Per 100 ms block of raw and filtered samples (two gatherers in step)."""
         raws, xs = self._contact_raw.push(raw), self._contact_x.push(x)
         size = self._contact_x.size
-        start = first + x.size - self._contact_x.held - xs.size
+        start = self._contact_x.first
         for k in range(xs.size // size):
             sl = slice(k * size, (k + 1) * size)
             hum, resid = self._hum(xs[sl])

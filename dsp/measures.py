@@ -86,7 +86,7 @@ class Measurer:
         # Turns in 20 ms blocks: the Python loop's cost is per call, not per sample.
         batch = self._turn_blocks.push(x if smooth is None else smooth)
         if batch.size:
-            start = first + x.size - self._turn_blocks.held - batch.size
+            start = self._turn_blocks.first
             found = self.turns.push(batch)
             self.turn_count += found.size
             self.turn_times.extend(((start + found) / self.fs).tolist())
