@@ -150,14 +150,14 @@ class NeedleBurst:
     """Insertional activity and local twitch responses.
 
     A needle move shows as a large slow deflection (the electrode's movement artefact:
-    below 25 Hz, hundreds of microvolts, most of the signal's size at that moment; a
-    large motor unit potential is faster)
-    with a burst of short spikes. The deflection must stand well above the slow-wave level
-    of the last 2 s (dense end-plate noise has slow fluctuations of its own). The burst
-    lasts until the deflection and the dense spiking (insertional rates, not the steady
-    spikes of an end-plate zone) die away, and at most `MAX_S`: activity that goes
-    on longer is spontaneous activity, not insertional. Within 0.5 s of its onset, large
-    motor-unit-like discharges are a local twitch response (the taut band's fibres)."""
+    below 25 Hz, hundreds of microvolts, most of the signal's size at that moment; a large
+    motor unit potential is faster) with a burst of short spikes. The deflection must stand
+    well above the slow-wave level of the last 2 s (dense end-plate noise has slow
+    fluctuations of its own). The burst lasts until the deflection and the dense spiking
+    (at insertional rates, above what fired before the move) die away, and at most
+    `MAX_S`: activity that goes on longer is spontaneous activity, not insertional. Within
+    0.5 s of the onset, large motor-unit-like discharges are a local twitch response (the
+    taut band's fibres)."""
 
     ARTEFACT_UV = 120.0
     ABOVE_LEVEL = 4.0
