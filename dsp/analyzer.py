@@ -43,7 +43,6 @@ SPONTANEOUS_MAX_UV = {"fibrillation": 350.0, "end_plate_spike": 350.0,
 # larger than spontaneous activity gets (fibrillations, end-plate spikes and sharp waves
 # stay within about 20-300 uV) or motor-unit-shaped and sizeable.
 CONTEXT_ANY_UV, CONTEXT_UNIT_UV, CONTEXT_COUNT, CONTEXT_S = 350.0, 200.0, 4, 1.0
-SPIKY = (F.SPIKE_POSITIVE_FIRST, F.SPIKE_NEGATIVE_FIRST, F.MOTOR_UNIT)
 MYOTONIC_MAX_ISI_S = 0.055  # faster than 18 Hz: beyond fibrillation's 0.5-15 Hz
 FASCICULATION_QUIET_S = 1.0  # an isolated motor unit potential after this long is one
 CLIP_GUARD_S = 0.003
@@ -232,11 +231,11 @@ class Analyzer:
     def _kind_alone(self, m: F.Measures, train: TrainState, t: float) -> str:
         last_isi = train.all_isis[-1] if train.all_isis else np.inf
         pattern = train.pattern()
-        if m.shape in SPIKY and pattern == "regular" and not _fast_run(train.all_isis):
+        if m.shape in F.SPIKY and pattern == "regular" and not _fast_run(train.all_isis):
             return "fibrillation"  # very regular firing: clinicians' first rule
         if m.shape == F.MOTOR_UNIT and pattern == "semiregular":
             return self._motor_unit_kind(t, last_isi)
-        if m.shape in SPIKY and pattern == "irregular" and m.initial == "negative":
+        if m.shape in F.SPIKY and pattern == "irregular" and m.initial == "negative":
             return "end_plate_spike"
         if m.shape in (F.SPIKE_POSITIVE_FIRST, F.SHARP_POSITIVE):
             if _fast_run(train.all_isis) or (train.kind == "myotonic_discharge"

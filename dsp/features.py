@@ -17,6 +17,9 @@ SHARP_POSITIVE = "psw"  # sharp positive deflection, no negative spike
 SPIKE_NEGATIVE_FIRST = "spike-"  # end-plate spike-like: initial negative, then positive
 MINIATURE = "mepp"  # small monophasic negative: part of end-plate noise
 MOTOR_UNIT = "muap"
+# The shapes one fibre or unit can take when noise or overlap blurs its phases: trains
+# match across them, and firing pattern decides between them.
+SPIKY = frozenset({SPIKE_POSITIVE_FIRST, SPIKE_NEGATIVE_FIRST, MOTOR_UNIT})
 
 MUAP_MIN_DURATION_MS = 6.0  # longer than fibrillations (1-5 ms) and end-plate spikes
 MUAP_MIN_AMPLITUDE_UV = 450.0  # larger than fibrillation potentials (20-200 uV)

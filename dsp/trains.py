@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from dsp.features import SPIKY
+
 MATCH_CORRELATION = 0.85
 AMPLITUDE_RATIO = (0.67, 1.5)
 RHYTHM_TOLERANCE = 0.15  # a regular train's next interval: within 15 % of 1, 2 or 3 periods
 EXPIRE_S = 4.0
 REGULARITY_MIN_INTERVALS = 5
-# Shapes one fibre or unit can take when noise or overlap blurs its phases: matched together.
-FAMILIES = {"spike+": "spiky", "spike-": "spiky", "muap": "spiky", "psw": "psw"}
 
 
 @dataclass
@@ -38,7 +38,7 @@ class TrainState:
 
     @property
     def family(self) -> str:
-        return FAMILIES.get(self.shape, self.shape)
+        return _family(self.shape)
 
     @property
     def last_t(self) -> float:
@@ -112,7 +112,7 @@ class TrainTracker:
     def assign(self, t: float, snippet: np.ndarray, amplitude: float, shape: str) -> TrainState:
         self._expire(t)
         norm = _normalise(snippet)
-        family = FAMILIES.get(shape, shape)
+        family = _family(shape)
         lo, hi = AMPLITUDE_RATIO
         # Size against the latest (myotonic runs wax and wane) or the running average (one
         # noisy measure should not break a train); cheap tests first.
@@ -149,6 +149,10 @@ class TrainTracker:
 
     def all(self) -> list[TrainState]:
         return sorted([*self.finished, *self.trains.values()], key=lambda tr: tr.id)
+
+
+def _family(shape: str) -> str:
+    return "spiky" if shape in SPIKY else shape
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:
