@@ -16,6 +16,7 @@ import bisect
 from collections import deque
 
 import numpy as np
+from scipy.ndimage import maximum_filter1d, minimum_filter1d
 from scipy.signal import butter
 
 from dsp import features as F
@@ -42,7 +43,8 @@ SPONTANEOUS_MAX_UV = {"fibrillation": 350.0, "end_plate_spike": 350.0,
 # Motor units are firing when this many potentials came in the last second that are either
 # larger than spontaneous activity gets (fibrillations, end-plate spikes and sharp waves
 # stay within about 20-300 uV) or motor-unit-shaped and sizeable.
-CONTEXT_ANY_UV, CONTEXT_UNIT_UV, CONTEXT_COUNT, CONTEXT_S = 350.0, 200.0, 4, 1.0
+CONTEXT_ANY_UV, CONTEXT_UNIT_UV, CONTEXT_COUNT, CONTEXT_S = 350.0, 200.0, 3, 1.0
+UNIT_NEGATIVE_SHARE = 0.4
 MYOTONIC_MAX_ISI_S = 0.055  # faster than 18 Hz: beyond fibrillation's 0.5-15 Hz
 FASCICULATION_QUIET_S = 1.0  # an isolated motor unit potential after this long is one
 CLIP_GUARD_S = 0.003
@@ -179,7 +181,9 @@ class Analyzer:
         # Later candidates within the potential's own phases are not new potentials: a
         # motor unit's and a sharp wave's phases spread over their whole duration, a
         # spike's over a few milliseconds.
-        if m.shape in (F.SHARP_POSITIVE, F.MOTOR_UNIT):
+        if m.shape == F.MOTOR_UNIT:
+            reach, self._busy_ratio = max(m.end, m.peak + int(0.004 * fs)), 1.0
+        elif m.shape == F.SHARP_POSITIVE:
             reach, self._busy_ratio = m.end, 0.5
         else:
             reach, self._busy_ratio = min(m.end, m.peak + int(BUSY_S * fs)), 0.8
@@ -198,8 +202,8 @@ class Analyzer:
         snippet = self.x[max(peak - s0, 0): peak + s1]
         if snippet.size != s0 + s1:
             snippet = np.pad(snippet, (0, s0 + s1 - snippet.size))
-        train = self.trains.assign(t, snippet, m.amplitude_uv, m.shape)
-        kind = self._kind(m, train, t)
+        train = self.trains.assign(t, snippet, m.amplitude_uv, m.shape, self.noise.rms)
+        kind = self._kind(m, train, t, peak)
         train.kind = kind
         event = Event(t=t, kind=kind, amplitude_uv=m.amplitude_uv, duration_ms=m.duration_ms,
                       train=train.id, rise_us=m.rise_us if m.shape == F.MOTOR_UNIT else None,
@@ -210,18 +214,32 @@ class Analyzer:
         self.measurer.event(event)
         return event
 
-    def _kind(self, m: F.Measures, train: TrainState, t: float) -> str:
+    def _kind(self, m: F.Measures, train: TrainState, t: float, peak: int) -> str:
         kind = self._kind_alone(m, train, t)
-        if m.amplitude_uv >= SPONTANEOUS_MAX_UV.get(kind, np.inf):
-            return "muap"  # larger than that kind of spontaneous activity gets: a motor unit
-        if kind in SPONTANEOUS and self._motor_units_firing(t):
-            # Spontaneous activity is judged at rest: among firing motor units a small spike
-            # is far more likely a distant unit or a unit's fragment than a fibrillation.
-            return "muap"
+        firing = self._motor_units_firing(t)
         if m.amplitude_uv >= CONTEXT_ANY_UV or (m.shape == F.MOTOR_UNIT
                                                  and m.amplitude_uv >= CONTEXT_UNIT_UV):
             self._big_units.append(t)
+        if m.amplitude_uv >= SPONTANEOUS_MAX_UV.get(kind, np.inf):
+            return "muap"  # larger than that kind of spontaneous activity gets: a motor unit
+        if kind in SPONTANEOUS and (firing or self._unit_ahead(peak)):
+            # Spontaneous activity is judged at rest: among firing motor units a small spike
+            # is far more likely a distant unit or a unit's fragment than a fibrillation.
+            return "muap"
         return kind
+
+    def _unit_ahead(self, peak: int) -> bool:
+        """A motor unit's negative spike, larger than any fibrillation's, follows within
+        the look-ahead: this potential starts a burst of motor unit firing."""
+        ahead = self.x[peak + int(0.0015 * self.fs): peak + self.detector.lookahead]
+        if ahead.size == 0 or ahead.max() - ahead.min() < CONTEXT_ANY_UV:
+            return False
+        # Peak to peak within 2 ms (one potential's main phases), with a real negative
+        # spike: a sharp wave's shallow negative phase does not count.
+        size = max(int(0.002 * self.fs), 2)
+        hi, lo = maximum_filter1d(ahead, size), minimum_filter1d(ahead, size)
+        pp = hi - lo
+        return bool(np.any((pp >= CONTEXT_ANY_UV) & (-lo >= UNIT_NEGATIVE_SHARE * pp)))
 
     def _motor_units_firing(self, t: float) -> bool:
         while self._big_units and self._big_units[0] < t - CONTEXT_S:

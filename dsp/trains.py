@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dsp.features import SPIKY
-
 MATCH_CORRELATION = 0.85
+MATCH_CORRELATION_FLOOR = 0.6
 AMPLITUDE_RATIO = (0.67, 1.5)
 RHYTHM_TOLERANCE = 0.15  # a regular train's next interval: within 15 % of 1, 2 or 3 periods
 EXPIRE_S = 4.0
@@ -35,10 +34,6 @@ class TrainState:
     all_isis: list = field(default_factory=list)
     _stats: tuple | None = None
     _rhythm: tuple | None = None
-
-    @property
-    def family(self) -> str:
-        return _family(self.shape)
 
     @property
     def last_t(self) -> float:
@@ -109,16 +104,16 @@ class TrainTracker:
         self.finished: list[TrainState] = []
         self._next = 1
 
-    def assign(self, t: float, snippet: np.ndarray, amplitude: float, shape: str) -> TrainState:
+    def assign(self, t: float, snippet: np.ndarray, amplitude: float, shape: str,
+               noise_uv: float = 0.0) -> TrainState:
         self._expire(t)
         norm = _normalise(snippet)
-        family = _family(shape)
+        threshold = match_threshold(snippet, noise_uv)
         lo, hi = AMPLITUDE_RATIO
         # Size against the latest (myotonic runs wax and wane) or the running average (one
         # noisy measure should not break a train); cheap tests first.
         live = [tr for tr in self.trains.values()
-                if tr.family == family
-                and (lo * tr.last_amplitude <= amplitude <= hi * tr.last_amplitude
+                if (lo * tr.last_amplitude <= amplitude <= hi * tr.last_amplitude
                      or lo * tr.amplitude <= amplitude <= hi * tr.amplitude)
                 and tr.template.size == norm.size and tr.fits_rhythm(t)]
         best = None
@@ -127,7 +122,7 @@ class TrainTracker:
             # size).
             r = np.stack([tr.template for tr in live]) @ norm
             k = int(np.argmax(r))
-            if r[k] > MATCH_CORRELATION:
+            if r[k] > threshold:
                 best = live[k]
         if best is None:
             best = TrainState(self._next, shape, norm, amplitude, amplitude)
@@ -151,8 +146,16 @@ class TrainTracker:
         return sorted([*self.finished, *self.trains.values()], key=lambda tr: tr.id)
 
 
-def _family(shape: str) -> str:
-    return "spiky" if shape in SPIKY else shape
+def match_threshold(snippet: np.ndarray, noise_uv: float) -> float:
+    """The correlation a potential must reach with a train's template. Noise caps the
+    correlation even a perfect match can have (sqrt of the signal's share of the snippet's
+    energy), so the bar is lowered in proportion for small potentials."""
+    energy = float(np.sum((snippet - snippet.mean()) ** 2))
+    if energy <= 0.0:
+        return MATCH_CORRELATION
+    signal = max(energy - snippet.size * noise_uv ** 2, 0.0)
+    ceiling = np.sqrt(signal / energy)
+    return max(MATCH_CORRELATION_FLOOR, MATCH_CORRELATION * ceiling)
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:

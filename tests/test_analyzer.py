@@ -139,3 +139,40 @@ def test_analyze_bad_input_is_one_line(tmp_path, capsys):
     assert main(["analyze", str(tmp_path / "none.edf")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("needlepoint:") and err.count("\n") == 1
+
+
+def test_a_distant_units_later_phases_are_not_extra_potentials():
+    """A distant motor unit is blunt and triphasic, its terminal phase nearly as large as
+    its main one: one potential per firing, not two."""
+    x, truth = simulate("sim:dystonia?seed=1018&noise_uv=3", 20)
+    a = analyze(x, truth.fs)
+    s = score_events(truth.events, a.events, noise_rms_uv=3.0, segments=truth.segments,
+                     clipped=truth.clipped)
+    spurious = s.confusion["spurious"]["muap"]
+    assert spurious < 0.05 * s.kinds["muap"].n_truth, (spurious, s.kinds["muap"])
+
+
+def test_noisy_fibrillation_trains_stay_whole():
+    """At 6 uV of noise a small fibre's potentials correlate less with its train's template;
+    the bar is lowered by the noise so the train is not broken into pieces."""
+    x, truth = simulate("sim:denervated?seed=1019&grade=2&fs=10000&noise_uv=6", 30)
+    a = analyze(x, truth.fs)
+    spont = [e for e in a.events if e.kind in ("fibrillation", "positive_sharp_wave")]
+    sizes = {}
+    for e in spont:
+        sizes[e.train] = sizes.get(e.train, 0) + 1
+    in_long = sum(n for n in sizes.values() if n >= 20)
+    assert in_long >= 0.7 * len(spont), (in_long, len(spont))
+
+
+def test_healthy_recording_has_no_spontaneous_activity():
+    """PhysioNet's healthy tibialis anterior (voluntary bursts): at most one fibrillation,
+    positive sharp wave or end-plate spike call per minute. The starts of bursts, where a
+    motor unit's first phase looks like a fibrillation, are where such calls came from."""
+    from devices.formats import read_recording
+
+    rec = read_recording("/work/shared/data/physionet-emgdb/emg_healthy.hea")
+    a = analyze(rec.samples[:, 0], rec.fs)
+    calls = [e for e in a.events
+             if e.kind in ("fibrillation", "positive_sharp_wave", "end_plate_spike")]
+    assert len(calls) <= rec.duration_s / 60.0, [(round(e.t, 3), e.kind) for e in calls]
