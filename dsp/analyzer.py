@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import bisect
 from collections import deque
+from dataclasses import replace
 
 import numpy as np
 from scipy.ndimage import maximum_filter1d, minimum_filter1d
@@ -45,6 +46,7 @@ SPONTANEOUS_MAX_UV = {"fibrillation": 350.0, "end_plate_spike": 350.0,
 # stay within about 20-300 uV) or motor-unit-shaped and sizeable.
 CONTEXT_ANY_UV, CONTEXT_UNIT_UV, CONTEXT_COUNT, CONTEXT_S = 350.0, 200.0, 3, 1.0
 UNIT_NEGATIVE_SHARE = 0.4
+AT_REST_UNIT_UV = 200.0
 MYOTONIC_MAX_ISI_S = 0.055  # faster than 18 Hz: beyond fibrillation's 0.5-15 Hz
 FASCICULATION_QUIET_S = 1.0  # an isolated motor unit potential after this long is one
 CLIP_GUARD_S = 0.003
@@ -215,8 +217,14 @@ class Analyzer:
         return event
 
     def _kind(self, m: F.Measures, train: TrainState, t: float, peak: int) -> str:
-        kind = self._kind_alone(m, train, t)
         firing = self._motor_units_firing(t)
+        if m.shape == F.MOTOR_UNIT and not firing and m.amplitude_uv < AT_REST_UNIT_UV:
+            # At rest a small potential that reads blunt or long (overlap, noise, a coarse
+            # sample grid) is a fibre's far more often than a motor unit's: read it by
+            # its first phase, and let its firing pattern decide.
+            spike = F.SPIKE_POSITIVE_FIRST if m.initial == "positive" else F.SPIKE_NEGATIVE_FIRST
+            m = replace(m, shape=spike)
+        kind = self._kind_alone(m, train, t)
         if m.amplitude_uv >= CONTEXT_ANY_UV or (m.shape == F.MOTOR_UNIT
                                                  and m.amplitude_uv >= CONTEXT_UNIT_UV):
             self._big_units.append(t)

@@ -174,8 +174,8 @@ def classify_shape(x: np.ndarray, d: np.ndarray, m: Measures, fs: float,
     if m.main == "positive":
         # A positive sharp wave has no negative spike near its positive peak; what follows
         # is a shallow, slow negative phase.
-        near = x[max(p - int(3 * ms), 0): p + int(3 * ms) + 1]
-        if -near.min() < 0.45 * x[p]:
+        near = d[max(p - int(3 * ms), 0): p + int(3 * ms) + 1]
+        if -near.min() < 0.45 * d[p]:
             return SHARP_POSITIVE
         if m.amplitude_uv >= MUAP_MIN_AMPLITUDE_UV or m.duration_ms >= MUAP_MIN_DURATION_MS:
             return MOTOR_UNIT
