@@ -77,7 +77,9 @@ class Analyzer:
         self._busy_peak = 0.0
         self._busy_ratio = 0.8
         self._last_muap_t = -np.inf
-        self._big_units: deque[float] = deque()
+        self._big_units: deque[float] = deque()  # times of potentials only units make
+        self._big_trains: deque[int] = deque()  # and their trains
+        self._unit_trains: deque[float] = deque()  # of unit-shaped, semiregular potentials
         self._lf_blocks = Blocks(int(ARTEFACT_BLOCK_S * fs))
         self._lf = Sos(butter(2, ARTEFACT_LOWPASS_HZ / (fs / 2), output="sos"))
         self._contact_raw = Blocks(int(CONTACT_BLOCK_S * fs))
@@ -218,7 +220,11 @@ class Analyzer:
 
     def _kind(self, m: F.Measures, train: TrainState, t: float, peak: int) -> str:
         firing = self._motor_units_firing(t)
-        if m.shape == F.MOTOR_UNIT and not firing and m.amplitude_uv < AT_REST_UNIT_UV:
+        if m.shape == F.MOTOR_UNIT and train.pattern() == "semiregular":
+            self._unit_trains.append(t)
+        at_rest = not firing and _recent(self._unit_trains, t) < CONTEXT_COUNT
+        if (m.shape == F.MOTOR_UNIT and at_rest and m.amplitude_uv < AT_REST_UNIT_UV
+                and train.pattern() in ("", "regular")):
             # At rest a small potential that reads blunt or long (overlap, noise, a coarse
             # sample grid) is a fibre's far more often than a motor unit's: read it by
             # its first phase, and let its firing pattern decide.
@@ -228,6 +234,7 @@ class Analyzer:
         if m.amplitude_uv >= CONTEXT_ANY_UV or (m.shape == F.MOTOR_UNIT
                                                  and m.amplitude_uv >= CONTEXT_UNIT_UV):
             self._big_units.append(t)
+            self._big_trains.append(train.id)
         if m.amplitude_uv >= SPONTANEOUS_MAX_UV.get(kind, np.inf):
             return "muap"  # larger than that kind of spontaneous activity gets: a motor unit
         if kind in SPONTANEOUS and (firing or self._unit_ahead(peak)):
@@ -250,9 +257,17 @@ class Analyzer:
         return bool(np.any((pp >= CONTEXT_ANY_UV) & (-lo >= UNIT_NEGATIVE_SHARE * pp)))
 
     def _motor_units_firing(self, t: float) -> bool:
-        while self._big_units and self._big_units[0] < t - CONTEXT_S:
-            self._big_units.popleft()
-        return len(self._big_units) >= CONTEXT_COUNT
+        if not self.burst.twitch.active:
+            # A local twitch response's units stop with it.
+            over = self.burst.last_twitch + self.burst.QUIET_S
+            while self._big_units and self._big_units[0] <= over:
+                self._big_units.popleft()
+        n = _recent(self._big_units, t)
+        while len(self._big_trains) > n:
+            self._big_trains.popleft()
+        # Units fire again and again: at least one of them twice. Large one-offs (a
+        # needle move's injury discharges) are not motor units firing.
+        return n >= CONTEXT_COUNT and len(set(self._big_trains)) < n
 
     def _kind_alone(self, m: F.Measures, train: TrainState, t: float) -> str:
         last_isi = train.all_isis[-1] if train.all_isis else np.inf
@@ -372,6 +387,13 @@ class History:
     @property
     def view(self) -> np.ndarray:
         return self.buf[self.start:self.n]
+
+
+def _recent(times: deque[float], t: float) -> int:
+    """How many of `times` (in order) lie within CONTEXT_S before t; older ones dropped."""
+    while times and times[0] < t - CONTEXT_S:
+        times.popleft()
+    return len(times)
 
 
 def _fast_run(isis: list[float]) -> bool:

@@ -168,6 +168,7 @@ class NeedleBurst:
     BACKGROUND_S = 1.0
     TWITCH_UV = 700.0
     TWITCH_WINDOW_S = 0.5
+    MIN_BURST_S = 0.03
 
     def __init__(self):
         self.insertion = SegmentLog("insertional_activity")
@@ -212,7 +213,7 @@ class NeedleBurst:
         # A twitch is judged in its own window after the move, whether or not the burst of
         # insertional spikes is still going.
         if (motor_unit_like and amplitude_uv >= self.TWITCH_UV
-                and 0 <= t - self.onset <= self.TWITCH_WINDOW_S):
+                and 0 <= t - self.onset <= self.TWITCH_WINDOW_S and self._real_move()):
             self.twitch.open(t - 0.005)
             self.last_twitch = t
             return True
@@ -224,6 +225,15 @@ class NeedleBurst:
         if now_rate >= max(self.DENSE_COUNT / self.DENSE_S, 3 * self.background):
             self.last_activity = max(self.last_activity, t)
         return True
+
+    def _real_move(self) -> bool:
+        """A needle move brings a burst of insertional spikes. A slow deflection whose burst
+        died within `MIN_BURST_S` is a contraction's movement artefact (a voluntary burst
+        begins the same way), after which large motor units are not a twitch."""
+        if self.insertion.active:
+            return True
+        last = self.insertion.closed[-1] if self.insertion.closed else None
+        return last is not None and last.end - last.start >= self.MIN_BURST_S
 
     def update(self, now: float) -> None:
         if self.twitch.active and now - self.last_twitch > self.QUIET_S:

@@ -17,6 +17,7 @@ MATCH_CORRELATION = 0.85
 MATCH_CORRELATION_FLOOR = 0.6
 AMPLITUDE_RATIO = (0.67, 1.5)
 RHYTHM_TOLERANCE = 0.15  # a regular train's next interval: within 15 % of 1, 2 or 3 periods
+RHYTHM_MAX_CV = 0.05  # fibrillation-like regularity; motor units are looser (0.1-0.3)
 EXPIRE_S = 4.0
 REGULARITY_MIN_INTERVALS = 5
 
@@ -58,7 +59,7 @@ class TrainState:
         """The period of a very regular train (latest intervals: myotonic runs glide in
         rate), or None when it is not one. Cached until the next potential."""
         isi = np.asarray(self.all_isis[-8:])
-        if isi.size < 3 or isi.std() / isi.mean() > 0.1:
+        if isi.size < 3 or isi.std() / isi.mean() > RHYTHM_MAX_CV:
             return None
         return float(isi[-2:].mean())
 
