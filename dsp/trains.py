@@ -35,6 +35,7 @@ class TrainState:
     all_isis: list = field(default_factory=list)
     _stats: tuple | None = None
     _rhythm: tuple | None = None
+    _pattern: tuple | None = None
 
     @property
     def last_t(self) -> float:
@@ -66,7 +67,13 @@ class TrainState:
     def pattern(self) -> str:
         """How it fires, from its recent intervals: "regular" (fibrillation-like, CV below
         0.06), "semiregular" (motor units, 0.06-0.45 at 4-30 Hz), "irregular" (end-plate
-        spikes), or "" while there are too few intervals to tell."""
+        spikes), or "" while there are too few intervals to tell. Cached until the next
+        potential."""
+        if self._pattern is None or self._pattern[0] != self.count:
+            self._pattern = (self.count, self._compute_pattern())
+        return self._pattern[1]
+
+    def _compute_pattern(self) -> str:
         isi = np.asarray(self.all_isis[-10:])
         if isi.size < REGULARITY_MIN_INTERVALS:
             return ""
