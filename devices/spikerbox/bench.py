@@ -1,0 +1,87 @@
+"""How fast the SpikerBox decoder runs: a long, realistic stream cut as a USB link cuts it.
+
+The stream is 2 channels at 10 kHz, 14-bit (a 14-bit Neuron SpikerBox Pro: 40 kB/s), with
+an event block now and then, fed in pieces of 1-5 ms cut at any byte. The figure to beat is
+25 times 200 kB/s, five times the fastest board (Spike Station, about 85 kB/s), so that
+decoding stays a small part of a reader thread's time. The stream is built before timing;
+each repeat runs on a fresh decoder and the one with the least CPU time is reported.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from devices.spikerbox.protocol import Decoder, encode_frames, encode_message
+
+FS = 10_000.0
+CHANNELS = 2
+REFERENCE_BYTES_PER_S = 200_000.0
+TARGET_RATIO = 25.0
+PIECE_S = (0.001, 0.005)
+EVENT_EVERY_S = 2.0
+
+
+def realistic_stream(seconds: float, seed: int = 0) -> tuple[bytes, int]:
+    """The bytes of `seconds` of 14-bit noise and spikes with an EVNT block every
+    EVENT_EVERY_S, and how many frames they hold."""
+    rng = np.random.default_rng(seed)
+    frames = int(seconds * FS)
+    signal = rng.normal(0.0, 40.0, (frames, CHANNELS))
+    spikes = rng.random(frames) < 5.0 / FS
+    signal[spikes] += rng.normal(0.0, 2000.0, (int(spikes.sum()), CHANNELS))
+    counts = np.clip(np.rint(signal) + 8192, 0, 16383).astype(np.int16)
+    every = int(EVENT_EVERY_S * FS)
+    parts = []
+    for n, first in enumerate(range(0, frames, every)):
+        parts.append(encode_frames(counts[first:first + every]))
+        parts.append(encode_message(f"EVNT:{n % 10};"))
+    return b"".join(parts), frames
+
+
+def _pieces(stream: bytes, seed: int) -> list[bytes]:
+    rng = np.random.default_rng(seed)
+    bytes_per_s = FS * CHANNELS * 2
+    sizes = np.maximum(1, (rng.uniform(*PIECE_S, len(stream) // 40 + 1) * bytes_per_s))
+    cuts = np.cumsum(sizes.astype(np.int64))
+    cuts = cuts[cuts < len(stream)]
+    return [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
+
+
+def _decode(pieces: list[bytes]) -> tuple[float, float, Decoder]:
+    decoder = Decoder(CHANNELS)
+    cpu, wall = time.process_time(), time.perf_counter()
+    for piece in pieces:
+        decoder.feed(piece)
+    return time.process_time() - cpu, time.perf_counter() - wall, decoder
+
+
+def decoder_bench(seconds: float = 30.0, *, repeats: int = 3, seed: int = 0) -> dict:
+    """Decode `seconds` of stream in 1-5 ms pieces; bytes per CPU second and the ratio to
+    200 kB/s (target TARGET_RATIO). Checks that every frame came out."""
+    stream, frames = realistic_stream(seconds, seed)
+    pieces = _pieces(stream, seed + 1)
+    runs = [_decode(pieces) for _ in range(max(1, repeats))]
+    cpu, wall, decoder = min(runs, key=lambda r: r[0])
+    if decoder.frames_total != frames or decoder.discarded_bytes:
+        raise AssertionError(f"decoder lost data: {decoder.frames_total} of {frames} frames, "
+                             f"{decoder.discarded_bytes} bytes discarded")
+    bytes_per_s = len(stream) / max(cpu, 1e-9)
+    ratio = bytes_per_s / REFERENCE_BYTES_PER_S
+    return {
+        "stream_s": seconds,
+        "bytes": len(stream),
+        "pieces": len(pieces),
+        "mean_piece_bytes": len(stream) / len(pieces),
+        "frames": frames,
+        "blocks": decoder.blocks,
+        "cpu_s": cpu,
+        "wall_s": wall,
+        "bytes_per_s": bytes_per_s,
+        "us_per_piece": cpu / len(pieces) * 1e6,
+        "reference_bytes_per_s": REFERENCE_BYTES_PER_S,
+        "ratio": ratio,
+        "target_ratio": TARGET_RATIO,
+        "pass": ratio >= TARGET_RATIO,
+    }
