@@ -56,13 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--json", action="store_true", help="print JSON instead of a table")
     d.set_defaults(func=_cmd_devices)
 
-    from app import analyze, bench, gui, record, screenshot
+    from app import analyze, bench, emulate, gui, record, screenshot
 
     gui.add_parser(sub)
     analyze.add_parser(sub)
     record.add_parser(sub)
     screenshot.add_parser(sub)
     bench.add_parser(sub)
+    emulate.add_parser(sub)
     return p
 
 
