@@ -128,6 +128,7 @@ def _load_builtin() -> None:
     # Imported here so that each scheme module can import this one without a cycle.
     import devices.replay  # noqa: F401
     import devices.simulator  # noqa: F401
+    import devices.soundcard  # noqa: F401
 
 
 def schemes() -> list[Scheme]:
