@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--json", action="store_true", help="print JSON instead of a table")
     d.set_defaults(func=_cmd_devices)
 
-    from app import analyze, bench, emulate, gui, record, screenshot
+    from app import analyze, bench, calibrate, emulate, gui, record, screenshot
 
     gui.add_parser(sub)
     analyze.add_parser(sub)
@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     screenshot.add_parser(sub)
     bench.add_parser(sub)
     emulate.add_parser(sub)
+    calibrate.add_parser(sub)
     return p
 
 

@@ -39,14 +39,16 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--seconds must be a positive number, not {args.seconds:g}")
     check_writable(args.out)  # before recording, not after
     device = make_device(args.device, paced=args.realtime)
-    info = device.info
-    frames = round(args.seconds * info.fs)
-    if frames < 1:
-        raise UsageError(f"--seconds {args.seconds:g} is shorter than one sample at {info.fs:g} Hz")
-    take = _Take(info)
-    start = datetime.datetime.now()
+    if round(args.seconds * device.info.fs) < 1:
+        raise UsageError(f"--seconds {args.seconds:g} is shorter than one sample at "
+                         f"{device.info.fs:g} Hz")
     interrupted = False
     with device:
+        # Read after opening: hardware may only then say what it is (rate, channels).
+        info = device.info
+        frames = max(round(args.seconds * info.fs), 1)
+        take = _Take(info)
+        start = datetime.datetime.now()
         try:
             _capture(device, take, frames)
         except KeyboardInterrupt:  # keep what was recorded: it may be all there is

@@ -129,6 +129,7 @@ def _load_builtin() -> None:
     import devices.replay  # noqa: F401
     import devices.simulator  # noqa: F401
     import devices.soundcard  # noqa: F401
+    import devices.spikerbox.device  # noqa: F401
 
 
 def schemes() -> list[Scheme]:
