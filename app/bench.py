@@ -53,11 +53,11 @@ STAGES = ("filters", "analyser", "decimation", "measures")
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "bench", help="the benchmarks (dsp now; audio, ui, live, logbook later)",
+        "bench", help="the benchmarks (dsp, serial now; audio, ui, live, logbook later)",
         description="Benchmarks of the app's parts. Figures come from one run on this "
         "machine; targets are reported, not asserted.",
     )
-    kinds = p.add_subparsers(dest="bench", metavar="{dsp," + ",".join(PLANNED) + "}")
+    kinds = p.add_subparsers(dest="bench", metavar="{dsp,serial," + ",".join(PLANNED) + "}")
     kinds.required = True
 
     d = kinds.add_parser(
@@ -78,6 +78,17 @@ def add_parser(sub) -> None:
                    help="add simulated hum and run the mains canceller at this frequency")
     d.set_defaults(func=run_dsp)
 
+    r = kinds.add_parser(
+        "serial", help="the SpikerBox decoder and reader against their budgets",
+        description="Decode a long 2-channel 14-bit SpikerBox stream cut in 1-5 ms pieces "
+        "(target: 25 x 200 kB/s), and measure the bytes-to-chunk delay through the device's "
+        "reader thread over a real pseudo-terminal (p50, p99, max).",
+    )
+    r.add_argument("--json", action="store_true", help="print one JSON object")
+    r.add_argument("--seconds", type=float, default=30.0, metavar="S",
+                   help="seconds of stream to decode (default 30); the pty runs 5 s")
+    r.set_defaults(func=run_serial)
+
     for name, issue in PLANNED.items():
         q = kinds.add_parser(name, help=f"not built yet: arrives with {issue}",
                              description=f"Not built yet: arrives with {issue}.")
@@ -91,6 +102,27 @@ def _not_built(args: argparse.Namespace) -> int:
 
     raise UsageError(f"bench {args.planned}: not built yet: arrives with "
                      f"{PLANNED[args.planned]}")
+
+
+def run_serial(args: argparse.Namespace) -> int:
+    from app.cli import UsageError
+    from devices.spikerbox.bench import decoder_bench, reader_latency
+
+    if not (math.isfinite(args.seconds) and 0.1 <= args.seconds <= 3600):
+        raise UsageError(f"--seconds must be between 0.1 and 3600, not {args.seconds:g}")
+    report = {"decoder": decoder_bench(args.seconds), "reader": reader_latency(5.0),
+              "machine": _machine()}
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    d, r = report["decoder"], report["reader"]
+    print(f"decoder: {d['bytes_per_s'] / 1e6:.1f} MB/s of CPU time, {d['ratio']:.0f} x the "
+          f"200 kB/s link (target {d['target_ratio']:g} x): {'PASS' if d['pass'] else 'FAIL'}"
+          f"; {d['frames']} frames, {d['pieces']} pieces, {d['us_per_piece']:.1f} us each")
+    print(f"reader over a pty: bytes to chunk p50 {r['p50_ms']:.2f} ms, p99 "
+          f"{r['p99_ms']:.2f} ms, max {r['max_ms']:.2f} ms ({r['chunks']} chunks, "
+          f"{r['burst_ms']:g} ms bursts)")
+    return 0
 
 
 # the dsp bench -----------------------------------------------------------------------------

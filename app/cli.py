@@ -29,7 +29,10 @@ def _cmd_devices(args: argparse.Namespace) -> int:
     for r in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
     print("\nAlso: file:<path> replays a recording (.edf .bdf .wav .hea); "
-          "sim:<scenario>?seed=3&fs=20000 sets simulator options.")
+          "sim:<scenario>?seed=3&fs=20000 sets simulator options;\n"
+          "spikerbox:auto or spikerbox:<port> opens a SpikerBox-family board (NOT isolated "
+          "for patient connection); soundcard:<index or name>?uv_per_fs=... a preamp into "
+          "a sound card.")
     return 0
 
 

@@ -9,7 +9,15 @@ import time
 
 import numpy as np
 
-from devices import DEFAULT_URI, Chunk, Device, DeviceError, DeviceInfo, make_device
+from devices import (
+    DEFAULT_URI,
+    Chunk,
+    Device,
+    DeviceError,
+    DeviceInfo,
+    Isolation,
+    make_device,
+)
 from devices.formats import WRITABLE, check_writable, write_recording
 
 _SILENCE_S = 5.0  # this long without a chunk means the device is not streaming
@@ -150,4 +158,8 @@ def _summary(out: str, samples: np.ndarray, info: DeviceInfo, take: _Take, *, sh
         line += "; interrupted before the end"
     elif short:
         line += "; the source ended early"
+    if not info.calibrated:
+        line += "\nUNCALIBRATED: amplitudes are a guess; run needlepoint calibrate"
+    if info.isolation is Isolation.NONE:
+        line += f"\n{info.details.get('warning') or 'NOT isolated for patient connection.'}"
     return line

@@ -93,3 +93,13 @@ def test_later_benches_say_not_built_yet(name, capsys):
 def test_bad_arguments_exit_2(argv, capsys):
     assert cli.main(["bench", "dsp", *argv]) == 2
     assert "needlepoint:" in capsys.readouterr().err
+
+
+def test_serial_bench_reports_decoder_ratio_and_reader_delay(capsys):
+    assert cli.main(["bench", "serial", "--json", "--seconds", "1"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    d, r = rep["decoder"], rep["reader"]
+    assert d["frames"] == 10_000 and positive(d["ratio"]) and positive(d["bytes_per_s"])
+    assert r["chunks"] > 100
+    assert all(positive(r[k]) for k in ("p50_ms", "p99_ms", "max_ms"))
+    assert r["p50_ms"] <= r["p99_ms"] <= r["max_ms"]

@@ -85,3 +85,54 @@ def decoder_bench(seconds: float = 30.0, *, repeats: int = 3, seed: int = 0) -> 
         "target_ratio": TARGET_RATIO,
         "pass": ratio >= TARGET_RATIO,
     }
+
+
+LATENCY_BURST_S = 0.002  # how often the pretend board hands bytes to the link
+
+
+def reader_latency(seconds: float = 5.0) -> dict:
+    """Bytes-to-chunk delay through the spikerbox: device's reader thread, over a real
+    pseudo-terminal: a writer hands 2 ms of 1-channel 10-bit frames to the pty every 2 ms,
+    noting when; each chunk's delay is from the write of its last frame to its arrival."""
+    import os
+    import threading
+    import tty
+
+    from devices import make_device
+
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    writes: list[tuple[int, float]] = []  # (frames written so far, monotonic time)
+    stop = threading.Event()
+    per_burst = int(FS * LATENCY_BURST_S)
+    rng = np.random.default_rng(0)
+
+    def board() -> None:
+        sent = 0
+        while not stop.wait(LATENCY_BURST_S):
+            counts = np.clip(rng.normal(512, 30, (per_burst, 1)), 0, 1023).astype(np.int16)
+            os.write(master, encode_frames(counts))
+            sent += per_burst
+            writes.append((sent, time.monotonic()))
+
+    dev = make_device(f"spikerbox:{os.ttyname(slave)}?hwt=MUSCLESS&uv_per_count=1")
+    delays = []
+    with dev:
+        writer = threading.Thread(target=board, daemon=True)
+        writer.start()
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            chunk = dev.read(0.5)
+            if chunk is None:
+                continue
+            done = [t for n, t in writes if n >= chunk.end_index]
+            if done:
+                delays.append(chunk.arrival - done[0])
+        stop.set()
+        writer.join()
+    os.close(master)
+    os.close(slave)
+    ms = np.asarray(delays) * 1e3
+    return {"chunks": int(ms.size), "burst_ms": LATENCY_BURST_S * 1e3,
+            "p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)),
+            "max_ms": float(ms.max())}
