@@ -167,3 +167,14 @@ def test_auto_with_nothing_plugged_in_says_so(monkeypatch):
     monkeypatch.setattr(sbdevice, "_comports", lambda: [])
     with pytest.raises(DeviceError, match="no SpikerBox found"):
         describe("spikerbox:auto")
+
+
+def test_a_recording_from_an_uncalibrated_board_reads_back_uncalibrated(tmp_path, capsys):
+    out = tmp_path / "u.edf"
+    with Emulator("MUSCLESS") as emu:
+        assert main(["record", "--device", f"spikerbox:{emu.port}", "--seconds", "0.5",
+                     "--out", str(out)]) == 0
+    assert "UNCALIBRATED" in capsys.readouterr().out
+    assert not read_recording(out).calibrated
+    assert main(["analyze", str(out)]) == 0
+    assert "UNCALIBRATED" in capsys.readouterr().out

@@ -47,10 +47,17 @@ def read(path, *, bdf: bool, channels: Sequence[int] | None = None,
         fs=fs,
         labels=tuple(s.label or f"EMG {i + 1}" for i, s in enumerate(signals)),
         source=str(path),
-        calibrated=all(s.physical_dimension.strip() for s in signals),
+        calibrated=all(s.physical_dimension.strip() for s in signals)
+        and not _said_uncalibrated(details),
         step_uv=tuple(_step(s, f) for s, f in zip(signals, factors, strict=True)),
         details=details,
     )
+
+
+def _said_uncalibrated(details: dict) -> bool:
+    """Our own recordings note an uncalibrated amplifier in the header's recording field
+    (the samples are still in uV units, on a guessed scale)."""
+    return "calibrated=0" in str(details.get("recording", "")).split()
 
 
 def _open(path, kind: str, bdf: bool):
