@@ -72,7 +72,7 @@ class LiveSession:
         self.info = device.info
         fs = device.info.fs
         self.ring = Ring(int(seconds * fs), device.info.channels)
-        self.chain = SignalChain(fs, mains_hz=mains_hz)
+        self.chain = SignalChain(fs, mains_hz=mains_hz, step_uv=device.info.uv_per_count)
         self.events: deque = deque(maxlen=EVENTS_KEPT)  # appended by the reader only
         self.measures: dict = {}  # replaced whole, so a reader never sees half of one
         self._measure_every = max(int(MEASURES_EVERY_S * fs), 1)

@@ -22,7 +22,7 @@ from scipy.signal import butter
 
 from dsp import features as F
 from dsp.blocks import Blocks
-from dsp.detect import THRESHOLD, Detector, NoiseFloor
+from dsp.detect import THRESHOLD, Detector, NoiseFloor, quantisation_rms
 from dsp.measures import Measurer
 from dsp.results import Analysis, Event, Segment, Train
 from dsp.segments import Contact, EndPlateNoise, NeedleBurst, Tonic, clipped_runs
@@ -56,16 +56,19 @@ BLUNT_MS = 3.0  # no potential's main phase is this wide at half its height
 
 
 class Analyzer:
-    def __init__(self, fs: float, *, mains_hz: float | None = None):
+    def __init__(self, fs: float, *, mains_hz: float | None = None,
+                 step_uv: float | None = None):
+        """`step_uv`: the ADC's step in microvolts, where known (a floor for the noise)."""
         self.fs = float(fs)
-        self.detector = Detector(fs, LOOKAHEAD_S)
-        self.noise = NoiseFloor(fs)  # of the full-band signal, for measuring potentials
+        self.detector = Detector(fs, LOOKAHEAD_S, step_uv)
+        # of the full-band signal, for measuring potentials
+        self.noise = NoiseFloor(fs, quantisation_rms(step_uv))
         self._x, self._d, self._s = (History(int(HISTORY_S * fs)) for _ in range(3))
         self.total = 0  # samples received
         self.bad_samples = 0
         self.events: list[Event] = []
         self.trains = TrainTracker()
-        self.epn = EndPlateNoise(fs)
+        self.epn = EndPlateNoise(fs, step_uv)
         self.burst = NeedleBurst()
         self.tonic = Tonic()
         self.contact = Contact()
@@ -431,13 +434,14 @@ class HumMeter:
 
 
 def analyze(samples_uv: np.ndarray, fs: float, *, source: str = "", channel: int = 0,
-            mains_hz: float | None = None, chunk_s: float = 1.0) -> Analysis:
+            mains_hz: float | None = None, chunk_s: float = 1.0,
+            step_uv: float | None = None) -> Analysis:
     """Offline analysis of one channel: the filters and the analyser of the live path, fed
-    in chunks of `chunk_s`."""
+    in chunks of `chunk_s`. `step_uv`: the recording's resolution, where known."""
     from dsp.chain import SignalChain  # it imports this module
 
     raw = np.asarray(samples_uv, np.float64).reshape(-1)
-    chain = SignalChain(fs, mains_hz=mains_hz)
+    chain = SignalChain(fs, mains_hz=mains_hz, step_uv=step_uv)
     an = chain.analyzer
     step = max(int(chunk_s * fs), 1)
     for i in range(0, raw.size, step):

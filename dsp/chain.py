@@ -13,10 +13,11 @@ from dsp.results import Event
 
 class SignalChain:
     def __init__(self, fs: float, *, mains_hz: float | None = None,
-                 highpass_hz: float = 10.0, lowpass_hz: float | None = None):
+                 highpass_hz: float = 10.0, lowpass_hz: float | None = None,
+                 step_uv: float | None = None):
         self.filters = FilterChain(fs, highpass_hz=highpass_hz, lowpass_hz=lowpass_hz,
                                    mains_hz=mains_hz)
-        self.analyzer = Analyzer(fs, mains_hz=mains_hz)
+        self.analyzer = Analyzer(fs, mains_hz=mains_hz, step_uv=step_uv)
 
     def process(self, raw: np.ndarray) -> tuple[np.ndarray, list[Event]]:
         """(the filtered chunk, same shape as `raw`; the potentials decided meanwhile).

@@ -38,8 +38,9 @@ FLOOR_BIAS = 0.929
 class NoiseFloor:
     """Amplifier and needle noise RMS, robust to potentials, updated every 50 ms."""
 
-    def __init__(self, fs: float):
+    def __init__(self, fs: float, min_rms: float = 0.0):
         self.blocks = Blocks(max(int(BLOCK_S * fs), 8))
+        self.min_rms = min_rms  # the ADC's own quantisation noise: the floor is never lower
         self.history: deque[float] = deque(maxlen=FLOOR_BLOCKS)
         self._rms: float | None = None
         self._since = 0  # blocks since the floor was last recomputed
@@ -62,8 +63,15 @@ class NoiseFloor:
             return float("nan")
         if self._rms is None:
             level = np.percentile(np.fromiter(self.history, float), FLOOR_PERCENTILE)
-            self._rms = float(level) / FLOOR_BIAS
+            self._rms = max(float(level) / FLOOR_BIAS, self.min_rms)
         return self._rms
+
+
+def quantisation_rms(step_uv: float | None) -> float:
+    """RMS of the rounding noise of an ADC with this step (uniform over one step). A coarse
+    converter (a 10-bit board: about 10 uV per count) leaves most samples of quiet signal
+    on one value, where the quantile-based floor below would read almost no noise."""
+    return float(step_uv) / np.sqrt(12.0) if step_uv else 0.0
 
 
 def positive_half_rms(x: np.ndarray) -> float:
@@ -83,15 +91,17 @@ class Detector:
     """Streams a filtered signal; yields candidate peak indices (absolute sample indices)
     once `lookahead` samples after them have arrived."""
 
-    def __init__(self, fs: float, lookahead_s: float):
+    def __init__(self, fs: float, lookahead_s: float, step_uv: float | None = None):
         self.fs = fs
         nyq = fs / 2
         band = (DETECT_BAND_HZ[0] / nyq, min(DETECT_BAND_HZ[1], 0.45 * fs) / nyq)
         self.band = Sos(butter(2, band, btype="bandpass", output="sos"))
         # The shape branch keeps slow phases (no extra high-pass): phases are read there.
         self.shape = Sos(butter(2, band[1], output="sos"))
-        self.floor = NoiseFloor(fs)
-        self.shape_floor = NoiseFloor(fs)
+        # Quantisation noise is white: each branch keeps the share of it in its band.
+        q = quantisation_rms(step_uv)
+        self.floor = NoiseFloor(fs, q * np.sqrt(band[1] - band[0]))
+        self.shape_floor = NoiseFloor(fs, q * np.sqrt(band[1]))
         self.refractory = max(int(REFRACTORY_S * fs), 1)
         self.dominance = max(int(DOMINANCE_S * fs), 1)
         self.lookahead = int(lookahead_s * fs)

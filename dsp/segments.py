@@ -62,7 +62,7 @@ class EndPlateNoise:
     WINDOW_S = 0.2
     STEP_S = 0.02
 
-    def __init__(self, fs: float):
+    def __init__(self, fs: float, step_uv: float | None = None):
         self.fs = fs
         self.log = SegmentLog("end_plate_noise")
         self.times: deque[float] = deque()
@@ -70,6 +70,9 @@ class EndPlateNoise:
         self.margin = int(0.0055 * fs)  # the envelope looks this far either side
         self.step = int(self.STEP_S * fs)
         self.scanned = 0
+        # Rounding alone swings a coarse ADC's quiet signal one step either side of the
+        # envelope it is measured from: a dip must go two steps deeper than the noise's.
+        self.steps_uv = 2.0 * step_uv if step_uv else 0.0
 
     def update(self, s: np.ndarray, s0: int, total: int, lookahead: int,
                noise: float) -> None:
@@ -105,7 +108,8 @@ class EndPlateNoise:
         depth = level[lo:hi] - seg
         bump = near[lo:hi] - level[lo:hi]
         monophasic = bump < 0.15 * depth + 2.5 * noise
-        found = np.flatnonzero((seg == local_min[lo:hi]) & (depth > self.DEPTH * noise)
+        found = np.flatnonzero((seg == local_min[lo:hi])
+                               & (depth > self.DEPTH * noise + self.steps_uv)
                                & (depth < self.MAX_UV) & monophasic)
         found = found[self._narrow(s, level, found + lo, depth[found])]
         self.times.extend(((found + start) / self.fs).tolist())

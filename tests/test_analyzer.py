@@ -224,3 +224,19 @@ def test_needle_moves_do_not_make_end_plate_spikes_motor_units():
     eps = s.kinds["end_plate_spike"]
     assert s.confusion["end_plate_spike"].get("muap", 0) < 0.1 * eps.n_truth
     assert eps.f1 >= 0.9, eps
+
+
+def test_a_coarse_adc_is_not_end_plate_noise():
+    """A 10-bit board (about 10 uV per count over 3 uV of noise) leaves quiet signal one
+    rounding step either side of its envelope; told the step, the analyser does not call
+    that end-plate noise, and still finds the real thing at that resolution."""
+    step = 5000.0 / 512
+    x, truth = simulate("sim:denervated?seed=1024&fs=10000", 20)
+    a = analyze(np.round(x / step) * step, 10000.0, step_uv=step)
+    assert not [s for s in a.segments if s.kind == "end_plate_noise"]
+    x, truth = simulate("sim:endplate?seed=1025&fs=10000", 20)
+    a = analyze(np.round(x / step) * step, 10000.0, step_uv=step)
+    found = sum(s.end - s.start for s in a.segments if s.kind == "end_plate_noise")
+    truth_epn = sum(s["end"] - s["start"] for s in truth.segments
+                    if s["kind"] == "end_plate_noise")
+    assert found > 0.8 * truth_epn
