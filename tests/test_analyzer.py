@@ -240,3 +240,22 @@ def test_a_coarse_adc_is_not_end_plate_noise():
     truth_epn = sum(s["end"] - s["start"] for s in truth.segments
                     if s["kind"] == "end_plate_noise")
     assert found > 0.8 * truth_epn
+
+
+def test_a_reader_that_stops_early_is_not_an_error(tmp_path):
+    """`needlepoint analyze f --json | head -c 10`: no traceback when the pipe closes."""
+    import subprocess
+    import sys
+
+    from app.cli import main as cli_main
+
+    rec = tmp_path / "busy.edf"
+    assert cli_main(["record", "--device", "sim:denervated?grade=4", "--seconds", "30",
+                     "--out", str(rec)]) == 0
+    p = subprocess.Popen([sys.executable, "-m", "app.cli", "analyze", "--json", str(rec)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert len(p.stdout.read(10)) == 10  # more than a pipe holds is still to come
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    p.wait(timeout=60)
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
