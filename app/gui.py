@@ -46,6 +46,8 @@ def headless(device: str) -> int:
           "  needlepoint analyze d.edf [--json]        name the activity in a recording\n"
           f"  needlepoint screenshot --out {shot}   the live screen, rendered offscreen\n"
           "  python -m app.figures scenarios docs/scenarios   one PNG per simulator scenario\n"
+          "  needlepoint emulate spikerbox --link /tmp/spikerbox   a SpikerBox on a pty, "
+          "then record --device spikerbox:/tmp/spikerbox\n"
           f"Recording 5 s of {device} into {out} and analysing it, as a demonstration:")
     out.parent.mkdir(parents=True, exist_ok=True)
     code = record.run(argparse.Namespace(device=device, seconds=5.0, out=str(out),
