@@ -3,15 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import os
-from pathlib import Path
 
 from devices import DEFAULT_URI, describe
-
-
-def home() -> Path:
-    """Where the app keeps its local files (database, settings, Kivy's own folder)."""
-    return Path(os.environ.get("NEEDLEPOINT_HOME", Path.home() / ".local/share/needlepoint"))
+from devices.home import home  # database, settings, recordings, Kivy's own folder
 
 
 def add_parser(sub) -> None:

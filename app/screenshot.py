@@ -43,8 +43,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def take(device: str, out: Path, width: int, height: int, seconds: float) -> None:
-    from app.gui import home
     from app.ui.env import prepare_kivy
+    from devices.home import home
 
     prepare_kivy(home())
     os.environ.setdefault("KIVY_WINDOW_ICON", "")

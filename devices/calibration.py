@@ -15,12 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devices.errors import DeviceError
+from devices.home import home
 
 FILE_NAME = "calibration.json"
-
-
-def home() -> Path:
-    return Path(os.environ.get("NEEDLEPOINT_HOME", Path.home() / ".local/share/needlepoint"))
 
 
 def path() -> Path:

@@ -48,7 +48,6 @@ PARAMS = {
                   "222222 then 500000)", 1200, 4_000_000),
     "hwt": Param(str, None, "take the board to be this hardware type (skips `b:;`)"),
 }
-UNCALIBRATED_RANGE_UV = 5000.0  # a guess at full scale (no public gain figure exists)
 READ_TIMEOUT_S = 0.02  # a read returns at least this often: stop and unplug are noticed
 IDENTIFY_TRIES = 3
 IDENTIFY_WAIT_S = 0.25
@@ -128,7 +127,7 @@ def _scale(params: dict, port: Port, profile: Profile) -> tuple[float, bool, str
         why = "never calibrated: run needlepoint calibrate"
     if stored is not None:
         return stored.uv_per_count, True, f"calibrated {stored.when} ({stored.how})"
-    guess = UNCALIBRATED_RANGE_UV / profile.zero
+    guess = profile.nominal_uv_per_count
     return guess, False, f"UNCALIBRATED ({why}); {guess:.4g} uV per count assumed"
 
 

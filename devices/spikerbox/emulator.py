@@ -24,10 +24,9 @@ import numpy as np
 from devices.registry import parse_uri
 from devices.simulator import SimDevice
 from devices.simulator.scenarios import SCENARIOS
-from devices.spikerbox.profiles import Profile, profile_for_hwt
+from devices.spikerbox.profiles import NOMINAL_RANGE_UV, Profile, profile_for_hwt
 from devices.spikerbox.protocol import encode_frames, encode_message, zero_for
 
-DEFAULT_RANGE_UV = 5000.0  # full scale of the emulated ADC: the simulator clips at 5 mV
 CALIBRATION_UV = 1000.0  # peak to peak, like a calibrator
 CALIBRATION_HZ = 10.0
 BURST_S = (0.001, 0.005)  # how often the USB link hands over what was sampled
@@ -88,7 +87,8 @@ class Emulator:
         self.bits = bits or self.profile.bits
         self.zero = zero_for(self.bits)
         self.max_count = (1 << self.bits) - 1
-        self.uv_per_count = uv_per_count or DEFAULT_RANGE_UV / self.zero
+        # the emulated ADC spans the nominal 5 mV (the simulator clips there too)
+        self.uv_per_count = uv_per_count or NOMINAL_RANGE_UV / self.zero
         if scenario not in SCENARIOS:
             raise ValueError(f"unknown scenario '{scenario}'; valid: {', '.join(SCENARIOS)}")
         self.scenario, self.seed, self.calibration = scenario, seed, calibration

@@ -21,6 +21,9 @@ NOT_ISOLATED = (
 AVR_CLOCK_PPM = (2e6 / 199 / 10_000 - 1) * 1e6  # 16 MHz AVR timer: 10 050.25 Hz, not 10 kHz
 BRIDGE_BAUDS = (222_222, 500_000)  # behind a USB-serial bridge the rate must be right
 NATIVE_BAUDS = (230_400,)  # native USB ignores it; any value opens the port
+# No public gain figure exists: an uncalibrated board is read as if its ADC spanned 5 mV
+# (the emulator's ADC does, so an emulated board reads true microvolts before calibration).
+NOMINAL_RANGE_UV = 5000.0
 BOOTLOADERS = ((0x2E73, 0x0005), (0x2E73, 0x000A), (0x2E73, 0x000B))
 
 _UNO = (0x2341, 0x0043)
@@ -53,6 +56,10 @@ class Profile:
     @property
     def zero(self) -> int:
         return zero_for(self.bits)
+
+    @property
+    def nominal_uv_per_count(self) -> float:
+        return NOMINAL_RANGE_UV / self.zero
 
     @property
     def max_count(self) -> int:
