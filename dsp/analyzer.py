@@ -80,9 +80,9 @@ class Analyzer:
         self._busy_peak = 0.0
         self._busy_ratio = 0.8
         self._last_muap_t = -np.inf
-        self._big_units: deque[float] = deque()  # times of potentials only units make
-        self._big_trains: deque[int] = deque()  # and their trains
-        self._unit_trains: deque[float] = deque()  # of unit-shaped, semiregular potentials
+        # (time, train) of potentials only motor units make, over the last CONTEXT_S
+        self._big_units: deque[tuple[float, int]] = deque()
+        self._unit_trains: deque[tuple[float, int]] = deque()  # unit-shaped, semiregular
         self._lf_blocks = Blocks(int(ARTEFACT_BLOCK_S * fs))
         self._lf = Sos(butter(2, ARTEFACT_LOWPASS_HZ / (fs / 2), output="sos"))
         self._contact_raw = Blocks(int(CONTACT_BLOCK_S * fs))
@@ -224,7 +224,7 @@ class Analyzer:
     def _kind(self, m: F.Measures, train: TrainState, t: float, peak: int) -> str:
         firing = self._motor_units_firing(t)
         if m.shape == F.MOTOR_UNIT and train.pattern() == "semiregular":
-            self._unit_trains.append(t)
+            self._unit_trains.append((t, train.id))
         at_rest = not firing and _recent(self._unit_trains, t) < CONTEXT_COUNT
         if (m.shape == F.MOTOR_UNIT and at_rest and m.amplitude_uv < AT_REST_UNIT_UV
                 and train.pattern() in ("", "regular")):
@@ -236,8 +236,7 @@ class Analyzer:
         kind = self._kind_alone(m, train, t)
         if m.amplitude_uv >= CONTEXT_ANY_UV or (m.shape == F.MOTOR_UNIT
                                                  and m.amplitude_uv >= CONTEXT_UNIT_UV):
-            self._big_units.append(t)
-            self._big_trains.append(train.id)
+            self._big_units.append((t, train.id))
         if m.amplitude_uv >= SPONTANEOUS_MAX_UV.get(kind, np.inf):
             return "muap"  # larger than that kind of spontaneous activity gets: a motor unit
         if kind in SPONTANEOUS and (firing or self._unit_ahead(peak)):
@@ -263,14 +262,12 @@ class Analyzer:
         if not self.burst.twitch.active:
             # A local twitch response's units stop with it.
             over = self.burst.last_twitch + self.burst.QUIET_S
-            while self._big_units and self._big_units[0] <= over:
+            while self._big_units and self._big_units[0][0] <= over:
                 self._big_units.popleft()
         n = _recent(self._big_units, t)
-        while len(self._big_trains) > n:
-            self._big_trains.popleft()
         # Units fire again and again: at least one of them twice. Large one-offs (a
         # needle move's injury discharges) are not motor units firing.
-        return n >= CONTEXT_COUNT and len(set(self._big_trains)) < n
+        return n >= CONTEXT_COUNT and len({train for _, train in self._big_units}) < n
 
     def _kind_alone(self, m: F.Measures, train: TrainState, t: float) -> str:
         last_isi = train.all_isis[-1] if train.all_isis else np.inf
@@ -392,11 +389,12 @@ class History:
         return self.buf[self.start:self.n]
 
 
-def _recent(times: deque[float], t: float) -> int:
-    """How many of `times` (in order) lie within CONTEXT_S before t; older ones dropped."""
-    while times and times[0] < t - CONTEXT_S:
-        times.popleft()
-    return len(times)
+def _recent(entries: deque[tuple[float, int]], t: float) -> int:
+    """How many (time, train) entries (in time order) lie within CONTEXT_S before t; older
+    ones are dropped."""
+    while entries and entries[0][0] < t - CONTEXT_S:
+        entries.popleft()
+    return len(entries)
 
 
 def _fast_run(isis: list[float]) -> bool:
