@@ -152,16 +152,33 @@ def _info(uri: Uri, params: dict, port: Port, profile: Profile, *, identified: s
     )
 
 
+@dataclass(frozen=True)
+class _Named:
+    """What a URI names, worked out once: its parameters, the port and the board as known
+    before opening (the board's answer to `b:;` may refine type, rate and channels)."""
+
+    params: dict
+    port: Port
+    profile: Profile
+    identified: str
+
+    @classmethod
+    def of(cls, uri: Uri) -> _Named:
+        params = read_params(uri, PARAMS)
+        port = _port_for(uri.target or "auto")
+        if params["hwt"]:
+            return cls(params, port, profile_for_hwt(params["hwt"]), "given")
+        if port.profile is not None:
+            return cls(params, port, port.profile, "by USB id")
+        return cls(params, port, GENERIC, "not yet (opens as generic)")
+
+    def info(self, uri: Uri) -> DeviceInfo:
+        return _info(uri, self.params, self.port, self.profile, identified=self.identified)
+
+
 def describe(uri: Uri) -> DeviceInfo:
-    """What the URI will open, as far as is known without opening it (the board's answer
-    to `b:;` may refine the type, rate and channels)."""
-    params = read_params(uri, PARAMS)
-    port = _port_for(uri.target or "auto")
-    if params["hwt"]:
-        return _info(uri, params, port, profile_for_hwt(params["hwt"]), identified="given")
-    if port.profile is not None:
-        return _info(uri, params, port, port.profile, identified="by USB id")
-    return _info(uri, params, port, GENERIC, identified="not yet (opens as generic)")
+    """What the URI will open, as far as is known without opening it."""
+    return _Named.of(uri).info(uri)
 
 
 def _open_serial(path: str, baud: int):
@@ -192,12 +209,10 @@ def _open_message(path: str, e: Exception) -> str:
 
 class SpikerBoxDevice(Device):
     def __init__(self, uri: Uri, paced: bool = True):
-        super().__init__(describe(uri))
+        named = _Named.of(uri)
+        super().__init__(named.info(uri))
         self.uri = uri
-        self.params = read_params(uri, PARAMS)
-        self.port = _port_for(uri.target or "auto")
-        self.profile = profile_for_hwt(self.params["hwt"]) if self.params["hwt"] else (
-            self.port.profile or GENERIC)
+        self.params, self.port, self.profile = named.params, named.port, named.profile
         self.baud: int | None = None
         self.markers: list[tuple[int, str]] = []  # (frame index, EVNT value)
         self.reconnects = 0
