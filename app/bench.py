@@ -105,11 +105,9 @@ def _not_built(args: argparse.Namespace) -> int:
 
 
 def run_serial(args: argparse.Namespace) -> int:
-    from app.cli import UsageError
     from devices.spikerbox.bench import decoder_bench, reader_latency
 
-    if not (math.isfinite(args.seconds) and 0.1 <= args.seconds <= 3600):
-        raise UsageError(f"--seconds must be between 0.1 and 3600, not {args.seconds:g}")
+    _check_seconds(args.seconds)
     report = {"decoder": decoder_bench(args.seconds), "reader": reader_latency(5.0),
               "machine": _machine()}
     if args.json:
@@ -150,11 +148,17 @@ class Case:
         return min(self.passes, key=lambda p: p.cpu_s)
 
 
+def _check_seconds(seconds: float) -> None:
+    from app.cli import UsageError
+
+    if not (math.isfinite(seconds) and 0.1 <= seconds <= 3600):
+        raise UsageError(f"--seconds must be between 0.1 and 3600, not {seconds:g}")
+
+
 def run_dsp(args: argparse.Namespace) -> int:
     from app.cli import UsageError
 
-    if not (math.isfinite(args.seconds) and 0.1 <= args.seconds <= 3600):
-        raise UsageError(f"--seconds must be between 0.1 and 3600, not {args.seconds:g}")
+    _check_seconds(args.seconds)
     if args.repeats < 1:
         raise UsageError(f"--repeats must be at least 1, not {args.repeats}")
     if not (math.isfinite(args.budget) and args.budget > 0):

@@ -15,6 +15,7 @@ import numpy as np
 from devices import DeviceError, make_device, read_frames
 from devices.calibration import path as calibration_path
 from devices.calibration import save
+from devices.registry import parse_uri
 
 LEVEL_SHARE = 0.4  # the highest and lowest 40 % of samples give the wave's two levels
 ON_LEVEL = 0.8  # at least this share of samples must sit on one of the two levels
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     if key is None or device.info.uv_per_count is None:
         raise UsageError(f"{args.device} is not an amplifier that sends counts; a sound "
                          "card's scale is set with soundcard:...?uv_per_fs=")
-    if "uv_per_count" in args.device:
+    if "uv_per_count" in parse_uri(args.device).params:
         raise UsageError("remove ?uv_per_count= from the URI: calibration measures it")
     with device:
         info = device.info

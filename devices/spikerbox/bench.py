@@ -9,6 +9,7 @@ each repeat runs on a fresh decoder and the one with the least CPU time is repor
 
 from __future__ import annotations
 
+import bisect
 import time
 
 import numpy as np
@@ -125,9 +126,10 @@ def reader_latency(seconds: float = 5.0) -> dict:
             chunk = dev.read(0.5)
             if chunk is None:
                 continue
-            done = [t for n, t in writes if n >= chunk.end_index]
-            if done:
-                delays.append(chunk.arrival - done[0])
+            # the write that completed the chunk's last frame (writes are in order)
+            k = bisect.bisect_left(writes, chunk.end_index, key=lambda w: w[0])
+            if k < len(writes):
+                delays.append(chunk.arrival - writes[k][1])
         stop.set()
         writer.join()
     os.close(master)
