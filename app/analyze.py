@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
                          f"{rec.channels - 1}")
     result = analyze(rec.samples[:, args.channel], rec.fs, source=args.file,
                      channel=args.channel, mains_hz=args.mains,
-                     step_uv=adc_step(rec, args.channel))
+                     step_uv=rec.step_uv[args.channel] if rec.step_uv else None)
     if args.json:
         print(json.dumps(as_design_json(result)))
     else:
@@ -56,19 +56,6 @@ def as_design_json(a: Analysis) -> dict:
     keep = ("t", "kind", "amplitude_uv", "duration_ms", "train")
     d["events"] = [{k: e[k] for k in keep} for e in d["events"]]
     return d
-
-
-def adc_step(rec, channel: int) -> float | None:
-    """The coarsest resolution the samples went through: the file's own, or the
-    amplifier's microvolts per count that our recordings note in their header."""
-    steps = [rec.step_uv[channel]] if rec.step_uv and rec.step_uv[channel] else []
-    try:
-        noted = json.loads(rec.details.get("recorded_with", "{}")).get("uv_per_count")
-    except (ValueError, AttributeError):
-        noted = None
-    if isinstance(noted, int | float) and noted > 0:
-        steps.append(float(noted))
-    return max(steps) if steps else None
 
 
 def readable(a: Analysis, calibrated: bool = True) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import warnings
 from collections.abc import Sequence
 
@@ -49,7 +50,8 @@ def read(path, *, bdf: bool, channels: Sequence[int] | None = None,
         source=str(path),
         calibrated=all(s.physical_dimension.strip() for s in signals)
         and not _said_uncalibrated(details),
-        step_uv=tuple(_step(s, f) for s, f in zip(signals, factors, strict=True)),
+        step_uv=tuple(_coarsest(_step(s, f), _noted_step(details))
+                      for s, f in zip(signals, factors, strict=True)),
         details=details,
     )
 
@@ -98,6 +100,21 @@ def _factor(signal, path) -> float:
             "pick the EMG channels with ?channels=<indices, from 0>"
         )
     return factor
+
+
+def _noted_step(details: dict) -> float | None:
+    """The amplifier's microvolts per count, as our recordings note it: the samples went
+    through that step before the file's finer one."""
+    try:
+        noted = json.loads(details.get("recorded_with", "")).get("uv_per_count")
+    except (ValueError, AttributeError):  # another program's file, or a truncated note
+        return None
+    return float(noted) if isinstance(noted, int | float) and noted > 0 else None
+
+
+def _coarsest(*steps: float | None) -> float | None:
+    known = [x for x in steps if x]
+    return max(known) if known else None
 
 
 def _step(signal, factor: float) -> float | None:
