@@ -36,7 +36,6 @@ PLANNED = {
     "audio": "the audio path issue (listen, the speaker callback)",
     "ui": "the ui issue (the Kivy live screen)",
     "live": "the live session issue (device to speaker, screen and logbook)",
-    "logbook": "the logbook issue (SQLite record keeping)",
 }
 
 SOURCE = "sim:denervated?grade=3&seed=1"
@@ -57,7 +56,7 @@ def add_parser(sub) -> None:
         description="Benchmarks of the app's parts. Figures come from one run on this "
         "machine; targets are reported, not asserted.",
     )
-    kinds = p.add_subparsers(dest="bench", metavar="{dsp,serial," + ",".join(PLANNED) + "}")
+    kinds = p.add_subparsers(dest="bench", metavar="{dsp,serial," + ",".join(PLANNED) + ",logbook}")
     kinds.required = True
 
     d = kinds.add_parser(
@@ -95,6 +94,10 @@ def add_parser(sub) -> None:
         q.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
         q.add_argument("--seconds", type=float, help=argparse.SUPPRESS)
         q.set_defaults(func=_not_built, planned=name)
+
+    from app.logbook import bench as logbook_bench
+
+    logbook_bench.add_parser(kinds)
 
 
 def _not_built(args: argparse.Namespace) -> int:

@@ -69,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_parser(sub)
     emulate.add_parser(sub)
     calibrate.add_parser(sub)
+
+    from app.logbook import cli as logbook_cli
+
+    logbook_cli.add_parser(sub)
     return p
 
 
