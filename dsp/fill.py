@@ -1,0 +1,116 @@
+"""How full the audio ring should be, and the resampling ratio that keeps it there.
+
+The amplifier and the sound card each run on their own crystal (a SpikerBox runs about
+0.5 % fast): fed at the nominal ratio, the ring between them would fill by 5 ms every
+second, or run dry. Two loops hold it:
+
+- inner: a PI controller nudges the resampling ratio so that the ring's fill, as it stands
+  just before each chunk is written (its low point), averages the target. The integral
+  learns the clocks' offset; the ratio never moves more than `MAX_CORRECTION`.
+- outer: the target itself is the smallest that survives the way this device delivers its
+  chunks. The sound card callback notes the least slack it ever found (samples left after
+  taking its block), window by window (`WINDOW_S`). From it follows the target that window
+  needed: the target it had, less the slack, plus `SAFETY_S`. The target is the most any
+  of the last `MEMORY_WINDOWS` windows needed: it grows at once, and comes down (gently,
+  `DESCENT_S` per window) only when the hiccup that raised it is a minute old. So a smooth
+  device gets a small delay and a bursty one a safe one, without settings, and the delay
+  does not wander.
+
+Everything is in seconds of output audio. No threads here: the caller passes in what the
+callback counted.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+MAX_CORRECTION = 0.02  # +/-2 %: far beyond any crystal's error, below an audible glide
+KP = 3.0  # 1/s: ratio change per second of fill error
+KI = 3.0  # 1/s^2
+SMOOTH_S = 0.1  # the fill low points are averaged over about this long
+SAFETY_S = 0.001  # the least slack the target aims to leave
+WINDOW_S = 0.5  # slack is judged over windows this long
+MEMORY_WINDOWS = 120  # the target covers the worst of the last minute
+DESCENT_S = 0.00025  # and comes down by at most this per window
+TARGET_MIN_S = 0.001
+TARGET_MAX_S = 0.2
+
+
+@dataclass
+class FillState:
+    target_s: float
+    fill_s: float  # smoothed low point of the fill
+    correction: float  # ratio - 1
+
+
+class FillControl:
+    def __init__(self, block_s: float):
+        self.block_s = block_s
+        self.target_s = 0.0  # set by the first chunk
+        self.fill_s: float | None = None
+        self.integral = 0.0
+        self.correction = 0.0
+        self._window_left = WINDOW_S
+        self._window_slack = math.inf
+        self._needed: deque = deque(maxlen=MEMORY_WINDOWS)  # target each window needed
+        self._settling = True  # the first window after a (re)start shows the start, not
+        # the device: it only counts if the ring ran dry
+
+    def state(self) -> FillState:
+        return FillState(self.target_s, self.fill_s or 0.0, self.correction)
+
+    def scale(self) -> float:
+        """The ratio to resample the next chunk at, relative to nominal."""
+        return 1.0 + self.correction
+
+    def restart(self) -> None:
+        """The stream had a hole (the amplifier paused): not the target's fault. Average
+        the fill afresh from the refill; keep what was learnt of the clocks."""
+        self.fill_s = None
+        self._settling = True
+
+    def update(self, fill_s: float, dt: float, slack_s: float, starved: bool) -> None:
+        """After each chunk: the fill just before it was written, the chunk's length, the
+        least slack the callback saw since the last update, and whether it ran dry."""
+        if not self.target_s:
+            # Until the device shows how it delivers: a block, half a chunk and the safety.
+            self.target_s = min(self.block_s + dt / 2 + SAFETY_S, TARGET_MAX_S)
+        if starved:
+            # The ring ran dry (its chunks came late): grow the target by the shortfall
+            # and start the fill average afresh from the refill.
+            self._need(self.target_s - min(slack_s, 0.0) + SAFETY_S)
+            self.fill_s = None
+            return
+        if self.fill_s is None:
+            self.fill_s = fill_s
+        else:
+            a = min(dt / SMOOTH_S, 1.0)
+            self.fill_s += a * (fill_s - self.fill_s)
+        error = self.fill_s - self.target_s
+        self.integral = _clamp(self.integral + error * dt, MAX_CORRECTION / KI)
+        self.correction = _clamp(-(KP * error + KI * self.integral), MAX_CORRECTION)
+        self._judge(slack_s, dt)
+
+    def _judge(self, slack_s: float, dt: float) -> None:
+        self._window_slack = min(self._window_slack, slack_s)
+        self._window_left -= dt
+        if self._window_left > 0:
+            return
+        slack, self._window_slack, self._window_left = self._window_slack, math.inf, WINDOW_S
+        if self._settling:
+            self._settling = False
+            return
+        self._need(self.target_s - slack + SAFETY_S)
+        lowest = max(max(self._needed), self.target_s - DESCENT_S, TARGET_MIN_S)
+        self.target_s = min(lowest, TARGET_MAX_S)
+
+    def _need(self, target_s: float) -> None:
+        self._needed.append(target_s)
+        if target_s > self.target_s:
+            self.target_s = min(target_s, TARGET_MAX_S)
+
+
+def _clamp(v: float, limit: float) -> float:
+    return max(-limit, min(limit, v))
