@@ -33,7 +33,6 @@ import numpy as np
 
 # bench name -> what brings it; listed so that `bench audio` says so instead of "invalid choice"
 PLANNED = {
-    "audio": "the audio path issue (listen, the speaker callback)",
     "ui": "the ui issue (the Kivy live screen)",
     "live": "the live session issue (device to speaker, screen and logbook)",
 }
@@ -56,7 +55,8 @@ def add_parser(sub) -> None:
         description="Benchmarks of the app's parts. Figures come from one run on this "
         "machine; targets are reported, not asserted.",
     )
-    kinds = p.add_subparsers(dest="bench", metavar="{dsp,serial," + ",".join(PLANNED) + ",logbook}")
+    names = ["dsp", "serial", "audio", *PLANNED, "logbook"]
+    kinds = p.add_subparsers(dest="bench", metavar="{" + ",".join(names) + "}")
     kinds.required = True
 
     d = kinds.add_parser(
@@ -95,8 +95,10 @@ def add_parser(sub) -> None:
         q.add_argument("--seconds", type=float, help=argparse.SUPPRESS)
         q.set_defaults(func=_not_built, planned=name)
 
+    from app import bench_audio
     from app.logbook import bench as logbook_bench
 
+    bench_audio.add_parser(kinds)
     logbook_bench.add_parser(kinds)
 
 

@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--json", action="store_true", help="print JSON instead of a table")
     d.set_defaults(func=_cmd_devices)
 
-    from app import analyze, bench, calibrate, emulate, gui, record, screenshot
+    from app import analyze, bench, calibrate, emulate, gui, listen, record, screenshot
 
     gui.add_parser(sub)
     analyze.add_parser(sub)
@@ -69,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_parser(sub)
     emulate.add_parser(sub)
     calibrate.add_parser(sub)
+    listen.add_parser(sub)
 
     from app.logbook import cli as logbook_cli
 

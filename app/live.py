@@ -18,9 +18,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from devices import Device, DeviceError
+from devices.base import State
 from dsp.chain import SignalChain
 
 MEASURES_EVERY_S = 0.1  # the activity panel updates several times a second
+AUDIO_IDLE_POLL_S = 0.004
 EVENTS_KEPT = 1000
 
 
@@ -67,8 +69,10 @@ class Counters:
 class LiveSession:
     """Runs one device on a reader thread and keeps the last `seconds` of signal."""
 
-    def __init__(self, device: Device, seconds: float = 60.0, mains_hz: int | None = None):
+    def __init__(self, device: Device, seconds: float = 60.0, mains_hz: int | None = None,
+                 audio=None):
         self.device = device
+        self.audio = audio  # an app.audio.AudioPath, or None for no sound
         self.info = device.info
         fs = device.info.fs
         self.ring = Ring(int(seconds * fs), device.info.channels)
@@ -85,6 +89,7 @@ class LiveSession:
         self._thread = threading.Thread(target=self._run, name="device-reader", daemon=True)
         self._expect_index: int | None = None
         self._expect_seq: int | None = None
+        self._lost_said = False
 
     def start(self) -> LiveSession:
         self._thread.start()
@@ -96,13 +101,17 @@ class LiveSession:
 
     def _run(self) -> None:
         try:
-            self.device.open()
+            if self.device.state is State.CLOSED:  # the caller may have opened it to
+                self.device.open()  # learn its rate before building the audio path
             self.device.start()
             self.status = "streaming"
+            # With sound, wake often while no chunk comes: the audio path must keep feeding
+            # the card (silence, alerts) when the amplifier pauses.
+            wait = AUDIO_IDLE_POLL_S if self.audio is not None else 0.1
             while not self._stop.is_set():
-                chunk = self.device.read(0.1)
+                chunk = self.device.read(wait)
                 if chunk is None:
-                    self.status = self.device.status
+                    self._no_chunk()
                     if self.device.ended:
                         return
                     continue
@@ -123,8 +132,13 @@ class LiveSession:
             c.lost_chunks += max(chunk.seq - self._expect_seq, 0)
         self._expect_index = chunk.end_index
         self._expect_seq = chunk.seq + 1
-        filtered, events = self.chain.process(chunk.data)
+        filtered = self.chain.filters.process(chunk.data)
+        if self.audio is not None:  # sound first: it never waits for the analyser
+            self.audio.push(filtered[:, 0], chunk.first_index)
         self.ring.write(filtered)
+        events = self.chain.analyze(filtered, chunk.data)
+        if self.audio is not None:
+            self.audio.potentials(events, self.info.fs)
         self.events.extend(events)
         if self.chain.analyzer.total >= self._next_measures:
             self.measures = self.chain.analyzer.measures()
@@ -133,6 +147,16 @@ class LiveSession:
         c.frames += chunk.frames
         self.last_arrival = chunk.arrival
         self.status = self.device.status
+        self._lost_said = False
+
+    def _no_chunk(self) -> None:
+        self.status = self.device.status
+        if self.audio is None:
+            return
+        self.audio.idle()
+        if self.status.startswith("no signal") and not self._lost_said:
+            self._lost_said = True
+            self.audio.alert("lost")  # the physician hears that the amplifier is gone
 
     def signal_age(self) -> float:
         """Seconds since the last chunk arrived (large when the amplifier is lost)."""

@@ -23,5 +23,10 @@ class SignalChain:
         """(the filtered chunk, same shape as `raw`; the potentials decided meanwhile).
         `raw` is (frames,) or (frames, channels) in microvolts."""
         filtered = self.filters.process(raw)
+        return filtered, self.analyze(filtered, raw)
+
+    def analyze(self, filtered: np.ndarray, raw: np.ndarray) -> list[Event]:
+        """The analyser's part alone, for callers that use the filtered chunk first (the
+        audio path, which must not wait for the analyser)."""
         first = (lambda a: a) if raw.ndim == 1 else (lambda a: a[:, 0])
-        return filtered, self.analyzer.process(first(filtered), raw=first(raw))
+        return self.analyzer.process(first(filtered), raw=first(raw))

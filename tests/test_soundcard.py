@@ -3,12 +3,7 @@ sounddevice output stream wired into the device's input ports by jack_connect.""
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 from types import SimpleNamespace
 
@@ -19,6 +14,8 @@ import devices.soundcard as soundcard
 from devices.base import Isolation
 from devices.errors import DeviceError, UnknownDevice
 from devices.registry import describe, discover, make_device
+from tests.jackserver import jack_server, ports, run, sounddevice
+from tests.jackserver import xruns as xrun_count
 
 FS = 48000
 TONE_HZ = 50.0
@@ -26,75 +23,22 @@ TONE_FS = 0.1  # -20 dBFS
 UV_PER_FS = 5000.0
 
 
-def _sounddevice():
-    try:
-        import sounddevice
-    except (OSError, ImportError) as e:
-        pytest.skip(f"sounddevice cannot load PortAudio ({e}): apt-get install libportaudio2")
-    return sounddevice
-
-
-def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(args, capture_output=True, text=True, timeout=5)
-
-
-def _ports() -> set[str]:
-    return set(_run("jack_lsp").stdout.split())
-
-
 @pytest.fixture(scope="module")
 def jack():
-    """A private JACK dummy server (its own name, so parallel runs don't meet), with
-    PortAudio re-initialised to see it; torn down in the order that keeps PortAudio sane."""
-    tools = [t for t in ("jackd", "jack_lsp", "jack_connect", "jack_disconnect")
-             if shutil.which(t) is None]
-    if tools:
-        pytest.skip(f"{', '.join(tools)} not installed (apt-get install jackd2): no real-paced "
-                    "sound card to test against")
-    sd = _sounddevice()
-    name = f"needlepoint-test-{os.getpid()}"
-    with tempfile.TemporaryFile() as log, pytest.MonkeyPatch.context() as mp:
-        mp.setenv("JACK_DEFAULT_SERVER", name)  # read by libjack: PortAudio and the CLI tools
-        mp.setenv("JACK_NO_AUDIO_RESERVATION", "1")  # the dummy driver wants no card from D-Bus
-        proc = subprocess.Popen(
-            ["jackd", "-n", name, "--no-realtime", "-d", "dummy", "-r", str(FS), "-p", "128"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            deadline = time.monotonic() + 10
-            while "system:capture_1" not in _ports():
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    pytest.skip(f"jackd did not start: {log.read().decode()[-500:]}")
-                time.sleep(0.1)
-            soundcard.rescan()  # PortAudio enumerated before jackd ran
-            inputs = [i for i in soundcard.list_inputs() if i.hostapi.startswith("JACK")]
-            if not inputs:
-                pytest.skip("PortAudio has no JACK host API (libportaudio2 built without it)")
-            yield SimpleNamespace(sd=sd, input=inputs[0], log=log)
-        finally:
-            sd._terminate()  # leave the server while it still answers
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
-            sd._initialize()  # the rest of the run sees the machine as it is
+    with jack_server(FS, 128) as server:
+        inputs = [i for i in soundcard.list_inputs() if i.hostapi.startswith("JACK")]
+        if not inputs:
+            pytest.skip("PortAudio has no JACK host API (libportaudio2 built without it)")
+        yield SimpleNamespace(sd=server.sd, input=inputs[0], log=server.log)
 
 
 def _loop_back(out_port: str, in_ports: list[str]) -> None:
     """Feed the output port into our input ports instead of the dummy capture (silence)."""
     for port in in_ports:
-        for capture in sorted(p for p in _ports() if p.startswith("system:capture")):
-            _run("jack_disconnect", capture, port)  # PortAudio auto-connected some of these
-        done = _run("jack_connect", out_port, port)
+        for capture in sorted(p for p in ports() if p.startswith("system:capture")):
+            run("jack_disconnect", capture, port)  # PortAudio auto-connected some of these
+        done = run("jack_connect", out_port, port)
         assert done.returncode == 0, done.stderr
-
-
-def _xruns(log) -> int:
-    log.seek(0)
-    return log.read().count(b"XRun")
 
 
 def _tone_fit(x: np.ndarray) -> tuple[float, float]:
@@ -115,17 +59,17 @@ def test_records_a_played_sine_in_microvolts(jack):
         outdata[:, 0] = table[(played[0] + np.arange(frames)) % period]
         played[0] += frames
 
-    before = _ports()
+    before = ports()
     out = sd.OutputStream(device=jack.input.index, channels=1, samplerate=FS, blocksize=128,
                           dtype="float32", callback=play)
     dev = make_device(f"soundcard:{jack.input.index}?uv_per_fs={UV_PER_FS:g}&blocksize=128")
     with out:
-        out_port = next(p for p in _ports() - before if ":out_" in p)
+        out_port = next(p for p in ports() - before if ":out_" in p)
         dev.open()
         try:
-            in_ports = sorted(p for p in _ports() - before if ":in_" in p)
+            in_ports = sorted(p for p in ports() - before if ":in_" in p)
             assert len(in_ports) == 1
-            log0 = _xruns(jack.log)
+            log0 = xrun_count(jack.log)
             dev.start()
             _loop_back(out_port, in_ports)
             linked = dev.read(1.0)
@@ -140,7 +84,7 @@ def test_records_a_played_sine_in_microvolts(jack):
             overflows, overruns, status = dev.overflows, dev.overrun_frames, dev.status
         finally:
             dev.close()
-    xruns = _xruns(jack.log) - log0
+    xruns = xrun_count(jack.log) - log0
 
     assert all(a.end_index == b.first_index for a, b in zip(chunks, chunks[1:], strict=False))
     assert all(c.data.dtype == np.float32 and c.data.shape[1] == 1 for c in chunks)
@@ -208,7 +152,7 @@ def test_no_portaudio_library(monkeypatch):
 
 
 def test_no_input_device(monkeypatch):
-    sd = _sounddevice()
+    sd = sounddevice()
     monkeypatch.setattr(sd, "query_devices", lambda *a, **k: [])
     assert soundcard._discover() == []
     with pytest.raises(DeviceError, match=r"^no sound input device: .*plug one in or use sim:$"):
