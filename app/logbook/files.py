@@ -1,0 +1,60 @@
+"""The logbook file on disk: created owner-only, checked to be ours before SQLite writes to
+it, permissions tightened when they are looser."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from app.logbook.errors import LogbookError, NotALogbook
+from app.logbook.migrations import SET_NAME, migrations, names
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def prepare_file(path: Path, create: bool) -> None:
+    """Create the file owner-only before SQLite does (SQLite gives its -wal and -shm files
+    the database's mode), or check that an existing file is an SQLite database."""
+    if path.exists():
+        if path.is_dir():
+            raise NotALogbook(f"{path} is a folder, not a logbook file")
+        with open(path, "rb") as f:
+            head = f.read(len(SQLITE_HEADER))
+        if head and head != SQLITE_HEADER:
+            raise NotALogbook(f"{path} is not a Needlepoint logbook (not an SQLite database); "
+                              "it was left untouched")
+        return
+    if not create:
+        raise LogbookError(f"no logbook at {path}")
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    os.close(fd)
+
+
+def tighten(path: Path) -> None:
+    for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            if p.exists() and stat.S_IMODE(p.stat().st_mode) & 0o077:
+                os.chmod(p, 0o600)
+        except OSError:
+            pass  # not ours to change (a read-only copy): reading still works
+
+
+def check_ours(db: Database, path: Path) -> None:
+    tables = set(db.table_names())
+    if not tables:
+        return
+    if "_sqlite_migrations" not in tables:
+        raise NotALogbook(f"{path} is an SQLite database but not a Needlepoint logbook; it "
+                          "was left untouched")
+    applied = [m.name for m in migrations.applied(db)]
+    if not applied:
+        raise NotALogbook(f"{path} holds another application's migrations, not a "
+                          f"Needlepoint logbook ({SET_NAME})")
+    unknown = [n for n in applied if n not in names()]
+    if unknown:
+        raise NotALogbook(f"{path} was written by a newer Needlepoint (schema "
+                          f"{', '.join(unknown)}): update Needlepoint to open it")

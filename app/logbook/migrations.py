@@ -1,0 +1,241 @@
+"""The logbook's schema, as sqlite-utils Migrations applied at start-up.
+
+A migration, once released, never changes: a database written by an older Needlepoint is
+brought forward by the ones it has not seen. tests/fixtures/logbook/ keeps a database at
+every earlier version (as SQL text) and tests/test_logbook_migrations.py upgrades each.
+
+DDL is written out as SQL rather than through `table.create()` because the CHECK
+constraints and triggers are the point: the database itself refuses a pain score of 11, an
+unknown role, an edit to a signed procedure or to the audit trail, whoever writes to it.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+SET_NAME = "needlepoint.logbook"
+migrations = Migrations(SET_NAME)
+
+# Tables whose every row is written through the audit trail, and that verify() replays.
+AUDITED = ("users", "patients", "procedures", "vials", "injections", "snippets",
+           "amendments", "dose_warnings", "observations")
+# Columns the audit trail does not carry (it holds their hash instead).
+NOT_AUDITED = {"snippets": ("samples",)}
+
+
+@migrations(name="0001_core")
+def m0001_core(db: Database) -> None:
+    for sql in _CORE:
+        db.execute(sql)
+    for table in ("procedures", "vials", "injections", "snippets", "patients", "users"):
+        db.execute(f"""CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}
+            BEGIN SELECT RAISE(ABORT, 'logbook records are never deleted'); END""")
+    for table in ("audit", "amendments"):
+        db.execute(f"""CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table}
+            BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END""")
+        db.execute(f"""CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}
+            BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END""")
+    db.execute("""CREATE TRIGGER procedures_signed BEFORE UPDATE ON procedures
+        WHEN OLD.signed_at IS NOT NULL
+        BEGIN SELECT RAISE(ABORT, 'procedure is signed: add an amendment'); END""")
+    for table in ("vials", "injections"):
+        for event, row in (("INSERT", "NEW"), ("UPDATE", "OLD")):
+            db.execute(f"""CREATE TRIGGER {table}_signed_{event.lower()}
+                BEFORE {event} ON {table}
+                WHEN (SELECT signed_at FROM procedures WHERE id = {row}.procedure_id)
+                     IS NOT NULL
+                BEGIN SELECT RAISE(ABORT, 'procedure is signed: add an amendment'); END""")
+    db.execute("""CREATE TRIGGER snippets_signed BEFORE INSERT ON snippets
+        WHEN (SELECT p.signed_at FROM injections i JOIN procedures p ON p.id = i.procedure_id
+              WHERE i.id = NEW.injection_id) IS NOT NULL
+        BEGIN SELECT RAISE(ABORT, 'procedure is signed: add an amendment'); END""")
+    db.execute("""CREATE TRIGGER snippets_no_update BEFORE UPDATE ON snippets
+        BEGIN SELECT RAISE(ABORT, 'EMG snippets are never rewritten'); END""")
+
+
+_CORE = [
+    """CREATE TABLE users (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        role TEXT NOT NULL CHECK (role IN ('physician', 'nurse', 'admin')),
+        pin_hash TEXT NOT NULL,
+        active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+        created_at TEXT NOT NULL
+    )""",
+    """CREATE TABLE patients (
+        id TEXT PRIMARY KEY,
+        mrn TEXT NOT NULL UNIQUE,
+        family_name TEXT NOT NULL,
+        given_name TEXT,
+        birth_date TEXT,
+        sex TEXT CHECK (sex IN ('female', 'male', 'other', 'unknown')),
+        weight_kg REAL CHECK (weight_kg IS NULL OR weight_kg > 0),
+        created_at TEXT NOT NULL
+    )""",
+    """CREATE TABLE procedures (
+        id TEXT PRIMARY KEY,
+        patient_id TEXT NOT NULL REFERENCES patients(id),
+        kind TEXT NOT NULL CHECK (kind IN ('botulinum', 'trigger_point', 'dry_needling')),
+        indication TEXT,
+        physician_id TEXT REFERENCES users(id),
+        nurse_id TEXT REFERENCES users(id),
+        weight_kg REAL CHECK (weight_kg IS NULL OR weight_kg > 0),
+        timeout_identity INTEGER CHECK (timeout_identity IN (0, 1)),
+        timeout_consent INTEGER CHECK (timeout_consent IN (0, 1)),
+        timeout_side INTEGER CHECK (timeout_side IN (0, 1)),
+        timeout_at TEXT,
+        started_at TEXT NOT NULL,
+        ended_at TEXT,
+        billing_codes TEXT NOT NULL DEFAULT '[]',
+        pain_before INTEGER CHECK (pain_before BETWEEN 0 AND 10),
+        pain_after INTEGER CHECK (pain_after BETWEEN 0 AND 10),
+        notes TEXT,
+        signed_at TEXT,
+        signed_by TEXT REFERENCES users(id),
+        created_at TEXT NOT NULL,
+        created_by TEXT REFERENCES users(id)
+    )""",
+    "CREATE INDEX procedures_patient ON procedures (patient_id, started_at)",
+    """CREATE TABLE vials (
+        id TEXT PRIMARY KEY,
+        procedure_id TEXT NOT NULL REFERENCES procedures(id),
+        product TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('toxin', 'anaesthetic')),
+        vial_units REAL CHECK (vial_units IS NULL OR vial_units > 0),
+        mg_per_ml REAL CHECK (mg_per_ml IS NULL OR mg_per_ml > 0),
+        lot TEXT,
+        expiry TEXT,
+        diluent TEXT,
+        diluent_ml REAL CHECK (diluent_ml IS NULL OR diluent_ml >= 0),
+        volume_ml REAL CHECK (volume_ml IS NULL OR volume_ml > 0),
+        reconstituted_at TEXT,
+        units_wasted REAL CHECK (units_wasted IS NULL OR units_wasted >= 0),
+        created_at TEXT NOT NULL,
+        created_by TEXT REFERENCES users(id)
+    )""",
+    "CREATE INDEX vials_procedure ON vials (procedure_id)",
+    """CREATE TABLE injections (
+        id TEXT PRIMARY KEY,
+        procedure_id TEXT NOT NULL REFERENCES procedures(id),
+        vial_id TEXT REFERENCES vials(id),
+        seq INTEGER NOT NULL,
+        at TEXT NOT NULL,
+        muscle TEXT,
+        side TEXT CHECK (side IN ('left', 'right', 'midline')),
+        site INTEGER CHECK (site IS NULL OR site >= 1),
+        units REAL CHECK (units IS NULL OR units >= 0),
+        volume_ml REAL CHECK (volume_ml IS NULL OR volume_ml >= 0),
+        dose_mg REAL CHECK (dose_mg IS NULL OR dose_mg >= 0),
+        needle_gauge INTEGER,
+        needle_length_mm REAL,
+        guidance TEXT CHECK (guidance IN ('emg', 'emg_stimulation', 'ultrasound',
+                                          'palpation', 'landmarks')),
+        emg_findings TEXT,
+        twitch INTEGER CHECK (twitch IN (0, 1)),
+        adverse_event TEXT,
+        voided INTEGER NOT NULL DEFAULT 0 CHECK (voided IN (0, 1)),
+        created_at TEXT NOT NULL,
+        created_by TEXT REFERENCES users(id),
+        UNIQUE (procedure_id, seq)
+    )""",
+    "CREATE INDEX injections_vial ON injections (vial_id)",
+    """CREATE TABLE snippets (
+        id TEXT PRIMARY KEY,
+        injection_id TEXT NOT NULL UNIQUE REFERENCES injections(id),
+        fs REAL NOT NULL CHECK (fs > 0),
+        channels INTEGER NOT NULL CHECK (channels >= 1),
+        frames INTEGER NOT NULL CHECK (frames >= 1),
+        uv_per_count REAL NOT NULL CHECK (uv_per_count > 0),
+        injection_index INTEGER NOT NULL,
+        encoding TEXT NOT NULL,
+        samples BLOB NOT NULL,
+        sha256 TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    )""",
+    """CREATE TABLE amendments (
+        id TEXT PRIMARY KEY,
+        procedure_id TEXT NOT NULL REFERENCES procedures(id),
+        tbl TEXT NOT NULL CHECK (tbl IN ('procedures', 'vials', 'injections')),
+        row_id TEXT NOT NULL,
+        changes TEXT NOT NULL,
+        reason TEXT NOT NULL CHECK (length(trim(reason)) > 0),
+        by TEXT NOT NULL REFERENCES users(id),
+        at TEXT NOT NULL
+    )""",
+    "CREATE INDEX amendments_procedure ON amendments (procedure_id, at)",
+    # Append-only, hash-chained: UNIQUE(prev_hash) means two entries can never claim the same
+    # predecessor, so even two writers racing cannot fork the chain.
+    """CREATE TABLE audit (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        at TEXT NOT NULL,
+        user_id TEXT,
+        action TEXT NOT NULL,
+        tbl TEXT NOT NULL,
+        row_id TEXT NOT NULL,
+        old TEXT,
+        new TEXT,
+        reason TEXT,
+        prev_hash TEXT NOT NULL UNIQUE,
+        hash TEXT NOT NULL UNIQUE
+    )""",
+]
+
+
+@migrations(name="0002_dose_warnings_observations")
+def m0002_dose_warnings_observations(db: Database) -> None:
+    """Dose-rule warnings with the physician's overrides, and observations made on or after
+    the day (follow-up pain, Modified Ashworth per muscle, TWSTRS), which may be added to a
+    signed procedure because they are new findings, not corrections."""
+    db.execute("""CREATE TABLE dose_warnings (
+        id TEXT PRIMARY KEY,
+        procedure_id TEXT NOT NULL REFERENCES procedures(id),
+        injection_id TEXT REFERENCES injections(id),
+        rule TEXT NOT NULL,
+        product TEXT,
+        message TEXT NOT NULL,
+        limit_value REAL,
+        value REAL,
+        source TEXT,
+        override_reason TEXT,
+        override_by TEXT REFERENCES users(id),
+        override_at TEXT,
+        created_at TEXT NOT NULL
+    )""")
+    db.execute("CREATE INDEX dose_warnings_procedure ON dose_warnings (procedure_id)")
+    # An override is given once, by a physician, with a reason; the warning itself never
+    # changes.
+    db.execute("""CREATE TRIGGER dose_warnings_override BEFORE UPDATE ON dose_warnings
+        WHEN OLD.override_reason IS NOT NULL
+          OR NEW.override_reason IS NULL OR length(trim(NEW.override_reason)) = 0
+          OR NEW.rule IS NOT OLD.rule OR NEW.message IS NOT OLD.message
+          OR NEW.value IS NOT OLD.value OR NEW.limit_value IS NOT OLD.limit_value
+          OR NEW.injection_id IS NOT OLD.injection_id
+          OR (SELECT role FROM users WHERE id = NEW.override_by) IS NOT 'physician'
+        BEGIN SELECT RAISE(ABORT,
+            'a dose warning is overridden once, by a physician, with a reason'); END""")
+    db.execute("""CREATE TRIGGER dose_warnings_no_delete BEFORE DELETE ON dose_warnings
+        BEGIN SELECT RAISE(ABORT, 'logbook records are never deleted'); END""")
+    db.execute("""CREATE TABLE observations (
+        id TEXT PRIMARY KEY,
+        procedure_id TEXT NOT NULL REFERENCES procedures(id),
+        scale TEXT NOT NULL,
+        timepoint TEXT NOT NULL CHECK (timepoint IN ('before', 'after', 'followup')),
+        muscle TEXT,
+        side TEXT CHECK (side IN ('left', 'right', 'midline')),
+        value REAL NOT NULL,
+        at TEXT NOT NULL,
+        by TEXT REFERENCES users(id),
+        CHECK (scale <> 'pain_nrs' OR value BETWEEN 0 AND 10)
+    )""")
+    db.execute("CREATE INDEX observations_procedure ON observations (procedure_id)")
+    for event in ("UPDATE", "DELETE"):
+        db.execute(f"""CREATE TRIGGER observations_no_{event.lower()}
+            BEFORE {event} ON observations
+            BEGIN SELECT RAISE(ABORT, 'observations are append-only: add a new one'); END""")
+
+
+def names() -> list[str]:
+    """Every migration this Needlepoint knows, oldest first."""
+    return [m.name for m in migrations._migrations]

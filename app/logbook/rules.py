@@ -1,0 +1,303 @@
+"""Dose rules: arithmetic between units, volume and dilution, and the warnings a proposed
+injection raises against the catalogue's label limits.
+
+Pure functions over plain dicts (the store gathers the rows): nothing here reads the
+database, so every rule is tested on its own. Warnings are returned, never raised: the
+physician decides, and an override is recorded with its reason by the store. Totals are
+kept per product; units of one product are never added to, or converted into, another's.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime
+
+from app.logbook import ids
+from app.logbook.catalogue import Catalogue
+
+MISMATCH = 0.02  # units and volume given together may differ from the dilution by 2 %
+ADULT_AGE = 18
+
+
+# arithmetic ---------------------------------------------------------------------------------
+
+def vial_volume_ml(cat: Catalogue, vial: dict) -> float | None:
+    """Volume of drug in the vial once prepared: the diluent for a powder; the solution's own
+    volume plus any diluent for a ready solution (rimabotulinumtoxinB)."""
+    if vial.get("volume_ml"):
+        return float(vial["volume_ml"])
+    product = cat.toxins.get(vial.get("product") or "", {})
+    diluent = float(vial.get("diluent_ml") or 0.0)
+    if product.get("form") == "solution" and product.get("units_per_ml") and vial.get(
+            "vial_units"):
+        return float(vial["vial_units"]) / float(product["units_per_ml"]) + diluent
+    return diluent or None
+
+
+def units_per_ml(cat: Catalogue, vial: dict) -> float | None:
+    volume = vial_volume_ml(cat, vial)
+    if vial.get("kind") != "toxin" or not vial.get("vial_units") or not volume:
+        return None
+    return float(vial["vial_units"]) / volume
+
+
+def complete_dose(cat: Catalogue, vial: dict, *, units=None, volume_ml=None) -> dict:
+    """Fill in what follows from the dilution: units from volume or volume from units (toxin),
+    milligrams from volume (anaesthetic). What the caller gave is kept as given."""
+    out = {"units": units, "volume_ml": volume_ml, "dose_mg": None}
+    if vial.get("kind") == "anaesthetic":
+        if volume_ml is not None and vial.get("mg_per_ml"):
+            out["dose_mg"] = round(float(volume_ml) * float(vial["mg_per_ml"]), 6)
+        return out
+    conc = units_per_ml(cat, vial)
+    if conc:
+        if units is None and volume_ml is not None:
+            out["units"] = round(float(volume_ml) * conc, 6)
+        elif volume_ml is None and units is not None:
+            out["volume_ml"] = round(float(units) / conc, 6)
+    return out
+
+
+# the checks ---------------------------------------------------------------------------------
+
+def check(cat: Catalogue, *, patient: dict, procedure: dict, vial: dict, proposed: dict,
+          session: list[dict], history: list[dict]) -> list[dict]:
+    """Warnings for one proposed injection.
+
+    proposed: {muscle, side, units, volume_ml, at}; session: the procedure's other
+    injections that count (not voided, amendments applied), each with its vial's product;
+    history: the patient's toxin injections in other procedures, each with the procedure's
+    started_at and product.
+    """
+    at = ids.parse(ids.to_stamp(proposed.get("at") or ids.now()))
+    key = vial.get("product")
+    out: list[dict] = []
+    out += _vial_warnings(cat, vial, at)
+    given = complete_dose(cat, vial, units=proposed.get("units"),
+                          volume_ml=proposed.get("volume_ml"))
+    if vial.get("kind") == "anaesthetic":
+        return out + _anaesthetic(cat, key, patient, procedure, given, proposed, session)
+    product = cat.toxins.get(key)
+    if product is None:
+        return out + [_warning("unknown_product", key, f"{key} is not in the product "
+                               "catalogue: no dose limit can be checked")]
+    out += _mismatch(cat, vial, proposed, key)
+    units = float(given["units"] or 0.0)
+    muscle = proposed.get("muscle")
+    region = cat.region_of(muscle)
+    if muscle and region is None:
+        out.append(_warning("unknown_muscle", key, f"muscle {muscle!r} is not in the muscle "
+                            "catalogue: limits for its region cannot be checked"))
+    others = sorted({s["product"] for s in session if s.get("product") != key
+                     and cat.kind_of(s.get("product") or "") != "anaesthetic"})
+    if others:
+        out.append(_warning("mixed_products", key, f"this session also uses "
+                            f"{', '.join(others)}: totals are kept per product, units are "
+                            "not interchangeable and are never added together"))
+    pop = population(patient.get("birth_date"), procedure.get("started_at"))
+    weight = procedure.get("weight_kg") or patient.get("weight_kg")
+    same = [s for s in session if s.get("product") == key]
+    for lim in product.get("limits", []):
+        if lim.get("value") is None or lim.get("population") not in (None, pop):
+            continue
+        regions = lim.get("regions")
+        if regions is not None and region not in regions:
+            continue
+        w = _limit(cat, key, product, lim, units=units, muscle=muscle,
+                   side=proposed.get("side"), same=same, history=history, at=at,
+                   weight=weight, procedure=procedure, regions=regions)
+        if w:
+            out.append(w)
+    out += _interval(cat, key, product, pop, region, procedure, history)
+    out += _typical(cat, key, muscle, proposed.get("side"), units, same)
+    return out
+
+
+def population(birth_date: str | None, on: str | None) -> str:
+    """'pediatric' under 18 on the day of the procedure; 'adult' otherwise or when unknown."""
+    if not birth_date:
+        return "adult"
+    born = datetime.date.fromisoformat(birth_date[:10])
+    day = ids.parse(on).date() if on else datetime.date.today()
+    age = day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+    return "pediatric" if age < ADULT_AGE else "adult"
+
+
+def _limit(cat, key, product, lim, *, units, muscle, side, same, history, at, weight,
+           procedure, regions) -> dict | None:
+    rule, value = lim["rule"], float(lim["value"])
+
+    def in_regions(s):
+        return regions is None or cat.region_of(s.get("muscle")) in regions
+
+    session_total = units + sum(float(s.get("units") or 0) for s in same if in_regions(s))
+    if rule == "per_site_max" and units > value:
+        return _over(rule, key, product, lim, units, f"{_u(units)} at one site")
+    if rule == "per_session_max" and session_total > value:
+        return _over(rule, key, product, lim, session_total, f"{_u(session_total)} this session")
+    if rule == "per_muscle_max" and muscle in (lim.get("muscles") or [muscle]):
+        total = units + sum(float(s.get("units") or 0) for s in same
+                            if s.get("muscle") == muscle and s.get("side") == side)
+        if total > value:
+            return _over(rule, key, product, lim, total, f"{_u(total)} into this muscle")
+    if rule in ("rolling_window_max", "per_kg_max") and lim.get("window_days"):
+        start = at - datetime.timedelta(days=float(lim["window_days"]))
+        past = sum(float(h.get("units") or 0) for h in history
+                   if h.get("product") == key and in_regions(h)
+                   and start <= ids.parse(h["at"]) <= at)
+        total, span = session_total + past, f"in {lim['window_days']:g} days"
+    else:
+        total, span = session_total, "this session"
+    if rule == "rolling_window_max" and total > value:
+        return _over(rule, key, product, lim, total, f"{_u(total)} {span}")
+    if rule == "per_kg_max":
+        if not weight:
+            return _warning("no_weight", key, f"{_name(key, product)}: a per-kg maximum "
+                            f"applies ({value:g} U/kg) but no weight is recorded", lim=lim,
+                            product=product, limit_value=value)
+        per_kg = total / float(weight)
+        if per_kg > value:
+            return _over(rule, key, product, lim, round(per_kg, 3),
+                         f"{per_kg:.2f} U/kg {span} ({_u(total)} at {float(weight):g} kg)",
+                         unit="U/kg")
+    return None
+
+
+def _interval(cat, key, product, pop, region, procedure, history) -> list[dict]:
+    limits = [lim for lim in product.get("limits", []) if lim["rule"] == "min_interval_days"
+              and lim.get("value") and lim.get("population") in (None, pop)
+              and (lim.get("regions") is None or region in lim["regions"])]
+    if limits:
+        lim = max(limits, key=lambda v: v["value"])
+    elif cat.policy.get("toxin_min_interval_days"):
+        lim = {"value": cat.policy["toxin_min_interval_days"], "context": "clinic policy",
+               "source": cat.policy.get("source"), "verify": cat.policy.get("verify")}
+    else:
+        return []
+    start = ids.parse(procedure["started_at"])
+    earlier = [ids.parse(h["started_at"]) for h in history
+               if h.get("procedure_id") != procedure.get("id")
+               and ids.parse(h["started_at"]) < start]
+    if not earlier:
+        return []
+    days = (start - max(earlier)).total_seconds() / 86400
+    if days >= float(lim["value"]):
+        return []
+    return [_warning("min_interval", key, f"{_name(key, product)}: {days:.0f} days since the "
+                     f"last toxin session (any product); minimum {lim['value']:g} days "
+                     f"({lim.get('context', '')})", lim=lim, product=product,
+                     limit_value=float(lim["value"]), value=round(days, 2))]
+
+
+def _typical(cat, key, muscle, side, units, same) -> list[dict]:
+    m = cat.muscles.get(muscle or "")
+    dose = (m or {}).get("typical_doses", {}).get(key)
+    if not dose or dose.get("max_units") is None:
+        return []
+    total = units + sum(float(s.get("units") or 0) for s in same
+                        if s.get("muscle") == muscle and s.get("side") == side)
+    if total <= float(dose["max_units"]):
+        return []
+    where = side or "side not given"
+    return [_warning("muscle_typical_max", key, f"{_u(total)} into {m['name']} ({where}) is "
+                     f"above the label's range for it ({dose.get('min_units')} to "
+                     f"{dose['max_units']} U, {dose.get('context', '')})",
+                     limit_value=float(dose["max_units"]), value=total,
+                     source=dose.get("source"))]
+
+
+def _vial_warnings(cat: Catalogue, vial: dict, at: datetime.datetime) -> list[dict]:
+    out = []
+    key = vial.get("product")
+    if vial.get("expiry") and at.date() > expiry_date(vial["expiry"]):
+        out.append(_warning("lot_expired", key, f"lot {vial.get('lot') or '(no lot)'} expired "
+                            f"on {expiry_date(vial['expiry']).isoformat()}"))
+    product = cat.product(key or "") or {}
+    hours = product.get("use_within_hours")
+    if vial.get("reconstituted_at") and hours:
+        use_by = ids.parse(vial["reconstituted_at"]) + datetime.timedelta(hours=float(hours))
+        if at > use_by:
+            late = (at - use_by).total_seconds() / 3600
+            out.append(_warning("past_use_by", key, f"vial prepared more than {hours:g} h ago "
+                                f"({late:.1f} h past its use-by time)", product=product,
+                                limit_value=float(hours)))
+    return out
+
+
+def expiry_date(text: str) -> datetime.date:
+    """A label's expiry: 'YYYY-MM-DD', or 'YYYY-MM' meaning the last day of that month."""
+    if len(text) == 7:
+        year, month = int(text[:4]), int(text[5:7])
+        return datetime.date(year, month, calendar.monthrange(year, month)[1])
+    return datetime.date.fromisoformat(text[:10])
+
+
+def _mismatch(cat, vial, proposed, key) -> list[dict]:
+    units, volume = proposed.get("units"), proposed.get("volume_ml")
+    conc = units_per_ml(cat, vial)
+    if units is None or volume is None or not conc:
+        return []
+    expected = float(volume) * conc
+    if abs(expected - float(units)) <= MISMATCH * max(expected, float(units), 1e-9):
+        return []
+    return [_warning("dose_mismatch", key, f"{_u(float(units))} does not follow from "
+                     f"{float(volume):g} mL at {conc:g} U/mL ({_u(expected)}): check the "
+                     "dilution", limit_value=round(expected, 3), value=float(units))]
+
+
+def _anaesthetic(cat, key, patient, procedure, given, proposed, session) -> list[dict]:
+    drug = cat.anaesthetics.get(key)
+    if drug is None:
+        return [_warning("unknown_product", key, f"{key} is not in the anaesthetic catalogue: "
+                         "no maximum can be checked")]
+    mg = float(given["dose_mg"] or 0.0)
+    if proposed.get("volume_ml") is None and proposed.get("dose_mg") is not None:
+        mg = float(proposed["dose_mg"])
+    total = mg + sum(float(s.get("dose_mg") or 0) for s in session if s.get("product") == key)
+    out = []
+    weight = procedure.get("weight_kg") or patient.get("weight_kg")
+    lim = {"context": drug.get("generic", key), "source": drug.get("source"),
+           "verify": drug.get("verify")}
+    if drug.get("mg_per_kg_max") is not None:
+        if not weight:
+            out.append(_warning("no_weight", key, f"{key}: a mg/kg maximum applies "
+                                f"({drug['mg_per_kg_max']:g} mg/kg) but no weight is recorded",
+                                lim=lim))
+        elif total / float(weight) > float(drug["mg_per_kg_max"]):
+            per_kg = total / float(weight)
+            out.append(_warning("anaesthetic_mg_per_kg", key, f"{key}: {per_kg:.2f} mg/kg this "
+                                f"session ({total:g} mg at {float(weight):g} kg) passes "
+                                f"{drug['mg_per_kg_max']:g} mg/kg", lim=lim,
+                                limit_value=float(drug["mg_per_kg_max"]),
+                                value=round(per_kg, 3)))
+    if drug.get("mg_max") is not None and total > float(drug["mg_max"]):
+        out.append(_warning("anaesthetic_mg_max", key, f"{key}: {total:g} mg this session "
+                            f"passes the {drug['mg_max']:g} mg maximum", lim=lim,
+                            limit_value=float(drug["mg_max"]), value=total))
+    return out
+
+
+# wording ------------------------------------------------------------------------------------
+
+def _u(units: float) -> str:
+    return f"{units:g} U"
+
+
+def _name(key, product) -> str:
+    brands = "/".join(product.get("brands") or [])
+    return f"{key} ({brands})" if brands else str(key)
+
+
+def _over(rule, key, product, lim, value, what, unit="U") -> dict:
+    return _warning(rule, key, f"{_name(key, product)}: {what} passes the {lim['value']:g} "
+                    f"{unit} {rule.replace('_', ' ')} ({lim.get('context', '')})", lim=lim,
+                    product=product, limit_value=float(lim["value"]), value=float(value))
+
+
+def _warning(rule, key, message, *, lim=None, product=None, limit_value=None, value=None,
+             source=None) -> dict:
+    lim, product = lim or {}, product or {}
+    src = source or lim.get("source") or product.get("source")
+    verify = lim.get("verify") or product.get("verify")
+    return {"rule": rule, "product": key, "message": message, "limit_value": limit_value,
+            "value": value, "source": src, "verify": verify}

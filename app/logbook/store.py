@@ -1,0 +1,593 @@
+"""`Logbook`: the procedure records, opened on one SQLite file. Dicts in, dicts out.
+
+Every write is one transaction that holds the change and its audit entry together, committed
+with WAL and synchronous=FULL: when a method returns, the record survives a killed process
+and a power cut. Before sign-off a record is edited in place (the trail keeps old and new);
+after sign-off the triggers refuse edits and a correction is an amendment, applied when the
+record is read. Nothing is ever deleted: a wrong injection is voided, with a reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from app.logbook import audit, catalogue, errors, files, ids, pins, records, rules, snippets
+from app.logbook.errors import DiskFull, LogbookError, NotALogbook
+from app.logbook.migrations import NOT_AUDITED, migrations
+
+SYNCHRONOUS = "FULL"  # the durability the app runs with; the bench measures this setting
+# Automatic WAL checkpoints are off: one would land inside whichever commit crossed 1000 pages
+# and copy the log into the database file there (measured: p99 of a commit with its snippet
+# 14 ms with them, 7 ms without). The logbook checkpoints at the pauses instead: on opening,
+# after a procedure ends or is signed, on closing, and after any commit that leaves the log
+# over WAL_LIMIT bytes (a bulk load; a clinic day stays far below it).
+WAL_LIMIT = 32 * 2**20
+BUSY_MS = 5000
+# Dose warnings that belong to the session (or a vial), not to each injection: recorded once.
+SESSION_RULES = {"min_interval", "mixed_products", "no_weight", "unknown_product",
+                 "lot_expired"}
+
+
+
+def default_path() -> Path:
+    from devices.home import home
+
+    return home() / "logbook.db"
+
+
+class Logbook:
+    """One logbook file. Not shared between threads: open one per thread that writes."""
+
+    def __init__(self, path: str | os.PathLike | None = None, *, create: bool = True,
+                 cat: catalogue.Catalogue | None = None):
+        self.path = Path(path) if path else default_path()
+        files.prepare_file(self.path, create)
+        self._cat = cat
+        try:
+            self.db = Database(self.path)
+            self.db.execute("PRAGMA foreign_keys = ON")
+            self.db.execute(f"PRAGMA busy_timeout = {BUSY_MS}")
+            files.check_ours(self.db, self.path)
+            self.db.enable_wal()
+            self.db.execute(f"PRAGMA synchronous = {SYNCHRONOUS}")
+            self.db.execute("PRAGMA wal_autocheckpoint = 0")
+            migrations.apply(self.db)
+            self.checkpoint()
+        except sqlite3.DatabaseError as e:
+            self._close_quietly()
+            if errors.is_full(e):
+                raise DiskFull(f"{self.path}: the disk is full; the logbook could not be "
+                               "opened for writing") from None
+            raise NotALogbook(f"{self.path} is not a Needlepoint logbook or is damaged "
+                              f"({e})") from None
+        except LogbookError:
+            self._close_quietly()
+            raise
+        files.tighten(self.path)
+
+    # plumbing ---------------------------------------------------------------------------
+    @property
+    def cat(self) -> catalogue.Catalogue:
+        return self._cat or catalogue.default()
+
+    def close(self) -> None:
+        self.checkpoint()
+        self.db.close()
+
+    def checkpoint(self) -> None:
+        """Copy the write-ahead log into the database file, without waiting for readers (a
+        checkpoint that cannot finish now finishes at the next pause). Durability does not
+        depend on it: a commit is safe once it is in the log."""
+        with contextlib.suppress(sqlite3.OperationalError):  # busy or read-only: it waits
+            self.db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    def _wal_bytes(self) -> int:
+        try:
+            return os.stat(f"{self.path}-wal").st_size
+        except OSError:
+            return 0
+
+    def __enter__(self) -> Logbook:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _close_quietly(self) -> None:
+        db = getattr(self, "db", None)
+        if db is not None:
+            db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One atomic change; nested uses join the outer one (savepoints). Bulk loaders wrap
+        many calls in one to commit once."""
+        outermost = not self.db.conn.in_transaction
+        try:
+            if outermost:
+                # Take the write lock before reading (the audit head, the next seq): another
+                # process then waits its turn (busy timeout) instead of failing later with a
+                # stale read, and the chain and the numbering stay in order.
+                self.db.execute("BEGIN IMMEDIATE")
+            try:
+                with self.db.atomic():  # inside ours: a savepoint, so a failure undoes it all
+                    yield
+                if outermost:
+                    self.db.commit()
+            except BaseException:
+                if outermost:
+                    self.db.rollback()
+                raise
+            if outermost and self._wal_bytes() > WAL_LIMIT:
+                self.checkpoint()
+        except sqlite3.OperationalError as e:
+            if errors.is_full(e):
+                raise DiskFull("the disk is full: nothing was saved; free some space and "
+                               "try again") from None
+            raise LogbookError(f"the logbook could not save this: {e}") from None
+        except sqlite3.IntegrityError as e:
+            raise LogbookError(f"refused by the logbook: {errors.integrity_words(e)}") from None
+
+    def _row(self, table: str, row_id: str) -> dict | None:
+        cur = self.db.execute(f"SELECT * FROM [{table}] WHERE id = ?", [row_id])
+        values = cur.fetchone()
+        if values is None:
+            return None
+        return dict(zip([d[0] for d in cur.description], values, strict=True))
+
+    def _need(self, table: str, row_id: str, what: str) -> dict:
+        row = self._row(table, row_id)
+        if row is None:
+            raise LogbookError(f"no {what} with id {row_id}")
+        return row
+
+    def _insert(self, table: str, row: dict, by: str | None, reason: str | None = None
+                ) -> dict:
+        self.db[table].insert(row)
+        stored = self._row(table, row["id"])
+        hidden = NOT_AUDITED.get(table, ())
+        audit.append(self.db, user_id=by, action="insert", tbl=table, row_id=row["id"],
+                     new={k: v for k, v in stored.items() if k not in hidden}, reason=reason)
+        return stored
+
+    def _update(self, table: str, row_id: str, changes: dict, by: str | None,
+                reason: str | None = None, action: str = "update") -> dict:
+        old = self._row(table, row_id)
+        diff = {k: v for k, v in changes.items() if old.get(k) != v}
+        if not diff:
+            return old
+        sets = ", ".join(f"[{k}] = ?" for k in diff)
+        self.db.execute(f"UPDATE [{table}] SET {sets} WHERE id = ?", [*diff.values(), row_id])
+        new = self._row(table, row_id)
+        audit.append(self.db, user_id=by, action=action, tbl=table, row_id=row_id,
+                     old={k: old[k] for k in diff}, new={k: new[k] for k in diff},
+                     reason=reason)
+        return new
+
+    def _user(self, user_id: str | None, *, role: str | None = None) -> dict:
+        if not user_id:
+            raise LogbookError("who is doing this? a user id is needed")
+        user = self._row("users", user_id)
+        if user is None or not user["active"]:
+            raise LogbookError(f"no active user with id {user_id}")
+        if role and user["role"] != role:
+            raise LogbookError(f"only a {role} may do this")
+        return user
+
+    # users --------------------------------------------------------------------------------
+    def add_user(self, user: dict, by: str | None = None) -> dict:
+        """{name, role (physician|nurse|admin), pin}. The first user needs no `by`."""
+        has_users = self.db.execute("SELECT 1 FROM users LIMIT 1").fetchone()
+        if has_users:  # after the first, users are added by a user (admins by an admin)
+            self._user(by, role="admin" if user.get("role") == "admin" else None)
+        row = {"id": ids.new_id(), "name": records.text(user, "name"), "role": user.get("role"),
+               "pin_hash": pins.hash_pin(user.get("pin")), "active": 1,
+               "created_at": ids.now()}
+        with self.transaction():
+            stored = self._insert("users", row, by or row["id"])
+        return records.public_user(stored)
+
+    def users(self) -> list[dict]:
+        return [records.public_user(r) for r in self.db.query("SELECT * FROM users ORDER BY name")]
+
+    def check_pin(self, user_id: str, pin: str) -> bool:
+        row = self._row("users", user_id)
+        return bool(row and row["active"] and pins.check_pin(pin, row["pin_hash"]))
+
+    # patients -----------------------------------------------------------------------------
+    def add_patient(self, patient: dict, by: str) -> dict:
+        self._user(by)
+        row = {"id": ids.new_id(), "created_at": ids.now(),
+               **records.pick(patient, records.PATIENT_FIELDS)}
+        records.text(row, "mrn")
+        records.text(row, "family_name")
+        with self.transaction():
+            return self._insert("patients", row, by)
+
+    def update_patient(self, patient_id: str, changes: dict, by: str,
+                       reason: str | None = None) -> dict:
+        self._user(by)
+        self._need("patients", patient_id, "patient")
+        with self.transaction():
+            return self._update("patients", patient_id,
+                                records.pick(changes, records.PATIENT_FIELDS), by, reason)
+
+    def patient(self, patient_id: str) -> dict:
+        return self._need("patients", patient_id, "patient")
+
+    def find_patient(self, mrn: str) -> dict | None:
+        rows = list(self.db.query("SELECT * FROM patients WHERE mrn = ?", [mrn]))
+        return rows[0] if rows else None
+
+    # procedures ---------------------------------------------------------------------------
+    def start_procedure(self, procedure: dict, by: str) -> dict:
+        self._user(by)
+        patient = self._need("patients", procedure.get("patient_id") or "", "patient")
+        row = records.procedure_fields(procedure)
+        row = {"id": ids.new_id(), "patient_id": patient["id"],
+               "weight_kg": patient["weight_kg"], "started_at": ids.now(),
+               **row, "created_at": ids.now(), "created_by": by}
+        with self.transaction():
+            return records.decode(self._insert("procedures", row, by))
+
+    def update_procedure(self, procedure_id: str, changes: dict, by: str,
+                         reason: str | None = None) -> dict:
+        self._user(by)
+        proc = self._need("procedures", procedure_id, "procedure")
+        records.not_signed(proc)
+        with self.transaction():
+            return records.decode(self._update("procedures", procedure_id,
+                                        records.procedure_fields(changes), by, reason))
+
+    def end_procedure(self, procedure_id: str, by: str, *, pain_after: int | None = None,
+                      at=None) -> dict:
+        changes = {"ended_at": at or ids.now()}
+        if pain_after is not None:
+            changes["pain_after"] = pain_after
+        done = self.update_procedure(procedure_id, changes, by)
+        self.checkpoint()
+        return done
+
+    def sign_off(self, procedure_id: str, by: str) -> dict:
+        """The physician's signature. From now on a correction is an amendment."""
+        self._user(by, role="physician")
+        proc = self._need("procedures", procedure_id, "procedure")
+        records.not_signed(proc)
+        at = ids.now()
+        changes = {"signed_at": at, "signed_by": by}
+        if not proc["ended_at"]:
+            changes["ended_at"] = at
+        with self.transaction():
+            signed = records.decode(self._update("procedures", procedure_id, changes, by,
+                                          action="sign"))
+        self.checkpoint()
+        return signed
+
+    def amend(self, procedure_id: str, table: str, row_id: str, changes: dict, reason: str,
+              by: str) -> dict:
+        """A correction to a signed procedure: recorded beside the original, never over it."""
+        self._user(by)
+        proc = self._need("procedures", procedure_id, "procedure")
+        if not proc["signed_at"]:
+            raise LogbookError("this procedure is not signed yet: edit it instead")
+        if not (reason or "").strip():
+            raise LogbookError("an amendment needs a reason")
+        if table not in records.AMENDABLE:
+            raise LogbookError(f"only {', '.join(records.AMENDABLE)} can be amended")
+        row = self._need(table, row_id, table[:-1])
+        if (row["id"] if table == "procedures" else row["procedure_id"]) != procedure_id:
+            raise LogbookError(f"that {table[:-1]} is not part of this procedure")
+        wanted = records.normalise(records.pick(changes, records.AMENDABLE[table]))
+        if not wanted or set(changes) - set(records.AMENDABLE[table]):
+            bad = sorted(set(changes) - set(records.AMENDABLE[table])) or ["(nothing)"]
+            raise LogbookError(f"cannot amend {', '.join(bad)} of {table}")
+        current = self._effective(table, [row])[0]
+        diff = {k: {"old": current.get(k), "new": v} for k, v in wanted.items()
+                if current.get(k) != v}
+        if not diff:
+            raise LogbookError("the amendment changes nothing")
+        entry = {"id": ids.new_id(), "procedure_id": procedure_id, "tbl": table,
+                 "row_id": row_id, "changes": audit.canonical(diff), "reason": reason.strip(),
+                 "by": by, "at": ids.now()}
+        with self.transaction():
+            stored = self._insert("amendments", entry, by, reason.strip())
+        return {**stored, "changes": diff}
+
+    # vials --------------------------------------------------------------------------------
+    def add_vial(self, procedure_id: str, vial: dict, by: str) -> dict:
+        self._user(by)
+        proc = self._need("procedures", procedure_id, "procedure")
+        records.not_signed(proc)
+        key = records.text(vial, "product")
+        kind = self.cat.kind_of(key) or vial.get("kind")
+        if kind not in ("toxin", "anaesthetic"):
+            raise LogbookError(f"product {key!r} is not in the catalogue: add it there, or give "
+                               "kind 'toxin' or 'anaesthetic'")
+        row = {"id": ids.new_id(), "procedure_id": procedure_id, "kind": kind,
+               **records.normalise(records.pick(vial, records.VIAL_FIELDS)),
+               "created_at": ids.now(), "created_by": by}
+        if kind == "toxin" and not row.get("vial_units"):
+            raise LogbookError("a toxin vial needs its strength (vial_units)")
+        if row.get("volume_ml") is None and kind == "toxin":
+            row["volume_ml"] = rules.vial_volume_ml(self.cat, row)
+        if row.get("expiry"):
+            try:
+                rules.expiry_date(row["expiry"])
+            except ValueError:
+                raise LogbookError("expiry is YYYY-MM-DD or YYYY-MM") from None
+        with self.transaction():
+            return self._insert("vials", row, by)
+
+    def update_vial(self, vial_id: str, changes: dict, by: str, reason: str | None = None
+                    ) -> dict:
+        self._user(by)
+        vial = self._need("vials", vial_id, "vial")
+        records.not_signed(self._need("procedures", vial["procedure_id"], "procedure"))
+        with self.transaction():
+            changes = records.normalise(records.pick(changes, records.VIAL_FIELDS))
+            return self._update("vials", vial_id, changes, by, reason)
+
+    # injections ---------------------------------------------------------------------------
+    def check_injection(self, procedure_id: str, proposed: dict) -> list[dict]:
+        """The dose-rule warnings a proposed injection would raise; nothing is written."""
+        proc = self._need("procedures", procedure_id, "procedure")
+        vial = self._need("vials", proposed.get("vial_id") or "", "vial")
+        if vial["procedure_id"] != procedure_id:
+            raise LogbookError("that vial belongs to another procedure")
+        patient = self._need("patients", proc["patient_id"], "patient")
+        return rules.check(self.cat, patient=patient, procedure=proc, vial=vial,
+                           proposed=records.normalise(dict(proposed)),
+                           session=self._session(procedure_id),
+                           history=self._history(patient["id"], procedure_id))
+
+    def log_injection(self, procedure_id: str, injection: dict, by: str, *,
+                      snippet: dict | None = None, overrides: dict | None = None,
+                      override_by: str | None = None) -> dict:
+        """Record one injection (and its EMG snippet) as it happened; returns it with the dose
+        warnings it raised. Warnings never stop the record: the needle is already in. Those in
+        `overrides` ({rule: reason}) are recorded as overridden by `override_by` (default
+        `by`), who must be a physician; the rest stay open until a physician overrides them.
+        """
+        self._user(by)
+        overrides = {k: v.strip() for k, v in (overrides or {}).items() if v and v.strip()}
+        if overrides:
+            self._user(override_by or by, role="physician")
+        proc = self._need("procedures", procedure_id, "procedure")
+        records.not_signed(proc)
+        fields = records.normalise(records.pick(injection, records.INJECTION_FIELDS))
+        fields.setdefault("at", ids.now())
+        if snippet is not None:
+            samples, meta = snippets.validate(snippet)
+            blob, sha = snippets.encode(samples)
+            findings = snippet.get("findings")
+            if findings is not None and fields.get("emg_findings") is None:
+                fields["emg_findings"] = records.to_json(findings)
+        with self.transaction():
+            vial = None  # dry needling, or a needle placed without a drug
+            if fields.get("vial_id") is not None:
+                vial = self._need("vials", fields["vial_id"], "vial")
+                if vial["procedure_id"] != procedure_id:
+                    raise LogbookError("that vial belongs to another procedure")
+            if vial is None:
+                pass
+            elif fields.get("units") is None or fields.get("volume_ml") is None:
+                done = rules.complete_dose(self.cat, vial, units=fields.get("units"),
+                                           volume_ml=fields.get("volume_ml"))
+                fields = {**{k: v for k, v in done.items() if v is not None}, **{
+                    k: v for k, v in fields.items() if v is not None}}
+            elif vial["kind"] == "anaesthetic" and fields.get("dose_mg") is None:
+                fields["dose_mg"] = rules.complete_dose(
+                    self.cat, vial, volume_ml=fields["volume_ml"])["dose_mg"]
+            warnings = self.check_injection(procedure_id, fields) if vial else []
+            seq = self.db.execute("SELECT coalesce(max(seq), 0) + 1 FROM injections "
+                                  "WHERE procedure_id = ?", [procedure_id]).fetchone()[0]
+            row = {"id": ids.new_id(), "procedure_id": procedure_id, "seq": seq, **fields,
+                   "voided": 0, "created_at": ids.now(), "created_by": by}
+            stored = self._insert("injections", row, by)
+            if snippet is not None:
+                self._insert("snippets", {
+                    "id": ids.new_id(), "injection_id": row["id"], **meta,
+                    "encoding": snippets.ENCODING, "samples": blob, "sha256": sha,
+                    "created_at": ids.now()}, by)
+            recorded = self._record_warnings(proc, row["id"], vial, warnings, overrides,
+                                             override_by or by)
+        return {**records.decode(stored), "has_snippet": snippet is not None, "warnings": recorded}
+
+    def _record_warnings(self, proc, injection_id, vial, warnings, overrides, who):
+        already = {(r[0], r[1]) for r in self.db.execute(
+            "SELECT rule, coalesce(product, '') FROM dose_warnings WHERE procedure_id = ?",
+            [proc["id"]])}
+        out = []
+        for w in warnings:
+            if w["rule"] in SESSION_RULES and (w["rule"], w["product"] or "") in already:
+                continue
+            reason = overrides.get(w["rule"])
+            row = {"id": ids.new_id(), "procedure_id": proc["id"],
+                   "injection_id": injection_id, "rule": w["rule"], "product": w["product"],
+                   "message": w["message"], "limit_value": w["limit_value"],
+                   "value": w["value"],
+                   "source": records.to_json(w["source"]) if w["source"] else None,
+                   "override_reason": reason, "override_by": who if reason else None,
+                   "override_at": ids.now() if reason else None, "created_at": ids.now()}
+            out.append(self._insert("dose_warnings", row, who if reason else None, reason))
+        return out
+
+    def override_warning(self, warning_id: str, reason: str, by: str) -> dict:
+        """A physician's decision, with its reason, on a warning recorded without one."""
+        self._user(by, role="physician")
+        w = self._need("dose_warnings", warning_id, "dose warning")
+        if w["override_reason"]:
+            raise LogbookError("this warning was already overridden")
+        if not (reason or "").strip():
+            raise LogbookError("an override needs a reason")
+        with self.transaction():
+            return self._update("dose_warnings", warning_id, {
+                "override_reason": reason.strip(), "override_by": by,
+                "override_at": ids.now()}, by, reason.strip(), action="override")
+
+    def void_injection(self, injection_id: str, reason: str, by: str) -> dict:
+        """Strike out an injection recorded by mistake (before sign-off; amend after)."""
+        if not (reason or "").strip():
+            raise LogbookError("voiding an injection needs a reason")
+        self._user(by)
+        inj = self._need("injections", injection_id, "injection")
+        records.not_signed(self._need("procedures", inj["procedure_id"], "procedure"))
+        with self.transaction():
+            return records.decode(self._update("injections", injection_id, {"voided": 1}, by,
+                                        reason.strip(), action="void"))
+
+    def update_injection(self, injection_id: str, changes: dict, by: str,
+                         reason: str | None = None) -> dict:
+        self._user(by)
+        inj = self._need("injections", injection_id, "injection")
+        records.not_signed(self._need("procedures", inj["procedure_id"], "procedure"))
+        with self.transaction():
+            changes = records.normalise(records.pick(changes, records.INJECTION_FIELDS))
+            return records.decode(self._update("injections", injection_id, changes, by,
+                                               reason))
+
+    def snippet(self, injection_id: str) -> dict | None:
+        cur = self.db.execute("SELECT * FROM snippets WHERE injection_id = ?", [injection_id])
+        values = cur.fetchone()
+        if values is None:
+            return None
+        row = dict(zip([d[0] for d in cur.description], values, strict=True))
+        row["samples"] = snippets.decode(row["samples"], row["frames"], row["channels"],
+                                         row["encoding"])
+        return row
+
+    def add_observation(self, procedure_id: str, obs: dict, by: str) -> dict:
+        """A score on or after the day (pain_nrs, modified_ashworth, twstrs...): allowed after
+        sign-off, because it is a new finding, not a correction."""
+        self._user(by)
+        self._need("procedures", procedure_id, "procedure")
+        row = {"id": ids.new_id(), "procedure_id": procedure_id,
+               "scale": records.text(obs, "scale"), "timepoint": obs.get("timepoint"),
+               "muscle": obs.get("muscle"), "side": obs.get("side"), "value": obs.get("value"),
+               "at": ids.to_stamp(obs["at"]) if obs.get("at") else ids.now(), "by": by}
+        with self.transaction():
+            return self._insert("observations", row, by)
+
+    # reading ------------------------------------------------------------------------------
+    def procedures(self, patient_id: str | None = None, limit: int | None = None
+                   ) -> list[dict]:
+        """Summaries, newest first: one row per procedure with counts and totals."""
+        where, params = ("WHERE p.patient_id = ?", [patient_id]) if patient_id else ("", [])
+        sql = f"""SELECT p.id, p.patient_id, pt.mrn, p.kind, p.indication, p.started_at,
+                   p.ended_at, p.signed_at,
+                   (SELECT count(*) FROM injections i WHERE i.procedure_id = p.id
+                        AND i.voided = 0) AS injections,
+                   (SELECT count(*) FROM amendments a WHERE a.procedure_id = p.id) AS amendments
+                  FROM procedures p JOIN patients pt ON pt.id = p.patient_id {where}
+                  ORDER BY p.started_at DESC""" + (f" LIMIT {int(limit)}" if limit else "")
+        return list(self.db.query(sql, params))
+
+    def procedure(self, procedure_id: str) -> dict:
+        """The whole record as it now reads (amendments applied), with its history."""
+        found = self._load([self._need("procedures", procedure_id, "procedure")])
+        return found[0]
+
+    def patient_history(self, patient_id: str) -> dict:
+        """The patient and every procedure, oldest first, in a handful of queries."""
+        patient = self.patient(patient_id)
+        procs = list(self.db.query("SELECT * FROM procedures WHERE patient_id = ? "
+                                   "ORDER BY started_at", [patient_id]))
+        return {"patient": patient, "procedures": self._load(procs, patient=patient)}
+
+    def find_procedure(self, prefix: str) -> dict:
+        rows = list(self.db.query("SELECT id FROM procedures WHERE id LIKE ? LIMIT 2",
+                                  [prefix.replace("%", "").replace("_", "") + "%"]))
+        if not rows:
+            raise LogbookError(f"no procedure with id {prefix}")
+        if len(rows) > 1:
+            raise LogbookError(f"{prefix} matches more than one procedure: give more of its id")
+        return self.procedure(rows[0]["id"])
+
+    def _load(self, procs: list[dict], patient: dict | None = None) -> list[dict]:
+        if not procs:
+            return []
+        pids = [p["id"] for p in procs]
+        marks = ",".join("?" * len(pids))
+        amendments = list(self.db.query(
+            f"SELECT * FROM amendments WHERE procedure_id IN ({marks}) ORDER BY at", pids))
+        by_row: dict[str, list[dict]] = {}
+        for a in amendments:
+            a["changes"] = json.loads(a["changes"])
+            by_row.setdefault(a["row_id"], []).append(a)
+        vials = list(self.db.query(
+            f"SELECT * FROM vials WHERE procedure_id IN ({marks}) ORDER BY created_at", pids))
+        injections = list(self.db.query(
+            f"""SELECT i.*, s.id IS NOT NULL AS has_snippet FROM injections i
+                LEFT JOIN snippets s ON s.injection_id = i.id
+                WHERE i.procedure_id IN ({marks}) ORDER BY i.procedure_id, i.seq""", pids))
+        warnings = list(self.db.query(
+            f"SELECT * FROM dose_warnings WHERE procedure_id IN ({marks}) ORDER BY created_at",
+            pids))
+        observations = list(self.db.query(
+            f"SELECT * FROM observations WHERE procedure_id IN ({marks}) ORDER BY at", pids))
+        patients = {patient["id"]: patient} if patient else {}
+        out = []
+        for p in procs:
+            rec = records.decode(records.apply(dict(p), by_row.get(p["id"], [])))
+            rec["patient"] = patients.get(p["patient_id"]) or self.patient(p["patient_id"])
+            patients[p["patient_id"]] = rec["patient"]
+            rec["vials"] = [records.apply(dict(v), by_row.get(v["id"], [])) for v in vials
+                            if v["procedure_id"] == p["id"]]
+            product = {v["id"]: v["product"] for v in rec["vials"]}
+            rec["injections"] = []
+            for i in injections:
+                if i["procedure_id"] == p["id"]:
+                    i = records.decode(records.apply(dict(i), by_row.get(i["id"], [])))
+                    i["has_snippet"] = bool(i["has_snippet"])
+                    i["product"] = product.get(i["vial_id"])
+                    rec["injections"].append(i)
+            rec["dose_warnings"] = [w for w in warnings if w["procedure_id"] == p["id"]]
+            rec["observations"] = [o for o in observations if o["procedure_id"] == p["id"]]
+            rec["amendments"] = [a for a in amendments if a["procedure_id"] == p["id"]]
+            rec["totals"] = records.totals(rec)
+            out.append(rec)
+        return out
+
+    def _effective(self, table: str, rows: list[dict]) -> list[dict]:
+        if not rows:
+            return rows
+        marks = ",".join("?" * len(rows))
+        found: dict[str, list[dict]] = {}
+        for a in self.db.query(f"SELECT row_id, changes FROM amendments WHERE tbl = ? AND "
+                               f"row_id IN ({marks}) ORDER BY at",
+                               [table, *[r["id"] for r in rows]]):
+            found.setdefault(a["row_id"], []).append({"changes": json.loads(a["changes"])})
+        return [records.apply(dict(r), found.get(r["id"], [])) for r in rows]
+
+    def _session(self, procedure_id: str) -> list[dict]:
+        rows = list(self.db.query(
+            """SELECT i.id, i.vial_id, i.muscle, i.side, i.units, i.dose_mg, i.at, i.voided,
+                      v.product FROM injections i JOIN vials v ON v.id = i.vial_id
+               WHERE i.procedure_id = ?""", [procedure_id]))
+        return [r for r in self._effective("injections", rows) if not r["voided"]]
+
+    def _history(self, patient_id: str, procedure_id: str) -> list[dict]:
+        rows = list(self.db.query(
+            """SELECT i.id, i.procedure_id, i.muscle, i.side, i.units, i.at, i.voided,
+                      v.product, p.started_at FROM injections i
+               JOIN procedures p ON p.id = i.procedure_id JOIN vials v ON v.id = i.vial_id
+               WHERE p.patient_id = ? AND p.id <> ? AND v.kind = 'toxin'""",
+            [patient_id, procedure_id]))
+        return [r for r in self._effective("injections", rows) if not r["voided"]]
+
+    # integrity ----------------------------------------------------------------------------
+    def verify(self) -> dict:
+        from app.logbook.verify import verify_db
+
+        return verify_db(self.db)
+
+    def schema_version(self) -> list[str]:
+        return [m.name for m in migrations.applied(self.db)]
