@@ -1,0 +1,80 @@
+"""Demo records: users, a patient and a botulinum procedure with real simulated EMG.
+
+Used by `needlepoint logbook demo`, the tests and the benchmark. The patient is invented
+(MRN DEMO-...); the EMG comes from the simulator, quantised to int16 as an amplifier would.
+"""
+
+from __future__ import annotations
+
+import datetime
+import secrets
+
+import numpy as np
+
+from app.logbook import ids
+from app.logbook.store import Logbook
+
+PRE_S, POST_S = 5.0, 2.0  # the live app keeps 5 s before the press and 2 s after
+UV_PER_COUNT = 0.5
+
+
+def simulated_snippet(seed: int = 1, fs: float = 20000.0, scenario: str = "denervated"
+                      ) -> dict:
+    """7 s of simulated needle EMG as int16 counts, with the press 5 s in."""
+    from devices.simulator import render
+
+    x, _ = render(f"sim:{scenario}?seed={seed}&fs={fs:g}", PRE_S + POST_S)
+    counts = np.clip(np.rint(x / UV_PER_COUNT), -32768, 32767).astype(np.int16)
+    return {"samples": counts, "uv_per_count": UV_PER_COUNT, "fs": fs,
+            "injection_index": int(round(PRE_S * fs)),
+            "findings": {"source": f"sim:{scenario}?seed={seed}", "fibrillation": True,
+                         "end_plate_noise": False, "rms_uv": round(float(np.std(x)), 2)}}
+
+
+def users(lb: Logbook) -> tuple[dict, dict]:
+    """(physician, nurse): the demo's own, made once per logbook."""
+    found = {u["name"]: u for u in lb.users()}
+    if "Demo Physician" in found and "Demo Nurse" in found:
+        return found["Demo Physician"], found["Demo Nurse"]
+    doc = lb.add_user({"name": "Demo Physician", "role": "physician", "pin": "1234"})
+    nurse = lb.add_user({"name": "Demo Nurse", "role": "nurse", "pin": "5678"}, by=doc["id"])
+    return doc, nurse
+
+
+def patient(lb: Logbook, by: str) -> dict:
+    return lb.add_patient({"mrn": f"DEMO-{secrets.token_hex(3).upper()}",
+                           "family_name": "Demo", "given_name": "Patient",
+                           "birth_date": "1961-05-17", "sex": "female", "weight_kg": 68.0},
+                          by=by)
+
+
+def procedure(lb: Logbook, *, patient_id: str | None = None, sign: bool = True,
+              snippets: bool = True, started: datetime.datetime | None = None) -> dict:
+    """A cervical dystonia session: one onabotulinumtoxinA vial, four EMG-guided injections."""
+    doc, nurse = users(lb)
+    pid = patient_id or patient(lb, nurse["id"])["id"]
+    start = started or datetime.datetime.now(ids.UTC)
+    proc = lb.start_procedure({
+        "patient_id": pid, "kind": "botulinum", "indication": "cervical dystonia",
+        "physician_id": doc["id"], "nurse_id": nurse["id"], "started_at": start,
+        "timeout": {"identity": True, "consent": True, "side": True},
+        "billing_codes": ["64616", "95874"], "pain_before": 6}, by=nurse["id"])
+    vial = lb.add_vial(proc["id"], {
+        "product": "onabotulinumtoxinA", "vial_units": 100, "lot": "C1234C3",
+        "expiry": (start + datetime.timedelta(days=400)).strftime("%Y-%m"),
+        "diluent": "0.9% sodium chloride", "diluent_ml": 2.0,
+        "reconstituted_at": start}, by=nurse["id"])
+    plan = [("sternocleidomastoid", "left", 25), ("splenius_capitis", "right", 40),
+            ("trapezius_upper", "right", 30), ("levator_scapulae", "right", 20)]
+    for k, (muscle, side, units) in enumerate(plan):
+        snip = simulated_snippet(seed=k + 1) if snippets else None
+        lb.log_injection(proc["id"], {
+            "vial_id": vial["id"], "at": start + datetime.timedelta(minutes=2 + 3 * k),
+            "muscle": muscle, "side": side, "site": 1, "units": units, "needle_gauge": 26,
+            "needle_length_mm": 37, "guidance": "emg", "twitch": False}, nurse["id"],
+            snippet=snip)
+    lb.end_procedure(proc["id"], nurse["id"], pain_after=3,
+                     at=start + datetime.timedelta(minutes=20))
+    if sign:
+        lb.sign_off(proc["id"], doc["id"])
+    return lb.procedure(proc["id"])

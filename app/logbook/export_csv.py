@@ -1,0 +1,69 @@
+"""CSV export: procedures.csv and injections.csv, as the records now read (amendments
+applied, with an `amended` column), one row per procedure and per injection."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+PROCEDURE_COLUMNS = ("procedure_id", "mrn", "kind", "indication", "started_at", "ended_at",
+                     "weight_kg", "timeout_identity", "timeout_consent", "timeout_side",
+                     "billing_codes", "pain_before", "pain_after", "products", "injections",
+                     "open_warnings", "signed_at", "amendments")
+INJECTION_COLUMNS = ("procedure_id", "injection_id", "seq", "at", "product", "lot", "expiry",
+                     "muscle", "side", "site", "units", "volume_ml", "dose_mg", "needle_gauge",
+                     "needle_length_mm", "guidance", "twitch", "adverse_event", "voided",
+                     "amended", "has_snippet", "emg_findings")
+
+
+def export(records: list[dict], out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    procs, injs = out / "procedures.csv", out / "injections.csv"
+    with open(procs, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, PROCEDURE_COLUMNS)
+        w.writeheader()
+        for r in records:
+            w.writerow(procedure_row(r))
+    with open(injs, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, INJECTION_COLUMNS)
+        w.writeheader()
+        for r in records:
+            for row in injection_rows(r):
+                w.writerow(row)
+    return [procs, injs]
+
+
+def procedure_row(r: dict) -> dict:
+    totals = "; ".join(f"{k} {_total(t)}" for k, t in r["totals"].items())
+    return {"procedure_id": r["id"], "mrn": r["patient"]["mrn"], "kind": r["kind"],
+            "indication": r["indication"], "started_at": r["started_at"],
+            "ended_at": r["ended_at"], "weight_kg": r["weight_kg"],
+            "timeout_identity": r["timeout_identity"], "timeout_consent": r["timeout_consent"],
+            "timeout_side": r["timeout_side"], "billing_codes": " ".join(r["billing_codes"]),
+            "pain_before": r["pain_before"], "pain_after": r["pain_after"], "products": totals,
+            "injections": sum(1 for i in r["injections"] if not i["voided"]),
+            "open_warnings": sum(1 for w in r["dose_warnings"] if not w["override_reason"]),
+            "signed_at": r["signed_at"], "amendments": len(r["amendments"])}
+
+
+def injection_rows(r: dict):
+    vials = {v["id"]: v for v in r["vials"]}
+    for i in r["injections"]:
+        v = vials.get(i["vial_id"], {})
+        yield {"procedure_id": r["id"], "injection_id": i["id"], "seq": i["seq"],
+               "at": i["at"], "product": v.get("product"), "lot": v.get("lot"),
+               "expiry": v.get("expiry"), "muscle": i["muscle"], "side": i["side"],
+               "site": i["site"], "units": i["units"], "volume_ml": i["volume_ml"],
+               "dose_mg": i["dose_mg"], "needle_gauge": i["needle_gauge"],
+               "needle_length_mm": i["needle_length_mm"], "guidance": i["guidance"],
+               "twitch": i["twitch"], "adverse_event": i["adverse_event"],
+               "voided": i["voided"], "amended": int(bool(i.get("amended"))),
+               "has_snippet": int(i["has_snippet"]),
+               "emg_findings": json.dumps(i["emg_findings"]) if i["emg_findings"] else ""}
+
+
+def _total(t: dict) -> str:
+    if t["dose_mg"]:
+        return f"{t['dose_mg']:g} mg"
+    return f"{t['units']:g} U"

@@ -1,0 +1,75 @@
+"""EDF+ export of each EMG snippet, with an annotation at the injection sample.
+
+The stored int16 counts become the file's digital samples unchanged, whatever the scale. The
+digital range is chosen (as devices.formats does for recordings) so that its physical ends,
+counts times microvolts per count, are exact decimals of the header's 8 characters when
+such a range holds the samples; otherwise it is the full int16 range and the header rounds
+the physical ends, which moves the scale a reader computes by a few ppm (0.4882813 uV per
+count over the full range: 3 ppm), never a sample. The EDF patient field
+is left anonymous ("X"): a snippet is linked to its record by the procedure id in its name.
+"""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+import edfio
+import numpy as np
+
+from app.logbook import ids
+from devices.formats.edf_write import _candidates, _layout, _stored
+
+DMIN, DMAX = -32768, 32767
+
+
+def export(lb, records: list[dict], out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for r in records:
+        vials = {v["id"]: v for v in r["vials"]}
+        for i in r["injections"]:
+            if i["has_snippet"]:
+                path = out / f"{r['id']}_{i['seq']:03d}.edf"
+                write_snippet(path, lb.snippet(i["id"]), i, vials.get(i["vial_id"], {}))
+                written.append(path)
+    return written
+
+
+def write_snippet(path: Path, s: dict, injection: dict, vial: dict) -> None:
+    fs, scale = float(s["fs"]), float(s["uv_per_count"])
+    counts = s["samples"]
+    spr, duration = _layout(counts.shape[0], fs, 2 * counts.shape[1])
+    t_inj = s["injection_index"] / fs
+    start = ids.parse(injection["at"]) - datetime.timedelta(seconds=t_inj)
+    signals = []
+    for c in range(counts.shape[1]):
+        digital = np.ascontiguousarray(counts[:, c])
+        drange, prange = _ranges(digital, scale)
+        signals.append(edfio.EdfSignal.from_digital(
+            digital, spr / duration, label=f"EMG{c + 1}", transducer_type="needle electrode",
+            physical_dimension="uV", physical_range=prange, digital_range=drange))
+    dose = (f"{injection['units']:g} U" if injection.get("units") is not None else
+            f"{injection['dose_mg']:g} mg" if injection.get("dose_mg") is not None else
+            "no drug")
+    text = (f"injection {injection['seq']}: {injection.get('muscle') or 'muscle?'} "
+            f"{injection.get('side') or ''} site {injection.get('site') or '?'} {dose} "
+            f"{vial.get('product') or ''}")
+    note = edfio.EdfAnnotation(t_inj, None, " ".join(text.split())[:200])
+    edf = edfio.Edf(signals, recording=edfio.Recording(
+        startdate=start.date(), equipment_code="Needlepoint_logbook"),
+        starttime=start.time().replace(microsecond=0, tzinfo=None),
+        data_record_duration=duration, annotations=[note])
+    tmp = path.with_suffix(".edf.part")
+    edf.write(tmp)
+    tmp.replace(path)
+
+
+def _ranges(counts: np.ndarray, scale: float) -> tuple[tuple[int, int], tuple[float, float]]:
+    """(digital range, physical range) holding these counts on the grid of `scale`."""
+    for lo, hi, plo, phi, clip in _candidates(counts * scale, scale, DMIN, DMAX):
+        if clip:
+            break
+        if _stored(edfio.EdfSignal, plo, phi, lo, hi) is not None:
+            return (lo, hi), (plo, phi)
+    return (DMIN, DMAX), (DMIN * scale, DMAX * scale)

@@ -1,0 +1,179 @@
+"""FHIR R4 export: one Bundle (type collection) per procedure, written as JSON.
+
+Patient, Practitioner (physician, nurse), Procedure (billing codes as CPT codings, time-out
+and pain scores as notes), one Medication per vial (product, strength, lot and expiry in
+`batch`) and one MedicationAdministration per injection (part of the Procedure; dose in
+units or mg, muscle and side as the site, intramuscular route, EMG findings as a note).
+Plain dicts: tests validate them with the fhir.resources R4B models; the app does not need
+that package to write them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from app.logbook import ids, rules
+
+SNOMED = "http://snomed.info/sct"
+CPT = "http://www.ama-assn.org/go/cpt"
+UCUM = "http://unitsofmeasure.org"
+KIND_TEXT = {"botulinum": "Botulinum toxin injection", "trigger_point":
+             "Trigger point injection", "dry_needling": "Dry needling"}
+
+
+def export(records: list[dict], out: Path, users: dict[str, dict] | None = None
+           ) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for r in records:
+        path = out / f"{r['id']}.fhir.json"
+        tmp = path.with_suffix(".part")
+        text = json.dumps(bundle(r, users), indent=2, ensure_ascii=False)
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+        written.append(path)
+    return written
+
+
+def bundle(r: dict, users: dict[str, dict] | None = None) -> dict:
+    """The Bundle of one procedure record (as Logbook.procedure() returns it)."""
+    users = users or {}
+    entries = [_patient(r["patient"])]
+    for role in ("physician_id", "nurse_id"):
+        if r.get(role):
+            entries.append(_practitioner(r[role], users.get(r[role]), role[:-3]))
+    entries.append(_procedure(r))
+    for v in r["vials"]:
+        entries.append(_medication(v))
+    for i in r["injections"]:
+        if i.get("vial_id"):
+            entries.append(_administration(r, i))
+    return {
+        "resourceType": "Bundle",
+        "id": r["id"],
+        "identifier": {"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{r['id']}"},
+        "type": "collection",
+        "timestamp": _dt(ids.now()),
+        "entry": [{"fullUrl": f"urn:uuid:{e['id']}", "resource": e} for e in entries],
+    }
+
+
+def _ref(resource_id: str) -> dict:
+    return {"reference": f"urn:uuid:{resource_id}"}
+
+
+def _dt(stamp: str) -> str:
+    """FHIR dateTime: seconds with milliseconds at most is what every reader accepts."""
+    t = ids.parse(stamp)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+def _patient(p: dict) -> dict:
+    res = {"resourceType": "Patient", "id": p["id"],
+           "identifier": [{"type": {"text": "MRN"}, "value": p["mrn"]}],
+           "name": [{"family": p["family_name"],
+                     **({"given": [p["given_name"]]} if p.get("given_name") else {})}]}
+    if p.get("sex"):
+        res["gender"] = p["sex"]
+    if p.get("birth_date"):
+        res["birthDate"] = p["birth_date"][:10]
+    return res
+
+
+def _practitioner(user_id: str, user: dict | None, role: str) -> dict:
+    res = {"resourceType": "Practitioner", "id": user_id}
+    if user and user.get("name"):
+        res["name"] = [{"text": user["name"]}]
+    res["qualification"] = [{"code": {"text": role}}]
+    return res
+
+
+def _procedure(r: dict) -> dict:
+    codes = [{"system": CPT, "code": c} for c in r.get("billing_codes") or []]
+    period = {"start": _dt(r["started_at"])}
+    if r.get("ended_at"):
+        period["end"] = _dt(r["ended_at"])
+    notes = [f"Time-out: identity {_yn(r['timeout_identity'])}, consent "
+             f"{_yn(r['timeout_consent'])}, side {_yn(r['timeout_side'])}."]
+    if r.get("pain_before") is not None or r.get("pain_after") is not None:
+        notes.append(f"Pain NRS 0-10: before {_num(r.get('pain_before'))}, after "
+                     f"{_num(r.get('pain_after'))}.")
+    for o in r.get("observations", []):
+        notes.append(f"{o['scale']} ({o['timepoint']}"
+                     f"{', ' + o['muscle'] if o.get('muscle') else ''}"
+                     f"{' ' + o['side'] if o.get('side') else ''}): {o['value']:g}")
+    for a in r.get("amendments", []):
+        notes.append(f"Amended {a['at'][:16]}: {a['tbl']} {', '.join(a['changes'])}: "
+                     f"{a['reason']}")
+    res = {"resourceType": "Procedure", "id": r["id"],
+           "status": "completed" if r.get("ended_at") else "in-progress",
+           "code": {"text": KIND_TEXT.get(r["kind"], r["kind"]),
+                    **({"coding": codes} if codes else {})},
+           "subject": _ref(r["patient_id"]), "performedPeriod": period,
+           "note": [{"text": n} for n in notes]}
+    if r.get("indication"):
+        res["reasonCode"] = [{"text": r["indication"]}]
+    performers = [{"function": {"text": role}, "actor": _ref(r[f"{role}_id"])}
+                  for role in ("physician", "nurse") if r.get(f"{role}_id")]
+    if performers:
+        res["performer"] = performers
+    return res
+
+
+def _medication(v: dict) -> dict:
+    strength = (f" {v['vial_units']:g} U vial" if v.get("vial_units") else
+                f" {v['mg_per_ml']:g} mg/mL" if v.get("mg_per_ml") else "")
+    res = {"resourceType": "Medication", "id": v["id"],
+           "code": {"text": f"{v['product']}{strength}"}}
+    batch = {}
+    if v.get("lot"):
+        batch["lotNumber"] = v["lot"]
+    if v.get("expiry"):
+        batch["expirationDate"] = rules.expiry_date(v["expiry"]).isoformat()
+    if batch:
+        res["batch"] = batch
+    return res
+
+
+def _administration(r: dict, i: dict) -> dict:
+    if i.get("units") is not None:
+        dose = {"value": float(i["units"]), "unit": "U", "system": UCUM, "code": "[U]"}
+    elif i.get("dose_mg") is not None:
+        dose = {"value": float(i["dose_mg"]), "unit": "mg", "system": UCUM, "code": "mg"}
+    else:
+        dose = None
+    site = " ".join(str(x) for x in (i.get("side"), i.get("muscle")) if x) or "not recorded"
+    if i.get("site"):
+        site += f", site {i['site']}"
+    dosage = {"site": {"text": site},
+              "route": {"coding": [{"system": SNOMED, "code": "78421000",
+                                    "display": "Intramuscular route"}]}}
+    if dose:
+        dosage["dose"] = dose
+    res = {"resourceType": "MedicationAdministration", "id": i["id"],
+           "status": "entered-in-error" if i.get("voided") else "completed",
+           "medicationReference": _ref(i["vial_id"]), "subject": _ref(r["patient_id"]),
+           "partOf": [_ref(r["id"])], "effectiveDateTime": _dt(i["at"]), "dosage": dosage}
+    if r.get("physician_id"):
+        res["performer"] = [{"actor": _ref(r["physician_id"])}]
+    notes = []
+    if i.get("guidance"):
+        notes.append(f"guidance: {i['guidance']}")
+    if i.get("emg_findings"):
+        notes.append("EMG: " + json.dumps(i["emg_findings"], sort_keys=True))
+    if i.get("twitch") is not None:
+        notes.append(f"local twitch response: {_yn(i['twitch'])}")
+    if i.get("adverse_event"):
+        notes.append(f"adverse event: {i['adverse_event']}")
+    if notes:
+        res["note"] = [{"text": n} for n in notes]
+    return res
+
+
+def _yn(v) -> str:
+    return "not recorded" if v is None else ("yes" if v else "no")
+
+
+def _num(v) -> str:
+    return "not recorded" if v is None else f"{v:g}"

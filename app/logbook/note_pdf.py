@@ -1,0 +1,138 @@
+"""The printable procedure note (PDF, fpdf2's built-in Helvetica: no font files needed).
+
+One page or more per procedure: patient, procedure and time-out, vials, injections,
+totals per product, dose warnings with their overrides, observations, amendments, and the
+signature, as the record now reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fpdf import FPDF
+
+from app.logbook import catalogue
+from app.logbook.errors import LogbookError
+
+KIND = {"botulinum": "Botulinum toxin injection", "trigger_point": "Trigger-point injection",
+        "dry_needling": "Dry needling"}
+
+
+def export(records: list[dict], out: Path, users: dict[str, dict] | None = None
+           ) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for r in records:
+        path = out / f"{r['id']}.pdf"
+        tmp = path.with_suffix(".pdf.part")
+        note(r, users or {}).output(str(tmp))
+        tmp.replace(path)
+        written.append(path)
+    return written
+
+
+def note(r: dict, users: dict[str, dict]) -> FPDF:
+    pdf = FPDF(format="A4")
+    pdf.set_auto_page_break(True, margin=15)
+    pdf.add_page()
+    pdf.set_title(f"Procedure note {r['id']}")
+    pdf.set_font("Helvetica", "B", 14)
+    _line(pdf, f"Procedure note: {KIND.get(r['kind'], r['kind'])}", h=8)
+    pdf.set_font("Helvetica", size=9)
+    p = r["patient"]
+    name = ", ".join(x for x in (p["family_name"], p.get("given_name")) if x)
+    _line(pdf, f"Patient: {name}   MRN {p['mrn']}   born {p.get('birth_date') or '?'}   "
+               f"weight {r.get('weight_kg') or '?'} kg")
+    _line(pdf, f"Indication: {r.get('indication') or '-'}")
+    _line(pdf, f"Physician: {_who(users, r.get('physician_id'))}   Nurse: "
+               f"{_who(users, r.get('nurse_id'))}")
+    _line(pdf, f"Start {_t(r['started_at'])}   End {_t(r.get('ended_at'))}   (UTC)")
+    _line(pdf, f"Time-out: identity {_yn(r['timeout_identity'])}, consent "
+               f"{_yn(r['timeout_consent'])}, side {_yn(r['timeout_side'])}")
+    _line(pdf, f"Pain NRS 0-10: before {_v(r.get('pain_before'))}, after "
+               f"{_v(r.get('pain_after'))}   Billing: {' '.join(r['billing_codes']) or '-'}")
+    _heading(pdf, "Vials")
+    for v in r["vials"]:
+        _line(pdf, f"{v['product']}  {_v(v.get('vial_units'))} U  lot {v.get('lot') or '?'}  "
+                   f"exp {v.get('expiry') or '?'}  {v.get('diluent') or ''} "
+                   f"{_v(v.get('diluent_ml'))} mL  prepared {_t(v.get('reconstituted_at'))}  "
+                   f"wasted {_v(v.get('units_wasted'))} U")
+    _heading(pdf, "Injections")
+    product = {v["id"]: v["product"] for v in r["vials"]}
+    muscle = _muscle_names()
+    for i in r["injections"]:
+        dose = (f"{i['units']:g} U" if i["units"] is not None else
+                f"{i['dose_mg']:g} mg" if i["dose_mg"] is not None else "-")
+        flags = (" VOIDED" if i["voided"] else "") + (" (amended)" if i.get("amended") else "")
+        _line(pdf, f"{i['seq']:>3}. {_t(i['at'])[11:]}  {i.get('side') or ''} "
+                   f"{muscle.get(i.get('muscle'), i.get('muscle') or '?')} "
+                   f"site {i.get('site') or '?'}: {dose} "
+                   f"{_v(i.get('volume_ml'))} mL {product.get(i['vial_id'], '')}  "
+                   f"{i.get('needle_gauge') or '?'}G {_v(i.get('needle_length_mm'))} mm  "
+                   f"{i.get('guidance') or ''}  LTR {_yn(i.get('twitch'))}"
+                   f"{'  AE: ' + i['adverse_event'] if i.get('adverse_event') else ''}{flags}")
+    _heading(pdf, "Totals (per product; units of different products are not comparable)")
+    for key, t in r["totals"].items():
+        amount = f"{t['dose_mg']:g} mg" if t["dose_mg"] else f"{t['units']:g} U"
+        _line(pdf, f"{key}: {amount} in {t['volume_ml']:g} mL, {t['injections']} injections")
+    if r["dose_warnings"]:
+        _heading(pdf, "Dose warnings")
+        for w in r["dose_warnings"]:
+            state = (f"OVERRIDDEN by {_who(users, w['override_by'])}: {w['override_reason']}"
+                     if w["override_reason"] else "NOT OVERRIDDEN")
+            _line(pdf, f"{w['message']}  [{state}]")
+    if r.get("observations"):
+        _heading(pdf, "Observations")
+        for o in r["observations"]:
+            _line(pdf, f"{_t(o['at'])}  {o['scale']} ({o['timepoint']}) "
+                       f"{o.get('side') or ''} {o.get('muscle') or ''}: {o['value']:g}")
+    if r["amendments"]:
+        _heading(pdf, "Amendments after sign-off")
+        for a in r["amendments"]:
+            changes = "; ".join(f"{k}: {c['old']} -> {c['new']}" for k, c in a["changes"].items())
+            _line(pdf, f"{_t(a['at'])} {_who(users, a['by'])}: {a['tbl']} {changes}. "
+                       f"Reason: {a['reason']}")
+    _heading(pdf, "Signature")
+    _line(pdf, f"Signed {_t(r['signed_at'])} by {_who(users, r.get('signed_by'))}"
+          if r.get("signed_at") else "NOT SIGNED")
+    _line(pdf, f"Record {r['id']}")
+    return pdf
+
+
+def _muscle_names() -> dict[str, str]:
+    try:
+        return {k: m["name"] for k, m in catalogue.default().muscles.items()}
+    except LogbookError:  # no catalogue: the ids are still readable
+        return {}
+
+
+def _line(pdf: FPDF, text: str, h: float = 5) -> None:
+    pdf.multi_cell(0, h, _latin1(text), new_x="LMARGIN", new_y="NEXT")
+
+
+def _heading(pdf: FPDF, text: str) -> None:
+    pdf.ln(2)
+    pdf.set_font("Helvetica", "B", 10)
+    _line(pdf, text, h=6)
+    pdf.set_font("Helvetica", size=9)
+
+
+def _latin1(text: str) -> str:
+    return text.encode("latin-1", "replace").decode("latin-1")
+
+
+def _who(users: dict, user_id: str | None) -> str:
+    if not user_id:
+        return "-"
+    return (users.get(user_id) or {}).get("name") or user_id[:8]
+
+
+def _t(stamp: str | None) -> str:
+    return stamp[:19].replace("T", " ") if stamp else "-"
+
+
+def _yn(v) -> str:
+    return "-" if v is None else ("yes" if v else "no")
+
+
+def _v(v) -> str:
+    return "-" if v is None else f"{v:g}"
