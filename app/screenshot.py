@@ -57,7 +57,7 @@ def take(device: str, out: Path, width: int, height: int, seconds: float) -> Non
 
     from app.ui.main import NeedlepointApp
 
-    app = NeedlepointApp(device)
+    app = NeedlepointApp(device, sound=False)  # a picture needs no speaker
 
     def shoot(_dt):
         from kivy.core.window import Window

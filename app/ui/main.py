@@ -11,9 +11,11 @@ from pathlib import Path
 from kivy.app import App
 from kivy.clock import Clock
 from kivy.lang import Builder
+from kivy.logger import Logger
 from kivy.properties import BooleanProperty, ListProperty, NumericProperty, StringProperty
 from kivy.uix.screenmanager import Screen, ScreenManager
 
+from app.audio import AudioPath
 from app.live import LiveSession
 from app.ui.trace import Trace  # noqa: F401  (registers the class for the .kv file)
 from devices import make_device
@@ -33,10 +35,13 @@ class LiveScreen(Screen):
     status_colour = ListProperty([0.7, 0.8, 0.7, 1])
     scale_text = StringProperty("")
     is_simulator = BooleanProperty(False)
+    sound_text = StringProperty("")
+    muted = BooleanProperty(False)
 
     def __init__(self, session: LiveSession, **kw):
         super().__init__(name="live", **kw)
         self.session = session
+        self.audio = session.audio
         info = session.info
         self.is_simulator = info.kind == "simulator"
         self.device_text = f"{info.name}  ·  {info.fs / 1000:g} kHz"
@@ -46,6 +51,13 @@ class LiveScreen(Screen):
     def _update_scale(self) -> None:
         unit = "uV/div" if self.session.info.calibrated else "uV/div (UNCALIBRATED)"
         self.scale_text = f"{self.uv_per_div:g} {unit}"
+        if self.audio is not None:  # loudness follows the sensitivity, as on EMG machines
+            self.audio.renderer.set_sensitivity(self.uv_per_div)
+
+    def toggle_mute(self) -> None:
+        if self.audio is not None:
+            self.muted = not self.muted
+            self.audio.renderer.set_mode("mute" if self.muted else "raw")
 
     def step_sensitivity(self, step: int) -> None:
         i = SENSITIVITIES.index(self.uv_per_div) if self.uv_per_div in SENSITIVITIES else 2
@@ -73,21 +85,43 @@ class LiveScreen(Screen):
             c = s.counters
             lost = f"  ·  {c.lost_frames} frames lost" if c.lost_frames else ""
             self.status_text, self.status_colour = f"{s.status}{lost}", [0.7, 0.8, 0.7, 1]
+        self._sound_status()
+
+    def _sound_status(self) -> None:
+        audio = self.audio
+        if audio is None:
+            return
+        lost = audio.check_speaker()
+        if lost:
+            Logger.warning("Needlepoint: %s", lost)  # once: the speaker is then let go
+        if audio.speaker is None:
+            self.sound_text = "NO SOUND"
+        else:
+            self.sound_text = f"sound {audio.delay_s() * 1000:.0f} ms"
 
 
 class NeedlepointApp(App):
     title = "Needlepoint"
 
-    def __init__(self, device_uri: str, **kw):
+    def __init__(self, device_uri: str, sound: bool = True, **kw):
         super().__init__(**kw)
         self.device_uri = device_uri
+        self.sound = sound
         self.session: LiveSession | None = None
+        self.audio: AudioPath | None = None
 
     def build(self):
         from kivy.core.window import Window
 
         Window.clearcolor = (0.05, 0.06, 0.08, 1)
-        self.session = LiveSession(make_device(self.device_uri)).start()
+        device = make_device(self.device_uri)
+        device.open()  # its rate, for the audio path
+        if self.sound:
+            self.audio = AudioPath(device.info.fs, sensitivity_uv=50)
+            if self.audio.attach_speaker() is None:
+                # Said once; the trace, the analyser and the logbook carry on silent.
+                Logger.warning("Needlepoint: %s", self.audio.speaker_error)
+        self.session = LiveSession(device, audio=self.audio).start()
         sm = ScreenManager()
         live = LiveScreen(self.session)
         sm.add_widget(live)
@@ -97,3 +131,5 @@ class NeedlepointApp(App):
     def on_stop(self):
         if self.session is not None:
             self.session.stop()
+        if self.audio is not None:
+            self.audio.close()

@@ -1,0 +1,54 @@
+"""The app with no sound output: it says so once, shows NO SOUND, and the trace, the
+analyser and the session carry on. Runs the real Kivy app (offscreen GL without a display)
+in a child process, as `needlepoint screenshot` does."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SCRIPT = """
+import json, logging, sys
+from pathlib import Path
+from app.ui.env import prepare_kivy
+prepare_kivy(Path(sys.argv[1]))
+import devices.speaker
+devices.speaker.outputs = lambda: []  # a tablet with no sound output
+from kivy.clock import Clock
+from kivy.logger import Logger
+said = []
+class Catch(logging.Handler):
+    def emit(self, record):
+        if "no sound output" in record.getMessage():
+            said.append(record.getMessage())
+Logger.addHandler(Catch())
+from app.ui.main import NeedlepointApp
+app = NeedlepointApp("sim:denervated")
+result = {}
+def look(_dt):
+    live = app.root.get_screen("live")
+    result.update(sound=live.sound_text, chunks=app.session.counters.chunks,
+                  status=app.session.status, said=said)
+    app.stop()
+Clock.schedule_once(look, 2.0)
+app.run()
+print("RESULT " + json.dumps(result))
+"""
+
+
+def test_no_output_device_is_said_once_and_the_app_carries_on(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "KIVY_NO_ARGS": "1",
+           "KIVY_NO_CONSOLELOG": "1", "NEEDLEPOINT_HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path / "kivy")], env=env,
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    line = [x for x in done.stdout.splitlines() if x.startswith("RESULT ")]
+    assert line, done.stderr[-2000:]
+    result = json.loads(line[0][7:])
+    assert result["sound"] == "NO SOUND"
+    assert len(result["said"]) == 1 and "--out" in result["said"][0]
+    assert result["chunks"] > 100 and result["status"] == "streaming"
