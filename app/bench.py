@@ -33,7 +33,6 @@ import numpy as np
 
 # bench name -> what brings it; listed so that `bench audio` says so instead of "invalid choice"
 PLANNED = {
-    "ui": "the ui issue (the Kivy live screen)",
     "live": "the live session issue (device to speaker, screen and logbook)",
 }
 
@@ -55,7 +54,7 @@ def add_parser(sub) -> None:
         description="Benchmarks of the app's parts. Figures come from one run on this "
         "machine; targets are reported, not asserted.",
     )
-    names = ["dsp", "serial", "audio", *PLANNED, "logbook"]
+    names = ["dsp", "serial", "audio", "ui", *PLANNED, "logbook"]
     kinds = p.add_subparsers(dest="bench", metavar="{" + ",".join(names) + "}")
     kinds.required = True
 
@@ -95,10 +94,11 @@ def add_parser(sub) -> None:
         q.add_argument("--seconds", type=float, help=argparse.SUPPRESS)
         q.set_defaults(func=_not_built, planned=name)
 
-    from app import bench_audio
+    from app import bench_audio, bench_ui
     from app.logbook import bench as logbook_bench
 
     bench_audio.add_parser(kinds)
+    bench_ui.add_parser(kinds)
     logbook_bench.add_parser(kinds)
 
 

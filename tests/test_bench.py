@@ -81,7 +81,7 @@ def test_table_without_json(capsys):
         assert word in out
 
 
-@pytest.mark.parametrize("name", ["ui", "live"])
+@pytest.mark.parametrize("name", ["live"])
 def test_later_benches_say_not_built_yet(name, capsys):
     assert cli.main(["bench", name, "--json"]) == 2
     err = capsys.readouterr().err
