@@ -23,6 +23,30 @@ from dsp.chain import SignalChain
 
 MEASURES_EVERY_S = 0.1  # the activity panel updates several times a second
 AUDIO_IDLE_POLL_S = 0.004
+MARK_BEFORE_S, MARK_AFTER_S = 5.0, 2.0  # the EMG kept with each marked injection
+MARKS_KEPT = 100
+
+
+@dataclass
+class Mark:
+    """An injection marked on the live screen: the EMG from 5 s before the press to 2 s
+    after it, exact, with what the analyser said at the press."""
+
+    pressed_at: float  # time.monotonic() of the press
+    ring_index: int  # the newest frame in the ring at the press (ring count)
+    device_index: int  # the same frame in the device's own sample count
+    fs: float
+    findings: dict  # the analyser's measures at the press
+    events: list  # potentials decided in the 5 s before the press
+    samples: np.ndarray | None = None  # (frames, channels) float32 uV, filtered as shown
+    raw: np.ndarray | None = None  # the same frames as the amplifier gave them (uV)
+    uv_per_count: float | None = None  # the amplifier's step: raw / step are its counts
+    first_device_index: int = 0  # device index of samples[0]
+    press_offset: int = 0  # samples[press_offset] is the frame at the press
+
+    @property
+    def complete(self) -> bool:
+        return self.samples is not None
 EVENTS_KEPT = 1000
 
 
@@ -76,6 +100,8 @@ class LiveSession:
         self.info = device.info
         fs = device.info.fs
         self.ring = Ring(int(seconds * fs), device.info.channels)
+        # The amplifier's own samples too: a marked injection keeps them exactly.
+        self.raw_ring = Ring(int(seconds * fs), device.info.channels)
         self.chain = SignalChain(fs, mains_hz=mains_hz, step_uv=device.info.uv_per_count)
         self.events: deque = deque(maxlen=EVENTS_KEPT)  # appended by the reader only
         self.measures: dict = {}  # replaced whole, so a reader never sees half of one
@@ -90,6 +116,10 @@ class LiveSession:
         self._expect_index: int | None = None
         self._expect_seq: int | None = None
         self._lost_said = False
+        self._device_offset = 0  # device index minus ring index (changes at a gap)
+        self._pending: deque = deque()  # marks waiting for their 2 s after the press
+        self.marks: deque = deque(maxlen=MARKS_KEPT)  # completed, oldest first
+        self._mark_lock = threading.Lock()
 
     def start(self) -> LiveSession:
         self._thread.start()
@@ -135,6 +165,8 @@ class LiveSession:
         filtered = self.chain.filters.process(chunk.data)
         if self.audio is not None:  # sound first: it never waits for the analyser
             self.audio.push(filtered[:, 0], chunk.first_index)
+        self._device_offset = chunk.first_index - self.ring.written
+        self.raw_ring.write(chunk.data)
         self.ring.write(filtered)
         events = self.chain.analyze(filtered, chunk.data)
         if self.audio is not None:
@@ -143,6 +175,8 @@ class LiveSession:
         if self.chain.analyzer.total >= self._next_measures:
             self.measures = self.chain.analyzer.measures()
             self._next_measures += self._measure_every
+        if self._pending:
+            self._complete_marks()
         c.chunks += 1
         c.frames += chunk.frames
         self.last_arrival = chunk.arrival
@@ -157,6 +191,37 @@ class LiveSession:
         if self.status.startswith("no signal") and not self._lost_said:
             self._lost_said = True
             self.audio.alert("lost")  # the physician hears that the amplifier is gone
+
+    def mark_injection(self) -> Mark:
+        """Called from the screen at the press: note where the stream is and what the
+        analyser says; the reader thread copies the 7 s once the 2 s after have come."""
+        index = self.ring.written - 1
+        now = self.chain.analyzer.now if self.chain.analyzer.total else 0.0
+        events = [e.as_json() for e in list(self.events) if e.t >= now - MARK_BEFORE_S]
+        mark = Mark(pressed_at=time.monotonic(), ring_index=index,
+                    device_index=index + self._device_offset, fs=self.info.fs,
+                    findings=dict(self.measures), events=events)
+        with self._mark_lock:
+            self._pending.append(mark)
+        return mark
+
+    def _complete_marks(self) -> None:
+        fs = self.info.fs
+        after = int(round(MARK_AFTER_S * fs))
+        before = int(round(MARK_BEFORE_S * fs))
+        with self._mark_lock:
+            while self._pending and self.ring.written > self._pending[0].ring_index + after:
+                mark = self._pending.popleft()
+                # Frames [start, press + 2 s]; fewer before the press in a young session.
+                start = max(mark.ring_index - before, 0)
+                samples, first = self.ring.last(self.ring.written - start)
+                raw, _ = self.raw_ring.last(self.raw_ring.written - start)
+                mark.samples = samples[: mark.ring_index + after + 1 - first]
+                mark.raw = raw[: mark.ring_index + after + 1 - first]
+                mark.uv_per_count = self.info.uv_per_count
+                mark.press_offset = mark.ring_index - first
+                mark.first_device_index = first + (mark.device_index - mark.ring_index)
+                self.marks.append(mark)
 
     def signal_age(self) -> float:
         """Seconds since the last chunk arrived (large when the amplifier is lost)."""

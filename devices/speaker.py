@@ -84,6 +84,8 @@ class Speaker:
         self.stream = None
         self.xruns = 0  # the card's own output underflows, as PortAudio flags them
         self.times = np.zeros(TIMES_KEPT)  # the stream's time at each callback
+        self.reads = np.zeros(TIMES_KEPT, np.int64)  # the ring's read count after each
+        self.clock = np.zeros(TIMES_KEPT)  # time.monotonic() at each callback
         self.calls = 0
         self.started_at = 0.0
         self.last_call = 0.0
@@ -130,9 +132,11 @@ class Speaker:
             outdata[:, 1:] = outdata[:, :1]
         if status.output_underflow:
             self.xruns += 1
-        self.times[self.calls % TIMES_KEPT] = time_info.currentTime
+        i = self.calls % TIMES_KEPT
+        self.times[i] = time_info.currentTime
+        self.reads[i] = self.ring.read
+        self.last_call = self.clock[i] = time.monotonic()
         self.calls += 1
-        self.last_call = time.monotonic()
 
     @property
     def latency_s(self) -> float:
