@@ -10,6 +10,8 @@ is counted, never hidden.
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 from collections import deque
@@ -23,6 +25,8 @@ from dsp.chain import SignalChain
 
 MEASURES_EVERY_S = 0.1  # the activity panel updates several times a second
 AUDIO_IDLE_POLL_S = 0.004
+GIL_SWITCH_S = 0.001
+READER_RT_PRIORITY = 20  # below an audio server's (jackd -P 70), above everything else
 MARK_BEFORE_S, MARK_AFTER_S = 5.0, 2.0  # the EMG kept with each marked injection
 MARKS_KEPT = 100
 
@@ -116,12 +120,18 @@ class LiveSession:
         self._expect_index: int | None = None
         self._expect_seq: int | None = None
         self._lost_said = False
+        self.priority = "normal"  # what the reader thread got: "realtime", "nice -10"...
         self._device_offset = 0  # device index minus ring index (changes at a gap)
         self._pending: deque = deque()  # marks waiting for their 2 s after the press
         self.marks: deque = deque(maxlen=MARKS_KEPT)  # completed, oldest first
         self._mark_lock = threading.Lock()
 
     def start(self) -> LiveSession:
+        if self.audio is not None:
+            # Sound is the one thing that cannot wait: hand the GIL over every 1 ms rather
+            # than every 5 ms, so the reader renders soon after a chunk even while the UI
+            # thread is busy in Python.
+            sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_S))
         self._thread.start()
         return self
 
@@ -130,6 +140,8 @@ class LiveSession:
         self._thread.join(timeout)
 
     def _run(self) -> None:
+        if self.audio is not None:
+            self.priority = raise_priority()
         try:
             if self.device.state is State.CLOSED:  # the caller may have opened it to
                 self.device.open()  # learn its rate before building the audio path
@@ -226,3 +238,19 @@ class LiveSession:
     def signal_age(self) -> float:
         """Seconds since the last chunk arrived (large when the amplifier is lost)."""
         return time.monotonic() - self.last_arrival if self.last_arrival else float("inf")
+
+
+def raise_priority() -> str:
+    """Lift the calling thread (the reader, which renders the sound) above the UI and the
+    rest of the machine where the system allows: round-robin realtime, else a better nice
+    value, else nothing. Linux applies both per thread. Returns what was obtained."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(READER_RT_PRIORITY))
+        return f"realtime (SCHED_RR {READER_RT_PRIORITY})"
+    except (AttributeError, PermissionError, OSError):
+        pass
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), -10)
+        return "nice -10"
+    except (AttributeError, PermissionError, OSError):
+        return "normal"
