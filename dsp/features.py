@@ -156,14 +156,18 @@ def _initial(d: np.ndarray, peak: int, fs: float, phase_noise: float, main: str)
     return "negative" if opposite_first else "positive"
 
 
-def _rise_us(x: np.ndarray, peak: int, lo: int, fs: float) -> float:
+def _rise_us(x: np.ndarray, peak: int, lo: int, fs: float) -> float | None:
     """From the positive peak before the main negative spike to the spike (EMG machines'
-    rise time); from the potential's onset when nothing positive precedes it."""
+    rise time); from the potential's onset when nothing positive precedes it. None when
+    the onset was found on the spike itself (under 2 samples): no rise was seen, and a rise
+    of 0 would read as a needle on the unit."""
     start = max(lo, peak - int(0.004 * fs))
     before = x[start:peak + 1]
     ipos = int(np.argmax(before)) + start
     if x[ipos] <= 0:
         ipos = lo
+    if peak - ipos < 2:
+        return None
     return (peak - ipos) / fs * 1e6
 
 
