@@ -14,8 +14,9 @@ helper threads for long dot products, and their cycles are the chain's too. Targ
 reported as pass or fail, never asserted: timings from one run on a shared machine are
 evidence, not a test.
 
-The other benchmarks of DESIGN.md (audio, ui, live, logbook) arrive with their issues; until
-then their names answer with one line and exit 2.
+The other benchmarks live beside the parts they measure: `bench audio` (app/bench_audio.py),
+`bench ui` (app/bench_ui.py), `bench live` (app/bench_live.py) and `bench logbook`
+(app/logbook/bench.py).
 """
 
 from __future__ import annotations
@@ -31,11 +32,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-# bench name -> what brings it; listed so that `bench audio` says so instead of "invalid choice"
-PLANNED = {
-    "live": "the live session issue (device to speaker, screen and logbook)",
-}
-
 SOURCE = "sim:denervated?grade=3&seed=1"
 LIVE_CHUNK_S = 0.005  # what a device reader delivers
 OFFLINE_CHUNK_S = 1.0  # what `analyze` feeds
@@ -50,11 +46,11 @@ STAGES = ("filters", "analyser", "decimation", "measures")
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "bench", help="the benchmarks (dsp, serial now; audio, ui, live, logbook later)",
+        "bench", help="the benchmarks: dsp, serial, audio, ui, live, logbook",
         description="Benchmarks of the app's parts. Figures come from one run on this "
         "machine; targets are reported, not asserted.",
     )
-    names = ["dsp", "serial", "audio", "ui", *PLANNED, "logbook"]
+    names = ["dsp", "serial", "audio", "ui", "live", "logbook"]
     kinds = p.add_subparsers(dest="bench", metavar="{" + ",".join(names) + "}")
     kinds.required = True
 
@@ -87,26 +83,13 @@ def add_parser(sub) -> None:
                    help="seconds of stream to decode (default 30); the pty runs 5 s")
     r.set_defaults(func=run_serial)
 
-    for name, issue in PLANNED.items():
-        q = kinds.add_parser(name, help=f"not built yet: arrives with {issue}",
-                             description=f"Not built yet: arrives with {issue}.")
-        q.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
-        q.add_argument("--seconds", type=float, help=argparse.SUPPRESS)
-        q.set_defaults(func=_not_built, planned=name)
-
-    from app import bench_audio, bench_ui
+    from app import bench_audio, bench_live, bench_ui
     from app.logbook import bench as logbook_bench
 
     bench_audio.add_parser(kinds)
     bench_ui.add_parser(kinds)
+    bench_live.add_parser(kinds)
     logbook_bench.add_parser(kinds)
-
-
-def _not_built(args: argparse.Namespace) -> int:
-    from app.cli import UsageError
-
-    raise UsageError(f"bench {args.planned}: not built yet: arrives with "
-                     f"{PLANNED[args.planned]}")
 
 
 def run_serial(args: argparse.Namespace) -> int:

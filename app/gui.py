@@ -10,16 +10,18 @@ from devices.home import home  # database, settings, recordings, Kivy's own fold
 
 def add_parser(sub) -> None:
     p = sub.add_parser("gui", help="the tablet app (the default)")
-    p.add_argument("--device", default=DEFAULT_URI, help=f"device URI (default {DEFAULT_URI})")
+    p.add_argument("--device", default=None, metavar="URI",
+                   help=f"device URI (default: the last one used, else {DEFAULT_URI})")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from app.ui.env import has_display, prepare_kivy
 
-    describe(args.device)  # a bad URI fails here, with its message, before any window
+    if args.device:
+        describe(args.device)  # a bad URI fails here, with its message, before any window
     if not has_display():
-        return headless(args.device)
+        return headless(args.device or DEFAULT_URI)
     prepare_kivy(home())
     from app.ui.main import NeedlepointApp
 

@@ -12,7 +12,8 @@ from pathlib import Path
 from app.cli import UsageError
 from devices import DEFAULT_URI, describe
 
-SCREENS = ("live",)
+SCREENS = ("live", "procedure", "history", "settings")
+TRACE_MODES = ("sweep", "cascade", "triggered", "frozen")
 
 
 def add_parser(sub) -> None:
@@ -23,6 +24,11 @@ def add_parser(sub) -> None:
     p.add_argument("--size", default="1280x800", help="window size WxH (default 1280x800)")
     p.add_argument("--seconds", type=float, default=3.0,
                    help="how long the signal runs before the picture (default 3)")
+    p.add_argument("--preset", default="spontaneous",
+                   choices=("botulinum", "trigger_point", "spontaneous"),
+                   help="the task preset on the live screen (default spontaneous)")
+    p.add_argument("--trace", default="sweep", choices=TRACE_MODES,
+                   help="display mode of the trace (frozen: frozen with two cursors)")
     p.set_defaults(func=run)
 
 
@@ -37,12 +43,14 @@ def run(args: argparse.Namespace) -> int:
     describe(args.device)
     out = Path(args.out).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
-    take(args.device, out, int(m[1]), int(m[2]), args.seconds)
+    take(args.device, out, int(m[1]), int(m[2]), args.seconds, screen=args.screen,
+         preset=args.preset, trace=args.trace)
     print(f"wrote {out} ({m[1]}x{m[2]}, {args.screen} screen, {args.device})")
     return 0
 
 
-def take(device: str, out: Path, width: int, height: int, seconds: float) -> None:
+def take(device: str, out: Path, width: int, height: int, seconds: float, *,
+         screen: str = "live", preset: str = "spontaneous", trace: str = "sweep") -> None:
     from app.ui.env import prepare_kivy
     from devices.home import home
 
@@ -57,7 +65,19 @@ def take(device: str, out: Path, width: int, height: int, seconds: float) -> Non
 
     from app.ui.main import NeedlepointApp
 
-    app = NeedlepointApp(device, sound=False)  # a picture needs no speaker
+    # A picture needs no speaker, and must not become the tablet's remembered settings.
+    app = NeedlepointApp(device, sound=False, preset=preset, remember=False)
+
+    def arrange(_dt):
+        app.root.get_screen("live").ids.trace.mode = "sweep" if trace == "frozen" else trace
+        app.root.current = screen
+
+    def freeze(_dt):
+        # Frozen with two cursors a few divisions apart, as a physician measures.
+        t = app.root.get_screen("live").ids.trace
+        t.frozen = True
+        t.place_cursor(t.width * 0.3, t.height * 0.5)
+        t.place_cursor(t.width * 0.45, t.height * 0.5)
 
     def shoot(_dt):
         from kivy.core.window import Window
@@ -68,5 +88,8 @@ def take(device: str, out: Path, width: int, height: int, seconds: float) -> Non
             os.replace(made, out)
         app.stop()
 
+    Clock.schedule_once(arrange, 0)
+    if trace == "frozen":
+        Clock.schedule_once(freeze, max(seconds - 0.5, 0.1))
     Clock.schedule_once(shoot, seconds)
     app.run()

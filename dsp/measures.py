@@ -118,6 +118,9 @@ class Measurer:
             "end_plate_noise_per_s": an.epn.rate(now),
             "end_plate_noise": an.epn.log.active,
             "noise_uv": an.noise_uv,
+            "tonic_activity": an.tonic.log.active,
+            "insertional_activity": an.burst.insertion.active,
+            "local_twitch_response": an.burst.twitch.active,
             "lead_off": an.contact.reason if an.contact.active else "",
             "clipping": bool(an.clipped and an.clipped[-1][1] / self.fs > now - WINDOW_S),
         }

@@ -81,13 +81,6 @@ def test_table_without_json(capsys):
         assert word in out
 
 
-@pytest.mark.parametrize("name", ["live"])
-def test_later_benches_say_not_built_yet(name, capsys):
-    assert cli.main(["bench", name, "--json"]) == 2
-    err = capsys.readouterr().err
-    assert "not built yet" in err and "arrives with" in err
-
-
 @pytest.mark.parametrize("argv", [["--seconds", "0"], ["--seconds", "nan"],
                                   ["--repeats", "0"], ["--budget", "-1"]])
 def test_bad_arguments_exit_2(argv, capsys):

@@ -52,3 +52,38 @@ def test_no_output_device_is_said_once_and_the_app_carries_on(tmp_path):
     assert result["sound"] == "NO SOUND"
     assert len(result["said"]) == 1 and "--out" in result["said"][0]
     assert result["chunks"] > 100 and result["status"] == "streaming"
+
+
+DAMAGED = """
+import json, sys
+from pathlib import Path
+from app.ui.env import prepare_kivy
+prepare_kivy(Path(sys.argv[1]))
+from kivy.clock import Clock
+from app.ui.main import NeedlepointApp
+app = NeedlepointApp("sim:denervated", sound=False, remember=False)
+result = {}
+def look(_dt):
+    app.root.current = "history"
+    result.update(screens=app.root.screen_names, chunks=app.session.counters.chunks,
+                  message=app.root.get_screen("history").message)
+    app.live.mark_injection()
+    app.stop()
+Clock.schedule_once(look, 1.5)
+app.run()
+print("RESULT " + json.dumps(result))
+"""
+
+
+def test_a_damaged_logbook_leaves_the_live_screen_working(tmp_path):
+    (tmp_path / "logbook.db").write_bytes(b"this is not a database " * 100)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "KIVY_NO_ARGS": "1",
+           "KIVY_NO_CONSOLELOG": "1", "NEEDLEPOINT_HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", DAMAGED, str(tmp_path / "kivy")], env=env,
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    line = [x for x in done.stdout.splitlines() if x.startswith("RESULT ")]
+    assert line, done.stderr[-2000:]
+    result = json.loads(line[0][7:])
+    assert result["chunks"] > 50 and "live" in result["screens"]
+    assert "unavailable" in result["message"] and "not a Needlepoint logbook" in result["message"]
+    assert (tmp_path / "logbook.db").read_bytes().startswith(b"this is not")  # untouched

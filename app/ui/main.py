@@ -1,135 +1,184 @@
-"""The Needlepoint Kivy app: the live screen on the chosen device (the simulator by default).
+"""The Needlepoint Kivy app: Live, Procedure, History and Settings screens on the chosen
+device (the last one used, else the simulator).
 
 Widgets are touched only on the main thread: the reader thread fills a ring
-(app.live.LiveSession) and a Clock event pulls from it each frame.
+(app.live.LiveSession) and a Clock event pulls from it each frame. The keys a USB foot
+pedal sends (space, enter, page down) mark an injection from any screen, unless someone is
+typing in a field.
+
+Records (procedure, history, settings) are behind a PIN and lock after the settings' idle
+time; the lock covers only those screens: the live screen, its sound and marking never
+stop, and marks made while locked wait for the next user (app.ui.signin, app.workflow).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from kivy.app import App
 from kivy.clock import Clock
-from kivy.lang import Builder
 from kivy.logger import Logger
-from kivy.properties import BooleanProperty, ListProperty, NumericProperty, StringProperty
-from kivy.uix.screenmanager import Screen, ScreenManager
+from kivy.uix.screenmanager import NoTransition, ScreenManager
+from kivy.uix.textinput import TextInput
 
+import app.ui.widgets  # noqa: F401  (registers NavBar, Meter and the button styles)
+from app import settings as settings_store
 from app.audio import AudioPath
 from app.live import LiveSession
-from app.ui.trace import Trace  # noqa: F401  (registers the class for the .kv file)
-from devices import make_device
+from app.logbook import Logbook
+from app.logbook.errors import LogbookError
+from app.ui.history import HistoryScreen
+from app.ui.live import LiveScreen
+from app.ui.procedure import ProcedureScreen
+from app.ui.settings_screen import SettingsScreen
+from app.ui.signin import LockView
+from app.ui.trace import Trace  # noqa: F401  (registers the class for the .kv files)
+from app.ui.unavailable import RecordsUnavailable
+from app.workflow.access import Access
+from app.workflow.procedure import ProcedureFlow
+from devices import DEFAULT_URI, DeviceError, make_device
 
-SENSITIVITIES = [10, 20, 50, 100, 200, 500, 1000, 2000, 5000]  # uV per division
-SWEEPS = [1, 2, 5, 10, 20, 50, 100]  # ms per division
-NO_SIGNAL_AFTER_S = 0.5
-
-Builder.load_file(str(Path(__file__).with_name("live.kv")))
-
-
-class LiveScreen(Screen):
-    uv_per_div = NumericProperty(50)
-    ms_per_div = NumericProperty(20)
-    device_text = StringProperty("")
-    status_text = StringProperty("")
-    status_colour = ListProperty([0.7, 0.8, 0.7, 1])
-    scale_text = StringProperty("")
-    is_simulator = BooleanProperty(False)
-    sound_text = StringProperty("")
-    muted = BooleanProperty(False)
-
-    def __init__(self, session: LiveSession, **kw):
-        super().__init__(name="live", **kw)
-        self.session = session
-        self.audio = session.audio
-        info = session.info
-        self.is_simulator = info.kind == "simulator"
-        self.device_text = f"{info.name}  ·  {info.fs / 1000:g} kHz"
-        self._update_scale()
-        self.bind(uv_per_div=lambda *_: self._update_scale())
-
-    def _update_scale(self) -> None:
-        unit = "uV/div" if self.session.info.calibrated else "uV/div (UNCALIBRATED)"
-        self.scale_text = f"{self.uv_per_div:g} {unit}"
-        if self.audio is not None:  # loudness follows the sensitivity, as on EMG machines
-            self.audio.renderer.set_sensitivity(self.uv_per_div)
-
-    def toggle_mute(self) -> None:
-        if self.audio is not None:
-            self.muted = not self.muted
-            self.audio.renderer.set_mode("mute" if self.muted else "raw")
-
-    def step_sensitivity(self, step: int) -> None:
-        i = SENSITIVITIES.index(self.uv_per_div) if self.uv_per_div in SENSITIVITIES else 2
-        self.uv_per_div = SENSITIVITIES[min(max(i + step, 0), len(SENSITIVITIES) - 1)]
-
-    def step_sweep(self, step: int) -> None:
-        i = SWEEPS.index(self.ms_per_div) if self.ms_per_div in SWEEPS else 3
-        self.ms_per_div = SWEEPS[min(max(i + step, 0), len(SWEEPS) - 1)]
-
-    def move_needle(self) -> None:
-        if hasattr(self.session.device, "move_needle"):
-            self.session.device.move_needle()
-
-    def refresh(self, _dt: float) -> None:
-        trace = self.ids.trace
-        frames = int(trace.window_s * self.session.info.fs)
-        samples, _ = self.session.ring.last(frames)
-        trace.show(samples[:, 0] if samples.size else samples.reshape(0))
-        s = self.session
-        if s.status == "error":
-            self.status_text, self.status_colour = f"ERROR: {s.last_error}", [1, 0.4, 0.4, 1]
-        elif s.signal_age() > NO_SIGNAL_AFTER_S:
-            self.status_text, self.status_colour = "NO SIGNAL", [1, 0.75, 0.3, 1]
-        else:
-            c = s.counters
-            lost = f"  ·  {c.lost_frames} frames lost" if c.lost_frames else ""
-            self.status_text, self.status_colour = f"{s.status}{lost}", [0.7, 0.8, 0.7, 1]
-        self._sound_status()
-
-    def _sound_status(self) -> None:
-        audio = self.audio
-        if audio is None:
-            return
-        lost = audio.check_speaker()
-        if lost:
-            Logger.warning("Needlepoint: %s", lost)  # once: the speaker is then let go
-        if audio.speaker is None:
-            self.sound_text = "NO SOUND"
-        else:
-            self.sound_text = f"sound {audio.delay_s() * 1000:.0f} ms"
+PEDAL_KEYS = {32, 13, 271, 281}  # space, enter, keypad enter, page down
+FRAME_S = 1 / 60
+LOCKED_SCREENS = {"procedure", "history", "settings"}  # the live screen is never locked
+IDLE_CHECK_S = 1.0
 
 
 class NeedlepointApp(App):
     title = "Needlepoint"
 
-    def __init__(self, device_uri: str, sound: bool = True, **kw):
+    def __init__(self, device_uri: str | None = None, sound: bool = True,
+                 preset: str | None = None, remember: bool = True, **kw):
         super().__init__(**kw)
-        self.device_uri = device_uri
+        self.remember = remember  # a screenshot run leaves the settings as they were
+        self.settings = settings_store.load()
+        self.device_uri = device_uri or self.settings.device
         self.sound = sound
+        self.preset = preset or self.settings.preset
         self.session: LiveSession | None = None
         self.audio: AudioPath | None = None
+        self.live: LiveScreen | None = None
+        self.lb: Logbook | None = None
+        self.access: Access | None = None
+        self.lock: LockView | None = None
 
     def build(self):
         from kivy.core.window import Window
 
         Window.clearcolor = (0.05, 0.06, 0.08, 1)
-        device = make_device(self.device_uri)
-        device.open()  # its rate, for the audio path
+        device = self._open_device()
         if self.sound:
-            self.audio = AudioPath(device.info.fs, sensitivity_uv=50)
-            if self.audio.attach_speaker() is None:
+            self.audio = AudioPath(device.info.fs, volume=self.settings.volume)
+            if self.audio.attach_speaker(self.settings.output or None) is None:
                 # Said once; the trace, the analyser and the logbook carry on silent.
                 Logger.warning("Needlepoint: %s", self.audio.speaker_error)
-        self.session = LiveSession(device, audio=self.audio).start()
-        sm = ScreenManager()
-        live = LiveScreen(self.session)
-        sm.add_widget(live)
-        Clock.schedule_interval(live.refresh, 1 / 60)
+        self.session = LiveSession(device, audio=self.audio,
+                                   mains_hz=self.settings.mains_hz or None).start()
+        sm = ScreenManager(transition=NoTransition())
+        try:
+            self.lb = Logbook()  # opened on the main thread: only the UI's thread writes
+        except LogbookError as e:
+            # The records are out of reach; the live screen must not be (no patient data
+            # in the reason: it names the file and what is wrong with it).
+            Logger.error("Needlepoint: logbook unavailable: %s", e)
+            self.live = LiveScreen(self.session)
+            sm.add_widget(self.live)
+            sm.add_widget(RecordsUnavailable("procedure", str(e)))
+            sm.add_widget(RecordsUnavailable("history", str(e)))
+        else:
+            self.access = Access(self.lb, lock_after_s=self.settings.lock_after_s)
+            procedure = ProcedureScreen(ProcedureFlow(self.lb), self.access,
+                                        on_queue=self._queued, on_lock=self._show_lock)
+            self.procedure = procedure
+            self.live = LiveScreen(self.session, on_mark=procedure.add_mark)
+            sm.add_widget(self.live)
+            sm.add_widget(procedure)
+            sm.add_widget(HistoryScreen(self.lb, self.access))
+            self.lock = LockView(self.access, on_signed_in=self._signed_in,
+                                 on_live=lambda: setattr(sm, "current", "live"))
+            sm.bind(current=self._guard)
+            Window.bind(on_touch_down=self._activity)
+            Clock.schedule_interval(self._idle, IDLE_CHECK_S)
+        sm.add_widget(SettingsScreen(self.settings))
+        self.live.ids.trace.negative_up = self.settings.negative_up
+        self.live.volume = self.settings.volume
+        self.live.apply_preset(self.preset)
+        Clock.schedule_interval(self.live.refresh, FRAME_S)
+        Window.bind(on_key_down=self._key)
         return sm
 
+    def _open_device(self):
+        """The chosen device, opened (its rate sets up the audio path); if the last used
+        one cannot be had now, the simulator, and the reason is logged."""
+        uri = self._declared(self.device_uri)
+        try:
+            device = make_device(uri)
+            device.open()
+        except DeviceError as e:
+            if uri == DEFAULT_URI:
+                raise
+            Logger.warning("Needlepoint: %s; starting on the simulator instead", e)
+            uri = DEFAULT_URI
+            device = make_device(uri)
+            device.open()
+        self.settings.device = uri
+        if self.remember:
+            settings_store.save(self.settings)
+        return device
+
+    def _declared(self, uri: str) -> str:
+        """A sound card input gets the isolation the clinic declared for it, unless the URI
+        says one."""
+        declared = self.settings.soundcard_isolation.get("default")
+        if uri.startswith("soundcard:") and declared and "isolation=" not in uri:
+            return uri + ("&" if "?" in uri else "?") + f"isolation={declared}"
+        return uri
+
+    # -- the lock: records only ------------------------------------------------------------
+    def _guard(self, sm, current: str) -> None:
+        if current in LOCKED_SCREENS and self.access.locked:
+            self._show_lock()
+
+    def _show_lock(self) -> None:
+        self.lock.refresh(len(self.procedure.flow.queued))
+        if self.lock.parent is None:
+            self.lock.open(animation=False)
+
+    def _signed_in(self) -> None:
+        self.procedure.signed_in()
+        screen = self.root.current_screen
+        if hasattr(screen, "on_pre_enter"):
+            screen.on_pre_enter()
+
+    def _queued(self, n: int) -> None:
+        if self.lock.parent is not None:
+            self.lock.refresh(n)
+
+    def _activity(self, *_args) -> None:
+        self.access.activity()
+
+    def _idle(self, _dt) -> None:
+        if self.access.tick() and self.root.current in LOCKED_SCREENS:
+            self._show_lock()
+
+    def _key(self, _window, key, *_args) -> bool:
+        if self.access is not None:
+            self.access.activity()
+        if key in PEDAL_KEYS and not self._typing():
+            self.live.mark_injection()
+            return True
+        return False
+
+    def _typing(self) -> bool:
+        return any(isinstance(w, TextInput) and w.focus for w in self.root.walk())
+
     def on_stop(self):
+        if self.lb is not None:  # (on_stop may come twice: close once)
+            lb, self.lb = self.lb, None
+            lb.close()
         if self.session is not None:
             self.session.stop()
         if self.audio is not None:
             self.audio.close()
+        if self.live is not None and self.remember:
+            self.settings.preset = self.live.preset_name
+            self.settings.volume = self.live.volume
+            settings_store.save(self.settings)

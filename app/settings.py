@@ -1,0 +1,55 @@
+"""The app's own settings (last device, preset, sound, display), kept as JSON in the home
+folder, written atomically; a damaged file is set aside and defaults used. No Kivy, and no
+patient data ever goes here."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from devices import DEFAULT_URI
+from devices.home import home
+
+
+@dataclass
+class Settings:
+    device: str = DEFAULT_URI
+    preset: str = "spontaneous"
+    volume: float = 0.6
+    negative_up: bool = True
+    mains_hz: int = 0  # 0: off; 50 or 60 cancels hum
+    output: str = ""  # sound output by name; "" the system's
+    # The clinic's declaration for sound card preamps, by card name: "none", "BF", "CF" or
+    # "unknown". A sound card cannot tell; the app never assumes.
+    soundcard_isolation: dict = field(default_factory=dict)
+    lock_after_s: int = 120
+
+
+def path() -> Path:
+    return home() / "settings.json"
+
+
+def load() -> Settings:
+    p = path()
+    try:
+        raw = json.loads(p.read_text())
+        known = {f.name for f in fields(Settings)}
+        return Settings(**{k: v for k, v in raw.items() if k in known})
+    except FileNotFoundError:
+        return Settings()
+    except (ValueError, TypeError):
+        p.replace(p.with_suffix(".damaged.json"))  # kept for a look, never lost
+        return Settings()
+
+
+def save(s: Settings) -> None:
+    p = path()
+    p.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=p.parent, delete=False, suffix=".tmp") as f:
+        json.dump(asdict(s), f, indent=2)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(f.name, p)

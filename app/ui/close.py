@@ -1,0 +1,173 @@
+"""Close and sign: the summary (injections, totals per product, units wasted, findings,
+pain before and after), the warnings still open, the physician's signature with a PIN, then
+amendments only, and the note printed (PDF) or exported."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kivy.factory import Factory
+from kivy.lang import Builder
+from kivy.properties import BooleanProperty, ObjectProperty, StringProperty
+from kivy.uix.screenmanager import Screen
+
+import app.ui.entry  # noqa: F401  (WarningRow)
+import app.ui.forms  # noqa: F401
+from app.workflow import dose
+from app.workflow.history import export
+
+Builder.load_file(str(Path(__file__).with_name("close.kv")))
+
+
+def export_dir() -> Path:
+    from devices.home import home
+
+    return home() / "exports"
+
+
+class ClosePanel(Screen):
+    ctx = ObjectProperty(None)
+    summary_text = StringProperty("")
+    totals_text = StringProperty("")
+    ended = BooleanProperty(False)
+    signed = BooleanProperty(False)
+    status = StringProperty("")
+    sign_message = StringProperty("")
+    amend_message = StringProperty("")
+    export_message = StringProperty("")
+    end_message = StringProperty("")
+    landscape = BooleanProperty(True)
+
+    def __init__(self, **kw):
+        super().__init__(name="close", **kw)
+        self.bind(size=lambda *_: setattr(self, "landscape", self.width >= self.height))
+        self._wasted: dict[str, object] = {}
+
+    def on_pre_enter(self, *_):
+        if self.ctx is not None:
+            self.refresh()
+
+    def refresh(self) -> None:
+        flow = self.ctx.flow
+        if flow.procedure is None:
+            self.summary_text, self.totals_text = "No procedure open.", ""
+            return
+        s = flow.summary()
+        rec = flow.procedure
+        self.ended = bool(rec.get("ended_at"))
+        self.signed = s["signed"]
+        lines = []
+        for r in s["injections"]:
+            lines.append(r["text"] + (f"\n     {r['findings']}" if r["findings"] else "")
+                         + ("   twitch" if r["twitch"] else "")
+                         + (f"\n     ADVERSE: {r['adverse_event']}" if r["adverse_event"]
+                            else ""))
+        self.summary_text = "\n".join(lines) or "No injection recorded."
+        after = s["pain_after"] if s["pain_after"] is not None else "-"
+        pain = f"Pain before {s['pain_before']}, after {after}"
+        self.totals_text = ("   ".join(t["text"] for t in s["totals"]) or "No drug") + \
+            f"\nUnits wasted {s['wasted_units']:g}.   {pain}." + \
+            (f"\n{len(s['amendments'])} amendment(s)" if s["amendments"] else "")
+        self.status = ("Signed: changes are amendments." if self.signed else
+                       "Ended: the physician signs." if self.ended else
+                       "Record pain after and units wasted, then end.")
+        self._fill_wasted()
+        self._fill_warnings()
+
+    def _fill_wasted(self) -> None:
+        box = self.ids.wasted
+        box.clear_widgets()
+        self._wasted = {}
+        flow = self.ctx.flow
+        for v in flow.vials:
+            if v.get("kind") != "toxin":
+                continue
+            f = Factory.Field(title=f"{dose.brand(flow.cat, v['product'])} lot {v.get('lot')}: "
+                                    "units wasted",
+                              text=f"{v['units_wasted']:g}" if v.get("units_wasted") else "")
+            self._wasted[v["id"]] = f
+            box.add_widget(f)
+
+    def _fill_warnings(self) -> None:
+        box = self.ids.open_warnings
+        box.clear_widgets()
+        if self.signed:
+            return
+        for w in self.ctx.flow.open_warnings():
+            row = Factory.WarningRow(message=w["message"],
+                                     physician=self.ctx.access.role() == "physician")
+            row.bind(on_override=lambda r, reason, pin, w=w: self.override(r, w, reason, pin))
+            box.add_widget(row)
+
+    def override(self, row, warning, reason, pin) -> None:
+        access, flow = self.ctx.access, self.ctx.flow
+        who = access.user["id"] if access.role() == "physician" else \
+            flow.procedure["physician_id"]
+        if access.role() != "physician":
+            msg = access.check(who, pin, role="physician")
+            if msg:
+                row.error = f"Physician's PIN: {msg}"
+                return
+        row.error = flow.override(None, warning, reason, who)
+        if not row.error:
+            self.refresh()
+
+    def end(self) -> None:
+        user = self.ctx.user_id()
+        if user is None:
+            return
+        msgs = self.ctx.flow.close(self.ids.pain_after.text,
+                                   {k: f.text for k, f in self._wasted.items()}, user)
+        self.ids.pain_after.message = msgs.get("pain_after", "")
+        self.end_message = msgs.get("injections", "")
+        for k, f in self._wasted.items():
+            f.message = msgs.get(f"wasted:{k}", "")
+        if not msgs:
+            self.refresh()
+
+    def sign(self) -> None:
+        flow, access = self.ctx.flow, self.ctx.access
+        who = flow.procedure["physician_id"]
+        msg = access.check(who, self.ids.sign_pin.text, role="physician")
+        self.ids.sign_pin.text = ""
+        if msg:
+            self.sign_message = msg
+            return
+        flow.sign(who)
+        self.sign_message = ""
+        self.refresh()
+
+    def amend(self) -> None:
+        flow = self.ctx.flow
+        user = self.ctx.user_id()
+        if user is None:
+            return
+        from app.workflow import fields
+
+        seq = fields.parse_site(self.ids.amend_n.text, required=True)
+        units = fields.parse_units(self.ids.amend_units.text, required=True)
+        self.ids.amend_n.message = "" if seq.ok else "Injection number, as listed above"
+        self.ids.amend_units.message = units.message
+        if not (seq.ok and units.ok):
+            return
+        rec = flow.record()
+        inj = next((i for i in rec["injections"] if i["seq"] == seq.value), None)
+        if inj is None:
+            self.ids.amend_n.message = "No injection with that number"
+            return
+        self.amend_message = flow.amend("injections", inj["id"], {"units": units.value},
+                                        self.ids.amend_reason.text, user) or "Amendment saved."
+        self.refresh()
+
+    def export(self, kind: str) -> None:
+        flow = self.ctx.flow
+        out = export_dir() / flow.procedure["id"][:8]
+        try:
+            files = export(flow.lb, flow.procedure["id"], kind, out / kind)
+        except Exception as e:  # an export failing must not lose the record: say why
+            self.export_message = f"Export failed: {e}"
+            return
+        self.export_message = f"{kind.upper()}: {len(files)} file(s) in {out / kind}"
+
+    def new_procedure(self) -> None:
+        self.ctx.new_procedure()

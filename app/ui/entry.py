@@ -1,0 +1,283 @@
+"""Injection entry, opened by each mark (button or pedal) on the live screen: the muscle by
+region with search and the patient's usual muscles first, side, site, units (volume
+computed) or volume (units computed), guidance, the analyser's findings, twitch, adverse
+event. Each field is saved the moment it is right; the running totals against the limits
+stay in view; a warning is overridden only with a reason, by a physician."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kivy.factory import Factory
+from kivy.lang import Builder
+from kivy.properties import (
+    BooleanProperty,
+    ListProperty,
+    NumericProperty,
+    ObjectProperty,
+    StringProperty,
+)
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.screenmanager import Screen
+
+import app.ui.forms  # noqa: F401
+from app.ui.forms import MESSAGE_COLOUR
+
+Builder.load_file(str(Path(__file__).with_name("entry.kv")))
+
+REGIONS = [("usual", "Usual"), ("cervical", "Neck"), ("upper_limb", "Arm"),
+           ("lower_limb", "Leg"), ("trunk", "Trunk"), ("face", "Face")]
+MUSCLES_SHOWN = 12
+ENTRY_FIELDS = {"site": "site", "units": "units", "volume": "volume_ml",
+                "adverse": "adverse_event"}
+OVER_COLOUR = (1, 0.45, 0.4, 1)
+
+
+class EntryPanel(Screen):
+    ctx = ObjectProperty(None)
+    entry = ObjectProperty(None, allownone=True)
+    number = NumericProperty(0)
+    region = StringProperty("usual")
+    muscle = StringProperty("")
+    muscle_name = StringProperty("Choose a muscle")
+    muscle_message = StringProperty("")
+    side = StringProperty("")
+    guidance = StringProperty("emg")
+    twitch = BooleanProperty(False)
+    findings_text = StringProperty("")
+    totals = ListProperty([])  # [(text, colour)]
+    landscape = BooleanProperty(True)
+    is_physician = BooleanProperty(False)
+    trigger = BooleanProperty(False)
+    void_message = StringProperty("")
+
+    def __init__(self, **kw):
+        super().__init__(name="entry", **kw)
+        self._syncing = False
+        self.bind(size=lambda *_: setattr(self, "landscape", self.width >= self.height))
+
+    def on_pre_enter(self, *_):
+        if self.ctx is not None:
+            self.refresh()
+
+    def refresh(self) -> None:
+        flow = self.ctx.flow
+        self.is_physician = self.ctx.access.role() == "physician"
+        self.trigger = bool(flow.procedure) and flow.procedure["kind"] != "botulinum"
+        if self.entry is None and flow.entries:
+            self.entry = flow.entries[-1]
+        self._fill_list()
+        self.show(self.entry)
+
+    # -- which injection ---------------------------------------------------------------
+    def _fill_list(self) -> None:
+        box = self.ids.injections
+        box.clear_widgets()
+        for n, e in enumerate(self.ctx.flow.entries, 1):
+            b = Factory.NpPick(text=str(n), chosen=e is self.entry, size_hint_x=None,
+                               width=56 * self._dp())
+            b.entry = e
+            b.bind(on_release=lambda btn: self.open(btn.entry))
+            box.add_widget(b)
+
+    @staticmethod
+    def _dp() -> float:
+        from kivy.metrics import dp
+
+        return dp(1)
+
+    def open(self, entry) -> None:
+        """Show one injection (the newest mark opens itself); leaving one records its open
+        warnings for the physician."""
+        if self.entry is not None and self.entry is not entry:
+            self.ctx.flow.finish_entry(self.entry)
+        self.entry = entry
+        self._fill_list()
+        self.show(entry)
+
+    def add_without_mark(self) -> None:
+        user = self.ctx.user_id()
+        if user and self.ctx.flow.procedure:
+            self.open(self.ctx.flow.new_entry(user))
+
+    def show(self, entry) -> None:
+        flow = self.ctx.flow
+        self.number = (flow.entries.index(entry) + 1) if entry in flow.entries else 0
+        t = entry.text if entry else {}
+        m = entry.messages if entry else {}
+        self._syncing = True
+        try:
+            for wid, name in ENTRY_FIELDS.items():
+                self.ids[wid].text = t.get(name, "")
+                self.ids[wid].message = m.get(name, "")
+        finally:
+            self._syncing = False
+        self.muscle = t.get("muscle") or ""
+        self.muscle_name = (flow.cat.muscles[self.muscle]["name"] if self.muscle in
+                            flow.cat.muscles else "Choose a muscle")
+        self.muscle_message = m.get("muscle", "")
+        self.side = t.get("side") or ""
+        self.guidance = t.get("guidance") or "emg"
+        self.twitch = bool(t.get("twitch"))
+        words = []
+        if entry is not None and entry.mark is not None:
+            from app.activity import findings
+
+            words = findings(entry.mark.findings or {})
+        self.findings_text = ("EMG at the mark: " + "; ".join(words)) if words else (
+            "No EMG mark for this injection" if entry else
+            "No injection yet: press MARK INJECTION or the pedal on the live screen")
+        self.filter_muscles(self.ids.msearch.text)
+        self._update_dose()
+
+    # -- fields ------------------------------------------------------------------------
+    def edit(self, name: str, text) -> None:
+        if self._syncing or self.entry is None:
+            return
+        user = self.ctx.user_id()
+        if user is None:
+            return
+        msg = self.ctx.flow.set_field(self.entry, name, text, user)
+        if name in ("units", "volume_ml"):
+            other = "volume" if name == "units" else "units"
+            self._syncing = True
+            try:
+                self.ids[other].text = self.entry.text.get(ENTRY_FIELDS[other], "")
+                self.ids[other].message = self.entry.messages.get(ENTRY_FIELDS[other], "")
+            finally:
+                self._syncing = False
+        wid = {v: k for k, v in ENTRY_FIELDS.items()}.get(name)
+        if wid:
+            self.ids[wid].message = msg
+        if name == "muscle":
+            self.muscle_message = msg
+        if name in ("muscle", "side", "units", "volume_ml"):
+            self._update_dose()
+
+    def choose_muscle(self, muscle_id: str) -> None:
+        self.muscle = muscle_id
+        self.muscle_name = self.ctx.flow.cat.muscles[muscle_id]["name"]
+        self.edit("muscle", muscle_id)
+        planned = self.ctx.flow.planned(muscle_id)
+        if planned and self.entry and not self.entry.text.get("units"):
+            if planned.get("side"):
+                self.choose_side(planned["side"])
+            self.ids.units.note = f"last session: {planned['units']:g} U in {planned['sites']} " \
+                                  "site(s)"
+        else:
+            self.ids.units.note = ""
+
+    def choose_side(self, side: str) -> None:
+        self.side = side
+        self.edit("side", side)
+
+    def choose_guidance(self, g: str) -> None:
+        self.guidance = g
+        self.edit("guidance", g)
+
+    def toggle_twitch(self) -> None:
+        self.twitch = not self.twitch
+        self.edit("twitch", self.twitch)
+
+    def pick_region(self, region: str) -> None:
+        self.region = region
+        self.filter_muscles(self.ids.msearch.text)
+
+    def filter_muscles(self, text: str) -> None:
+        flow = self.ctx.flow
+        cat = flow.cat
+        t = (text or "").strip().lower()
+        usual = flow.usual_muscles(flow.patient["id"]) if flow.patient else []
+        planned = [p["muscle"] for p in flow.plan]
+        first = list(dict.fromkeys([*planned, *usual]))
+        if t:
+            found = [k for k, m in cat.muscles.items() if t in m["name"].lower() or t in k]
+            found.sort(key=lambda k: (k not in first, cat.muscles[k]["name"]))
+        elif self.region == "usual":
+            found = first or [k for k, m in cat.muscles.items()
+                              if m["region"] == _default_region(flow)]
+        else:
+            found = [k for k, m in cat.muscles.items() if m["region"] == self.region]
+            found.sort(key=lambda k: k not in first)
+        box = self.ids.muscles
+        box.clear_widgets()
+        for k in found[:MUSCLES_SHOWN]:
+            b = Factory.NpPick(text=cat.muscles[k]["name"], chosen=k == self.muscle)
+            b.muscle = k
+            b.bind(on_release=lambda btn: self.choose_muscle(btn.muscle))
+            box.add_widget(b)
+
+    # -- dose, totals and warnings -------------------------------------------------------
+    def _update_dose(self) -> None:
+        flow = self.ctx.flow
+        if flow.procedure is None:
+            self.totals = []
+            return
+        self.totals = [(t["text"], OVER_COLOUR if t["share"] > 1 else MESSAGE_COLOUR
+                        if t["share"] >= 0.8 else (0.9, 0.93, 0.95, 1))
+                       for t in flow.totals()] or [("No vial yet: add one in set-up",
+                                                    MESSAGE_COLOUR)]
+        self._fill_warnings()
+
+    def _fill_warnings(self) -> None:
+        box = self.ids.warnings
+        box.clear_widgets()
+        if self.entry is None:
+            return
+        for w in self.ctx.flow.warnings(self.entry):
+            row = Factory.WarningRow(message=w["message"], physician=self.is_physician)
+            if w.get("override_reason"):
+                row.done = f"Overridden: {w['override_reason']}"
+            row.bind(on_override=lambda r, reason, pin, w=w: self.override(r, w, reason, pin))
+            box.add_widget(row)
+
+    def override(self, row, warning: dict, reason: str, pin: str) -> None:
+        from app.workflow.fields import parse_reason
+
+        access, flow = self.ctx.access, self.ctx.flow
+        if not parse_reason(reason).ok:
+            row.error = parse_reason(reason).message
+            return
+        if access.role() == "physician":
+            who = access.user["id"]
+        else:
+            who = flow.procedure["physician_id"]
+            msg = access.check(who, pin, role="physician")
+            if msg:
+                row.error = f"Physician's PIN: {msg}"
+                return
+        msg = flow.override(self.entry, warning, reason, who)
+        row.error = msg
+        if not msg:
+            self._update_dose()
+
+    def void(self, reason: str) -> None:
+        user = self.ctx.user_id()
+        if user is None or self.entry is None:
+            return
+        msg = self.ctx.flow.void(self.entry, reason, user)
+        self.ids.void_reason.text = "" if not msg else self.ids.void_reason.text
+        self.void_message = msg or f"Injection {self.number} voided."
+        self._update_dose()
+
+    def close_procedure(self) -> None:
+        if self.entry is not None:
+            self.ctx.flow.finish_entry(self.entry)
+        self.ctx.show("close")
+
+
+def _default_region(flow) -> str:
+    ind = ((flow.procedure or {}).get("indication") or "").lower()
+    return "cervical" if ("cervical" in ind or "neck" in ind) else "upper_limb"
+
+
+class WarningRow(BoxLayout):
+    message = StringProperty("")
+    done = StringProperty("")
+    error = StringProperty("")
+    physician = BooleanProperty(False)
+    __events__ = ("on_override",)
+
+    def on_override(self, reason: str, pin: str) -> None:
+        pass
+

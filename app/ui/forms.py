@@ -1,0 +1,90 @@
+"""Form pieces shared by the workflow screens: a labelled field with its message beside it,
+a section title, and the PIN pad. Layout in forms.kv; no logic beyond passing text on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kivy.lang import Builder
+from kivy.properties import BooleanProperty, ListProperty, ObjectProperty, StringProperty
+from kivy.uix.boxlayout import BoxLayout
+
+Builder.load_file(str(Path(__file__).with_name("forms.kv")))
+
+MESSAGE_COLOUR = (1, 0.72, 0.35, 1)  # warm amber on the dark theme: readable, not alarming
+
+
+class Section(BoxLayout):
+    """A part of a form shown only when it applies. Hidden, it takes no room and no touch:
+    a merely disabled widget would still swallow the touches over where it lies."""
+
+    shown = BooleanProperty(True)
+
+    def on_touch_down(self, touch):
+        return super().on_touch_down(touch) if self.shown else False
+
+    def on_touch_move(self, touch):
+        return super().on_touch_move(touch) if self.shown else False
+
+    def on_touch_up(self, touch):
+        return super().on_touch_up(touch) if self.shown else False
+
+
+class Field(Section):
+    """Title, a text input and the message about what was typed (kept as typed)."""
+
+    title = StringProperty("")
+    text = StringProperty("")
+    hint = StringProperty("")
+    message = StringProperty("")
+    note = StringProperty("")  # a neutral line under the input (what was computed)
+    password = BooleanProperty(False)
+    __events__ = ("on_edit",)  # (field, text) each time the text changes
+
+    def changed(self, value: str) -> None:
+        self.text = value
+        self.dispatch("on_edit", value)
+
+    def on_edit(self, value: str) -> None:
+        pass
+
+
+class PinPad(BoxLayout):
+    """Who (one button per user) and the PIN, on big keys."""
+
+    users = ListProperty([])  # [{"id", "name", "role"}]
+    chosen = StringProperty("")
+    pin = StringProperty("")
+    message = StringProperty("")
+    title = StringProperty("Sign in")
+    submit = ObjectProperty(None, allownone=True)  # called (user_id, pin)
+
+    def on_users(self, *_):
+        from kivy.factory import Factory
+
+        grid = self.ids.who
+        grid.clear_widgets()
+        for u in self.users:
+            b = Factory.NpPick(text=f"{u['name']}  ({u['role']})")
+            b.user_id = u["id"]
+            b.bind(on_release=lambda btn: self.choose(btn.user_id))
+            grid.add_widget(b)
+        if len(self.users) == 1:
+            self.choose(self.users[0]["id"])
+        else:
+            self.choose(self.chosen if any(u["id"] == self.chosen for u in self.users) else "")
+
+    def choose(self, user_id: str) -> None:
+        self.chosen, self.pin, self.message = user_id, "", ""
+        for b in self.ids.who.children:
+            b.chosen = b.user_id == user_id
+
+    def key(self, k: str) -> None:
+        if k == "del":
+            self.pin = self.pin[:-1]
+        elif k == "ok":
+            if self.submit is not None:
+                self.submit(self.chosen, self.pin)
+            self.pin = ""
+        elif len(self.pin) < 8:
+            self.pin += k

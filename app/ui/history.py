@@ -1,0 +1,317 @@
+"""The History screen: patients (search as you type) or every procedure, newest first, in
+recycled lists that stay smooth at 10 000 procedures; a patient's timeline with totals and
+per-muscle charts over time; a procedure's detail with each injection's EMG snippet drawn
+and playable, and the note exported. Queries are app.workflow.history's."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from kivy.app import App
+from kivy.clock import Clock
+from kivy.core.text import Label as CoreLabel
+from kivy.factory import Factory
+from kivy.graphics import Color, Rectangle
+from kivy.lang import Builder
+from kivy.metrics import dp, sp
+from kivy.properties import BooleanProperty, ListProperty, ObjectProperty, StringProperty
+from kivy.uix.behaviors import ButtonBehavior
+from kivy.uix.screenmanager import Screen
+from kivy.uix.widget import Widget
+
+import app.ui.forms  # noqa: F401
+from app.ui import theme
+from app.ui.charts import MuscleChart  # noqa: F401  (for history.kv)
+from app.ui.snippet_view import SnippetView  # noqa: F401
+from app.workflow import history as queries
+from app.workflow.playback import Player
+from app.workflow.procedure import KINDS, summary
+
+Builder.load_file(str(Path(__file__).with_name("history.kv")))
+
+CURSOR_EVERY_S = 1 / 30
+
+
+def _n(v) -> str:
+    return "-" if v is None else str(v)
+
+
+# Row words are rendered a few at a time: a jump down a 10 000-row list brings a screenful
+# of new rows at once, and rendering them all in one frame would stall it. Rendered words
+# are kept (by text) so scrolling back costs nothing.
+TEXTURES_KEPT = 600
+RENDER_BUDGET_S = 0.002
+_TEXTURES: dict[str, object] = {}
+_PENDING: dict = {}
+_render_event = None
+
+
+def _render_soon() -> None:
+    global _render_event
+    if _render_event is None:
+        _render_event = Clock.schedule_once(_render_some, 0)
+
+
+def _render_some(_dt) -> None:
+    global _render_event
+    _render_event = None
+    start = time.perf_counter()
+    while _PENDING and time.perf_counter() - start < RENDER_BUDGET_S:
+        row = next(iter(_PENDING))
+        del _PENDING[row]
+        row.render()
+    if _PENDING:
+        _render_soon()
+
+
+class HistRow(ButtonBehavior, Widget):
+    """One row of a recycled list; the screen decides what a tap opens. Drawn as its text's
+    own texture (as wide as the words, not the row) over a thin rule: on software GL every
+    blended pixel of every row costs frame time while the list scrolls."""
+
+    text = StringProperty("")
+    row_id = StringProperty("")
+    row_kind = StringProperty("")
+    screen = ObjectProperty(None, allownone=True)
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        with self.canvas:
+            self._rule_colour = Color(*theme.PANEL)
+            self._rule = Rectangle()
+            Color(*theme.TEXT)
+            self._words = Rectangle()
+        self.bind(pos=self._place, size=self._place, state=self._place)
+
+    def on_text(self, *_):
+        tex = _TEXTURES.get(self.text)
+        self._words.texture = tex
+        if tex is None:
+            _PENDING[self] = None  # drawn within the next frames' budget
+            _render_soon()
+        self._place()
+
+    def render(self) -> None:
+        tex = _TEXTURES.get(self.text)
+        if tex is None:
+            core = CoreLabel(text=self.text, font_size=sp(17))
+            core.refresh()
+            tex = _TEXTURES[self.text] = core.texture
+            while len(_TEXTURES) > TEXTURES_KEPT:
+                _TEXTURES.pop(next(iter(_TEXTURES)))
+        self._words.texture = tex
+        self._place()
+
+    def _place(self, *_):
+        tex = self._words.texture
+        down = self.state == "down"
+        self._rule_colour.rgba = theme.CHOSEN if down else theme.PANEL
+        self._rule.pos = self.pos
+        self._rule.size = (self.width, self.height if down else dp(2))
+        if tex is not None:
+            w = min(tex.width, self.width - dp(16))
+            self._words.size = (w, tex.height)
+            self._words.tex_coords = (0, 1, w / tex.width, 1, w / tex.width, 0, 0, 0)
+            self._words.pos = (self.x + dp(8), self.center_y - tex.height / 2)
+
+    def on_release(self):
+        if self.screen is not None:
+            self.screen.open_row(self.row_kind, self.row_id)
+
+
+class HistoryScreen(Screen):
+    rows = ListProperty([])
+    note = StringProperty("")
+    mode = StringProperty("patients")  # or "procedures"
+    page = StringProperty("list")
+    patient_title = StringProperty("")
+    detail_title = StringProperty("")
+    detail_text = StringProperty("")
+    snippet_text = StringProperty("")
+    sound_text = StringProperty("")
+    followup_message = StringProperty("")
+    export_message = StringProperty("")
+    landscape = BooleanProperty(True)
+
+    def __init__(self, lb=None, access=None, **kw):
+        self.lb = lb
+        self.access = access
+        super().__init__(name="history", **kw)
+        self.patient_id: str | None = None
+        self.procedure_id: str | None = None
+        self.player: Player | None = None
+        self._cursor_ev = None
+        self._played = 0.0
+        self.bind(size=lambda *_: setattr(self, "landscape", self.width >= self.height))
+
+    def on_pre_enter(self, *_):
+        if self.page == "list":
+            self.reload()
+
+    def on_leave(self, *_):
+        self.stop()
+
+    # -- lists ----------------------------------------------------------------------------
+    def set_mode(self, mode: str) -> None:
+        self.mode = mode
+        self.reload()
+
+    def reload(self, *_):
+        if self.lb is None:
+            self.rows, self.note = [], "No logbook open."
+            return
+        text = self.ids.search.text if "search" in self.ids else ""
+        if self.mode == "patients":
+            found = queries.patients(self.lb, text)
+            self.rows = [{"text": f"{p['family_name']}, {p.get('given_name') or ''}   MRN "
+                                  f"{p['mrn']}   {p['procedures']} procedure(s)   last "
+                                  f"{(p['last'] or '-')[:10]}", "row_id": p["id"],
+                          "row_kind": "patient", "screen": self} for p in found]
+            self.note = f"{len(found)} patient(s)"
+        else:
+            found = queries.all_procedures(self.lb)
+            t = text.strip().lower()
+            if t:
+                found = [r for r in found if r["mrn"].lower().startswith(t)
+                         or (r.get("family_name") or "").lower().startswith(t)]
+            self.rows = [{"text": queries.procedure_row_text(r), "row_id": r["id"],
+                          "row_kind": "procedure", "screen": self} for r in found]
+            self.note = f"{len(found)} procedure(s), newest first"
+
+    def open_row(self, kind: str, row_id: str) -> None:
+        if kind == "patient":
+            self.open_patient(row_id)
+        else:
+            self.open_procedure(row_id)
+
+    def go(self, page: str) -> None:
+        self.stop()
+        self.page = page
+        self.ids.pages.current = page
+
+    # -- a patient ------------------------------------------------------------------------
+    def open_patient(self, patient_id: str) -> None:
+        self.patient_id = patient_id
+        tl = queries.timeline(self.lb, patient_id)
+        pt = tl["patient"]
+        self.patient_title = (f"{pt['family_name']}, {pt.get('given_name') or ''}  MRN "
+                              f"{pt['mrn']}  born {pt.get('birth_date') or '?'}")
+        box = self.ids.timeline
+        box.clear_widgets()
+        for r in tl["procedures"]:
+            pain = r["pain"]
+            b = Factory.NpPick(text=f"{r['date']}  {r['kind']}  {r['injections']} inj  "
+                                    f"{r['totals']}  pain {_n(pain[0])}->{_n(pain[1])}"
+                                    f"{'' if r['signed'] else '  OPEN'}")
+            b.halign = "left"
+            b.procedure_id = r["id"]
+            b.bind(on_release=lambda btn: self.open_procedure(btn.procedure_id))
+            box.add_widget(b)
+        charts = self.ids.charts
+        charts.clear_widgets()
+        for _key, s in sorted(queries.muscle_series(self.lb, patient_id,
+                                                   tl["records"]).items()):
+            charts.add_widget(Factory.ChartCard(title=s["title"], points=s["points"]))
+        self.followup_message = ""
+        self.go("patient")
+
+    def add_followup(self, text: str) -> None:
+        tl = queries.timeline(self.lb, self.patient_id)
+        if not tl["procedures"] or not self.access or not self.access.user:
+            self.followup_message = "No procedure to add it to"
+            return
+        msg = queries.add_followup_pain(self.lb, tl["procedures"][0]["id"], text,
+                                        self.access.user["id"])
+        self.followup_message = msg or "Follow-up pain saved."
+        if not msg:
+            self.ids.followup.text = ""
+            self.open_patient(self.patient_id)
+
+    # -- a procedure ----------------------------------------------------------------------
+    def open_procedure(self, procedure_id: str) -> None:
+        self.procedure_id = procedure_id
+        rec = self.lb.procedure(procedure_id)
+        s = summary(self.lb.cat, rec)
+        pt = rec["patient"]
+        self.detail_title = (f"{rec['started_at'][:16].replace('T', ' ')}  {pt['family_name']}"
+                             f"  MRN {pt['mrn']}  {KINDS.get(rec['kind'], rec['kind'])}")
+        self.detail_text = ("   ".join(t["text"] for t in s["totals"]) or "No drug") + \
+            f"\nPain {_n(s['pain_before'])} -> {_n(s['pain_after'])}" + \
+            (f", follow-up {', '.join(map(str, s['followup_pain']))}" if s["followup_pain"]
+             else "") + f".  Units wasted {s['wasted_units']:g}." + \
+            ("  Signed." if s["signed"] else "  Not signed.") + \
+            (f"  {len(s['amendments'])} amendment(s)." if s["amendments"] else "")
+        box = self.ids.injections
+        box.clear_widgets()
+        for r in s["injections"]:
+            b = Factory.NpPick(text=r["text"] + ("   [EMG]" if r["has_snippet"] else ""))
+            b.injection_id = r["id"]
+            b.findings = r["findings"]
+            b.bind(on_release=lambda btn: self.open_snippet(btn.injection_id, btn.findings))
+            box.add_widget(b)
+        self.ids.snippet.samples_uv = None
+        self.snippet_text, self.sound_text, self.export_message = (
+            "Tap an injection marked [EMG] to see its snippet.", "", "")
+        self.go("detail")
+
+    def open_snippet(self, injection_id: str, findings_text: str = "") -> None:
+        self.stop()
+        snip = self.lb.snippet(injection_id)
+        view = self.ids.snippet
+        if snip is None:
+            view.samples_uv = None
+            self.snippet_text = "No EMG was kept with this injection."
+            return
+        self._snip = snip
+        view.injection_index = snip["injection_index"]
+        view.samples_uv = snip["samples"][:, 0].astype("float32") * snip["uv_per_count"]
+        at = snip["injection_index"] / snip["fs"]
+        self.snippet_text = (f"{snip['frames'] / snip['fs']:.1f} s at "
+                             f"{snip['fs'] / 1000:g} kHz, {snip['uv_per_count']:g} uV/count; "
+                             f"injection at {at:.1f} s (amber line), {view.scale_text}. "
+                             f"{findings_text}")
+
+    def play(self) -> None:
+        snip = getattr(self, "_snip", None)
+        if snip is None or self.ids.snippet.samples_uv is None:
+            self.sound_text = "Open a snippet first"
+            return
+        app = App.get_running_app()
+        audio = getattr(app, "audio", None)
+        if self.player is None:
+            output = getattr(getattr(app, "settings", None), "output", None) or None
+            self.player = Player(audio, output)
+        volume = getattr(getattr(app, "live", None), "volume", 0.6)
+        self.sound_text = self.player.play(snip, volume=volume) or "playing"
+        self._played = 0.0
+        self._cursor_ev = Clock.schedule_interval(self._sweep, CURSOR_EVERY_S)
+
+    def _sweep(self, dt: float):
+        self._played += dt
+        seconds = self.player.seconds if self.player else 0
+        if not seconds or self._played >= seconds:
+            self.stop()
+            return False
+        self.ids.snippet.cursor = self._played / seconds
+        return True
+
+    def stop(self) -> None:
+        if self._cursor_ev is not None:
+            self._cursor_ev.cancel()
+            self._cursor_ev = None
+        if self.player is not None:
+            self.player.stop()
+        if "snippet" in self.ids:
+            self.ids.snippet.cursor = -1
+
+    def export(self, kind: str) -> None:
+        from app.ui.close import export_dir
+
+        out = export_dir() / self.procedure_id[:8] / kind
+        try:
+            files = queries.export(self.lb, self.procedure_id, kind, out)
+        except Exception as e:  # say why; the record itself is untouched
+            self.export_message = f"Export failed: {e}"
+            return
+        self.export_message = f"{kind.upper()}: {len(files)} file(s) in {out}"

@@ -1,0 +1,220 @@
+"""The live guidance screen: the trace, what the analyser hears in words, the proximity and
+end-plate noise meters, task presets, sound controls, the status bar, and Mark injection.
+
+Logic only; the layout is live.kv. Everything here runs on the main thread: `refresh` is
+called by the Clock each frame and pulls from the session (the ring, the measures snapshot,
+the completed marks); it never reads the device or runs the analyser.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from kivy.lang import Builder
+from kivy.logger import Logger
+from kivy.properties import (
+    BooleanProperty,
+    ListProperty,
+    NumericProperty,
+    ObjectProperty,
+    StringProperty,
+)
+from kivy.uix.screenmanager import Screen
+
+from app.activity import findings, proximity
+from app.live import LiveSession
+from app.presets import PRESETS, preset
+from devices import Isolation
+
+NO_SIGNAL_AFTER_S = 0.5
+PANEL_EVERY_S = 0.25  # words and meters: several times a second, without flicker
+OK_COLOUR = [0.7, 0.8, 0.7, 1]
+WARN_COLOUR = [1, 0.75, 0.3, 1]
+ALARM_COLOUR = [1, 0.45, 0.4, 1]
+EPN_FULL_PER_S = 300.0  # end-plate noise meter: miniature potentials per second at full
+# The trace redraws at most this often: software GL's cost is per frame drawn, and it takes
+# the CPU the sound needs (docs/live-screen.md). 30 Hz is as smooth as a sweep needs.
+TRACE_FPS = 30
+
+Builder.load_file(str(Path(__file__).with_name("live.kv")))
+
+
+class LiveScreen(Screen):
+    session = ObjectProperty(None)
+    preset_name = StringProperty("spontaneous")
+    device_text = StringProperty("")
+    status_text = StringProperty("")
+    status_colour = ListProperty(OK_COLOUR)
+    sound_text = StringProperty("")
+    sound_colour = ListProperty(OK_COLOUR)
+    banner_text = StringProperty("")  # the not-isolated warning: persistent
+    findings_text = StringProperty("")
+    rms_text = StringProperty("")
+    turns_text = StringProperty("")
+    proximity_value = NumericProperty(0.0)
+    proximity_text = StringProperty("")
+    epn_value = NumericProperty(0.0)
+    epn_text = StringProperty("")
+    show_epn = BooleanProperty(False)
+    audio_mode = StringProperty("raw")
+    muted = BooleanProperty(False)
+    volume = NumericProperty(0.6)
+    is_simulator = BooleanProperty(False)
+    landscape = BooleanProperty(True)
+    mark_text = StringProperty("")
+    marks_done = NumericProperty(0)
+
+    def __init__(self, session: LiveSession, on_mark=None, **kw):
+        super().__init__(name="live", **kw)
+        self.session = session
+        self.audio = session.audio
+        self.on_mark = on_mark  # called with each completed Mark (the quick entry panel)
+        info = session.info
+        self.is_simulator = info.kind == "simulator"
+        scale = "calibrated" if info.calibrated else "UNCALIBRATED"
+        self.device_text = f"{info.name}  ·  {info.fs / 1000:g} kHz  ·  {scale}"
+        if not info.isolation.patient_rated and info.isolation is not Isolation.NOT_APPLICABLE:
+            self.banner_text = (info.details.get("warning") or
+                                f"{info.name} is NOT isolated for patient connection: "
+                                "training and research only.")
+        self._panel_due = 0.0
+        self._seen_marks = 0
+        self.bind(size=self._orient)
+        self.ids.trace.max_fps = TRACE_FPS
+
+    def _orient(self, *_):
+        self.landscape = self.width >= self.height
+
+    # -- presets and controls ---------------------------------------------------------
+    def apply_preset(self, name: str) -> None:
+        p = preset(name)
+        self.preset_name = p.name
+        trace = self.ids.trace
+        trace.uv_per_div = p.sensitivity_uv
+        trace.ms_per_div = p.sweep_ms
+        self.show_epn = name == "trigger_point"
+        self.set_audio_mode(p.audio_mode)
+
+    def preset_titles(self) -> list[tuple[str, str]]:
+        return [(p.name, p.title) for p in PRESETS.values()]
+
+    def on_sensitivity(self, uv_per_div: float) -> None:
+        """The trace's sensitivity changed (buttons, pinch): loudness follows, as on EMG
+        machines."""
+        if self.audio is not None:
+            self.audio.renderer.set_sensitivity(uv_per_div)
+
+    def set_audio_mode(self, mode: str) -> None:
+        self.audio_mode = mode
+        self.muted = False
+        if self.audio is not None:
+            self.audio.renderer.set_mode(mode)
+
+    def toggle_mute(self) -> None:
+        self.muted = not self.muted
+        if self.audio is not None:
+            self.audio.renderer.set_mode("mute" if self.muted else self.audio_mode)
+
+    def set_volume(self, value: float) -> None:
+        self.volume = value
+        if self.audio is not None:
+            try:
+                self.audio.renderer.set_volume(value)
+            except ValueError as e:  # a slider cannot go there; a script might
+                Logger.warning("Needlepoint: %s", e)
+
+    # -- training (simulator only) ------------------------------------------------------
+    def move_needle(self) -> None:
+        if hasattr(self.session.device, "move_needle"):
+            self.session.device.move_needle()
+
+    def set_effort(self, value: float) -> None:
+        if hasattr(self.session.device, "set_effort"):
+            self.session.device.set_effort(value)
+
+    def set_depth(self, value: float) -> None:
+        if hasattr(self.session.device, "set_proximity"):
+            self.session.device.set_proximity(value)
+
+    # -- mark injection ---------------------------------------------------------------
+    def mark_injection(self) -> None:
+        self.session.mark_injection()
+        if self.audio is not None:
+            self.audio.alert("mark")  # a chime, unlike any EMG sound
+        self.mark_text = "Marked: keeping 2 s more EMG..."
+
+    # -- each frame -------------------------------------------------------------------
+    def refresh(self, _dt: float) -> None:
+        s = self.session
+        trace = self.ids.trace
+        trace.update(s.ring, s.info.fs)
+        m = s.measures
+        if s.status == "error":
+            trace.banner = "DEVICE ERROR"
+        elif s.signal_age() > NO_SIGNAL_AFTER_S:
+            trace.banner = "NO SIGNAL"
+        elif m.get("lead_off"):
+            trace.banner = f"LEAD OFF: {m['lead_off']}"
+        else:
+            trace.banner = ""
+        now = time.monotonic()
+        if now >= self._panel_due:
+            self._panel_due = now + PANEL_EVERY_S
+            self._status(s, m)
+            self._panel(m)
+            self._sound()
+        if len(s.marks) != self._seen_marks:
+            self._new_marks()
+
+    def _status(self, s: LiveSession, m: dict) -> None:
+        parts, colour = [s.status], OK_COLOUR
+        if s.status == "error":
+            parts, colour = [f"ERROR: {s.last_error}"], ALARM_COLOUR
+        elif s.signal_age() > NO_SIGNAL_AFTER_S:
+            parts, colour = ["NO SIGNAL: reconnecting"], WARN_COLOUR
+        c = s.counters
+        if c.lost_frames or c.lost_chunks:
+            parts.append(f"{c.lost_frames} frames dropped")
+            colour = WARN_COLOUR
+        if m.get("clipping") and not m.get("lead_off"):  # a flat lead is not a clipped one
+            parts.append("CLIPPING")
+            colour = WARN_COLOUR
+        self.status_text, self.status_colour = "  ·  ".join(parts), colour
+
+    def _panel(self, m: dict) -> None:
+        if not m:
+            return
+        self.findings_text = "\n".join(findings(m))
+        self.rms_text = f"{m['rms_uv']:.0f} uV"
+        self.turns_text = f"{m['turns_per_s']:.0f} /s"
+        self.proximity_value, self.proximity_text = proximity(m)
+        rate = m.get("end_plate_noise_per_s") or 0.0
+        self.epn_value = min(rate / EPN_FULL_PER_S, 1.0)
+        self.epn_text = (f"{rate:.0f} /s" + ("  end-plate noise" if m.get("end_plate_noise")
+                                            else ""))
+
+    def _sound(self) -> None:
+        audio = self.audio
+        if audio is None:
+            self.sound_text, self.sound_colour = "sound off", OK_COLOUR
+            return
+        lost = audio.check_speaker()
+        if lost:
+            Logger.warning("Needlepoint: %s", lost)  # once: the speaker is then let go
+        if audio.speaker is None:
+            self.sound_text, self.sound_colour = "NO SOUND", WARN_COLOUR
+        else:
+            self.sound_text = f"sound {audio.delay_s() * 1000:.0f} ms"
+            self.sound_colour = OK_COLOUR
+
+    def _new_marks(self) -> None:
+        marks = list(self.session.marks)
+        for mark in marks[self._seen_marks - len(marks):] if self._seen_marks else marks:
+            self.marks_done += 1
+            seconds = len(mark.samples) / mark.fs
+            self.mark_text = (f"Injection {self.marks_done} marked: {seconds:.1f} s of EMG "
+                              "kept")
+            if self.on_mark is not None:
+                self.on_mark(mark)
+        self._seen_marks = len(marks)

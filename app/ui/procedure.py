@@ -1,0 +1,117 @@
+"""The Procedure screen: set-up, injection entry and close/sign, one step at a time (an
+inner screen manager). Marks from the live screen arrive here (`add_mark`): each is saved
+at once with its EMG and its entry opens; made while locked, it waits for the next user.
+The logic lives in app.workflow; this file only routes between the steps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kivy.lang import Builder
+from kivy.properties import BooleanProperty, StringProperty
+from kivy.uix.screenmanager import Screen
+
+import app.ui.close  # noqa: F401
+import app.ui.entry  # noqa: F401
+import app.ui.setup  # noqa: F401
+from app.workflow.procedure import KINDS, ProcedureFlow
+
+Builder.load_file(str(Path(__file__).with_name("procedure.kv")))
+
+
+class ProcedureScreen(Screen):
+    step = StringProperty("setup")
+    header = StringProperty("")
+    user_text = StringProperty("")
+    has_procedure = BooleanProperty(False)
+
+    def __init__(self, flow: ProcedureFlow, access, on_queue=None, on_lock=None, **kw):
+        self.flow = flow
+        self.access = access
+        self.on_queue = on_queue  # told how many marks wait (the lock shows it)
+        self.on_lock = on_lock  # the app shows its PIN pad
+        super().__init__(name="procedure", **kw)
+        for name in ("setup", "entry", "close"):
+            self.ids.steps.get_screen(name).ctx = self
+
+    def on_pre_enter(self, *_):
+        self.refresh()
+
+    def refresh(self) -> None:
+        u = self.access.user
+        self.user_text = u["name"] if u else ""
+        p = self.flow.procedure
+        pt = self.flow.patient
+        self.has_procedure = p is not None
+        self.header = (f"{pt['family_name']}  MRN {pt['mrn']}  ·  "
+                       f"{KINDS.get(p['kind'], p['kind'])}: {p.get('indication') or ''}"
+                       if p and pt else "New procedure")
+        current = self.ids.steps.current_screen
+        if hasattr(current, "refresh") and current.ctx is not None:
+            current.refresh()
+
+    def lock_now(self) -> None:
+        """Handing the tablet over: records hide until the next PIN."""
+        self.access.lock()
+        if self.on_lock is not None:
+            self.on_lock()
+
+    def user_id(self) -> str | None:
+        return self.access.user["id"] if self.access.user else None
+
+    def show(self, step: str) -> None:
+        self.step = step
+        self.ids.steps.current = step
+        self.refresh()
+
+    def started(self) -> None:
+        self.refresh()
+
+    def new_procedure(self) -> None:
+        self.flow.procedure = None
+        self.flow.patient = None
+        self.flow.vials, self.flow.entries, self.flow.vial_id = [], [], None
+        setup = self.ids.steps.get_screen("setup")
+        setup.form = {}
+        setup.patient_text, setup.last_text = "No patient chosen", ""
+        self.ids.steps.get_screen("entry").entry = None
+        self.show("setup")
+
+    # -- marks ---------------------------------------------------------------------------
+    def add_mark(self, mark) -> None:
+        """From the live screen, for every completed mark: never refused, never lost."""
+        entry = self.flow.on_mark(mark, self.user_id())
+        if entry is None:
+            if self.on_queue is not None:
+                self.on_queue(len(self.flow.queued))
+            return
+        self._opened(entry)
+
+    def signed_in(self) -> None:
+        """The next user after the lock: marks made meanwhile are saved and opened."""
+        saved = self.flow.flush_queue(self.user_id())
+        if saved:
+            self._opened(saved[-1])
+        self.refresh()
+
+    def _opened(self, entry) -> None:
+        panel = self.ids.steps.get_screen("entry")
+        panel.open(entry)
+        if self.ids.steps.current != "entry":
+            self.ids.steps.current = "entry"
+            self.step = "entry"
+        self.refresh()
+
+    @property
+    def rows(self) -> list[dict]:
+        """What was marked this session, as text (the live screen's tests read it)."""
+        from app.workflow.procedure import summary
+
+        if self.flow.procedure is None or self.flow.queued:
+            from app.activity import findings
+
+            return [{"text": f"mark {n + 1} waiting for entry: "
+                             + "; ".join(findings(m.findings or {}))}
+                    for n, m in enumerate(self.flow.queued)]
+        return [{"text": r["text"] + "  " + r["findings"]}
+                for r in summary(self.flow.cat, self.flow.record())["injections"]]

@@ -1,0 +1,51 @@
+"""The Settings screen: display, sound and device choices, kept in app.settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kivy.app import App
+from kivy.lang import Builder
+from kivy.properties import BooleanProperty, StringProperty
+from kivy.uix.screenmanager import Screen
+
+Builder.load_file(str(Path(__file__).with_name("settings.kv")))
+
+
+class SettingsScreen(Screen):
+    negative_up = BooleanProperty(True)
+    mains = StringProperty("off")
+    device_text = StringProperty("")
+    isolation = StringProperty("unknown")
+    message = StringProperty("")
+
+    def __init__(self, settings, **kw):
+        super().__init__(name="settings", **kw)
+        self.settings = settings
+        self.negative_up = settings.negative_up
+        self.mains = {0: "off", 50: "50 Hz", 60: "60 Hz"}[settings.mains_hz or 0]
+        self.device_text = settings.device
+
+    def set_negative_up(self, value: bool) -> None:
+        self.negative_up = value
+        self.settings.negative_up = value
+        self._save()
+        live = App.get_running_app().root.get_screen("live")
+        live.ids.trace.negative_up = value
+
+    def set_mains(self, label: str) -> None:
+        self.mains = label
+        self.settings.mains_hz = {"off": 0, "50 Hz": 50, "60 Hz": 60}[label]
+        self._save("Mains filter: used from the next start.")
+
+    def set_isolation(self, value: str) -> None:
+        """The clinic's declaration for the sound card preamp (it cannot tell)."""
+        self.isolation = value
+        self.settings.soundcard_isolation["default"] = value
+        self._save("Sound card isolation: used when a sound card input is next opened.")
+
+    def _save(self, message: str = "Saved.") -> None:
+        from app import settings as store
+
+        store.save(self.settings)
+        self.message = message

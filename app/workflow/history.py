@@ -1,0 +1,137 @@
+"""What the History screen lists and charts, read from the logbook in a few queries: all
+procedures (newest first) or a patient's, a patient's timeline with totals, a procedure's
+detail, and per muscle the units given, the EMG found at injection and the pain scores over
+time. Exports go through the logbook's own writers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from app.logbook import Logbook
+from app.workflow import procedure as flow
+from app.workflow.snippet import emg_summary
+
+EXPORTS = ("pdf", "csv", "fhir", "edf")
+
+
+def patients(lb: Logbook, text: str = "", limit: int = 2000) -> list[dict]:
+    """Patients matching the search as typed (MRN or name prefix), with their procedure
+    count and last date."""
+    t = (text or "").strip().replace("%", "").replace("_", "")
+    where, params = "", []
+    if t:
+        where = ("WHERE pt.mrn LIKE ? OR pt.family_name LIKE ? OR pt.given_name LIKE ? "
+                 "OR (pt.family_name || ' ' || coalesce(pt.given_name, '')) LIKE ?")
+        params = [t + "%"] * 4
+    return list(lb.db.query(
+        f"""SELECT pt.id, pt.mrn, pt.family_name, pt.given_name, pt.birth_date,
+                   count(p.id) AS procedures, max(p.started_at) AS last
+            FROM patients pt LEFT JOIN procedures p ON p.patient_id = pt.id {where}
+            GROUP BY pt.id ORDER BY pt.family_name, pt.given_name LIMIT ?""",
+        [*params, limit]))
+
+
+def all_procedures(lb: Logbook, limit: int | None = None) -> list[dict]:
+    """Every procedure, newest first, one row each, for the scrolling list."""
+    sql = """SELECT p.id, p.patient_id, pt.mrn, pt.family_name, p.kind, p.started_at,
+                    p.signed_at,
+                    (SELECT count(*) FROM injections i WHERE i.procedure_id = p.id
+                     AND i.voided = 0) AS injections
+             FROM procedures p JOIN patients pt ON pt.id = p.patient_id
+             ORDER BY p.started_at DESC"""
+    return list(lb.db.query(sql + (f" LIMIT {int(limit)}" if limit else "")))
+
+
+def procedure_row_text(r: dict) -> str:
+    return (f"{r['started_at'][:10]}  {r['mrn']}  {r.get('family_name') or ''}  "
+            f"{flow.KINDS.get(r['kind'], r['kind'])}  {r['injections']} inj"
+            f"{'  signed' if r['signed_at'] else '  OPEN'}")
+
+
+def timeline(lb: Logbook, patient_id: str) -> dict:
+    """The patient and their procedures, newest first, each with its totals per product."""
+    hist = lb.patient_history(patient_id)
+    cat = lb.cat
+    rows = []
+    for rec in reversed(hist["procedures"]):
+        s = flow.summary(cat, rec)
+        rows.append({"id": rec["id"], "date": rec["started_at"][:10],
+                     "kind": flow.KINDS.get(rec["kind"], rec["kind"]),
+                     "indication": rec.get("indication") or "",
+                     "totals": "; ".join(t["text"] for t in s["totals"]) or "no drug",
+                     "injections": sum(1 for i in rec["injections"] if not i["voided"]),
+                     "signed": bool(rec.get("signed_at")),
+                     "pain": (rec.get("pain_before"), rec.get("pain_after"))})
+    return {"patient": hist["patient"], "procedures": rows, "records": hist["procedures"]}
+
+
+def muscle_series(lb: Logbook, patient_id: str, records: list[dict] | None = None
+                  ) -> dict[str, dict]:
+    """Per muscle and side: one point per procedure with the units given (per product,
+    never added across products), the mean RMS, end-plate noise rate and tonic share found
+    at its injections, and the procedure's pain scores (before, after, follow-up)."""
+    records = records if records is not None else lb.patient_history(patient_id)["procedures"]
+    names = {k: m["name"] for k, m in lb.cat.muscles.items()}
+    out: dict[str, dict] = {}
+    for rec in records:
+        pain_follow = [o["value"] for o in rec["observations"]
+                       if o["scale"] == "pain_nrs" and o["timepoint"] == "followup"]
+        per: dict[str, dict] = {}
+        for i in rec["injections"]:
+            if i["voided"] or not i.get("muscle"):
+                continue
+            key = f"{i['muscle']}:{i.get('side') or ''}"
+            p = per.setdefault(key, {"units": 0.0, "product": i.get("product"), "rms": [],
+                                     "epn": [], "tonic": []})
+            p["units"] += float(i.get("units") or 0)
+            e = emg_summary(i.get("emg_findings"))
+            for k, name in (("rms", "rms_uv"), ("epn", "epn_per_s"), ("tonic", "tonic")):
+                if e[name] is not None:
+                    p[k].append(e[name])
+        for key, p in per.items():
+            muscle, side = key.split(":")
+            s = out.setdefault(key, {"muscle": muscle, "side": side,
+                                     "title": f"{names.get(muscle, muscle)} {side}".strip(),
+                                     "points": []})
+            s["points"].append({
+                "date": rec["started_at"][:10], "units": p["units"], "product": p["product"],
+                "rms_uv": _mean(p["rms"]), "epn_per_s": _mean(p["epn"]),
+                "tonic": _mean(p["tonic"]), "pain_before": rec.get("pain_before"),
+                "pain_after": rec.get("pain_after"),
+                "pain_followup": pain_follow[-1] if pain_follow else None})
+    return out
+
+
+def _mean(xs: list[float]) -> float | None:
+    return sum(xs) / len(xs) if xs else None
+
+
+def export(lb: Logbook, procedure_id: str, kind: str, out: Path) -> list[Path]:
+    """The procedure note (pdf, printable), csv, FHIR or the EDF+ snippets, owner-only."""
+    rec = lb.procedure(procedure_id)
+    users = {u["id"]: u for u in lb.users()}
+    out = Path(out)
+    if kind == "pdf":
+        from app.logbook import note_pdf
+        return note_pdf.export([rec], out, users)
+    if kind == "csv":
+        from app.logbook import export_csv
+        return export_csv.export([rec], out)
+    if kind == "fhir":
+        from app.logbook import export_fhir
+        return export_fhir.export([rec], out, users)
+    if kind == "edf":
+        from app.logbook import export_edf
+        return export_edf.export(lb, [rec], out)
+    raise ValueError(f"export as one of {', '.join(EXPORTS)}")
+
+
+def add_followup_pain(lb: Logbook, procedure_id: str, text: str, by: str) -> str:
+    from app.workflow.fields import parse_pain
+
+    c = parse_pain(text, required=True)
+    if not c.ok:
+        return c.message
+    lb.add_observation(procedure_id, {"scale": "pain_nrs", "timepoint": "followup",
+                                      "value": c.value}, by)
+    return ""

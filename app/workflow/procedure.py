@@ -1,0 +1,493 @@
+"""One procedure from set-up to signature, as the screens drive it: the patient, the
+time-out, the vials, each marked injection saved the moment it is marked and completed
+field by field, the dose warnings with their overrides, the close and the signature, and
+amendments after. Every method returns the messages to show beside fields; nothing typed is
+thrown away (the screens keep the text)."""
+
+from __future__ import annotations
+
+import datetime
+import time
+from dataclasses import dataclass, field
+
+from app.logbook import Logbook, LogbookError, ids, rules
+from app.workflow import dose, fields, snippet
+from app.workflow.fields import Checked
+
+KINDS = {"botulinum": "Botulinum toxin", "trigger_point": "Trigger point",
+         "dry_needling": "Dry needling"}
+SIDES = ("left", "right", "midline")
+GUIDANCE = {"emg": "EMG", "emg_stimulation": "EMG + stim", "ultrasound": "Ultrasound",
+            "palpation": "Palpation", "landmarks": "Landmarks"}
+ROLLING_DAYS = 90
+
+
+@dataclass
+class Entry:
+    """One injection on screen: its record id once saved, and the text of each field as
+    typed (kept, right or wrong)."""
+
+    injection_id: str | None
+    mark: object = None
+    text: dict = field(default_factory=dict)
+    messages: dict = field(default_factory=dict)
+    recorded_rules: set = field(default_factory=set)
+
+
+class ProcedureFlow:
+    def __init__(self, lb: Logbook):
+        self.lb = lb
+        self.cat = lb.cat
+        self.procedure: dict | None = None
+        self.patient: dict | None = None
+        self.vials: list[dict] = []
+        self.vial_id: str | None = None  # the vial new injections are drawn from
+        self.entries: list[Entry] = []
+        self.queued: list = []  # marks made while nobody was signed in
+        self.plan: list[dict] = []
+
+    # -- patients -------------------------------------------------------------------------
+    def search_patients(self, text: str, limit: int = 50) -> list[dict]:
+        """By MRN or family/given name, as typed (prefix, any case)."""
+        t = (text or "").strip().replace("%", "").replace("_", "")
+        sql = ("SELECT id, mrn, family_name, given_name, birth_date, weight_kg FROM patients "
+               "{} ORDER BY family_name, given_name LIMIT ?")
+        if not t:
+            return list(self.lb.db.query(sql.format(""), [limit]))
+        like = t + "%"
+        return list(self.lb.db.query(sql.format(
+            "WHERE mrn LIKE ? OR family_name LIKE ? OR given_name LIKE ? "
+            "OR (family_name || ' ' || coalesce(given_name, '')) LIKE ?"),
+            [like, like, like, like, limit]))
+
+    def check_patient(self, form: dict) -> dict[str, str]:
+        checks = {"mrn": fields.parse_mrn(form.get("mrn", "")),
+                  "family_name": fields.parse_text(form.get("family_name", ""), "Family name"),
+                  "given_name": fields.parse_text(form.get("given_name", ""), "Given name",
+                                                  required=False),
+                  "birth_date": fields.parse_date(form.get("birth_date", ""), "Birth date",
+                                                  required=True),
+                  "weight_kg": fields.parse_weight(form.get("weight_kg", ""))}
+        return {k: c for k, c in checks.items()}
+
+    def add_patient(self, form: dict, by: str) -> tuple[dict | None, dict[str, str]]:
+        checks = self.check_patient(form)
+        msgs = {k: c.message for k, c in checks.items() if not c.ok}
+        if not msgs and self.lb.find_patient(checks["mrn"].value):
+            msgs["mrn"] = "A patient with this MRN exists: find them above"
+        if msgs:
+            return None, msgs
+        pt = self.lb.add_patient({k: c.value for k, c in checks.items()
+                                  if c.value is not None}, by=by)
+        self.patient = pt
+        return pt, {}
+
+    def choose_patient(self, patient_id: str) -> dict:
+        self.patient = self.lb.patient(patient_id)
+        return self.patient
+
+    def set_weight(self, text: str, by: str) -> str:
+        c = fields.parse_weight(text)
+        if c.ok and c.value is not None and self.patient:
+            self.patient = self.lb.update_patient(self.patient["id"],
+                                                  {"weight_kg": c.value}, by)
+        return c.message
+
+    def last_session(self, patient_id: str) -> dict | None:
+        """The last procedure, its plan (muscle, side, units per product) and the rolling
+        totals per product over the last 90 days: shown before the first injection."""
+        hist = self.lb.patient_history(patient_id)["procedures"]
+        if not hist:
+            return None
+        last = hist[-1]
+        plan: dict[tuple, dict] = {}
+        for i in last["injections"]:
+            if i["voided"] or not i.get("muscle"):
+                continue
+            key = (i["muscle"], i.get("side"), i.get("product"))
+            p = plan.setdefault(key, {"muscle": i["muscle"], "side": i.get("side"),
+                                      "product": i.get("product"), "units": 0.0, "sites": 0})
+            p["units"] += float(i.get("units") or 0)
+            p["sites"] += 1
+        now = datetime.datetime.now(datetime.UTC)
+        rolling: dict[str, float] = {}
+        for proc in hist:
+            if now - ids.parse(proc["started_at"]) > datetime.timedelta(days=ROLLING_DAYS):
+                continue
+            for key, t in proc["totals"].items():
+                rolling[key] = rolling.get(key, 0.0) + t["units"]
+        return {"procedure": last, "plan": list(plan.values()), "rolling": rolling,
+                "days_ago": (now - ids.parse(last["started_at"])).days}
+
+    def usual_muscles(self, patient_id: str) -> list[str]:
+        """Muscles this patient was injected in, most often first."""
+        rows = self.lb.db.query(
+            "SELECT i.muscle, count(*) AS n FROM injections i JOIN procedures p ON "
+            "p.id = i.procedure_id WHERE p.patient_id = ? AND i.muscle IS NOT NULL "
+            "AND i.voided = 0 GROUP BY i.muscle ORDER BY n DESC", [patient_id])
+        return [r["muscle"] for r in rows]
+
+    # -- the procedure ----------------------------------------------------------------------
+    def check_setup(self, form: dict) -> dict[str, Checked]:
+        kind = form.get("kind") or ""
+        checks = {
+            "patient": Checked(self.patient["id"], "") if self.patient else
+            Checked(None, "Find or add the patient first"),
+            "kind": Checked(kind, "") if kind in KINDS else Checked(None, "Choose the kind"),
+            "indication": fields.parse_text(form.get("indication", ""), "Indication"),
+            "pain_before": fields.parse_pain(form.get("pain_before", ""), required=True),
+            "physician_id": Checked(form.get("physician_id"), "") if form.get("physician_id")
+            else Checked(None, "Choose the physician"),
+        }
+        missing = [p for p in ("identity", "consent", "side") if not form.get(f"timeout_{p}")]
+        checks["timeout"] = (Checked(None, "Time-out: confirm " + ", ".join(missing))
+                             if missing else Checked(True, ""))
+        return checks
+
+    def start(self, form: dict, by: str) -> tuple[dict | None, dict[str, str]]:
+        checks = self.check_setup(form)
+        msgs = {k: c.message for k, c in checks.items() if not c.ok}
+        if msgs:
+            return None, msgs
+        nurse = by if self._role(by) == "nurse" else None
+        self.procedure = self.lb.start_procedure({
+            "patient_id": self.patient["id"], "kind": form["kind"],
+            "indication": checks["indication"].value, "physician_id": form["physician_id"],
+            "nurse_id": nurse, "pain_before": checks["pain_before"].value,
+            "timeout": {"identity": True, "consent": True, "side": True}}, by=by)
+        self.vials, self.entries = [], []
+        self.plan = (self.last_session(self.patient["id"]) or {}).get("plan", [])
+        return self.procedure, {}
+
+    def _role(self, user_id: str) -> str:
+        return next((u["role"] for u in self.lb.users() if u["id"] == user_id), "")
+
+    def check_vial(self, form: dict, *, now: datetime.datetime | None = None
+                   ) -> dict[str, Checked]:
+        key = form.get("product") or ""
+        kind = self.cat.kind_of(key)
+        checks: dict[str, Checked] = {"product": Checked(key, "") if kind else
+                                      Checked(None, "Choose the product")}
+        if kind == "toxin":
+            sizes = (self.cat.toxins[key].get("vial_units") or [])
+            checks["vial_units"] = fields.parse_vial_units(form.get("vial_units", ""), sizes)
+            solution = self.cat.toxins[key].get("form") == "solution"
+            checks["diluent_ml"] = fields.parse_diluent(form.get("diluent_ml", ""),
+                                                        required=not solution)
+            checks["reconstituted_at"] = fields.parse_time_today(
+                form.get("reconstituted_at", ""), now=now)
+        elif kind == "anaesthetic":
+            c = fields._number(form.get("mg_per_ml", ""), "Strength", required=True,
+                               unit="mg/mL")
+            if c.ok and c.value <= 0:
+                c = Checked(None, "Strength must be more than 0 mg/mL")
+            checks["mg_per_ml"] = c
+        checks["lot"] = fields.parse_lot(form.get("lot", ""))
+        checks["expiry"] = fields.parse_expiry(form.get("expiry", ""))
+        return checks
+
+    def vial_preview(self, form: dict) -> str:
+        """Units per 0.1 mL as the nurse types the strength and diluent."""
+        checks = self.check_vial(form)
+        if not checks["product"].ok:
+            return ""
+        v = {k: c.value for k, c in checks.items() if c.ok and c.value is not None}
+        return dose.per_tenth_ml_text(self.cat, v)
+
+    def add_vial(self, form: dict, by: str) -> tuple[dict | None, dict[str, str]]:
+        checks = self.check_vial(form)
+        msgs = {k: c.message for k, c in checks.items() if not c.ok}
+        if self.procedure is None:
+            msgs["product"] = "Start the procedure first"
+        if msgs:
+            return None, msgs
+        vial = self.lb.add_vial(self.procedure["id"], {k: c.value for k, c in checks.items()
+                                                       if c.value is not None}, by=by)
+        self.vials.append(vial)
+        self.vial_id = vial["id"]
+        return vial, {}
+
+    def expiry_note(self, text: str) -> str:
+        c = fields.parse_expiry(text)
+        if c.ok and fields.is_expired(c.value):
+            return f"EXPIRED lot ({rules.expiry_date(c.value).isoformat()}): use another vial"
+        return c.message
+
+    # -- marks and entries --------------------------------------------------------------------
+    def on_mark(self, mark, by: str | None) -> Entry | None:
+        """A completed mark from the live screen: saved at once, with its EMG, when someone
+        is signed in and a procedure is open; otherwise queued for the next user."""
+        if by is None or self.procedure is None:
+            self.queued.append(mark)
+            return None
+        return self._save_mark(mark, by)
+
+    def flush_queue(self, by: str) -> list[Entry]:
+        if self.procedure is None:
+            return []
+        saved = [self._save_mark(m, by) for m in self.queued]
+        self.queued = []
+        return saved
+
+    def _save_mark(self, mark, by: str) -> Entry:
+        at = datetime.datetime.now(datetime.UTC) - datetime.timedelta(
+            seconds=max(time.monotonic() - mark.pressed_at, 0.0))
+        fields_ = {"at": at, "guidance": "emg"}
+        if self.vial_id:
+            fields_["vial_id"] = self.vial_id
+        inj = self.lb.log_injection(self.procedure["id"], fields_, by,
+                                    snippet=snippet.from_mark(mark))
+        entry = Entry(inj["id"], mark, text={"guidance": "emg"})
+        entry.recorded_rules = {w["rule"] for w in inj["warnings"]}
+        self.entries.append(entry)
+        return entry
+
+    def new_entry(self, by: str) -> Entry:
+        """An injection with no mark (the needle went in without pressing Mark)."""
+        fields_ = {"guidance": "emg"}
+        if self.vial_id:
+            fields_["vial_id"] = self.vial_id
+        inj = self.lb.log_injection(self.procedure["id"], fields_, by)
+        entry = Entry(inj["id"], None, text={"guidance": "emg"})
+        self.entries.append(entry)
+        return entry
+
+    def injection(self, entry: Entry) -> dict:
+        return next(i for i in self.record()["injections"] if i["id"] == entry.injection_id)
+
+    def record(self) -> dict:
+        return self.lb.procedure(self.procedure["id"])
+
+    def vial_of(self, entry: Entry) -> dict | None:
+        inj = self.lb._row("injections", entry.injection_id)
+        return next((v for v in self.vials if v["id"] == (inj or {}).get("vial_id")), None)
+
+    def set_field(self, entry: Entry, name: str, text, by: str) -> str:
+        """Check one field as typed and save it at once when it is right. Returns the
+        message for beside the field ("" when saved). Units fill in the volume and volume
+        the units, from the vial's dilution."""
+        entry.text[name] = text
+        changes: dict = {}
+        vial = self.vial_of(entry)
+        if name == "muscle":
+            c = fields.parse_muscle(text, self.cat.muscles)
+            changes = {"muscle": c.value}
+            if c.ok:
+                planned = self.planned(text)
+                if planned and not entry.text.get("units"):
+                    entry.text["side"] = planned.get("side") or entry.text.get("side")
+        elif name == "side":
+            c = Checked(text, "") if text in SIDES else Checked(None, "Choose the side")
+            changes = {"side": c.value}
+        elif name == "site":
+            c = fields.parse_site(text)
+            changes = {"site": c.value}
+        elif name == "units":
+            c = fields.parse_units(text)
+            if c.ok and c.value is not None:
+                if vial is None:
+                    c = Checked(None, "Add a vial first: units need a product")
+                else:
+                    done = dose.complete(self.cat, vial, units=c.value, volume_ml=None)
+                    changes = {"units": c.value, "volume_ml": done["volume_ml"]}
+                    if done["volume_ml"] is not None:
+                        entry.text["volume_ml"] = f"{done['volume_ml']:g}"
+                        entry.messages.pop("volume_ml", None)
+        elif name == "volume_ml":
+            c = fields.parse_volume(text)
+            if c.ok and c.value is not None and vial is not None:
+                done = dose.complete(self.cat, vial, units=None, volume_ml=c.value)
+                changes = {"volume_ml": c.value}
+                if done["units"] is not None:
+                    changes["units"] = done["units"]
+                    entry.text["units"] = f"{done['units']:g}"
+                    entry.messages.pop("units", None)
+                if done["dose_mg"] is not None:
+                    changes["dose_mg"] = done["dose_mg"]
+            elif c.ok and c.value is not None:
+                changes = {"volume_ml": c.value}
+        elif name == "guidance":
+            c = Checked(text, "") if text in GUIDANCE else Checked(None, "Choose guidance")
+            changes = {"guidance": c.value}
+        elif name == "twitch":
+            c = Checked(bool(text), "")
+            changes = {"twitch": bool(text)}
+        elif name == "adverse_event":
+            c = fields.parse_text(text, "Adverse event", required=False)
+            changes = {"adverse_event": c.value}
+        else:
+            raise ValueError(f"no field {name}")
+        if c.ok and changes:
+            try:
+                self.lb.update_injection(entry.injection_id, changes, by)
+            except LogbookError as e:
+                c = Checked(None, str(e))
+        entry.messages[name] = c.message
+        return c.message
+
+    def planned(self, muscle: str) -> dict | None:
+        return next((p for p in self.plan if p["muscle"] == muscle), None)
+
+    def warnings(self, entry: Entry) -> list[dict]:
+        """The dose warnings this injection raises as it now reads (this injection itself
+        not counted twice), with those already recorded and their overrides."""
+        rec = self.record()
+        inj = next(i for i in rec["injections"] if i["id"] == entry.injection_id)
+        vial = next((v for v in rec["vials"] if v["id"] == inj.get("vial_id")), None)
+        recorded = [w for w in rec["dose_warnings"] if w["injection_id"] == inj["id"]]
+        if vial is None:
+            return recorded
+        product_of = {v["id"]: v["product"] for v in rec["vials"]}
+        session = [{**i, "product": product_of.get(i["vial_id"])} for i in rec["injections"]
+                   if i["id"] != inj["id"] and not i["voided"] and i.get("vial_id")]
+        history = self.lb._history(rec["patient_id"], rec["id"])
+        found = rules.check(self.cat, patient=rec["patient"], procedure=rec, vial=vial,
+                            proposed={"muscle": inj.get("muscle"), "side": inj.get("side"),
+                                      "units": inj.get("units"),
+                                      "volume_ml": inj.get("volume_ml"), "at": inj["at"]},
+                            session=session, history=history)
+        have = {w["rule"] for w in recorded}
+        session_rules = {w["rule"] for w in rec["dose_warnings"]} & _SESSION
+        new = [w for w in found if w["rule"] not in have and w["rule"] not in session_rules]
+        return recorded + new
+
+    def override(self, entry: Entry, warning: dict, reason: str, physician_id: str) -> str:
+        """A physician's override of one warning, with its reason."""
+        c = fields.parse_reason(reason)
+        if not c.ok:
+            return c.message
+        try:
+            if warning.get("id"):
+                self.lb.override_warning(warning["id"], c.value, physician_id)
+            else:
+                self._record(entry, [warning], {warning["rule"]: c.value}, physician_id)
+        except LogbookError as e:
+            return str(e)
+        return ""
+
+    def finish_entry(self, entry: Entry) -> None:
+        """Leaving an injection: its warnings not overridden are recorded, open, for the
+        physician to decide before signing."""
+        open_ = [w for w in self.warnings(entry) if not w.get("id")]
+        if open_:
+            self._record(entry, open_, {}, None)
+
+    def _record(self, entry: Entry, warnings: list[dict], overrides: dict,
+                who: str | None) -> None:
+        # The logbook records warnings only inside log_injection; an injection completed
+        # field by field needs the same recording afterwards (see docs/workflow.md).
+        lb = self.lb
+        proc = lb._row("procedures", self.procedure["id"])
+        inj = lb._row("injections", entry.injection_id)
+        vial = lb._row("vials", inj["vial_id"]) if inj.get("vial_id") else None
+        if overrides:
+            lb._user(who, role="physician")
+        with lb.transaction():
+            lb._record_warnings(proc, entry.injection_id, vial, warnings, overrides, who)
+        entry.recorded_rules |= {w["rule"] for w in warnings}
+
+    def totals(self) -> list[dict]:
+        rec = self.record()
+        pop = rules.population(rec["patient"].get("birth_date"), rec["started_at"])
+        return dose.running_totals(self.cat, rec["injections"], rec["vials"], pop)
+
+    def void(self, entry: Entry, reason: str, by: str) -> str:
+        c = fields.parse_reason(reason)
+        if not c.ok:
+            return c.message
+        self.lb.void_injection(entry.injection_id, c.value, by)
+        return ""
+
+    # -- close, sign, amend, export -------------------------------------------------------------
+    def open_warnings(self) -> list[dict]:
+        return [w for w in self.record()["dose_warnings"] if not w["override_reason"]]
+
+    def incomplete(self) -> list[str]:
+        """Injections not voided that still lack a muscle, a side or (with a vial) a dose:
+        the note would be wrong, so the procedure does not end until each is completed or
+        voided with a reason."""
+        out = []
+        for n, i in enumerate(self.record()["injections"], 1):
+            if i["voided"]:
+                continue
+            lack = [w for w, ok in (("choose a muscle", i.get("muscle")),
+                                    ("choose the side", i.get("side")),
+                                    ("enter units or volume", i.get("units") is not None
+                                     or not i.get("vial_id"))) if not ok]
+            if lack:
+                out.append(f"Injection {n}: {', '.join(lack)}")
+        return out
+
+    def close(self, pain_after: str, wasted: dict[str, str], by: str) -> dict[str, str]:
+        msgs = {}
+        missing = self.incomplete()
+        if missing:
+            msgs["injections"] = "; ".join(missing) + " (or void it)"
+        pain = fields.parse_pain(pain_after, required=True)
+        if not pain.ok:
+            msgs["pain_after"] = pain.message
+        amounts = {}
+        for vial_id, text in wasted.items():
+            c = fields._number(text, "Units wasted", required=False, unit="units")
+            if c.ok and c.value is not None and c.value < 0:
+                c = Checked(None, "Units wasted cannot be negative")
+            if not c.ok:
+                msgs[f"wasted:{vial_id}"] = c.message
+            elif c.value is not None:
+                amounts[vial_id] = c.value
+        if msgs:
+            return msgs
+        for vial_id, units in amounts.items():
+            self.lb.update_vial(vial_id, {"units_wasted": units}, by)
+        self.procedure = self.lb.end_procedure(self.procedure["id"], by,
+                                               pain_after=pain.value)
+        return {}
+
+    def sign(self, physician_id: str) -> dict:
+        self.procedure = self.lb.sign_off(self.procedure["id"], physician_id)
+        return self.procedure
+
+    def amend(self, table: str, row_id: str, changes: dict, reason: str, by: str) -> str:
+        c = fields.parse_reason(reason)
+        if not c.ok:
+            return c.message
+        try:
+            self.lb.amend(self.procedure["id"], table, row_id, changes, c.value, by)
+        except LogbookError as e:
+            return str(e)
+        return ""
+
+    def summary(self) -> dict:
+        rec = self.record()
+        return summary(self.cat, rec)
+
+
+_SESSION = {"min_interval", "mixed_products", "no_weight", "unknown_product", "lot_expired"}
+
+
+def summary(cat, rec: dict) -> dict:
+    """What the close screen and the history detail show of one procedure."""
+    names = {k: m["name"] for k, m in cat.muscles.items()}
+    rows = []
+    for i in rec["injections"]:
+        words = (i.get("emg_findings") or {}).get("words") or []
+        dose_text = (f"{i['units']:g} U" if i.get("units") is not None else
+                     f"{i['dose_mg']:g} mg" if i.get("dose_mg") is not None else "no dose")
+        vol = f" ({i['volume_ml']:g} mL)" if i.get("volume_ml") is not None else ""
+        rows.append({
+            "id": i["id"], "seq": i["seq"], "voided": bool(i["voided"]),
+            "has_snippet": bool(i.get("has_snippet")),
+            "text": (f"{i['seq']}. {names.get(i.get('muscle'), i.get('muscle') or 'muscle ?')}"
+                     f" {i.get('side') or ''} site {i.get('site') or '-'}: {dose_text}{vol}"
+                     f"{'  VOID' if i['voided'] else ''}"),
+            "findings": "; ".join(words) if words else "",
+            "twitch": bool(i.get("twitch")), "adverse_event": i.get("adverse_event")})
+    wasted = sum(float(v.get("units_wasted") or 0) for v in rec["vials"])
+    pop = rules.population(rec["patient"].get("birth_date"), rec["started_at"])
+    totals = dose.running_totals(cat, rec["injections"], rec["vials"], pop)
+    pain = [o for o in rec["observations"] if o["scale"] == "pain_nrs"]
+    return {"injections": rows, "totals": totals, "wasted_units": wasted,
+            "pain_before": rec.get("pain_before"), "pain_after": rec.get("pain_after"),
+            "followup_pain": [o["value"] for o in pain if o["timepoint"] == "followup"],
+            "warnings": rec["dose_warnings"], "signed": bool(rec.get("signed_at")),
+            "amendments": rec["amendments"]}

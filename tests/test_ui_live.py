@@ -1,0 +1,62 @@
+"""The live screen driven as a person would, in the real app (under Xvfb when installed):
+the widget tree at tablet sizes, marking injections by touch and by foot pedal, and a
+pulled amplifier cable."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.uiutil import display, result, run, start
+
+URI = "sim:denervated?seed=11&grade=3"
+
+
+@pytest.mark.parametrize("size", ["1280x800", "800x1280"])
+def test_touch_targets_are_large_and_nothing_is_cut_off(size, tmp_path):
+    res = run("tree", {"device": URI, "size": size}, tmp_path)
+    assert res["size"] == [int(v) for v in size.split("x")]
+    assert res["small"] == [], res["small"]
+    assert res["outside"] == [], res["outside"]
+
+
+def test_marked_injections_hold_the_7_s_around_each_press(tmp_path):
+    from devices.simulator import render
+    from dsp.filters import FilterChain
+
+    res = run("mark", {"device": URI, "out": str(tmp_path)}, tmp_path)
+    marks = res["marks"]
+    assert len(marks) == 2  # the big button, then the foot pedal's space key
+    fs = marks[0]["fs"]
+    last = max(m["first"] + m["frames"] for m in marks)
+    x, truth = render(URI, last / fs + 0.1)
+    filtered = FilterChain(fs).process(x.astype(np.float32))
+    for i, m in enumerate(marks):
+        assert m["frames"] == 7 * fs + 1 and m["press_offset"] == 5 * fs
+        assert m["first"] == m["device_index"] - 5 * fs
+        got = np.load(tmp_path / f"mark{i}.npy")[:, 0]
+        # Exactly the device's samples around the press, filtered as on screen.
+        assert np.array_equal(got, filtered[m["first"]:m["first"] + m["frames"]])
+        inside = [e for e in truth.events
+                  if m["first"] <= e["index"] < m["first"] + m["frames"]]
+        assert len(inside) >= 10  # the scenario's potentials are in the snippet
+        assert any(e["kind"] == "fibrillation" for e in m["events"])  # the findings
+    assert marks[1]["device_index"] - marks[0]["device_index"] >= 0.9 * fs
+    assert "Injection 2 marked: 7.0 s" in res["mark_text"]
+
+
+def test_a_pulled_cable_shows_no_signal_and_recovers(tmp_path):
+    from devices.spikerbox.emulator import Emulator
+
+    link = tmp_path / "box"
+    with Emulator("MUSCLESS", seed=3, link=str(link)) as emu, display() as disp:
+        proc = start("unplug", {"device": f"spikerbox:{link}"}, tmp_path, disp)
+        line = proc.stdout.readline()
+        assert line.strip() == "READY", line + proc.stderr.read()[-2000:]
+        emu.unplug(1.5)
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        res = result(proc)
+    assert res["before"] == ""
+    assert "NO SIGNAL" in res["seen"]
+    assert res["after"] == "" and res["reconnects"] == 1

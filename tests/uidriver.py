@@ -1,0 +1,181 @@
+"""Drives the real app in a child process, as a person would: touches at widgets' centres,
+key presses, waits. `python -m tests.uidriver SCENARIO '{json args}'` prints one line
+`RESULT {json}`. Tests start it under Xvfb when they can (tests/uiutil.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+
+def _centre(w):
+    x, y = w.to_window(w.center_x, w.center_y)
+    return x, y
+
+
+def tap(widget) -> None:
+    from kivy.tests.common import UnitTestTouch
+
+    touch = UnitTestTouch(*_centre(widget))
+    touch.touch_down()
+    touch.touch_up()
+
+
+def find(root, cls_name: str, text: str | None = None):
+    for w in root.walk():
+        if type(w).__name__ == cls_name and (text is None or getattr(w, "text", None) == text):
+            return w
+    raise LookupError(f"no {cls_name} {text!r} on screen")
+
+
+def press_key(key: int) -> None:
+    from kivy.core.window import Window
+
+    Window.dispatch("on_key_down", key, 0, " " if key == 32 else "", [])
+    Window.dispatch("on_key_up", key, 0)
+
+
+# -- scenarios: generators that yield seconds to wait and return the result ----------------
+
+def tree(app, args):
+    """Every touch target at least 48 dp both ways; nothing visible outside the window."""
+    from kivy.core.window import Window
+    from kivy.metrics import dp
+    from kivy.uix.button import Button
+    from kivy.uix.slider import Slider
+
+    small, outside = [], []
+    for name in ("live", "procedure", "history", "settings"):
+        app.root.current = name
+        yield 0.6
+        screen = app.root.get_screen(name)
+        for w in screen.walk(restrict=True):
+            if not _shown(w):
+                continue
+            x0, y0 = w.to_window(w.x, w.y)
+            if isinstance(w, Button | Slider) and (w.width < dp(48) - 0.5
+                                                   or w.height < dp(48) - 0.5):
+                small.append(f"{name}: {type(w).__name__} {getattr(w, 'text', '')!r} "
+                             f"{w.width:.0f}x{w.height:.0f}")
+            if _scrolled(w):
+                continue  # a scrolling list runs past the window by design; its view doesn't
+            if (x0 < -0.5 or y0 < -0.5 or x0 + w.width > Window.width + 0.5
+                    or y0 + w.height > Window.height + 0.5):
+                outside.append(f"{name}: {type(w).__name__} {getattr(w, 'text', '')!r} at "
+                               f"{x0:.0f},{y0:.0f} {w.width:.0f}x{w.height:.0f}")
+    return {"small": small, "outside": outside, "size": [Window.width, Window.height],
+            "dp48": dp(48)}
+
+
+def _scrolled(w) -> bool:
+    node = w.parent
+    while node is not None and node is not node.parent:
+        if type(node).__name__ in ("ScrollView", "RecycleView"):
+            return True
+        if type(node).__name__ == "ScreenManager":
+            return False
+        node = node.parent
+    return False
+
+
+def _shown(w) -> bool:
+    node = w
+    while node is not None:
+        if getattr(node, "opacity", 1) == 0 or getattr(node, "disabled", False):
+            return False
+        if node.width <= 1 or node.height <= 1:
+            return False
+        parent = node.parent
+        if parent is node or type(node).__name__ == "ScreenManager":
+            break
+        # Inside a ScrollView only what is scrolled into view counts as shown.
+        if type(parent).__name__ == "ScrollView":
+            return True
+        node = parent
+    return True
+
+
+def mark(app, args):
+    """Mark by touching the big button, then by the foot pedal's space key; keep what the
+    session captured, for the parent to check against the simulator."""
+    yield 6.0  # so that 5 s before the press exist
+    live = app.root.get_screen("live")
+    tap(find(live, "MarkButton"))
+    yield 1.0
+    press_key(32)
+    yield 3.0
+    out = Path(args["out"])
+    marks = []
+    for i, m in enumerate(app.session.marks):
+        import numpy as np
+
+        np.save(out / f"mark{i}.npy", m.samples)
+        marks.append({"device_index": m.device_index, "first": m.first_device_index,
+                      "press_offset": m.press_offset, "frames": len(m.samples),
+                      "fs": m.fs, "events": m.events})
+    return {"marks": marks, "mark_text": live.mark_text}
+
+
+def unplug(app, args):
+    """The parent pulls the emulated cable when told READY; the trace must say NO SIGNAL and
+    recover by itself."""
+    live = app.root.get_screen("live")
+    yield 2.0
+    before = live.ids.trace.banner
+    print("READY", flush=True)
+    sys.stdin.readline()  # the parent has pulled the cable
+    seen = set()
+    for _ in range(60):  # 6 s: away 1.5 s, then reconnect
+        yield 0.1
+        seen.add(live.ids.trace.banner)
+        seen.add(live.status_text.split("  ·  ")[0])
+    return {"before": before, "seen": sorted(seen), "after": live.ids.trace.banner,
+            "reconnects": getattr(app.session.device, "reconnects", None)}
+
+
+SCENARIOS = {"tree": tree, "mark": mark, "unplug": unplug}
+
+
+def main() -> None:
+    name, args = sys.argv[1], json.loads(sys.argv[2])
+    from app.ui.env import prepare_kivy
+
+    prepare_kivy(Path(args["home"]))
+    from kivy.config import Config
+
+    w, h = args.get("size", "1280x800").split("x")
+    Config.set("graphics", "width", w)
+    Config.set("graphics", "height", h)
+    Config.set("graphics", "resizable", "0")
+    from kivy.clock import Clock
+
+    from app.ui.main import NeedlepointApp
+
+    app = NeedlepointApp(args["device"], sound=args.get("sound", False), remember=False,
+                         preset=args.get("preset"))
+    scenario = SCENARIOS[name](app, args)
+    result: dict = {}
+
+    def step(_dt):
+        try:
+            wait = next(scenario)
+        except StopIteration as done:
+            result.update(done.value or {})
+            app.stop()
+            return
+        except Exception as e:  # report, so the parent sees what broke
+            result["error"] = f"{type(e).__name__}: {e}"
+            app.stop()
+            return
+        Clock.schedule_once(step, wait)
+
+    Clock.schedule_once(step, 0.5)
+    app.run()
+    print("RESULT " + json.dumps(result), flush=True)
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
