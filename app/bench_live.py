@@ -174,7 +174,9 @@ class Recorder:
         def recorded_update(ring, fs):
             c0 = time.thread_time()
             update(ring, fs)
-            self.frames.append((time.monotonic(), ring.written, time.thread_time() - c0))
+            # drawn_to: one past the newest frame now in a vertex (not merely in the ring)
+            drawn = getattr(trace, "drawn_to", ring.written)
+            self.frames.append((time.monotonic(), drawn, time.thread_time() - c0))
 
         trace.update = recorded_update
 
@@ -280,8 +282,10 @@ def _get(x):
 def _measure(rec: Recorder, session, audio, speaker, seconds: float, t0: float,
              ui: bool) -> dict:
     session, audio = _get(session), _get(audio)
-    lost = audio.speaker is None
-    speaker = _get(speaker) or rec.speaker
+    speaker = _get(speaker) or rec.speaker  # (the app lets go of it on stopping)
+    # Lost: the card stopped calling back well before the end (a realtime JACK server
+    # drops a client that misses too many deadlines).
+    lost = speaker is None or speaker.calls < 0.9 * seconds * FS_OUT / BLOCK
     minutes = max(seconds - SETTLE_S, 1e-9) / 60
     after = audio.ring.underruns - (rec.underruns_at_settle or 0)
     result = {"underruns_after_1s": after, "underruns_per_min": round(after / minutes, 2),
