@@ -403,3 +403,16 @@ def test_restore_over_a_damaged_logbook_keeps_the_damaged_file_aside(tmp_path, c
         assert book.verify()["ok"] and len(book.procedures()) == 1
     kept = [p for p in tmp_path.iterdir() if ".before-restore-" in p.name]
     assert kept and kept[0].read_bytes() == b"\x00" * 8192
+
+
+def test_rows_are_read_only_through_the_public_api(tmp_path):
+    from app.logbook import Logbook
+    from app.logbook.errors import LogbookError
+
+    lb = Logbook(tmp_path / "l.db")
+    try:
+        assert lb.row("patients", "no-such-id") is None
+        with pytest.raises(LogbookError, match="no table 'audit'"):
+            lb.row("audit", "x")
+    finally:
+        lb.close()

@@ -32,6 +32,7 @@ SYNCHRONOUS = "FULL"  # the durability the app runs with; the bench measures thi
 WAL_LIMIT = 32 * 2**20
 BUSY_MS = 5000
 # Dose warnings that belong to the session (or a vial), not to each injection: recorded once.
+READABLE = {"users", "patients", "procedures", "vials", "injections"}
 SESSION_RULES = {"min_interval", "mixed_products", "no_weight", "unknown_product",
                  "lot_expired"}
 
@@ -400,6 +401,31 @@ class Logbook:
             recorded = self._record_warnings(proc, row["id"], vial, warnings, overrides,
                                              override_by or by)
         return {**records.decode(stored), "has_snippet": snippet is not None, "warnings": recorded}
+
+    def record_warnings(self, procedure_id: str, injection_id: str, warnings: list[dict],
+                        overrides: dict | None = None, by: str | None = None) -> None:
+        """Record dose warnings for an injection completed field by field after it was
+        logged (log_injection records those it saw itself). Those in `overrides` ({rule:
+        reason}) are recorded as overridden by `by`, who must then be a physician."""
+        proc = self._need("procedures", procedure_id, "procedure")
+        records.not_signed(proc)
+        inj = self._need("injections", injection_id, "injection")
+        vial = self._row("vials", inj["vial_id"]) if inj.get("vial_id") else None
+        overrides = {k: v.strip() for k, v in (overrides or {}).items() if v and v.strip()}
+        if overrides:
+            self._user(by, role="physician")
+        with self.transaction():
+            self._record_warnings(proc, injection_id, vial, warnings, overrides, by)
+
+    def row(self, table: str, row_id: str) -> dict | None:
+        """One stored row as it is (no amendments applied), or None."""
+        if table not in READABLE:
+            raise LogbookError(f"no table {table!r} to read here")
+        return self._row(table, row_id)
+
+    def prior_injections(self, patient_id: str, procedure_id: str) -> list[dict]:
+        """The patient's injections in other procedures, for rules that span procedures."""
+        return self._history(patient_id, procedure_id)
 
     def _record_warnings(self, proc, injection_id, vial, warnings, overrides, who):
         already = {(r[0], r[1]) for r in self.db.execute(

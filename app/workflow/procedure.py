@@ -259,7 +259,7 @@ class ProcedureFlow:
         return self.lb.procedure(self.procedure["id"])
 
     def vial_of(self, entry: Entry) -> dict | None:
-        inj = self.lb._row("injections", entry.injection_id)
+        inj = self.lb.row("injections", entry.injection_id)
         return next((v for v in self.vials if v["id"] == (inj or {}).get("vial_id")), None)
 
     def set_field(self, entry: Entry, name: str, text, by: str) -> str:
@@ -340,7 +340,7 @@ class ProcedureFlow:
         product_of = {v["id"]: v["product"] for v in rec["vials"]}
         session = [{**i, "product": product_of.get(i["vial_id"])} for i in rec["injections"]
                    if i["id"] != inj["id"] and not i["voided"] and i.get("vial_id")]
-        history = self.lb._history(rec["patient_id"], rec["id"])
+        history = self.lb.prior_injections(rec["patient_id"], rec["id"])
         found = rules.check(self.cat, patient=rec["patient"], procedure=rec, vial=vial,
                             proposed={"muscle": inj.get("muscle"), "side": inj.get("side"),
                                       "units": inj.get("units"),
@@ -376,14 +376,8 @@ class ProcedureFlow:
                 who: str | None) -> None:
         # The logbook records warnings only inside log_injection; an injection completed
         # field by field needs the same recording afterwards (see docs/workflow.md).
-        lb = self.lb
-        proc = lb._row("procedures", self.procedure["id"])
-        inj = lb._row("injections", entry.injection_id)
-        vial = lb._row("vials", inj["vial_id"]) if inj.get("vial_id") else None
-        if overrides:
-            lb._user(who, role="physician")
-        with lb.transaction():
-            lb._record_warnings(proc, entry.injection_id, vial, warnings, overrides, who)
+        self.lb.record_warnings(self.procedure["id"], entry.injection_id, warnings,
+                                overrides, who)
         entry.recorded_rules |= {w["rule"] for w in warnings}
 
     def totals(self) -> list[dict]:
