@@ -12,7 +12,7 @@ from pathlib import Path
 from app.cli import UsageError
 from devices import DEFAULT_URI, describe
 
-SCREENS = ("live", "procedure", "history", "settings")
+SCREENS = ("live", "procedure", "history", "settings", "patient", "detail")
 TRACE_MODES = ("sweep", "cascade", "triggered", "frozen")
 
 
@@ -29,6 +29,9 @@ def add_parser(sub) -> None:
                    help="the task preset on the live screen (default spontaneous)")
     p.add_argument("--trace", default="sweep", choices=TRACE_MODES,
                    help="display mode of the trace (frozen: frozen with two cursors)")
+    p.add_argument("--demo", action="store_true",
+                   help="on a throwaway logbook holding the demo procedure (needlepoint "
+                   "logbook demo), signed in as its physician: the record screens as used")
     p.set_defaults(func=run)
 
 
@@ -41,16 +44,19 @@ def run(args: argparse.Namespace) -> int:
     if not 0 < args.seconds <= 120:
         raise UsageError("--seconds must be between 0 and 120")
     describe(args.device)
+    if args.screen in ("patient", "detail") and not args.demo:
+        raise UsageError(f"--screen {args.screen} shows the demo patient: add --demo")
     out = Path(args.out).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     take(args.device, out, int(m[1]), int(m[2]), args.seconds, screen=args.screen,
-         preset=args.preset, trace=args.trace)
+         preset=args.preset, trace=args.trace, demo=args.demo)
     print(f"wrote {out} ({m[1]}x{m[2]}, {args.screen} screen, {args.device})")
     return 0
 
 
 def take(device: str, out: Path, width: int, height: int, seconds: float, *,
-         screen: str = "live", preset: str = "spontaneous", trace: str = "sweep") -> None:
+         screen: str = "live", preset: str = "spontaneous", trace: str = "sweep",
+         demo: bool = False) -> None:
     from app.ui.env import prepare_kivy
     from devices.home import home
 
@@ -68,9 +74,24 @@ def take(device: str, out: Path, width: int, height: int, seconds: float, *,
     # A picture needs no speaker, and must not become the tablet's remembered settings.
     app = NeedlepointApp(device, sound=False, preset=preset, remember=False)
 
+    signed_in = _demo_logbook() if demo else None
+
     def arrange(_dt):
         app.root.get_screen("live").ids.trace.mode = "sweep" if trace == "frozen" else trace
-        app.root.current = screen
+        if signed_in is not None and app.access is not None:
+            app.access.sign_in(signed_in, DEMO_PIN)
+            app._signed_in()
+        # patient: the demo patient's timeline and charts; detail: its procedure's
+        # injections with their EMG snippets (both on the history screen, --demo only).
+        app.root.current = "history" if screen in ("patient", "detail") else screen
+        if screen in ("patient", "detail") and app.lb is not None:
+            history = app.root.get_screen("history")
+            proc = app.lb.procedures(limit=1)[0]
+            history.open_patient(proc["patient_id"])
+            if screen == "detail":
+                history.open_procedure(proc["id"])
+                first = app.lb.procedure(proc["id"])["injections"][0]
+                history.open_snippet(first["id"])
 
     def freeze(_dt):
         # Frozen with two cursors a few divisions apart, as a physician measures.
@@ -93,3 +114,20 @@ def take(device: str, out: Path, width: int, height: int, seconds: float, *,
         Clock.schedule_once(freeze, max(seconds - 0.5, 0.1))
     Clock.schedule_once(shoot, seconds)
     app.run()
+
+
+DEMO_PIN = "1234"  # app.logbook.demo's physician
+
+
+def _demo_logbook() -> str:
+    """A fresh home holding the demo procedure; returns the demo physician's id."""
+    from app.logbook import Logbook, demo
+
+    home = tempfile.mkdtemp(prefix="needlepoint-screenshot-")
+    os.environ["NEEDLEPOINT_HOME"] = home  # read when the app opens its logbook
+    lb = Logbook(Path(home) / "logbook.db")
+    try:
+        demo.procedure(lb)
+        return next(u["id"] for u in lb.users() if u["role"] == "physician")
+    finally:
+        lb.close()
