@@ -100,4 +100,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m app.cli`: run the module the subcommands import (app.cli), not this copy
+    # (__main__), so that the UsageError they raise is the one main() catches.
+    from app.cli import main as _main
+
+    sys.exit(_main())

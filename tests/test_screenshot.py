@@ -1,0 +1,44 @@
+"""`needlepoint screenshot`, headless: the picture the README and docs show, regenerated."""
+
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(args, home: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "NEEDLEPOINT_HOME": str(home), "KIVY_NO_ARGS": "1",
+           "KIVY_NO_CONSOLELOG": "1", "PYTHONPATH": str(ROOT)}
+    env.pop("DISPLAY", None)  # offscreen GL, as in CI
+    return subprocess.run([sys.executable, "-m", "app.cli", "screenshot", *args], env=env,
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+
+
+def _size(png: Path) -> tuple[int, int]:
+    head = png.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", head[16:24])
+
+
+def test_a_demo_procedure_detail_in_portrait(tmp_path):
+    out = tmp_path / "detail.png"
+    done = _run(["--demo", "--screen", "detail", "--size", "800x1280", "--seconds", "2",
+                 "--out", str(out)], tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert _size(out) == (800, 1280)
+    assert not (tmp_path / "logbook.db").exists()  # the demo's logbook is a throwaway
+
+
+def test_the_live_screen_frozen_and_a_refusal(tmp_path):
+    out = tmp_path / "live.png"
+    done = _run(["--trace", "frozen", "--preset", "botulinum", "--seconds", "2", "--out",
+                 str(out)], tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert _size(out) == (1280, 800)
+    bad = _run(["--screen", "patient", "--out", str(tmp_path / "p.png")], tmp_path)
+    assert bad.returncode == 2 and "add --demo" in bad.stderr
