@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import struct
 import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.uiutil import ROOT, child_env
 
 
 def _run(args, home: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "NEEDLEPOINT_HOME": str(home), "KIVY_NO_ARGS": "1",
-           "KIVY_NO_CONSOLELOG": "1", "PYTHONPATH": str(ROOT)}
-    env.pop("DISPLAY", None)  # offscreen GL, as in CI
-    return subprocess.run([sys.executable, "-m", "app.cli", "screenshot", *args], env=env,
-                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    # offscreen GL, as in CI
+    return subprocess.run([sys.executable, "-m", "app.cli", "screenshot", *args],
+                          env=child_env(home), capture_output=True, text=True, timeout=120,
+                          cwd=ROOT)
 
 
 def _size(png: Path) -> tuple[int, int]:

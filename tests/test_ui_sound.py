@@ -5,10 +5,11 @@ in a child process, as `needlepoint screenshot` does."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.uiutil import child_env
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,14 +42,18 @@ print("RESULT " + json.dumps(result))
 """
 
 
-def test_no_output_device_is_said_once_and_the_app_carries_on(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "KIVY_NO_ARGS": "1",
-           "KIVY_NO_CONSOLELOG": "1", "NEEDLEPOINT_HOME": str(tmp_path)}
-    done = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path / "kivy")], env=env,
-                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+def _run(script: str, home) -> dict:
+    """The app script in a child process (offscreen GL), and the JSON it printed."""
+    done = subprocess.run([sys.executable, "-c", script, str(home / "kivy")],
+                          env=child_env(home), capture_output=True, text=True, timeout=120,
+                          cwd=home)
     line = [x for x in done.stdout.splitlines() if x.startswith("RESULT ")]
     assert line, done.stderr[-2000:]
-    result = json.loads(line[0][7:])
+    return json.loads(line[0][7:])
+
+
+def test_no_output_device_is_said_once_and_the_app_carries_on(tmp_path):
+    result = _run(SCRIPT, tmp_path)
     assert result["sound"] == "NO SOUND"
     assert len(result["said"]) == 1 and "--out" in result["said"][0]
     assert result["chunks"] > 20 and result["status"] == "streaming"
@@ -77,13 +82,7 @@ print("RESULT " + json.dumps(result))
 
 def test_a_damaged_logbook_leaves_the_live_screen_working(tmp_path):
     (tmp_path / "logbook.db").write_bytes(b"this is not a database " * 100)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "KIVY_NO_ARGS": "1",
-           "KIVY_NO_CONSOLELOG": "1", "NEEDLEPOINT_HOME": str(tmp_path)}
-    done = subprocess.run([sys.executable, "-c", DAMAGED, str(tmp_path / "kivy")], env=env,
-                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
-    line = [x for x in done.stdout.splitlines() if x.startswith("RESULT ")]
-    assert line, done.stderr[-2000:]
-    result = json.loads(line[0][7:])
+    result = _run(DAMAGED, tmp_path)
     assert result["chunks"] > 20 and "live" in result["screens"]
     assert "unavailable" in result["message"] and "not a Needlepoint logbook" in result["message"]
     assert (tmp_path / "logbook.db").read_bytes().startswith(b"this is not")  # untouched

@@ -12,11 +12,12 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.uiutil import child_env, display
 
 ROOT = Path(__file__).resolve().parents[1]
 W, H = 800, 480
@@ -24,14 +25,9 @@ FS = 20000.0
 
 
 def run_child(tmp: Path, display: str | None) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "KIVY_NO_ARGS": "1",
-           "KIVY_NO_CONSOLELOG": "1", "NEEDLEPOINT_HOME": str(tmp)}
-    env.pop("DISPLAY", None)
-    env.pop("WAYLAND_DISPLAY", None)
-    if display:
-        env["DISPLAY"] = display
     out = tmp / "result.json"
-    done = subprocess.run([sys.executable, "-m", "tests.test_ui_trace", str(tmp)], env=env,
+    done = subprocess.run([sys.executable, "-m", "tests.test_ui_trace", str(tmp)],
+                          env=child_env(tmp, display),
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and out.exists(), done.stderr[-3000:]
     return json.loads(out.read_text())
@@ -44,25 +40,12 @@ def seen(tmp_path_factory) -> dict:
 
 @pytest.fixture(scope="module")
 def seen_xvfb(tmp_path_factory):
-    xvfb = shutil.which("Xvfb")
-    if not xvfb:
+    if not shutil.which("Xvfb"):
         pytest.skip("Xvfb is not installed (make test installs it)")
-    for n in range(61, 70):
-        if not Path(f"/tmp/.X11-unix/X{n}").exists() and not Path(f"/tmp/.X{n}-lock").exists():
-            break
-    else:
-        pytest.skip("no free X display among :61-:69")
-    proc = subprocess.Popen([xvfb, f":{n}", "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(100):
-            if Path(f"/tmp/.X11-unix/X{n}").exists():
-                break
-            time.sleep(0.05)
-        yield run_child(tmp_path_factory.mktemp("trace-xvfb"), f":{n}")
-    finally:
-        proc.terminate()
-        proc.wait(5)
+    with display(range(61, 70), "1280x800x24") as disp:
+        if not disp:
+            pytest.skip("Xvfb would not start on a free display among :61-:69")
+        yield run_child(tmp_path_factory.mktemp("trace-xvfb"), disp)
 
 
 def check_pinch(r: dict) -> None:

@@ -4,56 +4,20 @@ workflow screen in both orientations: screenshots, touch targets, nothing cut of
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.uiutil import ROOT, result
+from tests.uiutil import display, result, start
 
 DISPLAYS = range(71, 90)  # ours on this shared machine
 
 
-@contextlib.contextmanager
-def display():
-    if shutil.which("Xvfb") is None:
-        yield ""
-        return
-    for n in DISPLAYS:
-        if not Path(f"/tmp/.X11-unix/X{n}").exists() and not Path(f"/tmp/.X{n}-lock").exists():
-            break
-    proc = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", "1280x1280x24", "-nolisten",
-                             "tcp"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while not Path(f"/tmp/.X11-unix/X{n}").exists():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                yield ""
-                return
-            time.sleep(0.05)
-        yield f":{n}"
-    finally:
-        proc.terminate()
-        proc.wait(5)
-
-
 def run(scenario: str, args: dict, home: Path, timeout: float = 240) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "KIVY_NO_ARGS": "1",
-           "KIVY_NO_CONSOLELOG": "1", "NEEDLEPOINT_HOME": str(home)}
-    env.pop("DISPLAY", None)
-    with display() as disp:
-        if disp:
-            env["DISPLAY"] = disp
-        proc = subprocess.Popen([sys.executable, "-m", "tests.workflowdriver", scenario,
-                                 json.dumps({"home": str(home), **args})], env=env, cwd=ROOT,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        return result(proc, timeout)
+    with display(DISPLAYS) as disp:
+        return result(start(scenario, args, home, disp, driver="tests.workflowdriver"),
+                      timeout)
 
 
 def test_the_whole_workflow_by_touch_and_pedal(tmp_path):

@@ -140,22 +140,34 @@ SCENARIOS = {"tree": tree, "mark": mark, "unplug": unplug}
 
 def main() -> None:
     name, args = sys.argv[1], json.loads(sys.argv[2])
-    from app.ui.env import prepare_kivy
-
-    prepare_kivy(Path(args["home"]))
-    from kivy.config import Config
-
-    w, h = args.get("size", "1280x800").split("x")
-    Config.set("graphics", "width", w)
-    Config.set("graphics", "height", h)
-    Config.set("graphics", "resizable", "0")
-    from kivy.clock import Clock
-
+    window(Path(args["home"]), args.get("size", "1280x800"))
     from app.ui.main import NeedlepointApp
 
     app = NeedlepointApp(args["device"], sound=args.get("sound", False), remember=False,
                          preset=args.get("preset"))
-    scenario = SCENARIOS[name](app, args)
+    drive(app, SCENARIOS[name](app, args))
+
+
+def window(home: Path, size: str) -> None:
+    """Kivy set up before its first import: our home, a fixed window of `size` (WxH)."""
+    from app.ui.env import prepare_kivy
+
+    prepare_kivy(home)
+    from kivy.config import Config
+
+    w, h = size.split("x")
+    Config.set("graphics", "width", w)
+    Config.set("graphics", "height", h)
+    Config.set("graphics", "resizable", "0")
+
+
+def drive(app, scenario) -> None:
+    """Run the app, stepping `scenario` (a generator yielding seconds to wait) on the Clock;
+    print its result, or the error that broke it, as one RESULT line; exit at once."""
+    import traceback
+
+    from kivy.clock import Clock
+
     result: dict = {}
 
     def step(_dt):
@@ -166,7 +178,7 @@ def main() -> None:
             app.stop()
             return
         except Exception as e:  # report, so the parent sees what broke
-            result["error"] = f"{type(e).__name__}: {e}"
+            result["error"] = f"{type(e).__name__}: {e}\n{traceback.format_exc()[-2500:]}"
             app.stop()
             return
         Clock.schedule_once(step, wait)
@@ -174,8 +186,7 @@ def main() -> None:
     Clock.schedule_once(step, 0.5)
     app.run()
     print("RESULT " + json.dumps(result), flush=True)
-    os._exit(0)
-
+    os._exit(0)  # PortAudio and GL teardown are not part of the test
 
 if __name__ == "__main__":
     main()

@@ -16,16 +16,21 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @contextlib.contextmanager
-def display():
-    """Yields the DISPLAY to use ("" for offscreen)."""
+def display(numbers=range(140, 160), screen: str = "1280x1280x24"):
+    """Yields the DISPLAY to use ("" for offscreen: no Xvfb, no free number among
+    `numbers`, or it would not start). Each test module takes its own numbers, so runs on a
+    shared machine do not meet."""
     if shutil.which("Xvfb") is None:
         yield ""
         return
-    for n in range(140, 160):
-        if not Path(f"/tmp/.X11-unix/X{n}").exists() and not Path(f"/tmp/.X{n}-lock").exists():
-            break
-    proc = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", "1280x1280x24", "-nolisten",
-                             "tcp"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    free = [n for n in numbers if not Path(f"/tmp/.X11-unix/X{n}").exists()
+            and not Path(f"/tmp/.X{n}-lock").exists()]
+    if not free:
+        yield ""
+        return
+    n = free[0]
+    proc = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", screen, "-nolisten", "tcp"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 10
         while not Path(f"/tmp/.X11-unix/X{n}").exists():
@@ -39,16 +44,24 @@ def display():
         proc.wait(5)
 
 
-def start(scenario: str, args: dict, home: Path, disp: str) -> subprocess.Popen:
+def child_env(home: Path, disp: str | None = None) -> dict:
+    """The environment of an app child process: its own home, Kivy quiet and off our
+    command line, and the given display or none (offscreen GL)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "KIVY_NO_ARGS": "1",
            "KIVY_NO_CONSOLELOG": "1", "NEEDLEPOINT_HOME": str(home)}
     env.pop("DISPLAY", None)
+    env.pop("WAYLAND_DISPLAY", None)
     if disp:
         env["DISPLAY"] = disp
-    return subprocess.Popen([sys.executable, "-m", "tests.uidriver", scenario,
-                             json.dumps({"home": str(home), **args})], env=env, cwd=ROOT,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return env
+
+
+def start(scenario: str, args: dict, home: Path, disp: str,
+          driver: str = "tests.uidriver") -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", driver, scenario,
+                             json.dumps({"home": str(home), **args})],
+                            env=child_env(home, disp), cwd=ROOT, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def result(proc: subprocess.Popen, timeout: float = 120) -> dict:

@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from tests.uidriver import find, press_key, tap
+from tests.uidriver import drive, find, press_key, tap, window
 
 DOC_PIN, NURSE_PIN = "1357", "2468"
 
@@ -427,44 +427,13 @@ SCENARIOS = {"shots": shots, "workflow": workflow}
 def main() -> None:
     name, args = sys.argv[1], json.loads(sys.argv[2])
     home = Path(args["home"])
-    from app.ui.env import prepare_kivy
-
-    prepare_kivy(home)
+    window(home, args.get("size", "1280x800"))
     ids = seed(home, history=args.get("history", True))
-    from kivy.config import Config
-
-    w, h = args.get("size", "1280x800").split("x")
-    Config.set("graphics", "width", w)
-    Config.set("graphics", "height", h)
-    Config.set("graphics", "resizable", "0")
-    from kivy.clock import Clock
-
     from app.ui.main import NeedlepointApp
 
     app = NeedlepointApp(args.get("device", "sim:endplate?seed=4"),
                          sound=args.get("sound", False), remember=False)
-    scenario = SCENARIOS[name](app, {**args, "ids": ids})
-    result: dict = {}
-
-    def step(_dt):
-        try:
-            wait = next(scenario)
-        except StopIteration as done:
-            result.update(done.value or {})
-            app.stop()
-            return
-        except Exception as e:  # report, so the parent sees what broke
-            import traceback
-
-            result["error"] = f"{type(e).__name__}: {e}\n{traceback.format_exc()[-2500:]}"
-            app.stop()
-            return
-        Clock.schedule_once(step, wait)
-
-    Clock.schedule_once(step, 0.5)
-    app.run()
-    print("RESULT " + json.dumps(result), flush=True)
-    os._exit(0)
+    drive(app, SCENARIOS[name](app, {**args, "ids": ids}))
 
 
 if __name__ == "__main__":
