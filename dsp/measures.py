@@ -122,7 +122,10 @@ class Measurer:
             "insertional_activity": an.burst.insertion.active,
             "local_twitch_response": an.burst.twitch.active,
             "lead_off": an.contact.reason if an.contact.active else "",
-            "clipping": bool(an.clipped and an.clipped[-1][1] / self.fs > now - WINDOW_S),
+            # With the lead off the signal is not EMG: its flat line or rail is said as
+            # such (lead_off), not as a clipped amplifier.
+            "clipping": bool(an.clipped and an.clipped[-1][1] / self.fs > now - WINDOW_S
+                             and not an.contact.active),
         }
 
     def _nearest_unit(self, now: float) -> dict | None:

@@ -7,11 +7,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 from tests.uiutil import child_env
-
-ROOT = Path(__file__).resolve().parents[1]
 
 SCRIPT = """
 import json, logging, sys

@@ -177,7 +177,7 @@ class LiveScreen(Screen):
         if c.lost_frames or c.lost_chunks:
             parts.append(f"{c.lost_frames} frames dropped")
             colour = WARN_COLOUR
-        if m.get("clipping") and not m.get("lead_off"):  # a flat lead is not a clipped one
+        if m.get("clipping"):
             parts.append("CLIPPING")
             colour = WARN_COLOUR
         self.status_text, self.status_colour = "  ·  ".join(parts), colour
