@@ -184,18 +184,15 @@ class Recorder:
 def _child_main(mode: str, seconds: float, scenario: str) -> None:
     rec = Recorder()
     _hook_audio_push(rec)
-    if mode == "ui":
-        session, audio, speaker, run_for = _start_ui(rec, seconds, scenario)
-    else:
-        session, audio, speaker, run_for = _start_plain(rec, scenario)
-    t0 = time.monotonic()
-    run_for(seconds, t0)
-    result = _measure(rec, session, audio, speaker, seconds, t0, mode == "ui")
+    run = _run_ui if mode == "ui" else _run_plain
+    session, audio, speaker = run(rec, seconds, scenario)
+    result = _measure(rec, session, audio, speaker, seconds, mode == "ui")
     print("RESULT " + json.dumps(result), flush=True)
     os._exit(0)  # PortAudio teardown is not part of the measurement
 
 
-def _start_plain(rec: Recorder, scenario: str):
+def _run_plain(rec: Recorder, seconds: float, scenario: str):
+    """The reader thread and the speaker for `seconds`, no UI; returns what was run."""
     from app.audio import AudioPath
     from app.live import LiveSession
     from devices import make_device
@@ -206,19 +203,17 @@ def _start_plain(rec: Recorder, scenario: str):
     speaker = audio.attach_speaker("system")
     if speaker is None:
         raise SystemExit(audio.speaker_error)
-    session = LiveSession(device, audio=audio)
-    session.start()
-
-    def run_for(seconds: float, t0: float) -> None:
-        time.sleep(SETTLE_S)
-        rec.underruns_at_settle = audio.ring.underruns
-        time.sleep(max(seconds - SETTLE_S, 0))
-        session.stop()
-
-    return session, audio, speaker, run_for
+    session = LiveSession(device, audio=audio).start()
+    time.sleep(SETTLE_S)
+    rec.underruns_at_settle = audio.ring.underruns
+    time.sleep(max(seconds - SETTLE_S, 0))
+    session.stop()
+    return session, audio, speaker
 
 
-def _start_ui(rec: Recorder, seconds: float, scenario: str):
+def _run_ui(rec: Recorder, seconds: float, scenario: str):
+    """The whole app for `seconds`; returns its session, audio path and speaker (kept
+    by the recorder: the app lets go of it on stopping)."""
     from app.ui.env import prepare_kivy
 
     prepare_kivy(Path(os.environ["NEEDLEPOINT_HOME"]))
@@ -238,15 +233,12 @@ def _start_ui(rec: Recorder, seconds: float, scenario: str):
             return root
 
     app = Benched(scenario, sound=True, remember=False, preset="botulinum")
-
-    def run_for(seconds: float, t0: float) -> None:
-        Clock.schedule_once(lambda _dt: setattr(
-            rec, "underruns_at_settle", app.audio.ring.underruns), SETTLE_S)
-        Clock.schedule_once(lambda _dt: app.stop(), seconds)
-        app.run()
-        app.session.stop()
-
-    return _Lazy(app, "session"), _Lazy(app, "audio"), _Lazy(app, "speaker"), run_for
+    Clock.schedule_once(lambda _dt: setattr(
+        rec, "underruns_at_settle", app.audio.ring.underruns), SETTLE_S)
+    Clock.schedule_once(lambda _dt: app.stop(), seconds)
+    app.run()
+    app.session.stop()
+    return app.session, app.audio, rec.speaker
 
 
 def _hook_audio_push(rec: Recorder) -> None:
@@ -264,25 +256,7 @@ def _hook_audio_push(rec: Recorder) -> None:
     audio_module.AudioPath.push = recorded_push
 
 
-class _Lazy:
-    """The app's session, audio path or speaker, looked up when measured (after run)."""
-
-    def __init__(self, app, what: str):
-        self._app, self._what = app, what
-
-    def get(self):
-        app = self._app
-        return app.audio.speaker if self._what == "speaker" else getattr(app, self._what)
-
-
-def _get(x):
-    return x.get() if isinstance(x, _Lazy) else x
-
-
-def _measure(rec: Recorder, session, audio, speaker, seconds: float, t0: float,
-             ui: bool) -> dict:
-    session, audio = _get(session), _get(audio)
-    speaker = _get(speaker) or rec.speaker  # (the app lets go of it on stopping)
+def _measure(rec: Recorder, session, audio, speaker, seconds: float, ui: bool) -> dict:
     # Lost: the card stopped calling back well before the end (a realtime JACK server
     # drops a client that misses too many deadlines).
     lost = speaker is None or speaker.calls < 0.9 * seconds * FS_OUT / BLOCK

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass
 
 MAX_CORRECTION = 0.02  # +/-2 %: far beyond any crystal's error, below an audible glide
 KP = 3.0  # 1/s: ratio change per second of fill error
@@ -36,13 +35,6 @@ MEMORY_WINDOWS = 600  # the target covers the worst of the last five minutes
 DESCENT_S = 0.00025  # and comes down by at most this per window
 TARGET_MIN_S = 0.001
 TARGET_MAX_S = 0.2
-
-
-@dataclass
-class FillState:
-    target_s: float
-    fill_s: float  # smoothed low point of the fill
-    correction: float  # ratio - 1
 
 
 class FillControl:
@@ -57,9 +49,6 @@ class FillControl:
         self._needed: deque = deque(maxlen=MEMORY_WINDOWS)  # target each window needed
         self._settling = True  # the first window after a (re)start shows the start, not
         # the device: it only counts if the ring ran dry
-
-    def state(self) -> FillState:
-        return FillState(self.target_s, self.fill_s or 0.0, self.correction)
 
     def scale(self) -> float:
         """The ratio to resample the next chunk at, relative to nominal."""

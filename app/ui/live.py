@@ -24,7 +24,7 @@ from kivy.uix.screenmanager import Screen
 
 from app.activity import findings, proximity
 from app.live import LiveSession
-from app.presets import PRESETS, preset
+from app.presets import preset
 from devices import Isolation
 
 NO_SIGNAL_AFTER_S = 0.5
@@ -95,9 +95,6 @@ class LiveScreen(Screen):
         trace.ms_per_div = p.sweep_ms
         self.show_epn = name == "trigger_point"
         self.set_audio_mode(p.audio_mode)
-
-    def preset_titles(self) -> list[tuple[str, str]]:
-        return [(p.name, p.title) for p in PRESETS.values()]
 
     def on_sensitivity(self, uv_per_div: float) -> None:
         """The trace's sensitivity changed (buttons, pinch): loudness follows, as on EMG
