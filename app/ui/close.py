@@ -9,10 +9,10 @@ from pathlib import Path
 from kivy.factory import Factory
 from kivy.lang import Builder
 from kivy.properties import BooleanProperty, ObjectProperty, StringProperty
-from kivy.uix.screenmanager import Screen
 
 import app.ui.entry  # noqa: F401  (WarningRow)
 import app.ui.forms  # noqa: F401
+from app.ui.widgets import OrientedScreen
 from app.workflow import dose
 from app.workflow.history import export
 
@@ -25,7 +25,7 @@ def export_dir() -> Path:
     return home() / "exports"
 
 
-class ClosePanel(Screen):
+class ClosePanel(OrientedScreen):
     ctx = ObjectProperty(None)
     summary_text = StringProperty("")
     totals_text = StringProperty("")
@@ -36,11 +36,9 @@ class ClosePanel(Screen):
     amend_message = StringProperty("")
     export_message = StringProperty("")
     end_message = StringProperty("")
-    landscape = BooleanProperty(True)
 
     def __init__(self, **kw):
         super().__init__(name="close", **kw)
-        self.bind(size=lambda *_: setattr(self, "landscape", self.width >= self.height))
         self._wasted: dict[str, object] = {}
 
     def on_pre_enter(self, *_):

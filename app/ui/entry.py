@@ -18,10 +18,10 @@ from kivy.properties import (
     StringProperty,
 )
 from kivy.uix.boxlayout import BoxLayout
-from kivy.uix.screenmanager import Screen
 
 import app.ui.forms  # noqa: F401
 from app.ui.forms import MESSAGE_COLOUR
+from app.ui.widgets import OrientedScreen
 
 Builder.load_file(str(Path(__file__).with_name("entry.kv")))
 
@@ -33,7 +33,7 @@ ENTRY_FIELDS = {"site": "site", "units": "units", "volume": "volume_ml",
 OVER_COLOUR = (1, 0.45, 0.4, 1)
 
 
-class EntryPanel(Screen):
+class EntryPanel(OrientedScreen):
     ctx = ObjectProperty(None)
     entry = ObjectProperty(None, allownone=True)
     number = NumericProperty(0)
@@ -46,7 +46,6 @@ class EntryPanel(Screen):
     twitch = BooleanProperty(False)
     findings_text = StringProperty("")
     totals = ListProperty([])  # [(text, colour)]
-    landscape = BooleanProperty(True)
     is_physician = BooleanProperty(False)
     trigger = BooleanProperty(False)
     void_message = StringProperty("")
@@ -54,7 +53,6 @@ class EntryPanel(Screen):
     def __init__(self, **kw):
         super().__init__(name="entry", **kw)
         self._syncing = False
-        self.bind(size=lambda *_: setattr(self, "landscape", self.width >= self.height))
 
     def on_pre_enter(self, *_):
         if self.ctx is not None:

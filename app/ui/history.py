@@ -15,15 +15,15 @@ from kivy.factory import Factory
 from kivy.graphics import Color, Rectangle
 from kivy.lang import Builder
 from kivy.metrics import dp, sp
-from kivy.properties import BooleanProperty, ListProperty, ObjectProperty, StringProperty
+from kivy.properties import ListProperty, ObjectProperty, StringProperty
 from kivy.uix.behaviors import ButtonBehavior
-from kivy.uix.screenmanager import Screen
 from kivy.uix.widget import Widget
 
 import app.ui.forms  # noqa: F401
 from app.ui import theme
 from app.ui.charts import MuscleChart  # noqa: F401  (for history.kv)
 from app.ui.snippet_view import SnippetView  # noqa: F401
+from app.ui.widgets import OrientedScreen
 from app.workflow import history as queries
 from app.workflow.playback import Player
 from app.workflow.procedure import KINDS, summary
@@ -120,7 +120,7 @@ class HistRow(ButtonBehavior, Widget):
             self.screen.open_row(self.row_kind, self.row_id)
 
 
-class HistoryScreen(Screen):
+class HistoryScreen(OrientedScreen):
     rows = ListProperty([])
     note = StringProperty("")
     mode = StringProperty("patients")  # or "procedures"
@@ -132,7 +132,6 @@ class HistoryScreen(Screen):
     sound_text = StringProperty("")
     followup_message = StringProperty("")
     export_message = StringProperty("")
-    landscape = BooleanProperty(True)
 
     def __init__(self, lb=None, access=None, **kw):
         self.lb = lb
@@ -143,7 +142,6 @@ class HistoryScreen(Screen):
         self.player: Player | None = None
         self._cursor_ev = None
         self._played = 0.0
-        self.bind(size=lambda *_: setattr(self, "landscape", self.width >= self.height))
 
     def on_pre_enter(self, *_):
         if self.page == "list":

@@ -20,11 +20,11 @@ from kivy.properties import (
     ObjectProperty,
     StringProperty,
 )
-from kivy.uix.screenmanager import Screen
 
 from app.activity import findings, proximity
 from app.live import LiveSession
 from app.presets import preset
+from app.ui.widgets import OrientedScreen
 from devices import Isolation
 
 NO_SIGNAL_AFTER_S = 0.5
@@ -40,7 +40,7 @@ TRACE_FPS = 30
 Builder.load_file(str(Path(__file__).with_name("live.kv")))
 
 
-class LiveScreen(Screen):
+class LiveScreen(OrientedScreen):
     session = ObjectProperty(None)
     preset_name = StringProperty("spontaneous")
     device_text = StringProperty("")
@@ -61,7 +61,6 @@ class LiveScreen(Screen):
     muted = BooleanProperty(False)
     volume = NumericProperty(0.6)
     is_simulator = BooleanProperty(False)
-    landscape = BooleanProperty(True)
     mark_text = StringProperty("")
     marks_done = NumericProperty(0)
 
@@ -80,11 +79,7 @@ class LiveScreen(Screen):
                                 "training and research only.")
         self._panel_due = 0.0
         self._seen_marks = 0
-        self.bind(size=self._orient)
         self.ids.trace.max_fps = TRACE_FPS
-
-    def _orient(self, *_):
-        self.landscape = self.width >= self.height
 
     # -- presets and controls ---------------------------------------------------------
     def apply_preset(self, name: str) -> None:

@@ -10,9 +10,9 @@ from pathlib import Path
 from kivy.factory import Factory
 from kivy.lang import Builder
 from kivy.properties import BooleanProperty, DictProperty, ObjectProperty, StringProperty
-from kivy.uix.screenmanager import Screen
 
 import app.ui.forms  # noqa: F401
+from app.ui.widgets import OrientedScreen
 from app.workflow import dose
 from app.workflow.procedure import KINDS
 
@@ -21,7 +21,7 @@ Builder.load_file(str(Path(__file__).with_name("setup.kv")))
 SEARCH_SHOWN = 5
 
 
-class SetupPanel(Screen):
+class SetupPanel(OrientedScreen):
     ctx = ObjectProperty(None)  # the ProcedureScreen: .flow, .access
     form = DictProperty({})
     patient_text = StringProperty("No patient chosen")
@@ -33,11 +33,9 @@ class SetupPanel(Screen):
     vial_message = StringProperty("")
     product_kind = StringProperty("")
     procedure_text = StringProperty("")
-    landscape = BooleanProperty(True)
 
     def __init__(self, **kw):
         super().__init__(name="setup", **kw)
-        self.bind(size=lambda *_: setattr(self, "landscape", self.width >= self.height))
 
     def on_pre_enter(self, *_):
         if self.ctx is not None:

@@ -1,4 +1,5 @@
-"""Small widgets shared by the screens: a labelled meter and the navigation bar."""
+"""Small widgets shared by the screens: a labelled meter, the navigation bar, and a
+screen that knows its orientation."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ from pathlib import Path
 
 from kivy.app import App
 from kivy.lang import Builder
-from kivy.properties import NumericProperty, StringProperty
+from kivy.properties import BooleanProperty, NumericProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.screenmanager import Screen
 from kivy.uix.widget import Widget
 
 Builder.load_file(str(Path(__file__).with_name("widgets.kv")))
@@ -24,3 +26,12 @@ class NavBar(BoxLayout):
 
     def go(self, name: str) -> None:
         App.get_running_app().root.current = name
+
+
+class OrientedScreen(Screen):
+    """A screen whose .kv lays out by `landscape` (wider than tall) or portrait."""
+
+    landscape = BooleanProperty(True)
+
+    def on_size(self, *_):
+        self.landscape = self.width >= self.height
