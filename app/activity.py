@@ -18,7 +18,6 @@ SEGMENTS = [("end_plate_noise", "End-plate noise"), ("tonic_activity", "Tonic ac
             ("local_twitch_response", "Local twitch response")]
 RATES_SHOWN = 3  # trains named with their rates; more are counted
 MIN_TRAIN_COUNT = 3  # a train of fewer potentials is not yet worth a rate
-CRISP_RISE_US = 500.0
 
 
 def findings(m: dict) -> list[str]:
@@ -64,5 +63,8 @@ def proximity(m: dict) -> tuple[float, str]:
     # Rise time carries the most: 1500 us far, 200 us on it; amplitude confirms.
     closeness = min(max((1500.0 - rise) / 1300.0, 0.0), 1.0)
     closeness = 0.8 * closeness + 0.2 * min(amp / 1000.0, 1.0)
-    words = ("inside the unit" if rise <= CRISP_RISE_US else "near" if rise <= 900 else "far")
+    # The analyser has judged the territory (dsp.measures.CRISP_RISE_US); "near" and "far"
+    # only grade what lies outside it.
+    words = ("inside the unit" if unit.get("inside_territory") else
+             "near" if rise <= 900 else "far")
     return closeness, f"rise {rise:.0f} us, {amp:.0f} uV: {words}"

@@ -1,0 +1,39 @@
+"""The activity panel's words, from the analyser's measures of simulated muscle."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from app.activity import findings, proximity
+from dsp.chain import SignalChain
+from tests.simutil import simulate
+
+
+def _measures(uri: str, seconds: float = 6.0) -> dict:
+    x, _ = simulate(uri, seconds)
+    chain = SignalChain(20000.0)
+    for i in range(0, len(x), 100):  # 5 ms chunks, as live
+        chain.process(x[i:i + 100].astype(np.float32))
+    return chain.analyzer.measures()
+
+
+def test_rest_is_electrical_silence_and_no_unit():
+    m = _measures("sim:rest?seed=1")
+    assert findings(m) == ["Electrical silence"]
+    assert proximity(m) == (0.0, "no motor unit firing")
+
+
+def test_denervated_muscle_is_named_with_train_rates():
+    lines = findings(_measures("sim:denervated?seed=1&grade=3"))
+    assert lines[0].startswith("Fibrillations: ") and " Hz" in lines[0]
+
+
+def test_a_lead_off_is_said_alone_and_a_close_unit_fills_the_meter():
+    assert findings({"lead_off": "flat line", "trains": [{"kind": "fibrillation",
+                    "rate_hz": 3.0, "count": 9}]}) == ["Lead problem: flat line"]
+    near, words = proximity({"nearest_unit": {"rise_us": 300.0, "amplitude_uv": 900.0,
+                                              "inside_territory": True}})
+    far, _ = proximity({"nearest_unit": {"rise_us": 1400.0, "amplitude_uv": 100.0,
+                                         "inside_territory": False}})
+    assert near > 0.8 > 0.2 > far and words.endswith("inside the unit")
+    assert proximity({"nearest_unit": {"rise_us": float("nan"), "amplitude_uv": 1.0}})[0] == 0
