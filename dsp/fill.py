@@ -6,7 +6,9 @@ second, or run dry. Two loops hold it:
 
 - inner: a PI controller nudges the resampling ratio so that the ring's fill, as it stands
   just before each chunk is written (its low point), averages the target. The integral
-  learns the clocks' offset; the ratio never moves more than `MAX_CORRECTION`.
+  learns the clocks' offset, from large errors only slowly (so a pause of the card, drained
+  over a second or two, does not wind it up); the ratio never moves more than
+  `MAX_CORRECTION`.
 - outer: the target itself is the smallest that survives the way this device delivers its
   chunks. The sound card callback notes the least slack it ever found (samples left after
   taking its block), window by window (`WINDOW_S`). From it follows the target that window
@@ -28,6 +30,7 @@ from collections import deque
 MAX_CORRECTION = 0.02  # +/-2 %: far beyond any crystal's error, below an audible glide
 KP = 3.0  # 1/s: ratio change per second of fill error
 KI = 3.0  # 1/s^2
+INTEGRATE_WITHIN_S = 0.003  # errors this small teach the integral at the full rate
 SMOOTH_S = 0.1  # the fill low points are averaged over about this long
 SAFETY_S = 0.0015  # the least slack the target aims to leave
 WINDOW_S = 0.5  # slack is judged over windows this long
@@ -78,7 +81,16 @@ class FillControl:
             a = min(dt / SMOOTH_S, 1.0)
             self.fill_s += a * (fill_s - self.fill_s)
         error = self.fill_s - self.target_s
-        self.integral = _clamp(self.integral + error * dt, MAX_CORRECTION / KI)
+        # The integral learns fully from small errors only, a tenth as fast from large
+        # ones, and not at all while the ratio is at its limit: a card that paused leaves
+        # the ring far over its target, and draining that would wind the integral up,
+        # which then drives the fill through the target into an underrun (measured: two
+        # seconds after a 35 ms pause). A clock far off still settles, slowly.
+        if abs(KP * error + KI * self.integral) >= MAX_CORRECTION:
+            rate = 0.0
+        else:
+            rate = 1.0 if abs(error) <= INTEGRATE_WITHIN_S else 0.1
+        self.integral = _clamp(self.integral + rate * error * dt, MAX_CORRECTION / KI)
         self.correction = _clamp(-(KP * error + KI * self.integral), MAX_CORRECTION)
         self._judge(slack_s, dt)
 
