@@ -24,7 +24,7 @@ class AudioPath:
 
     def __init__(self, fs_in: float, *, fs_out: float = 48000.0, blocksize: int = 128,
                  sensitivity_uv: float = 50.0, volume: float = DEFAULT_VOLUME,
-                 mode: str = "raw", squelch_uv: float = 0.0):
+                 mode: str = "raw", squelch_uv: float = 0.0, wait_for_speaker: bool = False):
         self.fs_in, self.fs_out, self.blocksize = float(fs_in), float(fs_out), int(blocksize)
         self.ring = AudioRing(int(RING_S * fs_out))
         self.renderer = AudioRenderer(fs_in, fs_out, block_s=blocksize / fs_out,
@@ -33,14 +33,27 @@ class AudioPath:
         self.speaker = None
         self.speaker_error: str | None = None
         self._underruns_seen = 0
+        self._skipped_seen = 0
         self._next_index: int | None = None
         self._idling = False
+        # With `wait_for_speaker`, nothing is rendered until a speaker is attached: the app
+        # starts its sound once the screen is up, and a ring filled (or a fill control
+        # taught) meanwhile would only have to be thrown away.
+        self.waiting = wait_for_speaker
+        self._unrendered = 0  # samples that went by while waiting
 
     def push(self, x_uv: np.ndarray, first_index: int | None = None) -> np.ndarray:
         """Render one chunk of filtered EMG (1-D, uV) into the ring. `first_index` is the
         chunk's first sample in the device's count: a jump means samples were lost, and
         the sound restarts from silence rather than splice across the hole. Returns the
         input position of each sample written (NaN for silence), for measurements."""
+        if self.waiting:
+            self._unrendered += len(x_uv)
+            self._next_index = None
+            return np.zeros(0)
+        if self._unrendered:  # the first chunk with a speaker: it starts afresh
+            self.renderer.skip(self._unrendered)
+            self._unrendered = 0
         ring = self.ring
         gap = (first_index is not None and self._next_index is not None
                and first_index != self._next_index)
@@ -51,6 +64,10 @@ class AudioPath:
         slack = fill if low == ring.capacity else low  # no callback since the last chunk
         starved = ring.underruns != self._underruns_seen
         self._underruns_seen = ring.underruns
+        if ring.skipped != self._skipped_seen:
+            # The callback jumped back to the target: the fill average is of the past.
+            self._skipped_seen = ring.skipped
+            self.renderer.control.restart()
         if self._idling:  # the EMG is back after silence: refill afresh, blame no one
             self._idling, gap = False, True
         out, positions = self.renderer.render(x_uv, fill=fill, slack=slack,
@@ -66,7 +83,7 @@ class AudioPath:
         fade took the EMG down to silence), keep it fed with silence so that alerts still
         sound. Does nothing while EMG is flowing."""
         ring = self.ring
-        if not (ring.starved or self._idling):
+        if self.waiting or not (ring.starved or self._idling):
             return  # the EMG already queued is still playing out
         want = int((self.renderer.control.target_s + IDLE_S) * self.fs_out) - ring.queued
         if want > 0:
@@ -110,6 +127,7 @@ class AudioPath:
             return None
         self.speaker = speaker
         self.speaker_error = None
+        self.waiting = False
         return speaker
 
     def check_speaker(self) -> str | None:

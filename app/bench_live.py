@@ -166,7 +166,16 @@ class Recorder:
         # ... filled by _hook_audio_push on the reader thread
         self.frames: list[tuple[float, int, float]] = []  # (time, ring written, cpu s)
         self.underruns_at_settle: int | None = None
+        self.xruns_at_settle = 0
+        self.settled_at: float | None = None
         self.speaker = None
+
+    def settled(self, audio, speaker) -> None:
+        """The first second of sound is over: count from here."""
+        self.speaker = speaker  # kept: the app lets go of a lost one
+        self.underruns_at_settle = audio.ring.underruns
+        self.xruns_at_settle = speaker.xruns
+        self.settled_at = time.monotonic()
 
     def wrap_trace(self, trace) -> None:
         update = trace.update
@@ -186,7 +195,7 @@ def _child_main(mode: str, seconds: float, scenario: str) -> None:
     _hook_audio_push(rec)
     run = _run_ui if mode == "ui" else _run_plain
     session, audio, speaker = run(rec, seconds, scenario)
-    result = _measure(rec, session, audio, speaker, seconds, mode == "ui")
+    result = _measure(rec, session, audio, speaker, seconds, mode == "ui", time.monotonic())
     print("RESULT " + json.dumps(result), flush=True)
     os._exit(0)  # PortAudio teardown is not part of the measurement
 
@@ -205,7 +214,7 @@ def _run_plain(rec: Recorder, seconds: float, scenario: str):
         raise SystemExit(audio.speaker_error)
     session = LiveSession(device, audio=audio).start()
     time.sleep(SETTLE_S)
-    rec.underruns_at_settle = audio.ring.underruns
+    rec.settled(audio, speaker)
     time.sleep(max(seconds - SETTLE_S, 0))
     session.stop()
     return session, audio, speaker
@@ -229,12 +238,19 @@ def _run_ui(rec: Recorder, seconds: float, scenario: str):
         def build(self):
             root = super().build()
             rec.wrap_trace(self.live.ids.trace)
-            rec.speaker = self.audio.speaker  # kept: the app lets go of a lost one
             return root
 
     app = Benched(scenario, sound=True, remember=False, preset="botulinum")
-    Clock.schedule_once(lambda _dt: setattr(
-        rec, "underruns_at_settle", app.audio.ring.underruns), SETTLE_S)
+
+    def settle(_dt):
+        # The app starts its sound once its screen is up: the first second counts from then.
+        speaker = app.audio.speaker
+        if speaker is not None and speaker.calls * BLOCK >= SETTLE_S * FS_OUT:
+            rec.settled(app.audio, speaker)
+            return False
+        return None
+
+    Clock.schedule_interval(settle, 0.02)
     Clock.schedule_once(lambda _dt: app.stop(), seconds)
     app.run()
     app.session.stop()
@@ -256,14 +272,20 @@ def _hook_audio_push(rec: Recorder) -> None:
     audio_module.AudioPath.push = recorded_push
 
 
-def _measure(rec: Recorder, session, audio, speaker, seconds: float, ui: bool) -> dict:
+def _measure(rec: Recorder, session, audio, speaker, seconds: float, ui: bool,
+             ended: float) -> dict:
     # Lost: the card stopped calling back well before the end (a realtime JACK server
     # drops a client that misses too many deadlines).
     lost = speaker is None or speaker.calls < 0.9 * seconds * FS_OUT / BLOCK
-    minutes = max(seconds - SETTLE_S, 1e-9) / 60
-    after = audio.ring.underruns - (rec.underruns_at_settle or 0)
+    if rec.settled_at is None:
+        raise RuntimeError("the sound never played for a second")
+    minutes = max(ended - rec.settled_at, 1e-9) / 60
+    after = audio.ring.underruns - rec.underruns_at_settle
+    xruns = speaker.xruns - rec.xruns_at_settle if speaker else None
     result = {"underruns_after_1s": after, "underruns_per_min": round(after / minutes, 2),
-              "card_xruns": speaker.xruns if speaker else None,
+              "card_xruns_after_1s": xruns,
+              "card_xruns_per_min": round(xruns / minutes, 2) if speaker else None,
+              "measured_s": round(minutes * 60, 1),
               "speaker_lost": lost,
               "callbacks": speaker.calls if speaker else 0,
               "chunks": session.counters.chunks,
@@ -324,7 +346,8 @@ def format_live(rep: dict) -> str:
     for name in ("without_ui", "with_ui"):
         r = rep[name]
         line = (f"  {name.replace('_', ' '):11s} underruns after 1 s: {r['underruns_after_1s']}"
-                f" ({r['underruns_per_min']}/min); card xruns {r['card_xruns']}; jackd "
+                f" ({r['underruns_per_min']}/min); card xruns after 1 s "
+                f"{r['card_xruns_after_1s']} ({r['card_xruns_per_min']}/min); jackd "
                 f"xruns {r['jackd_xruns']}; target fill {r['target_fill_ms']} ms")
         if r.get("callback_gap_ms"):
             line += f"; callback gap p99 {r['callback_gap_ms']['p99']} ms"

@@ -193,6 +193,12 @@ class AudioRenderer:
                 pos = np.concatenate((np.full(prime, np.nan), pos))
         return soft_limit(out).astype(np.float32), pos
 
+    def skip(self, n: int) -> None:
+        """`n` input samples went by unrendered before the next `render` (the sound had
+        not started): positions, and the ticks placed by them, count them."""
+        self._base += self.resampler.consumed + int(n)
+        self.resampler.reset()
+
     def render_idle(self, n: int) -> np.ndarray:
         """`n` output samples while no EMG comes (the amplifier paused or is gone): silence,
         with any alert or tick still sounding, and the pitch tone fading out (a tone with no

@@ -112,3 +112,26 @@ def test_a_card_that_disappears_is_reported_and_the_emg_goes_on(tmp_path):
     assert result["after_s"] < 2.0
     assert result["chunks_meanwhile"] > 50  # the reader, the trace and the analyser go on
     assert "stopped" in result["status"]["speaker"]
+
+
+def test_a_path_waiting_for_its_speaker_renders_nothing_until_then(jack):
+    # The app starts its sound once the screen is up; until then nothing is queued (a card
+    # starting on a full ring would play it late), and the samples that went by are still
+    # counted, so sounds placed by sample index land where they belong.
+    from app.audio import AudioPath
+
+    audio = AudioPath(20000.0, fs_out=FS, blocksize=128, wait_for_speaker=True)
+    x = np.zeros(100, np.float32)
+    for k in range(10):
+        assert audio.push(x, 100 * k).size == 0
+    audio.idle()
+    assert audio.ring.written == 0 and audio.waiting
+    speaker = audio.attach_speaker("system")
+    try:
+        assert speaker is not None, audio.speaker_error
+        assert not audio.waiting
+        pos = audio.push(x, 1000)
+    finally:
+        audio.close()
+    real = pos[~np.isnan(pos)]
+    assert real.size and real.min() >= 990 and real.max() < 1100

@@ -194,11 +194,13 @@ class LiveScreen(OrientedScreen):
         lost = audio.check_speaker()
         if lost:
             Logger.warning("Needlepoint: %s", lost)  # once: the speaker is then let go
-        if audio.speaker is None:
-            self.sound_text, self.sound_colour = "NO SOUND", WARN_COLOUR
-        else:
+        if audio.speaker is not None:
             self.sound_text = f"sound {audio.delay_s() * 1000:.0f} ms"
             self.sound_colour = OK_COLOUR
+        elif audio.waiting and not audio.speaker_error:  # the app's first frames
+            self.sound_text, self.sound_colour = "sound starting", OK_COLOUR
+        else:
+            self.sound_text, self.sound_colour = "NO SOUND", WARN_COLOUR
 
     def _new_marks(self) -> None:
         marks = list(self.session.marks)

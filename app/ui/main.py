@@ -22,7 +22,7 @@ from kivy.uix.textinput import TextInput
 import app.ui.widgets  # noqa: F401  (registers NavBar, Meter and the button styles)
 from app import settings as settings_store
 from app.audio import AudioPath
-from app.live import LiveSession
+from app.live import LiveSession, settle_heap
 from app.logbook import Logbook
 from app.logbook.errors import LogbookError
 from app.ui.history import HistoryScreen
@@ -40,6 +40,8 @@ PEDAL_KEYS = {32, 13, 271, 281}  # space, enter, keypad enter, page down
 FRAME_S = 1 / 60
 LOCKED_SCREENS = {"procedure", "history", "settings"}  # the live screen is never locked
 IDLE_CHECK_S = 1.0
+SOUND_START_FLIPS = 2  # the sound starts once the window has shown this many frames...
+SOUND_START_LATEST_S = 3.0  # ... or this long after the start, whichever comes first
 
 
 class NeedlepointApp(App):
@@ -66,10 +68,8 @@ class NeedlepointApp(App):
         Window.clearcolor = (0.05, 0.06, 0.08, 1)
         device = self._open_device()
         if self.sound:
-            self.audio = AudioPath(device.info.fs, volume=self.settings.volume)
-            if self.audio.attach_speaker(self.settings.output or None) is None:
-                # Said once; the trace, the analyser and the logbook carry on silent.
-                Logger.warning("Needlepoint: %s", self.audio.speaker_error)
+            self.audio = AudioPath(device.info.fs, volume=self.settings.volume,
+                                   wait_for_speaker=True)
         self.session = LiveSession(device, audio=self.audio,
                                    mains_hz=self.settings.mains_hz or None).start()
         sm = ScreenManager(transition=NoTransition())
@@ -169,6 +169,33 @@ class NeedlepointApp(App):
 
     def _typing(self) -> bool:
         return any(isinstance(w, TextInput) and w.focus for w in self.root.walk())
+
+    def on_start(self):
+        from kivy.core.window import Window
+
+        if self.audio is not None:
+            # The sound starts once the screen is up. Building it holds the GIL for
+            # stretches of 100 ms and more: a card already playing would run dry, and the
+            # fill control would learn from it a delay the running app does not need.
+            self._flips = 0
+            Window.bind(on_flip=self._screen_drawn)
+            Clock.schedule_once(self._start_sound, SOUND_START_LATEST_S)
+
+    def _screen_drawn(self, *_):
+        self._flips += 1
+        if self._flips >= SOUND_START_FLIPS:
+            self._start_sound()
+
+    def _start_sound(self, *_):
+        from kivy.core.window import Window
+
+        Window.unbind(on_flip=self._screen_drawn)
+        if self.audio is None or not self.audio.waiting or self.audio.speaker_error:
+            return  # started already, or tried and said why
+        settle_heap()  # the screens are built: their objects need no more collecting
+        if self.audio.attach_speaker(self.settings.output or None) is None:
+            # Said once; the trace, the analyser and the logbook carry on silent.
+            Logger.warning("Needlepoint: %s", self.audio.speaker_error)
 
     def on_stop(self):
         if self.lb is not None:  # (on_stop may come twice: close once)
