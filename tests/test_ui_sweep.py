@@ -13,6 +13,7 @@ from app.ui.sweep import (
     ColumnStore,
     Cursor,
     LineIndices,
+    Pacer,
     Pinch,
     TriggerSweeps,
     cascade_rows,
@@ -208,3 +209,22 @@ def test_pinch_vertical_is_sensitivity_horizontal_is_sweep():
     for k in range(1, 11):
         steps += p.move((200 + 15 * k, 300), (600 - 15 * k, 310))
     assert p.axis == "sweep" and steps and all(s == ("sweep", +1) for s in steps)
+
+
+def _draw_times(frame_s: float, max_fps: float, seconds: float = 2.0) -> np.ndarray:
+    pacer = Pacer(max_fps)
+    times = np.arange(0.0, seconds, frame_s)
+    return times[[pacer.due(t) for t in times]]
+
+
+@pytest.mark.parametrize("frame_ms, fps, expected_ms", [
+    (30.0, 30, 30.0),  # software GL's frames: every one draws (not every other, 60 ms)
+    (1000 / 60, 30, 2000 / 60),  # 60 Hz frames: every other
+    (10.0, 30, 30.0),  # fast frames: the nearest to the 33 ms period
+    (30.0, 0, 30.0),  # no cap: every frame
+])
+def test_the_trace_draws_at_the_frame_nearest_its_period(frame_ms, fps, expected_ms):
+    gaps = np.diff(_draw_times(frame_ms / 1000, fps)) * 1000
+    assert np.allclose(gaps, expected_ms, atol=0.01)
+    if fps:
+        assert 1000 / gaps.mean() <= fps * 1.15  # still a cap on the drawing rate

@@ -67,6 +67,7 @@ from app.ui.sweep import (
     ColumnStore,
     Cursor,
     LineIndices,
+    Pacer,
     Pinch,
     TriggerSweeps,
     cascade_rows,
@@ -171,7 +172,7 @@ class Trace(Widget):
         self._idx_buf = np.zeros(0, np.uint16)
         self.drawn_to = 0  # absolute index one past the newest sample now in a vertex
         self.drew = 0  # samples that reached vertices in the last update
-        self._last_pull = 0.0
+        self._pacer = Pacer()
         super().__init__(**kw)
         self.bind(pos=self._relayout, size=self._relayout, channels=self._relayout,
                   mode=self._relayout, cascade_rows=self._relayout,
@@ -224,11 +225,9 @@ class Trace(Widget):
             if self._snapshot is None:
                 self._take_snapshot()
             return
-        if self.max_fps > 0:
-            now = time.perf_counter()
-            if self._next is not None and now - self._last_pull < 1.0 / self.max_fps:
-                return  # the samples wait in the ring for the next frame drawn
-            self._last_pull = now
+        self._pacer.max_fps = self.max_fps
+        if not self._pacer.due(time.perf_counter()) and self._next is not None:
+            return  # the samples wait in the ring for the frame that draws them
         if self._next is None:
             self._next = max(ring.written - self._backfill(), ring.written - ring.capacity, 0)
             self._engine = None
