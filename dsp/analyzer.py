@@ -230,7 +230,9 @@ class Analyzer:
                 and train.pattern() in ("", "regular")):
             # At rest a small potential that reads blunt or long (overlap, noise, a coarse
             # sample grid) is a fibre's far more often than a motor unit's: read it by
-            # its first phase, and let its firing pattern decide.
+            # its first phase, and let its firing pattern decide. Not in an irregular
+            # train: a distant tonic unit's train that fragments reads irregular too, and
+            # reading those by their first phase called tonic units fibrillations.
             spike = F.SPIKE_POSITIVE_FIRST if m.initial == "positive" else F.SPIKE_NEGATIVE_FIRST
             m = replace(m, shape=spike)
         kind = self._kind_alone(m, train, t)

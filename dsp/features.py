@@ -24,6 +24,12 @@ SPIKY = frozenset({SPIKE_POSITIVE_FIRST, SPIKE_NEGATIVE_FIRST, MOTOR_UNIT})
 MUAP_MIN_DURATION_MS = 6.0  # longer than fibrillations (1-5 ms) and end-plate spikes
 MUAP_MIN_AMPLITUDE_UV = 450.0  # larger than fibrillation potentials (20-200 uV)
 MUAP_MIN_HALF_WIDTH_MS = 0.8  # a blunter main phase than a fibre's spike: a distant unit
+# Where a slow wave under a potential is read, in ms before and after its largest peak:
+# outside a fibre's 1-5 ms.
+BASELINE_BEFORE_MS, BASELINE_AFTER_MS = (2.0, 4.0), (3.0, 5.0)
+# A slow wave (a sharp wave's negative phase lasts 10-30 ms) changes less than this across
+# a fibre's potential; a bigger change is the potential's own slow phase starting.
+BASELINE_MAX_CHANGE = 2.0
 
 
 @dataclass
@@ -103,6 +109,10 @@ def measure(x: np.ndarray, d: np.ndarray, peak: int, fs: float, noise_uv: float,
     `dense_background` (end-plate noise), the extent is judged against the background just
     before the potential rather than the amplifier's noise."""
     ms = fs / 1000.0
+    # Phases, extent and size are read from the line the potential rides on, as on an EMG
+    # screen: in a dense field a fibrillation often sits on a sharp wave's slow phase.
+    base = _baseline(d, peak, fs)
+    x, d = x - base, d - base
     near = x[max(peak - int(3 * ms), 0): peak + int(3 * ms) + 1]
     background = noise_uv
     if dense_background:
@@ -125,6 +135,29 @@ def measure(x: np.ndarray, d: np.ndarray, peak: int, fs: float, noise_uv: float,
     m = Measures(peak, pp, duration, initial, main, rise, "", neg, pos, half, hi)
     m.shape = classify_shape(x, d, m, fs, phase_noise_uv)
     return m
+
+
+def _baseline(d: np.ndarray, peak: int, fs: float) -> np.ndarray | float:
+    """The slow wave the potential rides on, when it has one: a steady level on both sides
+    of it (2-4 ms before its largest peak, 3-5 ms after), read on the shape branch, of the
+    same sign and similar size; steady means the stretch stays on one side of the zero line
+    throughout. A line between the two levels, flat beyond them. An offset on one side
+    only is an early or late phase (of this potential, such as a sharp wave's slow negative
+    phase, or of the one before), not a baseline, and is left alone."""
+    ms = fs / 1000.0
+    (b0, b1), (a0, a1) = BASELINE_BEFORE_MS, BASELINE_AFTER_MS
+    levels = []
+    for w in (d[max(peak - int(b1 * ms), 0): max(peak - int(b0 * ms), 0)],
+              d[peak + int(a0 * ms): peak + int(a1 * ms)]):
+        lo, hi = (float(w.min()), float(w.max())) if w.size >= 4 else (0.0, 0.0)
+        if lo <= 0.0 <= hi:
+            return 0.0  # cheap and usual: no offset (most potentials stop here)
+        levels.append(float(w.mean()))
+    small, big = sorted(abs(v) for v in levels)
+    if levels[0] * levels[1] <= 0 or big > BASELINE_MAX_CHANGE * small:
+        return 0.0
+    centres = (peak - (b0 + b1) / 2 * ms, peak + (a0 + a1) / 2 * ms)
+    return np.interp(np.arange(d.size), centres, levels)
 
 
 def _robust_rms(x: np.ndarray) -> float:

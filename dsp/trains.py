@@ -18,6 +18,7 @@ MATCH_CORRELATION_FLOOR = 0.6
 AMPLITUDE_RATIO = (0.67, 1.5)
 RHYTHM_TOLERANCE = 0.15  # a regular train's next interval: within 15 % of 1, 2 or 3 periods
 RHYTHM_MAX_CV = 0.05  # fibrillation-like regularity; motor units are looser (0.1-0.3)
+REGULAR_MAX_CV = 0.06  # a train this regular fires like fibrillations
 EXPIRE_S = 4.0
 REGULARITY_MIN_INTERVALS = 5
 
@@ -66,21 +67,23 @@ class TrainState:
 
     def pattern(self) -> str:
         """How it fires, from its recent intervals: "regular" (fibrillation-like, CV below
-        0.06), "semiregular" (motor units, 0.06-0.45 at 4-30 Hz), "irregular" (end-plate
-        spikes), or "" while there are too few intervals to tell. Cached until the next
-        potential."""
+        0.06 once missed beats are allowed for), "semiregular" (motor units, 0.06-0.45 at
+        4-30 Hz), "irregular" (end-plate spikes), or "" while there are too few intervals
+        to tell. Cached until the next potential."""
         if self._pattern is None or self._pattern[0] != self.count:
             self._pattern = (self.count, self._compute_pattern())
         return self._pattern[1]
 
     def _compute_pattern(self) -> str:
-        isi = np.asarray(self.all_isis[-10:])
-        if isi.size < REGULARITY_MIN_INTERVALS:
+        recent = self.all_isis[-10:]
+        if len(recent) < REGULARITY_MIN_INTERVALS:
             return ""
+        period = _beat_period(recent)
+        if period is not None and 1 / 16 <= period <= 1 / 0.4:
+            return "regular"
+        isi = np.asarray(recent)
         cv = float(isi.std() / isi.mean())
         rate = 1 / float(np.median(isi))
-        if cv < 0.06 and 0.4 <= rate <= 16:
-            return "regular"
         if cv < 0.45 and 4 <= rate <= 30:
             return "semiregular"
         if cv >= 0.6:
@@ -152,6 +155,22 @@ class TrainTracker:
 
     def all(self) -> list[TrainState]:
         return sorted([*self.finished, *self.trains.values()], key=lambda tr: tr.id)
+
+
+def _beat_period(isi: list[float]) -> float | None:
+    """The period of a train that fires like a clock (CV of its periods under 0.06), or
+    None. A potential lost in a dense field or under the noise leaves an interval of two or
+    three periods: that is a missed beat, not irregular firing, so such intervals count as
+    that many periods. Most intervals must still be single periods, and none shorter than
+    half a period (an intruder from another fibre). Plain Python: ten numbers."""
+    base = sorted(isi)[len(isi) // 2]
+    beats = [round(v / base) for v in isi]
+    if min(beats) < 1 or max(beats) > 3 or 2 * beats.count(1) < len(beats):
+        return None
+    periods = [v / k for v, k in zip(isi, beats, strict=True)]
+    mean = sum(periods) / len(periods)
+    var = sum((v - mean) ** 2 for v in periods) / len(periods)
+    return mean if var < (REGULAR_MAX_CV * mean) ** 2 else None
 
 
 def match_threshold(snippet: np.ndarray, noise_uv: float) -> float:
