@@ -323,8 +323,8 @@ def _offsets(rec: Recorder, session, speaker) -> dict | None:
     for e in truth.events:
         k = e["index"]
         j = np.searchsorted(pos, k)
-        if j >= len(pos):
-            continue
+        if j >= len(pos) or k < pos[0]:
+            continue  # not sounded: before the sound started, or after it ended
         c = np.searchsorted(reads, w[j] + 1)  # the first callback past that sample
         f = np.searchsorted(frame_written, k + 1)  # the first frame that had it
         if c >= n or f >= len(frame_t):
