@@ -10,7 +10,6 @@ is counted, never hidden.
 
 from __future__ import annotations
 
-import gc
 import os
 import sys
 import threading
@@ -133,7 +132,6 @@ class LiveSession:
             # than every 5 ms, so the reader renders soon after a chunk even while the UI
             # thread is busy in Python.
             sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_S))
-            settle_heap()
         self._thread.start()
         return self
 
@@ -240,17 +238,6 @@ class LiveSession:
     def signal_age(self) -> float:
         """Seconds since the last chunk arrived (large when the amplifier is lost)."""
         return time.monotonic() - self.last_arrival if self.last_arrival else float("inf")
-
-
-def settle_heap() -> None:
-    """Collect once, then put everything alive out of the cyclic collector's reach
-    (`gc.freeze`). A full collection walks every object the process holds with the GIL
-    held: measured with the app built, up to 92 ms in which neither the reader nor the
-    speaker callback can run, far past the audio ring's few ms. What exists by the time
-    the sound starts lives as long as the app; later full collections walk only what came
-    after. Call just before the sound starts."""
-    gc.collect()
-    gc.freeze()
 
 
 def raise_priority() -> str:

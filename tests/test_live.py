@@ -62,21 +62,3 @@ def test_a_marked_injection_keeps_the_exact_emg_around_the_press():
     assert np.array_equal(mark.samples[:, 0], filtered[first:first + n])
     assert "rms_uv" in mark.findings
 
-
-def test_a_session_with_sound_freezes_the_heap_it_starts_with():
-    # A full collection walks every object with the GIL held (92 ms measured with the app
-    # built): what exists when the sound starts is put out of its reach.
-    import gc
-
-    from app.audio import AudioPath
-
-    device = make_device("sim:denervated?grade=3&seed=1020")
-    device.open()
-    gc.unfreeze()
-    session = LiveSession(device, audio=AudioPath(device.info.fs)).start()
-    try:
-        frozen = gc.get_freeze_count()
-    finally:
-        session.stop()
-        gc.unfreeze()
-    assert frozen > 10000  # numpy, scipy and the app's own modules: all of it

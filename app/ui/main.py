@@ -22,7 +22,7 @@ from kivy.uix.textinput import TextInput
 import app.ui.widgets  # noqa: F401  (registers NavBar, Meter and the button styles)
 from app import settings as settings_store
 from app.audio import AudioPath
-from app.live import LiveSession, settle_heap
+from app.live import LiveSession
 from app.logbook import Logbook
 from app.logbook.errors import LogbookError
 from app.ui.history import HistoryScreen
@@ -192,7 +192,6 @@ class NeedlepointApp(App):
         Window.unbind(on_flip=self._screen_drawn)
         if self.audio is None or not self.audio.waiting or self.audio.speaker_error:
             return  # started already, or tried and said why
-        settle_heap()  # the screens are built: their objects need no more collecting
         if self.audio.attach_speaker(self.settings.output or None) is None:
             # Said once; the trace, the analyser and the logbook carry on silent.
             Logger.warning("Needlepoint: %s", self.audio.speaker_error)
