@@ -179,8 +179,7 @@ class AudioRenderer:
         else:
             self.control.update(fill / self.fs_out, dt, slack / self.fs_out, starved)
         if gap:
-            self._base += self.resampler.consumed
-            self.resampler.reset()
+            self.skip(0)
             self._in.restart(0.0)  # the EMG fades in again after a gap
         y, pos = self.resampler.process_with_positions(x, self.control.scale())
         pos += self._base
@@ -194,8 +193,9 @@ class AudioRenderer:
         return soft_limit(out).astype(np.float32), pos
 
     def skip(self, n: int) -> None:
-        """`n` input samples went by unrendered before the next `render` (the sound had
-        not started): positions, and the ticks placed by them, count them."""
+        """The resampler starts afresh, `n` input samples on (samples that went by
+        unrendered, as before the sound started): positions, and the ticks placed by them,
+        count them."""
         self._base += self.resampler.consumed + int(n)
         self.resampler.reset()
 
