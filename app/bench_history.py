@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -116,19 +115,11 @@ def format_history(rep: dict) -> str:
 
 def _child(kind: str, seconds: float, width: int, height: int, db: Path, tmp: Path,
            speed: float, jump: float) -> dict:
-    root = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(root), *filter(None, [os.environ.get("PYTHONPATH")])])}
-    env["NEEDLEPOINT_HOME"] = str(tmp / "home")
-    out = tmp / f"{kind}.json"
-    cmd = [sys.executable, "-m", "app.bench_history", kind, f"{seconds:g}", str(width),
-           str(height), str(db), str(out), f"{speed:g}", f"{jump:g}"]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True,
-                          timeout=seconds * 3 + 180)
-    if done.returncode != 0 or not out.exists():
-        raise RuntimeError(f"bench history: the {kind} window failed (exit "
-                           f"{done.returncode}): {done.stderr[-3000:]}")
-    return json.loads(out.read_text())
+    from app.bench_ui import run_window
+
+    return run_window("app.bench_history", kind,
+                      [f"{seconds:g}", str(width), str(height), str(db)],
+                      [f"{speed:g}", f"{jump:g}"], tmp, timeout=seconds * 3 + 180)
 
 
 # the child: one window ------------------------------------------------------------------------

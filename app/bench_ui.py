@@ -169,17 +169,24 @@ def bench_ui(seconds: float = 20.0, width: int = 1280, height: int = 800) -> dic
 
 def _child(kind: str, seconds: float, width: int, height: int, signal: Path,
            tmp: Path) -> dict:
+    return run_window("app.bench_ui", kind, [f"{seconds:g}", str(width), str(height),
+                                             str(signal)], [repr(time.time())], tmp,
+                      timeout=seconds * 3 + 120)
+
+
+def run_window(module: str, kind: str, before: list[str], after: list[str], tmp: Path,
+               timeout: float) -> dict:
+    """One benchmark window in a child process of its own (`python -m module kind *before
+    OUT *after`, with a throwaway NEEDLEPOINT_HOME): the JSON it wrote to OUT."""
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(root), *filter(None, [os.environ.get("PYTHONPATH")])])}
-    env.setdefault("NEEDLEPOINT_HOME", str(tmp / "home"))
+    env["NEEDLEPOINT_HOME"] = str(tmp / "home")
     out = tmp / f"{kind}.json"
-    cmd = [sys.executable, "-m", "app.bench_ui", kind, f"{seconds:g}", str(width), str(height),
-           str(signal), str(out), repr(time.time())]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True,
-                          timeout=seconds * 3 + 120)
+    cmd = [sys.executable, "-m", module, kind, *before, str(out), *after]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0 or not out.exists():
-        raise RuntimeError(f"bench ui: the {kind} window failed (exit {done.returncode}): "
+        raise RuntimeError(f"{module}: the {kind} window failed (exit {done.returncode}): "
                            f"{done.stderr[-3000:]}")
     return json.loads(out.read_text())
 
