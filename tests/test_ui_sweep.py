@@ -212,9 +212,9 @@ def test_pinch_vertical_is_sensitivity_horizontal_is_sweep():
 
 
 def _draw_times(frame_s: float, max_fps: float, seconds: float = 2.0) -> np.ndarray:
-    pacer = Pacer(max_fps)
+    pacer = Pacer()
     times = np.arange(0.0, seconds, frame_s)
-    return times[[pacer.due(t) for t in times]]
+    return times[[pacer.due(t, max_fps) for t in times]]
 
 
 @pytest.mark.parametrize("frame_ms, fps, expected_ms", [

@@ -75,23 +75,23 @@ def column_x(width: int) -> np.ndarray:
 
 # Pacing -------------------------------------------------------------------------------------
 class Pacer:
-    """At most `max_fps` draws a second, on the app's frames (whose interval the GL sets:
-    about 30 ms on software GL). A draw is due at the frame nearest to one period after the
-    last, not the first frame past it: with 30 ms frames and a 33 ms period the first rule
-    would draw every other frame, 60 ms apart, and the picture would lag the sound by that."""
+    """At most `max_fps` draws a second (0: every frame), on the app's frames (whose
+    interval the GL sets: about 30 ms on software GL). A draw is due at the frame nearest
+    to one period after the last, not the first frame past it: with 30 ms frames and a
+    33 ms period the first rule would draw every other frame, 60 ms apart, and the picture
+    would lag the sound by that."""
 
-    def __init__(self, max_fps: float = 0.0):
-        self.max_fps = max_fps
+    def __init__(self):
         self.last_draw: float | None = None
         self.last_call: float | None = None
 
-    def due(self, now: float) -> bool:
+    def due(self, now: float, max_fps: float) -> bool:
         frame = now - self.last_call if self.last_call is not None else 0.0
         self.last_call = now
-        if self.max_fps <= 0 or self.last_draw is None:
+        if max_fps <= 0 or self.last_draw is None:
             self.last_draw = now
             return True
-        if now - self.last_draw < 1.0 / self.max_fps - frame / 2:
+        if now - self.last_draw < 1.0 / max_fps - frame / 2:
             return False
         self.last_draw = now
         return True

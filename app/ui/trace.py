@@ -225,8 +225,7 @@ class Trace(Widget):
             if self._snapshot is None:
                 self._take_snapshot()
             return
-        self._pacer.max_fps = self.max_fps
-        if not self._pacer.due(time.perf_counter()) and self._next is not None:
+        if not self._pacer.due(time.perf_counter(), self.max_fps) and self._next is not None:
             return  # the samples wait in the ring for the frame that draws them
         if self._next is None:
             self._next = max(ring.written - self._backfill(), ring.written - ring.capacity, 0)
