@@ -169,6 +169,8 @@ class Recorder:
         self.xruns_at_settle = 0
         self.settled_at: float | None = None
         self.speaker = None
+        self.dry: list[tuple[float, float]] = []  # (time, target fill s) of each underrun
+        self.dry_seen = 0
 
     def settled(self, audio, speaker) -> None:
         """The first second of sound is over: count from here."""
@@ -264,7 +266,10 @@ def _hook_audio_push(rec: Recorder) -> None:
     push = audio_module.AudioPath.push
 
     def recorded_push(self, x, first_index=None):
-        w0 = self.ring.written
+        w0, target = self.ring.written, self.renderer.control.target_s
+        if self.ring.underruns != rec.dry_seen:  # ran dry since the last push
+            rec.dry_seen = self.ring.underruns
+            rec.dry.append((time.monotonic(), target))
         pos = push(self, x, first_index)
         rec.pushes.append((w0, pos))
         return pos
@@ -286,6 +291,10 @@ def _measure(rec: Recorder, session, audio, speaker, seconds: float, ui: bool,
               "card_xruns_after_1s": xruns,
               "card_xruns_per_min": round(xruns / minutes, 2) if speaker else None,
               "measured_s": round(minutes * 60, 1),
+              # when each counted underrun came (s after the first second) and the fill
+              # target it found: an early one at a low target is the target still learning
+              "underruns_at": [[round(t - rec.settled_at, 1), round(target * 1000, 1)]
+                               for t, target in rec.dry if t >= rec.settled_at],
               "speaker_lost": lost,
               "callbacks": speaker.calls if speaker else 0,
               "chunks": session.counters.chunks,
@@ -311,8 +320,8 @@ def _offsets(rec: Recorder, session, speaker) -> dict | None:
     if speaker is None or not rec.pushes or not rec.frames:
         return None
     truth = session.device.truth()
-    n = min(speaker.calls, len(speaker.reads))
-    reads, clock = speaker.reads[:n], speaker.clock[:n]
+    reads, clock = speaker.kept_calls()  # the last few minutes of callbacks
+    n = len(reads)
     w = np.concatenate([np.arange(w0, w0 + len(p)) for w0, p in rec.pushes])
     pos = np.concatenate([p for _, p in rec.pushes])
     real = ~np.isnan(pos)
@@ -327,8 +336,8 @@ def _offsets(rec: Recorder, session, speaker) -> dict | None:
             continue  # not sounded: before the sound started, or after it ended
         c = np.searchsorted(reads, w[j] + 1)  # the first callback past that sample
         f = np.searchsorted(frame_written, k + 1)  # the first frame that had it
-        if c >= n or f >= len(frame_t):
-            continue
+        if (c == 0 and speaker.calls > n) or c >= n or f >= len(frame_t):
+            continue  # played before the callbacks kept, or not yet
         sound = clock[c] + speaker.latency_s
         out.append((frame_t[f] - sound) * 1000)
     return _pct(np.array(out)) | {"potentials": len(out)} if out else None

@@ -151,11 +151,19 @@ class Speaker:
             return True
         return time.monotonic() - self.last_call > LOST_AFTER_S
 
+    def _in_order(self, a: np.ndarray) -> np.ndarray:
+        """The kept entries of one of the callback rings, oldest first."""
+        n = min(self.calls, TIMES_KEPT)
+        return np.roll(a, -(self.calls % TIMES_KEPT))[-n:] if n else a[:0]
+
     def callback_gaps(self) -> np.ndarray:
         """Seconds between the callbacks kept so far (by the stream's clock)."""
-        n = min(self.calls, TIMES_KEPT)
-        t = np.roll(self.times, -(self.calls % TIMES_KEPT))[-n:] if n else self.times[:0]
-        return np.diff(t)
+        return np.diff(self._in_order(self.times))
+
+    def kept_calls(self) -> tuple[np.ndarray, np.ndarray]:
+        """The last `TIMES_KEPT` callbacks, oldest first: the ring's read count after each,
+        and its time.monotonic()."""
+        return self._in_order(self.reads), self._in_order(self.clock)
 
     def abandon(self) -> None:
         """Let go of a stream whose card is gone, without touching it (see `_abandoned`)."""

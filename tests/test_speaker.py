@@ -153,3 +153,25 @@ def test_starting_the_sound_freezes_the_heap(jack):
         audio.close()
         gc.unfreeze()
     assert frozen > 10000  # numpy, scipy and the app's own modules: all of it
+
+
+def test_the_callbacks_kept_come_back_oldest_first_once_their_ring_wraps(monkeypatch):
+    # No card needed: the callback itself is driven, as PortAudio would.
+    from types import SimpleNamespace
+
+    import devices.speaker as speaker_module
+    from devices.audio_ring import AudioRing
+
+    monkeypatch.setattr(speaker_module, "TIMES_KEPT", 100)
+    ring = AudioRing(1 << 16)
+    speaker = speaker_module.Speaker(ring, fs=FS, blocksize=16)
+    out = np.zeros((16, 1), np.float32)
+    for i in range(250):
+        ring.write(np.ones(16, np.float32))
+        speaker._callback(out, 16, SimpleNamespace(currentTime=i * 16 / FS),
+                          SimpleNamespace(output_underflow=False))
+    reads, clock = speaker.kept_calls()
+    assert len(reads) == 100
+    assert np.array_equal(reads, np.arange(151, 251) * 16)  # the last 100, in order
+    assert np.all(np.diff(clock) >= 0)
+    assert np.allclose(speaker.callback_gaps(), 16 / FS)
