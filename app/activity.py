@@ -65,6 +65,8 @@ def proximity(m: dict) -> tuple[float, str]:
     closeness = 0.8 * closeness + 0.2 * min(amp / 1000.0, 1.0)
     # The analyser has judged the territory (dsp.measures.CRISP_RISE_US); "near" and "far"
     # only grade what lies outside it.
-    words = ("inside the unit" if unit.get("inside_territory") else
+    words = ("inside" if unit.get("inside_territory") else
              "near" if rise <= 900 else "far")
-    return closeness, f"rise {rise:.0f} us, {amp:.0f} uV: {words}"
+    # Short enough for the meter's row beside its title (a third of a landscape tablet).
+    size = f"{amp / 1000:.1f} mV" if amp >= 1000 else f"{amp:.0f} uV"
+    return closeness, f"rise {rise:.0f} us, {size}: {words}"

@@ -35,5 +35,7 @@ def test_a_lead_off_is_said_alone_and_a_close_unit_fills_the_meter():
                                               "inside_territory": True}})
     far, _ = proximity({"nearest_unit": {"rise_us": 1400.0, "amplitude_uv": 100.0,
                                          "inside_territory": False}})
-    assert near > 0.8 > 0.2 > far and words.endswith("inside the unit")
+    assert near > 0.8 > 0.2 > far and words == "rise 300 us, 900 uV: inside"
+    assert proximity({"nearest_unit": {"rise_us": 450.0, "amplitude_uv": 1234.0,
+                                       "inside_territory": True}})[1].endswith("1.2 mV: inside")
     assert proximity({"nearest_unit": {"rise_us": float("nan"), "amplitude_uv": 1.0}})[0] == 0

@@ -18,6 +18,7 @@ def test_touch_targets_are_large_and_nothing_is_cut_off(size, tmp_path):
     assert res["size"] == [int(v) for v in size.split("x")]
     assert res["small"] == [], res["small"]
     assert res["outside"] == [], res["outside"]
+    assert res["cut"] == [], res["cut"]
 
 
 def test_marked_injections_hold_the_7_s_around_each_press(tmp_path):
@@ -60,3 +61,15 @@ def test_a_pulled_cable_shows_no_signal_and_recovers(tmp_path):
     assert res["before"] == ""
     assert "NO SIGNAL" in res["seen"]
     assert res["after"] == "" and res["reconnects"] == 1
+
+
+def test_training_sliders_start_where_the_simulator_is_and_move_it(tmp_path):
+    held = run("training", {"device": "sim:voluntary?effort=0.3&proximity=0.9"}, tmp_path)
+    assert held["start"] == {"effort": 0.3, "depth": 0.9, "label": "Effort",
+                             "device_effort": 0.3}
+    assert held["device"] == {"effort": 0.5, "proximity": 0.4}
+    auto = run("training", {"device": "sim:voluntary"}, tmp_path / "auto")
+    # No effort given: the scenario's own profile runs until the slider is moved.
+    assert auto["start"] == {"effort": 0.0, "depth": 0.8, "label": "Effort: auto",
+                             "device_effort": None}
+    assert auto["label"] == "Effort" and auto["device"]["effort"] == 0.5

@@ -40,17 +40,26 @@ def press_key(key: int) -> None:
 # -- scenarios: generators that yield seconds to wait and return the result ----------------
 
 def tree(app, args):
-    """Every touch target at least 48 dp both ways; nothing visible outside the window."""
+    """Every touch target at least 48 dp both ways; nothing visible outside the window; no
+    label cut short (the live meters carry their longest words)."""
     from kivy.core.window import Window
     from kivy.metrics import dp
     from kivy.uix.button import Button
     from kivy.uix.slider import Slider
 
-    small, outside = [], []
+    from app.activity import proximity
+
+    small, outside, cut = [], [], []
     for name in ("live", "procedure", "history", "settings"):
         app.root.current = name
         yield 0.6
         screen = app.root.get_screen(name)
+        if name == "live":
+            for unit in ({"rise_us": 1500.0, "amplitude_uv": 999.0, "inside_territory": False},
+                         {"rise_us": 500.0, "amplitude_uv": 999.0, "inside_territory": True}):
+                screen.proximity_text = proximity({"nearest_unit": unit})[1]
+                yield 0.1
+                cut += [f"{name}: {t!r}" for t in _cut_short(screen)]
         for w in screen.walk(restrict=True):
             if not _shown(w):
                 continue
@@ -65,8 +74,24 @@ def tree(app, args):
                     or y0 + w.height > Window.height + 0.5):
                 outside.append(f"{name}: {type(w).__name__} {getattr(w, 'text', '')!r} at "
                                f"{x0:.0f},{y0:.0f} {w.width:.0f}x{w.height:.0f}")
-    return {"small": small, "outside": outside, "size": [Window.width, Window.height],
-            "dp48": dp(48)}
+    return {"small": small, "outside": outside, "cut": cut,
+            "size": [Window.width, Window.height], "dp48": dp(48)}
+
+
+def _cut_short(screen) -> list[str]:
+    """Texts of shown labels that Kivy shortens ("...") because they do not fit."""
+    from kivy.core.text import Label as CoreLabel
+    from kivy.uix.label import Label
+
+    out = []
+    for w in screen.walk(restrict=True):
+        if isinstance(w, Label) and w.shorten and w.text and _shown(w) and w.text_size[0]:
+            full = CoreLabel(text=w.text, font_size=w.font_size, bold=w.bold,
+                             font_name=w.font_name)
+            full.refresh()
+            if full.texture.width > w.text_size[0] - 2 * w.padding_x + 0.5:
+                out.append(w.text)
+    return out
 
 
 def _scrolled(w) -> bool:
@@ -135,7 +160,23 @@ def unplug(app, args):
             "reconnects": getattr(app.session.device, "reconnects", None)}
 
 
-SCENARIOS = {"tree": tree, "mark": mark, "unplug": unplug}
+def training(app, args):
+    """The simulator's training sliders: where they start, and what a drag changes."""
+    yield 0.5
+    live = app.root.get_screen("live")
+    effort, depth = (w for w in live.walk(restrict=True) if type(w).__name__ == "Slider"
+                     and w.parent is live.ids.effort.parent)
+    controls = live.session.device.controls
+    start = {"effort": effort.value, "depth": depth.value, "label": live.ids.effort.text,
+             "device_effort": controls.effort}
+    effort.value = 0.5  # as a drag leaves it
+    depth.value = 0.4
+    yield 0.2
+    return {"start": start, "label": live.ids.effort.text,
+            "device": {"effort": controls.effort, "proximity": controls.proximity}}
+
+
+SCENARIOS = {"tree": tree, "mark": mark, "unplug": unplug, "training": training}
 
 
 def main() -> None:

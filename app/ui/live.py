@@ -61,6 +61,9 @@ class LiveScreen(OrientedScreen):
     muted = BooleanProperty(False)
     volume = NumericProperty(0.6)
     is_simulator = BooleanProperty(False)
+    sim_effort = NumericProperty(0.0)  # the training sliders start where the simulator is
+    effort_auto = BooleanProperty(False)  # the scenario's own effort profile, until touched
+    sim_depth = NumericProperty(0.8)
     mark_text = StringProperty("")
     marks_done = NumericProperty(0)
 
@@ -71,6 +74,11 @@ class LiveScreen(OrientedScreen):
         self.on_mark = on_mark  # called with each completed Mark (the quick entry panel)
         info = session.info
         self.is_simulator = info.kind == "simulator"
+        controls = getattr(session.device, "controls", None)
+        if controls is not None:
+            self.sim_depth = controls.proximity
+            self.effort_auto = controls.effort is None
+            self.sim_effort = controls.effort or 0.0
         scale = "calibrated" if info.calibrated else "UNCALIBRATED"
         self.device_text = f"{info.name}  ·  {info.fs / 1000:g} kHz  ·  {scale}"
         if not info.isolation.patient_rated and info.isolation is not Isolation.NOT_APPLICABLE:
@@ -80,6 +88,15 @@ class LiveScreen(OrientedScreen):
         self._panel_due = 0.0
         self._seen_marks = 0
         self.ids.trace.max_fps = TRACE_FPS
+
+    def on_landscape(self, _screen, landscape: bool) -> None:
+        """The status bar's sound and stream health sit beside the device in landscape, on
+        a row of their own in portrait (all three do not fit in 800 px)."""
+        row = self.ids.status_top if landscape else self.ids.status_bottom
+        for label in (self.ids.sound_label, self.ids.status_label):
+            if label.parent is not row:
+                label.parent.remove_widget(label)
+                row.add_widget(label)
 
     # -- presets and controls ---------------------------------------------------------
     def apply_preset(self, name: str) -> None:
@@ -122,10 +139,15 @@ class LiveScreen(OrientedScreen):
             self.session.device.move_needle()
 
     def set_effort(self, value: float) -> None:
+        if value == self.sim_effort and self.effort_auto:
+            return  # the slider taking its first place: the profile goes on
+        self.effort_auto = False
+        self.sim_effort = value
         if hasattr(self.session.device, "set_effort"):
             self.session.device.set_effort(value)
 
     def set_depth(self, value: float) -> None:
+        self.sim_depth = value
         if hasattr(self.session.device, "set_proximity"):
             self.session.device.set_proximity(value)
 
