@@ -361,6 +361,9 @@ def format_live(rep: dict) -> str:
         if r.get("callback_gap_ms"):
             line += f"; callback gap p99 {r['callback_gap_ms']['p99']} ms"
         lines.append(line)
+        if r.get("underruns_at"):
+            lines.append("  underruns at " + ", ".join(
+                f"{t:g} s (target {target:g} ms)" for t, target in r["underruns_at"]))
         if r.get("offset_ms"):
             o = r["offset_ms"]
             lines.append(f"  picture after sound: p50 {o['p50']} ms, p99 {o['p99']} ms, "
