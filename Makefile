@@ -6,9 +6,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-# Debian packages: PortAudio for sounddevice, mtdev and Mesa GL for Kivy; for the tests
+# Debian packages: PortAudio for sounddevice, mtdev, Mesa GL and xsel (its X11 cut buffer:
+# without it every window start logs two tracebacks) for Kivy; for the tests
 # also Xvfb (a display), JACK (a sound card that runs at real pace), socat and sqlite3.
-DEBS_RUN  := libportaudio2 libmtdev1 libgl1 libgl1-mesa-dri libegl1
+DEBS_RUN  := libportaudio2 libmtdev1 libgl1 libgl1-mesa-dri libegl1 xsel
 DEBS_TEST := $(DEBS_RUN) xvfb xauth jackd2 socat sqlite3 python3-venv
 
 export KIVY_NO_ARGS := 1
