@@ -18,6 +18,12 @@ SEGMENTS = [("end_plate_noise", "End-plate noise"), ("tonic_activity", "Tonic ac
             ("local_twitch_response", "Local twitch response")]
 RATES_SHOWN = 3  # trains named with their rates; more are counted
 MIN_TRAIN_COUNT = 3  # a train of fewer potentials is not yet worth a rate
+SPONTANEOUS = ("fibrillation", "positive_sharp_wave", "end_plate_spike", "myotonic_discharge",
+               "fasciculation")
+# Spontaneous activity is judged with the muscle at rest: among firing motor units, their
+# phases and distant units' small potentials pass for fibrillations and end-plate spikes
+# (measured on the simulator: a quarter of a 0.3 effort contraction's potentials).
+JUDGE_AT_REST = "(units firing: judge these at rest)"
 
 
 def findings(m: dict) -> list[str]:
@@ -33,6 +39,7 @@ def findings(m: dict) -> list[str]:
         if t.get("count", 0) >= MIN_TRAIN_COUNT:
             trains.setdefault(t["kind"], []).append(t)
     rates = m.get("rates_per_s", {})
+    named_spontaneous = False
     for kind in ORDER:
         # The best-established trains (most potentials) are named, slowest first.
         ts = sorted(trains.get(kind, []), key=lambda t: -t["count"])
@@ -48,6 +55,11 @@ def findings(m: dict) -> list[str]:
                          f"{'s' if n > 1 else ''}, {rate_words} Hz{more}")
         elif rates.get(kind, 0) >= 0.2:
             lines.append(f"{many}: {rates[kind]:.1f}/s, irregular")
+        else:
+            continue
+        named_spontaneous |= kind in SPONTANEOUS
+    if named_spontaneous and (trains.get("muap") or m.get("tonic_activity")):
+        lines.append(JUDGE_AT_REST)
     if m.get("clipping"):
         lines.append("Clipping: the amplifier's range is exceeded")
     return lines or ["Electrical silence"]

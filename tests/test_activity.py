@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.activity import findings, proximity
+from app.activity import JUDGE_AT_REST, findings, proximity
 from dsp.chain import SignalChain
 from tests.simutil import simulate
 
@@ -39,3 +39,14 @@ def test_a_lead_off_is_said_alone_and_a_close_unit_fills_the_meter():
     assert proximity({"nearest_unit": {"rise_us": 450.0, "amplitude_uv": 1234.0,
                                        "inside_territory": True}})[1].endswith("1.2 mV: inside")
     assert proximity({"nearest_unit": {"rise_us": float("nan"), "amplitude_uv": 1.0}})[0] == 0
+
+
+def test_spontaneous_activity_named_among_firing_units_is_to_be_judged_at_rest():
+    fib = {"kind": "fibrillation", "rate_hz": 2.6, "count": 5}
+    unit = {"kind": "muap", "rate_hz": 11.0, "count": 20}
+    lines = findings({"trains": [fib, unit]})
+    assert lines[0].startswith("Fibrillation: 1 train") and lines[-1] == JUDGE_AT_REST
+    assert findings({"trains": [fib], "tonic_activity": True})[-1] == JUDGE_AT_REST
+    # Alone, or with units but nothing spontaneous named, there is nothing to caution.
+    assert JUDGE_AT_REST not in findings({"trains": [fib]})
+    assert findings({"trains": [unit]}) == ["Motor units: 1 train, 11.0 Hz"]
