@@ -8,6 +8,7 @@ from end-plate spikes (irregular) and myotonic discharges (20-80 Hz) from fibril
 
 from __future__ import annotations
 
+import bisect
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -21,6 +22,17 @@ RHYTHM_MAX_CV = 0.05  # fibrillation-like regularity; motor units are looser (0.
 REGULAR_MAX_CV = 0.06  # a train this regular fires like fibrillations
 EXPIRE_S = 4.0
 REGULARITY_MIN_INTERVALS = 5
+CLOCK_SEARCH = 40  # potentials of a train searched for a fibre's clock
+CLOCK_CANDIDATES = 6  # the newest potential's intervals to these many tried as its period
+# A fibre's clock: this many steps back from the newest potential, each one period
+# (or two: a missed beat) within a fibre's jitter, at most a third of the beats missed,
+# each potential within a quarter of the newest one's size (one fibre's potential repeats
+# itself; noise moves a small one's measured size by 10-20 %).
+CLOCK_STEPS = 6
+CLOCK_TOLERANCE = 0.06
+CLOCK_MISSED = 1 / 3
+CLOCK_SIZE = 0.25
+CLOCK_CHANCE = 0.4  # potentials expected by chance within a step's tolerance, at most
 
 
 @dataclass
@@ -31,6 +43,7 @@ class TrainState:
     amplitude: float
     last_amplitude: float = 0.0
     times: deque = field(default_factory=lambda: deque(maxlen=64))
+    sizes: deque = field(default_factory=lambda: deque(maxlen=64))  # amplitudes, with times
     count: int = 0
     kind: str = ""
     all_isis: list = field(default_factory=list)
@@ -90,6 +103,34 @@ class TrainState:
             return "irregular"
         return ""
 
+    def on_clock(self) -> bool:
+        """Whether the newest potential lies on a clock among the train's recent ones:
+        CLOCK_STEPS earlier potentials of its size, each one or two periods (a missed beat)
+        before the next, with periods as steady as fibrillations'. In a dense field fibres
+        that look alike share a train, so its intervals as a whole are irregular, but each
+        fibre's own potentials still fire like a clock. Walked back from the newest
+        potential, from each of the periods its latest intervals suggest."""
+        times = list(self.times)[-CLOCK_SEARCH:]
+        sizes = list(self.sizes)[-CLOCK_SEARCH:]
+        if len(times) <= CLOCK_STEPS:
+            return False
+        t = times[-1]
+        # How often the train brings a potential of the newest one's size, the only
+        # ones a walk steps to.
+        alike = sum(abs(v - sizes[-1]) <= CLOCK_SIZE * sizes[-1] for v in sizes) - 1
+        density = alike / (t - times[0]) if t > times[0] else np.inf
+        for j in range(len(times) - 2, max(len(times) - 2 - CLOCK_CANDIDATES, -1), -1):
+            for beats in (1, 2):
+                period = (t - times[j]) / beats
+                # Where potentials of that size come so densely that one often falls
+                # within the tolerance by chance, a walk proves little (a semiregular
+                # unit's train walked at five of its intervals looks like a clock).
+                chance = density * 2 * CLOCK_TOLERANCE * period
+                if (1 / 16 <= period <= 1 / 0.4 and chance <= CLOCK_CHANCE
+                        and _clock_from(times, sizes, period)):
+                    return True
+        return False
+
     def stats(self) -> tuple[float, float]:
         """(rate Hz, coefficient of variation) of its firing, pauses and missed potentials
         (intervals far from the typical one) left out. Cached until the next potential."""
@@ -146,6 +187,7 @@ class TrainTracker:
             best.amplitude = 0.8 * best.amplitude + 0.2 * amplitude
             best.last_amplitude = amplitude
         best.times.append(t)
+        best.sizes.append(amplitude)
         best.count += 1
         return best
 
@@ -171,6 +213,38 @@ def _beat_period(isi: list[float]) -> float | None:
     mean = sum(periods) / len(periods)
     var = sum((v - mean) ** 2 for v in periods) / len(periods)
     return mean if var < (REGULAR_MAX_CV * mean) ** 2 else None
+
+
+def _clock_from(times: list[float], sizes: list[float], period: float) -> bool:
+    """Walk back from the newest potential, each step to the nearest one of the same size
+    (a fibre's potential repeats itself; other fibres' differ) one or two periods earlier, within
+    CLOCK_TOLERANCE of the period (a fibre's own jitter); a clock when the walk makes
+    CLOCK_STEPS steps, with at most CLOCK_MISSED of its beats missed and periods as
+    steady as fibrillations'."""
+    i, steps, beats = len(times) - 1, [], 0
+    size = sizes[-1]
+    tol = CLOCK_TOLERANCE * period
+    while len(steps) < CLOCK_STEPS:
+        found = None
+        for k in (1, 2):
+            want = times[i] - k * period
+            j = bisect.bisect_left(times, want - tol, 0, i)
+            near = [(abs(times[n] - want), n) for n in range(j, i)
+                    if times[n] <= want + tol and abs(sizes[n] - size) <= CLOCK_SIZE * size]
+            if near:
+                found = (min(near)[1], k)
+                break
+        if found is None:
+            return False
+        j, k = found
+        beats += k
+        if beats - len(steps) - 1 > CLOCK_MISSED * CLOCK_STEPS:
+            return False
+        steps.append((times[i] - times[j]) / k)
+        i = j
+    mean = sum(steps) / len(steps)
+    var = sum((v - mean) ** 2 for v in steps) / len(steps)
+    return var < (REGULAR_MAX_CV * mean) ** 2
 
 
 def match_threshold(snippet: np.ndarray, noise_uv: float) -> float:

@@ -13,6 +13,7 @@ def _train(isis) -> TrainState:
     tr = TrainState(1, F.SPIKE_POSITIVE_FIRST, np.zeros(8), 100.0, 100.0)
     tr.all_isis = list(isis)
     tr.times.extend(np.cumsum([0.0, *isis]))
+    tr.sizes.extend([100.0] * (len(isis) + 1))
     tr.count = len(isis) + 1
     return tr
 
@@ -46,3 +47,87 @@ def test_a_small_unit_in_an_irregular_train_at_rest_stays_a_motor_unit():
                    main="negative", rise_us=None, shape=F.MOTOR_UNIT, neg_uv=80.0,
                    pos_uv=40.0, half_width_ms=0.9, end=0)
     assert an._kind(m, tr, 10.0, 0) in ("muap", "fasciculation")
+
+
+def _mixed(fibre_a, fibre_b, size_b=100.0) -> TrainState:
+    """One train holding two look-alike fibres' potentials (a dense field), the newest
+    one fibre A's."""
+    events = sorted([(t, 100.0) for t in fibre_a] + [(t, size_b) for t in fibre_b])
+    tr = TrainState(1, F.MOTOR_UNIT, np.zeros(8), 100.0, 100.0)
+    times = [t for t, _ in events]
+    tr.times.extend(times)
+    tr.sizes.extend(s for _, s in events)
+    tr.all_isis = list(np.diff(times))
+    tr.count = len(times)
+    return tr
+
+
+def _fibre_among_others():
+    """A 10 Hz fibre (one beat lost to overlap) sharing a train with another fibre's
+    potentials at random times."""
+    rng = np.random.default_rng(3)
+    a = np.cumsum(0.1 * (1 + 0.01 * rng.standard_normal(12)))
+    a = np.delete(a, 7)
+    b = np.sort(rng.uniform(0, a[-1] - 0.01, 10))
+    return a, b
+
+
+def test_a_fibres_clock_is_found_in_a_train_it_shares():
+    """Fibres that look alike share a train in a dense field: its intervals are
+    irregular, but the newest potential still lies on its own fibre's clock."""
+    tr = _mixed(*_fibre_among_others())
+    assert tr.pattern() == "irregular"
+    assert tr.on_clock()
+
+
+def test_irregular_firing_seldom_has_a_clock():
+    """End-plate spikes (Poisson-like) almost never make a clock."""
+    rng = np.random.default_rng(4)
+    clocks = sum(_train(rng.exponential(0.1, 30) + 0.005).on_clock() for _ in range(200))
+    assert clocks <= 10
+
+
+def test_a_dense_trains_subharmonic_is_no_clock():
+    """A motor unit firing at 10 Hz: walked at several of its intervals (a rate
+    fibrillations have too) a potential always falls within the tolerance. Where the
+    train is that dense, the walk proves little."""
+    isis = [0.103, 0.108, 0.103, 0.087, 0.109, 0.104, 0.095, 0.106, 0.104, 0.103, 0.1, 0.105,
+            0.093, 0.098, 0.095, 0.106, 0.1, 0.097, 0.092, 0.097, 0.1, 0.097, 0.113, 0.11,
+            0.073, 0.081, 0.098, 0.096, 0.102, 0.102]  # CV 0.08
+    tr = _train(isis)
+    from dsp import trains
+    assert trains._clock_from(list(tr.times), list(tr.sizes), 0.5)
+    assert not tr.on_clock()
+
+
+def test_a_clock_is_one_fibres_size():
+    """Another fibre's potentials, a third smaller, do not make up the newest one's clock."""
+    a = 0.1 * np.arange(1, 13)
+    b = a[:-1] - 0.05  # in between, so a walk at half the period would find them
+    assert _mixed(a[[0, 2, 4, 6, 8, 10, 11]], b, size_b=100.0).on_clock()
+    assert not _mixed(a[[0, 2, 4, 6, 8, 10, 11]], b, size_b=65.0).on_clock()
+
+
+def test_a_small_blunt_potential_at_rest_on_a_fibres_clock_is_a_fibrillation():
+    """In a dense field a long fibrillation reads blunt (a main phase 0.8-0.9 ms wide at
+    half height) and its train, shared with look-alike fibres, irregular: its own clock
+    still makes it a fibrillation."""
+    an = Analyzer(20000.0)
+    tr = _mixed(*_fibre_among_others())
+    m = F.Measures(peak=0, amplitude_uv=100.0, duration_ms=4.0, initial="positive",
+                   main="negative", rise_us=None, shape=F.MOTOR_UNIT, neg_uv=70.0,
+                   pos_uv=30.0, half_width_ms=0.85, end=0)
+    assert an._kind(m, tr, 10.0, 0) == "fibrillation"
+    # A distant unit's blunter main phase is not read as a fibre's, clock or not.
+    m.half_width_ms = 1.2
+    assert an._kind(m, tr, 10.0, 0) in ("muap", "fasciculation")
+
+
+def test_other_sizes_do_not_make_a_train_too_dense_for_a_clock():
+    """Only potentials of the newest one's size can make up its clock by chance: a fibre
+    sharing a train with many smaller potentials keeps its clock."""
+    rng = np.random.default_rng(5)
+    a = np.cumsum(0.1 * (1 + 0.01 * rng.standard_normal(12)))
+    b = np.sort(rng.uniform(0, a[-1] - 0.01, 60))
+    assert _mixed(a, b, size_b=100.0).on_clock() is False  # too dense to tell
+    assert _mixed(a, b, size_b=60.0).on_clock()
