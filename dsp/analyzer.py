@@ -271,8 +271,10 @@ class Analyzer:
                 self._big_units.popleft()
         n = _recent(self._big_units, t)
         # Units fire again and again: at least one of them twice. Large one-offs (a
-        # needle move's injury discharges) are not motor units firing.
-        return n >= CONTEXT_COUNT and len({train for _, train in self._big_units}) < n
+        # needle move's injury discharges) are not motor units firing. In a recording's
+        # first second the window is shorter, and so is the count that shows firing.
+        need = max(int(np.ceil(CONTEXT_COUNT * min(t / CONTEXT_S, 1.0))), 2)
+        return n >= need and len({train for _, train in self._big_units}) < n
 
     def _kind_alone(self, m: F.Measures, train: TrainState, t: float,
                     at_rest: bool = False) -> str:

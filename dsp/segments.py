@@ -153,19 +153,23 @@ class EndPlateNoise:
 class NeedleBurst:
     """Insertional activity and local twitch responses.
 
-    A needle move shows as a large slow deflection (the electrode's movement artefact:
-    below 25 Hz, hundreds of microvolts, most of the signal's size at that moment; a large
-    motor unit potential is faster) with a burst of short spikes. The deflection must stand
-    well above the slow-wave level of the last 2 s (dense end-plate noise has slow
-    fluctuations of its own). The burst lasts until the deflection and the dense spiking
-    (at insertional rates, above what fired before the move) die away, and at most
-    `MAX_S`: activity that goes on longer is spontaneous activity, not insertional. Within
-    0.5 s of the onset, large motor-unit-like discharges are a local twitch response (the
-    taut band's fibres)."""
+    A needle move shows as a slow deflection (the electrode's movement artefact: below
+    25 Hz, tens to hundreds of microvolts) with a burst of short spikes. The deflection must
+    stand well above the slow-wave level of the last 2 s (dense end-plate noise has slow
+    fluctuations of its own) and hold a fair share of the signal's size at that moment: a
+    large motor unit potential's low frequencies reach about a tenth of its size, while
+    the spikes riding on a small artefact (injury discharges, a twitch's first units) can
+    be three to five times its low-passed size. The burst lasts until the deflection and
+    the dense spiking (at insertional rates, above what fired before the move) die away,
+    and at most `MAX_S`: activity that goes on longer is spontaneous activity, not
+    insertional. Within 0.5 s of the onset, a burst of large motor-unit-like discharges is
+    a local twitch response (the taut band's fibres). Both are judged at rest: while motor units
+    fire, a slow deflection is most likely the contraction moving the needle, and large
+    units after it are that firing going on."""
 
-    ARTEFACT_UV = 120.0
+    ARTEFACT_UV = 60.0
     ABOVE_LEVEL = 4.0
-    SLOW_SHARE = 0.4
+    SLOW_SHARE = 0.2
     QUIET_S = 0.08
     MAX_S = 1.0
     DENSE_S, DENSE_COUNT = 0.04, 3
@@ -173,6 +177,13 @@ class NeedleBurst:
     TWITCH_UV = 700.0
     TWITCH_WINDOW_S = 0.5
     MIN_BURST_S = 0.03
+    # Motor units are firing when motor-unit-like potentials this large (spontaneous
+    # activity stays under about 300 uV) came at least twice in the second before a move,
+    # outside needle bursts (once can be spikes on top of each other). Not in the last
+    # `LAG_S`: the move's first injury discharges come before its deflection shows in the
+    # low-frequency branch.
+    UNIT_UV, UNITS_FIRING = 350.0, 2
+    LAG_S = 0.05
 
     def __init__(self):
         self.insertion = SegmentLog("insertional_activity")
@@ -180,48 +191,71 @@ class NeedleBurst:
         self.onset = -np.inf
         self.last_activity = -np.inf
         self.last_twitch = -np.inf
+        self.first_unit = -np.inf  # a twitch's first discharge, waiting for a second
         self.levels: deque[float] = deque(maxlen=200)  # 2 s of 10 ms blocks
         self.recent: deque[float] = deque()  # potentials of the last second
+        self.units: deque[float] = deque()  # motor unit potentials outside needle bursts
         self.background = 0.0  # their rate before the burst began
+        # 10 ms blocks not judged yet: a block is judged once every potential before it is
+        # known (the analyser decides potentials a look-ahead later than the signal comes),
+        # so what fired before a move does not depend on how the stream was cut into chunks.
+        self.pending: deque[tuple[float, float, float]] = deque()
 
     def slow(self, t: float, excursion_uv: float, peak_uv: float) -> None:
         """The low-frequency branch's largest excursion in a 10 ms block starting at t, and
-        the filtered signal's largest value there. A movement artefact is slow: most of the
-        block's size is in its low frequencies, unlike a large motor unit potential's."""
+        the filtered signal's largest value there, judged once the potentials before t
+        are known. A movement artefact is slow: a good part of the block's size is in its
+        low frequencies, unlike a large motor unit potential's."""
+        self.pending.append((t, excursion_uv, peak_uv))
+
+    def _judge(self, upto: float) -> None:
+        """Judge the pending blocks that start before `upto`."""
+        while self.pending and self.pending[0][0] < upto:
+            self._block(*self.pending.popleft())
+
+    def _block(self, t: float, excursion_uv: float, peak_uv: float) -> None:
+        self._close_quiet(t)
         self.levels.append(excursion_uv)
         if excursion_uv < self.ARTEFACT_UV or excursion_uv < self.SLOW_SHARE * peak_uv:
             return  # the common case, decided without the median below
         past = list(self.levels)[:-1]
-        level = float(np.median(past)) if len(past) >= 20 else 0.0
-        if excursion_uv < self.ABOVE_LEVEL * level:
+        if len(past) < self.BACKGROUND_S / 0.01:
+            return  # what the signal and the muscle did before is not known yet
+        if excursion_uv < self.ABOVE_LEVEL * float(np.median(past)):
             return
-        if not self.insertion.active and t - self.onset > self.MAX_S:
+        if (not self.insertion.active and t - self.onset > self.MAX_S
+                and sum(1 for u in self.units if t - self.BACKGROUND_S < u < t - self.LAG_S)
+                < self.UNITS_FIRING):
             self.insertion.open(t)
             self.onset = t
             self.background = sum(1 for u in self.recent if u < t) / self.BACKGROUND_S
         if self.insertion.active:
             self.last_activity = t
 
-    def insertional_at(self, t: float) -> bool:
-        """Whether a burst is still going at time t, closing it if it has died away by
-        then (judged at each potential's own time, so chunk size does not matter)."""
-        self.update(t)
-        return self.insertion.active
-
     def potential(self, t: float, amplitude_uv: float, motor_unit_like: bool) -> bool:
         """A potential during a burst; True if it belongs to the burst (not reported as an
         event of its own)."""
+        self._judge(t + 1e-9)
+        self._close_quiet(t)
         self.recent.append(t)
         while self.recent and self.recent[0] < t - self.BACKGROUND_S:
             self.recent.popleft()
         # A twitch is judged in its own window after the move, whether or not the burst of
-        # insertional spikes is still going.
+        # insertional spikes is still going. It is a burst of discharges: one large
+        # potential alone may be two injury spikes on top of each other.
         if (motor_unit_like and amplitude_uv >= self.TWITCH_UV
                 and 0 <= t - self.onset <= self.TWITCH_WINDOW_S and self._real_move()):
-            self.twitch.open(t - 0.005)
-            self.last_twitch = t
+            if not self.twitch.active and t - self.first_unit > self.QUIET_S:
+                self.first_unit = t
+            else:
+                self.twitch.open(self.first_unit - 0.005)
+                self.last_twitch = t
             return True
-        if not self.insertional_at(t):
+        if not self.insertion.active:
+            if motor_unit_like and amplitude_uv >= self.UNIT_UV:
+                self.units.append(t)
+                while self.units[0] < t - self.BACKGROUND_S:
+                    self.units.popleft()
             return False
         # Insertional spikes come at 100-250 per second, well above what fired before the
         # move (an end-plate zone's own spikes must not keep the burst going).
@@ -240,6 +274,13 @@ class NeedleBurst:
         return last is not None and last.end - last.start >= self.MIN_BURST_S
 
     def update(self, now: float) -> None:
+        self._judge(now)
+        self._close_quiet(now)
+
+    def _close_quiet(self, now: float) -> None:
+        """Close what has been quiet too long by `now`. Checked before each block and
+        potential is taken in, so the segments do not depend on how often the analyser
+        is called."""
         if self.twitch.active and now - self.last_twitch > self.QUIET_S:
             self.twitch.close(self.last_twitch + 0.01)
         if self.insertion.active and (now - self.last_activity > self.QUIET_S
