@@ -276,19 +276,15 @@ class Analyzer:
         need = max(int(np.ceil(CONTEXT_COUNT * min(t / CONTEXT_S, 1.0))), 2)
         return n >= need and len({train for _, train in self._big_units}) < n
 
-    def _kind_alone(self, m: F.Measures, train: TrainState, t: float,
-                    at_rest: bool = False) -> str:
+    def _kind_alone(self, m: F.Measures, train: TrainState, t: float, at_rest: bool) -> str:
         last_isi = train.all_isis[-1] if train.all_isis else np.inf
         pattern = train.pattern()
         # Very regular firing is clinicians' first rule. At rest a small spike whose
         # train is irregular only because look-alike fibres share it (a dense field) still
         # lies on its own fibre's clock (nine in ten fibrillations called motor units
         # were blunt readings in such trains).
-        on_clock = (at_rest and m.amplitude_uv < AT_REST_UNIT_UV
-                    and m.half_width_ms < FIBRE_MAX_HALF_WIDTH_MS
-                    and pattern != "regular" and m.shape in F.SPIKY and train.on_clock())
-        if m.shape in F.SPIKY and (pattern == "regular" or on_clock) \
-                and not _fast_run(train.all_isis):
+        if (m.shape in F.SPIKY and not _fast_run(train.all_isis)
+                and (pattern == "regular" or (at_rest and _on_own_clock(m, train)))):
             return "fibrillation"
         if m.shape == F.MOTOR_UNIT and pattern == "semiregular":
             return self._motor_unit_kind(t, last_isi)
@@ -411,6 +407,12 @@ def _recent(entries: deque[tuple[float, int]], t: float) -> int:
     while entries and entries[0][0] < t - CONTEXT_S:
         entries.popleft()
     return len(entries)
+
+
+def _on_own_clock(m: F.Measures, train: TrainState) -> bool:
+    """A small sharp spike (a fibre's, not a distant unit's) on a clock of its own size."""
+    return (m.amplitude_uv < AT_REST_UNIT_UV and m.half_width_ms < FIBRE_MAX_HALF_WIDTH_MS
+            and train.on_clock())
 
 
 def _fast_run(isis: list[float]) -> bool:
