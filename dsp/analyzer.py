@@ -34,7 +34,7 @@ HISTORY_S = 1.0
 PRE_S, POST_S = 0.012, 0.024  # the window a potential is measured in
 SNIPPET_S = (0.002, 0.006)  # the waveform trains are matched on
 ARTEFACT_LOWPASS_HZ = 25.0
-ARTEFACT_BLOCK_S = 0.01
+ARTEFACT_BLOCK_S = NeedleBurst.BLOCK_S  # the needle-move detector counts in these
 CONTACT_BLOCK_S = 0.1
 SPONTANEOUS = ("fibrillation", "positive_sharp_wave", "end_plate_spike")
 # Fibrillations are 20-200 uV, end-plate spikes about 100-200 (reference table); sharp

@@ -174,6 +174,7 @@ class NeedleBurst:
     MAX_S = 1.0
     DENSE_S, DENSE_COUNT = 0.04, 3
     BACKGROUND_S = 1.0
+    BLOCK_S = 0.01  # the analyser's slow blocks (`slow`)
     TWITCH_UV = 700.0
     TWITCH_WINDOW_S = 0.5
     MIN_BURST_S = 0.03
@@ -192,7 +193,7 @@ class NeedleBurst:
         self.last_activity = -np.inf
         self.last_twitch = -np.inf
         self.first_unit = -np.inf  # a twitch's first discharge, waiting for a second
-        self.levels: deque[float] = deque(maxlen=200)  # 2 s of 10 ms blocks
+        self.levels: deque[float] = deque(maxlen=round(2.0 / self.BLOCK_S))  # 2 s of blocks
         self.recent: deque[float] = deque()  # potentials of the last second
         self.units: deque[float] = deque()  # motor unit potentials outside needle bursts
         self.background = 0.0  # their rate before the burst began
@@ -219,7 +220,7 @@ class NeedleBurst:
         if excursion_uv < self.ARTEFACT_UV or excursion_uv < self.SLOW_SHARE * peak_uv:
             return  # the common case, decided without the median below
         past = list(self.levels)[:-1]
-        if len(past) < self.BACKGROUND_S / 0.01:
+        if len(past) < self.BACKGROUND_S / self.BLOCK_S:
             return  # what the signal and the muscle did before is not known yet
         if excursion_uv < self.ABOVE_LEVEL * float(np.median(past)):
             return
@@ -286,7 +287,6 @@ class NeedleBurst:
         if self.insertion.active and (now - self.last_activity > self.QUIET_S
                                       or now - self.onset > self.MAX_S):
             self.insertion.close(min(self.last_activity + 0.005, self.onset + self.MAX_S))
-
 
 
 class Tonic:
