@@ -23,6 +23,7 @@ SPIKY = frozenset({SPIKE_POSITIVE_FIRST, SPIKE_NEGATIVE_FIRST, MOTOR_UNIT})
 
 MUAP_MIN_DURATION_MS = 6.0  # longer than fibrillations (1-5 ms) and end-plate spikes
 MUAP_MIN_AMPLITUDE_UV = 450.0  # larger than fibrillation potentials (20-200 uV)
+MINIATURE_MAX_UV = 100.0  # miniature end-plate potentials are 10-50 uV, and sum to a little more
 MUAP_MIN_HALF_WIDTH_MS = 0.8  # a blunter main phase than a fibre's spike: a distant unit
 # Where a slow wave under a potential is read, in ms before and after its largest peak:
 # outside a fibre's 1-5 ms.
@@ -223,6 +224,7 @@ def classify_shape(x: np.ndarray, d: np.ndarray, m: Measures, fs: float,
     if m.initial == "positive":
         return SPIKE_POSITIVE_FIRST
     pre, post = _lobes(d, p, fs)
-    if max(pre, post) < 0.3 * abs(d[p]) and m.half_width_ms < 1.2 and m.amplitude_uv < 100:
+    if (max(pre, post) < 0.3 * abs(d[p]) and m.half_width_ms < 1.2
+            and m.amplitude_uv < MINIATURE_MAX_UV):
         return MINIATURE
     return SPIKE_NEGATIVE_FIRST

@@ -8,6 +8,7 @@ flicker on and off with every quiet moment.
 
 from __future__ import annotations
 
+import bisect
 from collections import deque
 
 import numpy as np
@@ -61,11 +62,15 @@ class EndPlateNoise:
     OFF_RATE = 20.0
     WINDOW_S = 0.2
     STEP_S = 0.02
+    # Times of miniature potentials are kept this long: the analyser asks about potentials
+    # up to a 1 s chunk and its look-ahead back, over a window before each.
+    KEEP_S = 1.5
 
     def __init__(self, fs: float, step_uv: float | None = None):
         self.fs = fs
         self.log = SegmentLog("end_plate_noise")
-        self.times: deque[float] = deque()
+        self.times: list[float] = []  # in order
+        self.switches: list[tuple[int, bool]] = []  # (grid index, on) as it switched
         self.radius = max(int(0.0015 * fs), 3)
         self.margin = int(0.0055 * fs)  # the envelope looks this far either side
         self.step = int(self.STEP_S * fs)
@@ -131,23 +136,39 @@ class EndPlateNoise:
         return width < self.MAX_HALF_MS
 
     def _judge(self, t0: float, t1: float) -> None:
-        """Switch on and off on a 20 ms grid over the stretch just scanned, so the
-        segment's edges do not depend on how often the analyser is called."""
-        times = np.fromiter(self.times, float)
-        grid = np.arange(t0 + self.STEP_S, t1 + 1e-9, self.STEP_S)
+        """Switch on and off on a 20 ms grid of absolute times over the stretch just
+        scanned, so the segment's edges, and what `on_at` says, do not depend on how
+        often the analyser is called."""
+        times = np.asarray(self.times)
+        k = np.arange(int(np.floor(t0 / self.STEP_S)) + 1, int(np.floor(t1 / self.STEP_S)) + 1)
+        grid = k * self.STEP_S
         lo = np.searchsorted(times, grid - self.WINDOW_S, "right")
         rates = (np.searchsorted(times, grid, "right") - lo) / self.WINDOW_S
-        for g, r, first in zip(grid.tolist(), rates.tolist(), lo.tolist(), strict=True):
+        for i, g, r, first in zip(k.tolist(), grid.tolist(), rates.tolist(), lo.tolist(),
+                                  strict=True):
             if not self.log.active and r >= self.ON_RATE:
                 self.log.open(float(times[first]))
+                self.switches.append((i, True))
             elif self.log.active and r < self.OFF_RATE:
                 self.log.close(g - self.WINDOW_S / 2)
-        while self.times and self.times[0] < t1 - self.WINDOW_S:
-            self.times.popleft()
+                self.switches.append((i, False))
+        del self.times[:bisect.bisect_left(self.times, t1 - self.KEEP_S)]
+        keep = int((t1 - self.KEEP_S) / self.STEP_S)
+        while len(self.switches) > 1 and self.switches[1][0] <= keep:
+            del self.switches[0]
+
+    def on_at(self, t: float) -> bool:
+        """Whether end-plate noise was on at the grid point 20 to 40 ms before `t`: what
+        the scan is sure to have judged when a potential at `t` is judged (the analyser's
+        look-ahead is longer than that), however the signal is chunked."""
+        k = int(np.floor(t / self.STEP_S)) - 1
+        i = bisect.bisect_right(self.switches, (k, True))
+        return i > 0 and self.switches[i - 1][1]
 
     def rate(self, now: float) -> float:
         """Miniature potentials per second over the last 200 ms (for the screen)."""
-        return sum(1 for t in self.times if now - self.WINDOW_S < t <= now) / self.WINDOW_S
+        return (bisect.bisect_right(self.times, now)
+                - bisect.bisect_right(self.times, now - self.WINDOW_S)) / self.WINDOW_S
 
 
 class NeedleBurst:

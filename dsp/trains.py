@@ -87,10 +87,14 @@ class TrainState:
             self._pattern = (self.count, self._compute_pattern())
         return self._pattern[1]
 
+    def young(self) -> bool:
+        """Too few intervals yet to tell how it fires."""
+        return len(self.all_isis) < REGULARITY_MIN_INTERVALS
+
     def _compute_pattern(self) -> str:
-        recent = self.all_isis[-10:]
-        if len(recent) < REGULARITY_MIN_INTERVALS:
+        if self.young():
             return ""
+        recent = self.all_isis[-10:]
         period = _beat_period(recent)
         if period is not None and 1 / 16 <= period <= 1 / 0.4:
             return "regular"
