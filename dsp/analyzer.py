@@ -86,6 +86,7 @@ class Analyzer:
         # (time, train) of potentials only motor units make, over the last CONTEXT_S
         self._big_units: deque[tuple[float, int]] = deque()
         self._unit_trains: deque[tuple[float, int]] = deque()  # unit-shaped, semiregular
+        self.field = Field()
         self._lf_blocks = Blocks(int(ARTEFACT_BLOCK_S * fs))
         self._lf = Sos(butter(2, ARTEFACT_LOWPASS_HZ / (fs / 2), output="sos"))
         self._contact_raw = Blocks(int(CONTACT_BLOCK_S * fs))
@@ -232,30 +233,28 @@ class Analyzer:
         firing = self._motor_units_firing(t)
         if m.shape == F.MOTOR_UNIT and train.pattern() == "semiregular":
             self._unit_trains.append((t, train.id))
+            self.field.units.append(t)
         at_rest = not firing and _recent(self._unit_trains, t) < CONTEXT_COUNT
-        if (m.shape == F.MOTOR_UNIT and at_rest and m.amplitude_uv < AT_REST_UNIT_UV
-                and (train.pattern() == "regular" or train.young())
-                and (m.initial == "negative" or m.half_width_ms <= FIBRE_MAX_HALF_WIDTH_MS)):
-            # At rest a small potential that reads blunt or long (overlap, noise, a coarse
-            # sample grid) is a fibre's far more often than a motor unit's: read it by
-            # its first phase, and let its firing pattern decide. Only while its train is
-            # too young to show a pattern, or fires like a clock: a train of blunt
-            # potentials that has fired long enough and still has no clear pattern is
-            # mostly distant units that look alike sharing one train (read by their first
-            # phase, 4317 motor unit potentials of light contractions and dystonia on
-            # tuning seeds 13-20 were named fibrillations; 519 fibrillations were found so
-            # on seeds 11-12). A positive-first one (as motor units start) wider than any
-            # fibre's spike stays a motor unit's.
+        denervated = self.field.denervated(t)
+        if at_rest and _fibre_read_blunt(m, train, denervated):
             spike = F.SPIKE_POSITIVE_FIRST if m.initial == "positive" else F.SPIKE_NEGATIVE_FIRST
             m = replace(m, shape=spike)
         kind = self._kind_alone(m, train, t, at_rest)
         if m.amplitude_uv >= CONTEXT_ANY_UV or (m.shape == F.MOTOR_UNIT
                                                  and m.amplitude_uv >= CONTEXT_UNIT_UV):
             self._big_units.append((t, train.id))
+        kind = self._in_context(kind, m, train, t, peak, at_rest, denervated)
+        if kind == "positive_sharp_wave" or (kind == "fibrillation" and _clocked(m, train)):
+            self.field.signs.append(t)
+        return kind
+
+    def _in_context(self, kind: str, m: F.Measures, train: TrainState, t: float, peak: int,
+                    at_rest: bool, denervated: bool) -> str | None:
+        """The kind the potential's shape and train suggest, judged against what goes on
+        around it."""
         if m.amplitude_uv >= SPONTANEOUS_MAX_UV.get(kind, np.inf):
             return "muap"  # larger than that kind of spontaneous activity gets: a motor unit
-        if kind == "fibrillation" and self.epn.on_at(t) and not (
-                train.pattern() == "regular" or _on_own_clock(m, train)):
+        if kind == "fibrillation" and self.epn.on_at(t) and not _clocked(m, train):
             # In end-plate noise only a clock tells a fibrillation from the end plate's own
             # potentials (the classic pitfall): summed miniature potentials read as small
             # positive-first spikes by the hundred (1917 in 30 s of a simulated end-plate
@@ -265,6 +264,13 @@ class Analyzer:
             # Spontaneous activity is judged at rest: among firing motor units (large ones,
             # or trains of motor unit potentials firing semiregularly) a small spike is far
             # more likely a distant unit or a unit's fragment than a fibrillation.
+            return "muap"
+        if (kind == "fibrillation" and not _clocked(m, train) and not denervated
+                and self.field.units_seen(t)):
+            # Without a clock, nothing but its shape makes it a fibrillation; where motor
+            # unit trains fired lately and nothing showed denervation, it is a distant
+            # unit's potential (on tuning seeds 13-14, 890 motor unit potentials and 10
+            # of myotonic discharges were named fibrillations so, and no fibrillation).
             return "muap"
         return kind
 
@@ -390,6 +396,31 @@ class Analyzer:
         return self.measurer.snapshot(self)
 
 
+class Field:
+    """What the last few seconds of the needle's field showed: signs of denervation (sharp
+    waves, fibrillations firing like a clock) and trains of motor unit potentials. Like a
+    clinician, the analyser reads a potential whose shape and firing leave it open in that
+    light."""
+
+    SPAN_S = 5.0
+    DENERVATED_SIGNS = 10
+
+    def __init__(self):
+        self.signs: deque[float] = deque()
+        self.units: deque[float] = deque()
+
+    def denervated(self, t: float) -> bool:
+        return self._count(self.signs, t) >= self.DENERVATED_SIGNS
+
+    def units_seen(self, t: float) -> bool:
+        return self._count(self.units, t) > 0
+
+    def _count(self, times: deque[float], t: float) -> int:
+        while times and times[0] < t - self.SPAN_S:
+            times.popleft()
+        return len(times)
+
+
 class History:
     """The last `keep` samples of a stream plus whatever was appended since the last trim,
     appended to without reallocating each time: a larger buffer is filled and shifted
@@ -425,6 +456,32 @@ def _recent(entries: deque[tuple[float, int]], t: float) -> int:
     while entries and entries[0][0] < t - CONTEXT_S:
         entries.popleft()
     return len(entries)
+
+
+def _fibre_read_blunt(m: F.Measures, train: TrainState, denervated: bool) -> bool:
+    """At rest, whether a small potential that reads blunt or long (overlap, noise, a coarse
+    sample grid) is a fibre's, to be read by its first phase and judged by its firing.
+
+    Only while its train is too young to show a pattern, or fires like a clock: a train of
+    blunt potentials that has fired long enough and still has no clear pattern is mostly
+    distant units that look alike sharing one train (read by their first phase, 4317 motor
+    unit potentials of light contractions and dystonia on tuning seeds 13-20 were named
+    fibrillations; 519 fibrillations were found so on seeds 11-12). And a positive-first one
+    (as motor units start) wider than any fibre's spike stays a motor unit's. In a field
+    that shows denervation, though, such potentials are fibres' whatever their train:
+    1496 fibrillations were named motor units there on seeds 13-14, and 7 motor unit
+    potentials would have been fibrillations."""
+    if m.shape != F.MOTOR_UNIT or m.amplitude_uv >= AT_REST_UNIT_UV:
+        return False
+    if denervated:
+        return train.pattern() != "semiregular"
+    return ((train.pattern() == "regular" or train.young())
+            and (m.initial == "negative" or m.half_width_ms <= FIBRE_MAX_HALF_WIDTH_MS))
+
+
+def _clocked(m: F.Measures, train: TrainState) -> bool:
+    """Firing like a fibre: a regular train, or on a clock of its own within one."""
+    return train.pattern() == "regular" or _on_own_clock(m, train)
 
 
 def _on_own_clock(m: F.Measures, train: TrainState) -> bool:

@@ -233,14 +233,27 @@ def test_small_distant_units_are_not_fibrillations(uri):
     are motor units, not spontaneous activity (21 % and 22 % of them were named
     fibrillations or end-plate spikes in these runs, before the unit trains counted as
     firing units and a blunt potential was read by its first phase only while its train
-    was young; 7 % now)."""
+    was young; 7 % after; 5 % and 4 % now that a fibrillation needs a clock where units
+    fired lately and nothing showed denervation)."""
     x, truth = simulate(uri, 30)
     a = analyze(x, truth.fs)
     s = score_events(truth.events, a.events, noise_rms_uv=6.0, segments=truth.segments,
                      clipped=truth.clipped)
     row = s.confusion["muap"]
     spontaneous = row.get("fibrillation", 0) + row.get("end_plate_spike", 0)
-    assert spontaneous < 0.1 * s.kinds["muap"].n_truth, row
+    assert spontaneous < 0.06 * s.kinds["muap"].n_truth, row
+
+
+def test_blunt_fibrillations_in_a_denervated_field_are_fibrillations():
+    """A dense grade-4 field at 10 kHz: fibrillations overlap and read blunt, in trains
+    that fragment. Where sharp waves and clock-like trains show denervation, they are read
+    as fibres whatever their train (91 of 467 were named motor units before, 3 now)."""
+    x, truth = simulate("sim:denervated?seed=1035&grade=4&fs=10000&noise_uv=6", 30)
+    a = analyze(x, truth.fs)
+    s = score_events(truth.events, a.events, noise_rms_uv=6.0, segments=truth.segments,
+                     clipped=truth.clipped)
+    row = s.confusion["fibrillation"]
+    assert row.get("muap", 0) < 0.05 * s.kinds["fibrillation"].n_truth, row
 
 
 def test_needle_moves_do_not_make_end_plate_spikes_motor_units():
