@@ -19,6 +19,14 @@ def _kinds(a):
     return [(round(e.t, 5), e.kind) for e in a.events]
 
 
+def _scored(uri: str, seconds: float, noise_uv: float):
+    """The analyser's potentials on a simulated recording, scored against its truth."""
+    x, truth = simulate(uri, seconds)
+    a = analyze(x, truth.fs)
+    return score_events(truth.events, a.events, noise_rms_uv=noise_uv,
+                        segments=truth.segments, clipped=truth.clipped)
+
+
 def test_live_chunks_give_the_same_potentials_as_one_second_chunks():
     x, truth = simulate("sim:denervated?seed=1004&grade=2", 6)
     offline = analyze(x, truth.fs)
@@ -97,10 +105,7 @@ def test_rest_has_no_false_potentials():
 def test_accuracy_guards(uri, kind, f1):
     """Regression guards, looser than the issue's targets; docs/analyser-accuracy.md has
     the full grid."""
-    x, truth = simulate(uri, 30)
-    a = analyze(x, truth.fs)
-    s = score_events(truth.events, a.events, noise_rms_uv=4.0, segments=truth.segments,
-                     clipped=truth.clipped)
+    s = _scored(uri, 30, noise_uv=4.0)
     assert s.kinds[kind].f1 >= f1, s.kinds[kind]
 
 
@@ -144,10 +149,7 @@ def test_analyze_bad_input_is_one_line(tmp_path, capsys):
 def test_a_distant_units_later_phases_are_not_extra_potentials():
     """A distant motor unit is blunt and triphasic, its terminal phase nearly as large as
     its main one: one potential per firing, not two."""
-    x, truth = simulate("sim:dystonia?seed=1018&noise_uv=3", 20)
-    a = analyze(x, truth.fs)
-    s = score_events(truth.events, a.events, noise_rms_uv=3.0, segments=truth.segments,
-                     clipped=truth.clipped)
+    s = _scored("sim:dystonia?seed=1018&noise_uv=3", 20, noise_uv=3.0)
     spurious = s.confusion["spurious"]["muap"]
     assert spurious < 0.05 * s.kinds["muap"].n_truth, (spurious, s.kinds["muap"])
 
@@ -204,10 +206,7 @@ def test_small_blunt_potentials_at_rest_are_not_motor_units():
     """In a grade-3 field, overlaps make small fibrillations read long or blunt; at rest,
     while their train is new or regular, they are judged by their first phase (10 % were
     called motor units before, 3 % now)."""
-    x, truth = simulate("sim:denervated?seed=1021&grade=3&fs=20000&noise_uv=6", 30)
-    a = analyze(x, truth.fs)
-    s = score_events(truth.events, a.events, noise_rms_uv=6.0, segments=truth.segments,
-                     clipped=truth.clipped)
+    s = _scored("sim:denervated?seed=1021&grade=3&fs=20000&noise_uv=6", 30, noise_uv=6.0)
     row = s.confusion["fibrillation"]
     assert row.get("muap", 0) < 0.05 * s.kinds["fibrillation"].n_truth, row
 
@@ -235,10 +234,7 @@ def test_small_distant_units_are_not_fibrillations(uri):
     firing units and a blunt potential was read by its first phase only while its train
     was young; 7 % after; 5 % and 4 % now that a fibrillation needs a clock where units
     fired lately and nothing showed denervation)."""
-    x, truth = simulate(uri, 30)
-    a = analyze(x, truth.fs)
-    s = score_events(truth.events, a.events, noise_rms_uv=6.0, segments=truth.segments,
-                     clipped=truth.clipped)
+    s = _scored(uri, 30, noise_uv=6.0)
     row = s.confusion["muap"]
     spontaneous = row.get("fibrillation", 0) + row.get("end_plate_spike", 0)
     assert spontaneous < 0.06 * s.kinds["muap"].n_truth, row
@@ -248,10 +244,7 @@ def test_blunt_fibrillations_in_a_denervated_field_are_fibrillations():
     """A dense grade-4 field at 10 kHz: fibrillations overlap and read blunt, in trains
     that fragment. Where sharp waves and clock-like trains show denervation, they are read
     as fibres whatever their train (91 of 467 were named motor units before, 3 now)."""
-    x, truth = simulate("sim:denervated?seed=1035&grade=4&fs=10000&noise_uv=6", 30)
-    a = analyze(x, truth.fs)
-    s = score_events(truth.events, a.events, noise_rms_uv=6.0, segments=truth.segments,
-                     clipped=truth.clipped)
+    s = _scored("sim:denervated?seed=1035&grade=4&fs=10000&noise_uv=6", 30, noise_uv=6.0)
     row = s.confusion["fibrillation"]
     assert row.get("muap", 0) < 0.05 * s.kinds["fibrillation"].n_truth, row
 
@@ -261,10 +254,7 @@ def test_needle_moves_do_not_make_end_plate_spikes_motor_units():
     the end-plate spikes that go on are not called motor units for the next second
     (205 of 1344 were, before a twitch's units were let go with it and before a one-off
     discharge stopped counting as a firing unit)."""
-    x, truth = simulate("sim:trigger-point?seed=1023", 60)
-    a = analyze(x, truth.fs)
-    s = score_events(truth.events, a.events, noise_rms_uv=3.0, segments=truth.segments,
-                     clipped=truth.clipped)
+    s = _scored("sim:trigger-point?seed=1023", 60, noise_uv=3.0)
     eps = s.kinds["end_plate_spike"]
     assert s.confusion["end_plate_spike"].get("muap", 0) < 0.1 * eps.n_truth
     assert eps.f1 >= 0.9, eps
