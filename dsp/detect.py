@@ -126,14 +126,17 @@ class Detector:
         # Only the new stretch, with the margin the widest window needs on either side.
         base = start - d0 - self.dominance
         a = np.abs(d[base: stop - d0 + self.dominance])
-        local = maximum_filter1d(a, 2 * self.refractory + 1)
-        wide = maximum_filter1d(a, 2 * self.dominance + 1)
         lo, hi = self.dominance, self.dominance + (stop - start)
         seg = a[lo:hi]
-        keep = (seg > threshold_uv) & (seg == local[lo:hi]) & (seg * DOMINANCE >= wide[lo:hi])
+        above = seg > threshold_uv
+        self.scanned = stop
+        if not above.any():
+            return np.zeros(0, np.int64)  # most live chunks: the filters below cost more
+        local = maximum_filter1d(a, 2 * self.refractory + 1)
+        wide = maximum_filter1d(a, 2 * self.dominance + 1)
+        keep = above & (seg == local[lo:hi]) & (seg * DOMINANCE >= wide[lo:hi])
         idx = np.flatnonzero(keep) + lo + base
         # Plateaus (clipping) give runs of equal maxima: keep the first of each run.
         if idx.size > 1:
             idx = idx[np.r_[True, np.diff(idx) > self.refractory]]
-        self.scanned = stop
         return idx + d0

@@ -357,7 +357,7 @@ class Contact:
     def block(self, t0: float, t1: float, raw: np.ndarray, hum_uv: float,
               residual_uv: float) -> None:
         reason = ""
-        if raw.size and np.nanstd(raw) < self.FLAT_UV:
+        if raw.size and raw.std() < self.FLAT_UV:  # (the analyser has replaced NaN)
             reason = "flat line"
         elif raw.size and _at_rail(raw):
             reason = "at the amplifier's rail"

@@ -50,6 +50,7 @@ class TrainState:
     _stats: tuple | None = None
     _rhythm: tuple | None = None
     _pattern: tuple | None = None
+    _clock: tuple | None = None
 
     @property
     def last_t(self) -> float:
@@ -73,10 +74,10 @@ class TrainState:
     def _period(self) -> float | None:
         """The period of a very regular train (latest intervals: myotonic runs glide in
         rate), or None when it is not one. Cached until the next potential."""
-        isi = np.asarray(self.all_isis[-8:])
-        if isi.size < 3 or isi.std() / isi.mean() > RHYTHM_MAX_CV:
+        isi = self.all_isis[-8:]
+        if len(isi) < 3 or _cv(isi) > RHYTHM_MAX_CV:
             return None
-        return float(isi[-2:].mean())
+        return (isi[-2] + isi[-1]) / 2
 
     def pattern(self) -> str:
         """How it fires, from its recent intervals: "regular" (fibrillation-like, CV below
@@ -98,9 +99,8 @@ class TrainState:
         period = _beat_period(recent)
         if period is not None and 1 / 16 <= period <= 1 / 0.4:
             return "regular"
-        isi = np.asarray(recent)
-        cv = float(isi.std() / isi.mean())
-        rate = 1 / float(np.median(isi))
+        cv = _cv(recent)
+        rate = 1 / _median(recent)
         if cv < 0.45 and 4 <= rate <= 30:
             return "semiregular"
         if cv >= 0.6:
@@ -113,7 +113,13 @@ class TrainState:
         before the next, with periods as steady as fibrillations'. In a dense field fibres
         that look alike share a train, so its intervals as a whole are irregular, but each
         fibre's own potentials still fire like a clock. Walked back from the newest
-        potential, from each of the periods its latest intervals suggest."""
+        potential, from each of the periods its latest intervals suggest. Cached until the
+        next potential."""
+        if self._clock is None or self._clock[0] != self.count:
+            self._clock = (self.count, self._compute_clock())
+        return self._clock[1]
+
+    def _compute_clock(self) -> bool:
         times = list(self.times)[-CLOCK_SEARCH:]
         sizes = list(self.sizes)[-CLOCK_SEARCH:]
         if len(times) <= CLOCK_STEPS:
@@ -201,6 +207,19 @@ class TrainTracker:
 
     def all(self) -> list[TrainState]:
         return sorted([*self.finished, *self.trains.values()], key=lambda tr: tr.id)
+
+
+def _cv(values: list[float]) -> float:
+    """Coefficient of variation (population). Plain Python: a handful of numbers, for which
+    numpy's overhead is most of the cost."""
+    mean = sum(values) / len(values)
+    return (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5 / mean
+
+
+def _median(values: list[float]) -> float:
+    s = sorted(values)
+    n = len(s)
+    return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
 
 
 def _beat_period(isi: list[float]) -> float | None:
