@@ -48,6 +48,7 @@ CONTEXT_ANY_UV, CONTEXT_UNIT_UV, CONTEXT_COUNT, CONTEXT_S = 350.0, 200.0, 3, 1.0
 UNIT_NEGATIVE_SHARE = 0.4
 AT_REST_UNIT_UV = 200.0
 MYOTONIC_MAX_ISI_S = 0.055  # faster than 18 Hz: beyond fibrillation's 0.5-15 Hz
+DISCHARGE_SIZE = (0.5, 2.0)  # of the last myotonic potential: the same discharge's
 FASCICULATION_QUIET_S = 1.0  # an isolated motor unit potential after this long is one
 CLIP_GUARD_S = 0.003
 BUSY_S = 0.003
@@ -87,6 +88,7 @@ class Analyzer:
         self._big_units: deque[tuple[float, int]] = deque()
         self._unit_trains: deque[tuple[float, int]] = deque()  # unit-shaped, semiregular
         self.field = Field()
+        self._discharge: tuple[float, str, float] | None = None  # the last myotonic call
         self._lf_blocks = Blocks(int(ARTEFACT_BLOCK_S * fs))
         self._lf = Sos(butter(2, ARTEFACT_LOWPASS_HZ / (fs / 2), output="sos"))
         self._contact_raw = Blocks(int(CONTACT_BLOCK_S * fs))
@@ -244,6 +246,8 @@ class Analyzer:
                                                  and m.amplitude_uv >= CONTEXT_UNIT_UV):
             self._big_units.append((t, train.id))
         kind = self._in_context(kind, m, train, t, peak, at_rest, denervated)
+        if kind == "myotonic_discharge":
+            self._discharge = (t, m.shape, m.amplitude_uv)
         if kind == "positive_sharp_wave" or (kind == "fibrillation" and _clocked(m, train)):
             self.field.signs.append(t)
         return kind
@@ -315,13 +319,26 @@ class Analyzer:
         if m.shape in F.SPIKY and pattern == "irregular" and m.initial == "negative":
             return "end_plate_spike"
         if m.shape in (F.SPIKE_POSITIVE_FIRST, F.SHARP_POSITIVE):
-            if _fast_run(train.all_isis) or (train.kind == "myotonic_discharge"
-                                             and last_isi < 1.5 * MYOTONIC_MAX_ISI_S):
+            if (_fast_run(train.all_isis) or (train.kind == "myotonic_discharge"
+                                              and last_isi < 1.5 * MYOTONIC_MAX_ISI_S)
+                    or self._in_discharge(m, t)):
                 return "myotonic_discharge"
             return "fibrillation" if m.shape == F.SPIKE_POSITIVE_FIRST else "positive_sharp_wave"
         if m.shape == F.SPIKE_NEGATIVE_FIRST:
             return "end_plate_spike"
         return self._motor_unit_kind(t, last_isi)
+
+    def _in_discharge(self, m: F.Measures, t: float) -> bool:
+        """A myotonic discharge is going on, and this potential has its shape: the
+        discharge's own fibre, whose train the tracker split (its size swings as it waxes
+        and wanes, and noise moves a small one's measured size further). Not in a field
+        that shows denervation, where sharp waves and fibrillations of that shape and size
+        fire close together on their own."""
+        last = self._discharge
+        return (last is not None and t - last[0] < 1.5 * MYOTONIC_MAX_ISI_S
+                and not self.field.denervated(t)
+                and m.shape == last[1]
+                and DISCHARGE_SIZE[0] * last[2] <= m.amplitude_uv <= DISCHARGE_SIZE[1] * last[2])
 
     def _motor_unit_kind(self, t: float, last_isi: float) -> str:
         if t - self._last_muap_t < FASCICULATION_QUIET_S or last_isi < FASCICULATION_QUIET_S:
