@@ -276,6 +276,12 @@ class Analyzer:
             # unit's potential (on tuning seeds 13-14, 890 motor unit potentials and 10
             # of myotonic discharges were named fibrillations so, and no fibrillation).
             return "muap"
+        if kind == "end_plate_spike" and denervated and not self.epn.on_at(t):
+            # End-plate spikes come with end-plate noise. Without it, in a field that shows
+            # denervation, a spike that starts negative is a fibre's recorded near where
+            # it starts (on tuning seeds 11-14, 1401 fibrillations and 1800 sharp waves
+            # were named end-plate spikes in such fields, and no end-plate spike was).
+            return "positive_sharp_wave" if m.main == "positive" else "fibrillation"
         return kind
 
     def _unit_ahead(self, peak: int) -> bool:

@@ -249,6 +249,15 @@ def test_blunt_fibrillations_in_a_denervated_field_are_fibrillations():
     assert row.get("muap", 0) < 0.05 * s.kinds["fibrillation"].n_truth, row
 
 
+def test_a_denervated_field_without_end_plate_noise_has_no_end_plate_spikes():
+    """Grade 4, no end plate near the tip: spikes that start negative are fibres' or sharp
+    waves' recorded near their origin, not end-plate spikes (80 were named end-plate
+    spikes in this run before, 3 now)."""
+    x, truth = simulate("sim:denervated?seed=1042&grade=4&fs=20000&noise_uv=6", 30)
+    counts = analyze(x, truth.fs).summary["counts"]
+    assert counts.get("end_plate_spike", 0) < 10, counts
+
+
 def test_a_myotonic_discharge_split_by_the_tracker_stays_one_discharge():
     """A discharge's size swings as it waxes and wanes, and the tracker splits it; the
     potentials of its shape and size that come while it goes on are still myotonic (72 of
