@@ -485,7 +485,8 @@ def _fibre_read_blunt(m: F.Measures, train: TrainState, denervated: bool) -> boo
     """At rest, whether a small potential that reads blunt or long (overlap, noise, a coarse
     sample grid) is a fibre's, to be read by its first phase and judged by its firing.
 
-    Only while its train is too young to show a pattern, or fires like a clock: a train of
+    Only while its train is too young to show a pattern, fires like a clock, or runs
+    faster than fibrillations (a myotonic discharge's blunt potentials): a train of
     blunt potentials that has fired long enough and still has no clear pattern is mostly
     distant units that look alike sharing one train (read by their first phase, 4317 motor
     unit potentials of light contractions and dystonia on tuning seeds 13-20 were named
@@ -498,7 +499,7 @@ def _fibre_read_blunt(m: F.Measures, train: TrainState, denervated: bool) -> boo
         return False
     if denervated:
         return train.pattern() != "semiregular"
-    return ((train.pattern() == "regular" or train.young())
+    return ((train.pattern() == "regular" or train.young() or _fast_run(train.all_isis))
             and (m.initial == "negative" or m.half_width_ms <= FIBRE_MAX_HALF_WIDTH_MS))
 
 
