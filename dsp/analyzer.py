@@ -258,12 +258,17 @@ class Analyzer:
         around it."""
         if m.amplitude_uv >= SPONTANEOUS_MAX_UV.get(kind, np.inf):
             return "muap"  # larger than that kind of spontaneous activity gets: a motor unit
-        if kind == "fibrillation" and self.epn.on_at(t) and not _clocked(m, train):
+        if (kind in ("fibrillation", "myotonic_discharge") and self.epn.on_at(t)
+                and not _clocked(m, train)):
             # In end-plate noise only a clock tells a fibrillation from the end plate's own
             # potentials (the classic pitfall): summed miniature potentials read as small
             # positive-first spikes by the hundred (1917 in 30 s of a simulated end-plate
-            # zone, which had none; 180 now, outside its end-plate noise).
-            return None if m.amplitude_uv < F.MINIATURE_MAX_UV else "end_plate_spike"
+            # zone, which had none; 20 now), and some come in fast runs (21 myotonic calls
+            # there; 0 now).
+            if m.amplitude_uv < F.MINIATURE_MAX_UV:
+                return None
+            if kind == "fibrillation":
+                return "end_plate_spike"
         if kind in SPONTANEOUS and (not at_rest or self._unit_ahead(peak)):
             # Spontaneous activity is judged at rest: among firing motor units (large ones,
             # or trains of motor unit potentials firing semiregularly) a small spike is far
@@ -339,10 +344,11 @@ class Analyzer:
         discharge's own fibre, whose train the tracker split (its size swings as it waxes
         and wanes, and noise moves a small one's measured size further). Not in a field
         that shows denervation, where sharp waves and fibrillations of that shape and size
-        fire close together on their own."""
+        fire close together on their own, nor in end-plate noise, whose summed miniature
+        potentials do too."""
         last = self._discharge
         return (last is not None and t - last[0] < 1.5 * MYOTONIC_MAX_ISI_S
-                and not self.field.denervated(t)
+                and not self.field.denervated(t) and not self.epn.on_at(t)
                 and m.shape == last[1]
                 and DISCHARGE_SIZE[0] * last[2] <= m.amplitude_uv <= DISCHARGE_SIZE[1] * last[2])
 

@@ -214,9 +214,12 @@ def test_small_blunt_potentials_at_rest_are_not_motor_units():
 def test_end_plate_noise_is_not_named_fibrillation():
     """In an end-plate zone, summed miniature potentials read as small positive-first
     spikes; without a clock they are the end plate's, not fibrillations (924 were named
-    fibrillations within this run's end-plate noise before, 19 now)."""
+    fibrillations within this run's end-plate noise before, 19 now), and their fast runs
+    are not myotonic discharges (431 calls when a discharge's split train was first kept
+    whole, 19 before that, none now)."""
     x, truth = simulate("sim:endplate?seed=1031&fs=20000&noise_uv=3", 30)
     a = analyze(x, truth.fs)
+    assert a.summary["counts"].get("myotonic_discharge", 0) < 3, a.summary["counts"]
     epn = [(s.start, s.end) for s in a.segments if s.kind == "end_plate_noise"]
     assert sum(e - s for s, e in epn) > 15
     inside = [e for e in a.events if e.kind == "fibrillation"
