@@ -212,13 +212,15 @@ class EventScore:
     confusion: scored truth kind x detected kind (MISSED column, SPURIOUS row for the FP
     that are not paired with any truth); left_out: truth events left out, by reason
     ("crowded", "clipped"); ignored: detections neither TP nor FP, by reason ("crowded",
-    "below threshold", "clipped", or the segment kind they lie in)."""
+    "below threshold", "clipped", or the segment kind they lie in); ignored_kinds: the
+    same, per detected kind (what the analyser named the potentials it was excused)."""
 
     kinds: dict[str, KindScore] = field(default_factory=dict)
     bins: dict[str, dict[str, BinCount]] = field(default_factory=dict)
     confusion: dict[str, dict[str, int]] = field(default_factory=dict)
     left_out: dict[str, int] = field(default_factory=dict)
     ignored: dict[str, int] = field(default_factory=dict)
+    ignored_kinds: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def total(self, kinds: Iterable[str] | None = None) -> KindScore:
         """All kinds (or the given ones) pooled."""
@@ -249,6 +251,8 @@ def pool(scores: Iterable[EventScore]) -> EventScore:
                 _bump(out.confusion, row, col, n)
         _add_counts(out.left_out, s.left_out)
         _add_counts(out.ignored, s.ignored)
+        for reason, kinds in s.ignored_kinds.items():
+            _add_counts(out.ignored_kinds.setdefault(reason, {}), kinds)
     return out
 
 
@@ -391,6 +395,7 @@ def _score_detections(out: EventScore, m: Matching, reasons: list[str]) -> None:
         kind = m.detected_kinds[j]
         if reason:
             out.ignored[reason] = out.ignored.get(reason, 0) + 1
+            _bump(out.ignored_kinds, reason, kind)
             continue
         i = m.detected_to_truth[j]
         if i < 0 or m.truth_kinds[i] != kind:

@@ -138,6 +138,9 @@ def test_unmatched_detections_in_excusing_segments_or_clipping_are_not_false():
     assert s.kinds["fibrillation"].fp == 2  # in tonic activity and in the open
     assert s.ignored == {"insertional_activity": 1, "local_twitch_response": 1,
                          "end_plate_noise": 1, "clipped": 1}
+    # What the excused detections were named stays visible: a "fibrillation" inside
+    # end-plate noise is a wrong call the score does not count.
+    assert s.ignored_kinds["end_plate_noise"] == {"fibrillation": 1}
 
 
 def test_a_wrong_kind_inside_end_plate_noise_is_still_false():
