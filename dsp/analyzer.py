@@ -86,7 +86,6 @@ class Analyzer:
         self._last_muap_t = -np.inf
         # (time, train) of potentials only motor units make, over the last CONTEXT_S
         self._big_units: deque[tuple[float, int]] = deque()
-        self._unit_trains: deque[tuple[float, int]] = deque()  # unit-shaped, semiregular
         self.field = Field()
         self._discharge: tuple[float, str, float] | None = None  # the last myotonic call
         self._lf_blocks = Blocks(int(ARTEFACT_BLOCK_S * fs))
@@ -234,9 +233,8 @@ class Analyzer:
         """The potential's kind, or None when it is part of the end-plate noise."""
         firing = self._motor_units_firing(t)
         if m.shape == F.MOTOR_UNIT and train.pattern() == "semiregular":
-            self._unit_trains.append((t, train.id))
             self.field.units.append(t)
-        at_rest = not firing and _recent(self._unit_trains, t) < CONTEXT_COUNT
+        at_rest = not firing and self.field.units_within(t, CONTEXT_S) < CONTEXT_COUNT
         denervated = self.field.denervated(t)
         if at_rest and _fibre_read_blunt(m, train, denervated):
             spike = F.SPIKE_POSITIVE_FIRST if m.initial == "positive" else F.SPIKE_NEGATIVE_FIRST
@@ -443,6 +441,16 @@ class Field:
 
     def units_seen(self, t: float) -> bool:
         return self._count(self.units, t) > 0
+
+    def units_within(self, t: float, span_s: float) -> int:
+        """Motor unit train potentials in the last `span_s` (up to SPAN_S) before t."""
+        self._count(self.units, t)
+        n = 0
+        for u in reversed(self.units):
+            if u < t - span_s:
+                break
+            n += 1
+        return n
 
     def _count(self, times: deque[float], t: float) -> int:
         while times and times[0] < t - self.SPAN_S:
