@@ -211,16 +211,20 @@ class EventScore:
     kinds: KindScore per kind; bins: per kind, BinCount per bin label (see `bin_labels`);
     confusion: scored truth kind x detected kind (MISSED column, SPURIOUS row for the FP
     that are not paired with any truth); left_out: truth events left out, by reason
-    ("crowded", "clipped"); ignored: detections neither TP nor FP, by reason ("crowded",
-    "below threshold", "clipped", or the segment kind they lie in); ignored_kinds: the
-    same, per detected kind (what the analyser named the potentials it was excused)."""
+    ("crowded", "clipped"); ignored_kinds: detections neither TP nor FP, by reason
+    ("crowded", "below threshold", "clipped", or the segment kind they lie in) and by
+    detected kind (what the analyser named the potentials it was excused); ignored: their
+    count per reason."""
 
     kinds: dict[str, KindScore] = field(default_factory=dict)
     bins: dict[str, dict[str, BinCount]] = field(default_factory=dict)
     confusion: dict[str, dict[str, int]] = field(default_factory=dict)
     left_out: dict[str, int] = field(default_factory=dict)
-    ignored: dict[str, int] = field(default_factory=dict)
     ignored_kinds: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def ignored(self) -> dict[str, int]:
+        return {reason: sum(kinds.values()) for reason, kinds in self.ignored_kinds.items()}
 
     def total(self, kinds: Iterable[str] | None = None) -> KindScore:
         """All kinds (or the given ones) pooled."""
@@ -250,7 +254,6 @@ def pool(scores: Iterable[EventScore]) -> EventScore:
             for col, n in cols.items():
                 _bump(out.confusion, row, col, n)
         _add_counts(out.left_out, s.left_out)
-        _add_counts(out.ignored, s.ignored)
         for reason, kinds in s.ignored_kinds.items():
             _add_counts(out.ignored_kinds.setdefault(reason, {}), kinds)
     return out
@@ -394,7 +397,6 @@ def _score_detections(out: EventScore, m: Matching, reasons: list[str]) -> None:
     for j, reason in enumerate(reasons):
         kind = m.detected_kinds[j]
         if reason:
-            out.ignored[reason] = out.ignored.get(reason, 0) + 1
             _bump(out.ignored_kinds, reason, kind)
             continue
         i = m.detected_to_truth[j]
