@@ -233,9 +233,7 @@ def _beat_period(isi: list[float]) -> float | None:
     if min(beats) < 1 or max(beats) > 3 or 2 * beats.count(1) < len(beats):
         return None
     periods = [v / k for v, k in zip(isi, beats, strict=True)]
-    mean = sum(periods) / len(periods)
-    var = sum((v - mean) ** 2 for v in periods) / len(periods)
-    return mean if var < (REGULAR_MAX_CV * mean) ** 2 else None
+    return sum(periods) / len(periods) if _cv(periods) < REGULAR_MAX_CV else None
 
 
 def _clock_from(times: list[float], sizes: list[float], period: float) -> bool:
@@ -265,9 +263,7 @@ def _clock_from(times: list[float], sizes: list[float], period: float) -> bool:
             return False
         steps.append((times[i] - times[j]) / k)
         i = j
-    mean = sum(steps) / len(steps)
-    var = sum((v - mean) ** 2 for v in steps) / len(steps)
-    return var < (REGULAR_MAX_CV * mean) ** 2
+    return _cv(steps) < REGULAR_MAX_CV
 
 
 def match_threshold(snippet: np.ndarray, noise_uv: float) -> float:
