@@ -18,8 +18,7 @@ SEGMENTS = [("end_plate_noise", "End-plate noise"), ("tonic_activity", "Tonic ac
             ("local_twitch_response", "Local twitch response")]
 RATES_SHOWN = 3  # trains named with their rates; more are counted
 MIN_TRAIN_COUNT = 3  # a train of fewer potentials is not yet worth a rate
-SPONTANEOUS = ("fibrillation", "positive_sharp_wave", "end_plate_spike", "myotonic_discharge",
-               "fasciculation")
+SPONTANEOUS = tuple(k for k in ORDER if k != "muap")  # all but motor unit potentials
 # Spontaneous activity is judged with the muscle at rest: among firing motor units, their
 # phases and distant units' small potentials pass for fibrillations and end-plate spikes
 # (measured on the simulator: a quarter of a 0.3 effort contraction's potentials).
