@@ -2,23 +2,35 @@
 
 from __future__ import annotations
 
+import pytest
+
 from dsp.analyzer import analyze
 from dsp.segments import NeedleBurst
 from tests.simutil import simulate
 
 
-def _move(b: NeedleBurst, t: float) -> None:
-    """A large slow deflection at t after 2 s of quiet slow-wave level."""
-    for k in range(200):
-        b.slow(t - 2.0 + k * 0.01, 5.0, 20.0)
-    b.slow(t, 400.0, 500.0)
+def _quiet(b: NeedleBurst, t0: float, t1: float) -> None:
+    for k in range(int(round((t1 - t0) / 0.01))):
+        b.slow(t0 + k * 0.01, 5.0, 20.0)
+
+
+def _burst(b: NeedleBurst, t: float) -> None:
+    for k in range(12):  # insertional spikes at 200/s for 60 ms
+        b.potential(t + 0.005 * k, 150.0, False)
+
+
+def _move(b: NeedleBurst, t: float, excursion_uv: float = 400.0, peak_uv: float = 500.0,
+          quiet_s: float = 2.0) -> None:
+    """A slow deflection at t (by default a large one) after `quiet_s` of quiet slow-wave
+    level."""
+    _quiet(b, t - quiet_s, t)
+    b.slow(t, excursion_uv, peak_uv)
 
 
 def test_a_needle_move_with_its_burst_then_a_large_unit_is_a_twitch():
     b = NeedleBurst()
     _move(b, 10.0)
-    for k in range(12):  # insertional spikes at 200/s for 60 ms
-        b.potential(10.0 + 0.005 * k, 150.0, False)
+    _burst(b, 10.0)
     b.update(10.2)
     assert [s.kind for s in b.insertion.all(10.2)] == ["insertional_activity"]
     assert b.potential(10.25, 900.0, True)  # absorbed into the twitch
@@ -38,23 +50,12 @@ def test_a_slow_deflection_without_a_burst_is_not_a_move_for_twitches():
     assert not b.twitch.all(10.3)
 
 
-def _quiet(b: NeedleBurst, t0: float, t1: float) -> None:
-    for k in range(int(round((t1 - t0) / 0.01))):
-        b.slow(t0 + k * 0.01, 5.0, 20.0)
-
-
-def _burst(b: NeedleBurst, t: float) -> None:
-    for k in range(12):  # insertional spikes at 200/s for 60 ms
-        b.potential(t + 0.005 * k, 150.0, False)
-
-
 def test_a_small_artefact_under_the_spikes_riding_on_it_is_a_move():
     """A narrow artefact of a few hundred microvolts keeps 70 uV below 25 Hz, and the
     injury spikes on it make the block three times that: still a move, and the large
     units after it a twitch."""
     b = NeedleBurst()
-    _quiet(b, 8.0, 10.0)
-    b.slow(10.0, 70.0, 250.0)
+    _move(b, 10.0, 70.0, 250.0)
     _burst(b, 10.0)
     b.update(10.2)
     assert [s.kind for s in b.insertion.all(10.2)] == ["insertional_activity"]
@@ -80,8 +81,7 @@ def test_one_large_discharge_after_a_move_is_not_a_twitch():
 def test_a_large_motor_unit_alone_is_not_a_move():
     """A 3 mV motor unit potential's low frequencies reach about a tenth of its size."""
     b = NeedleBurst()
-    _quiet(b, 8.0, 10.0)
-    b.slow(10.0, 350.0, 3000.0)
+    _move(b, 10.0, 350.0, 3000.0)
     b.update(10.2)
     assert not b.insertion.all(10.2)
 
@@ -104,8 +104,7 @@ def test_potentials_before_a_move_are_not_its_burst_whatever_the_chunks():
     """Offline, a second of blocks comes before that second's potentials: those before
     the move are still judged as before it (not absorbed, not counted in its burst)."""
     b = NeedleBurst()
-    _quiet(b, 8.0, 10.0)
-    b.slow(10.0, 400.0, 500.0)
+    _move(b, 10.0)
     _quiet(b, 10.01, 10.5)
     assert not b.potential(9.6, 150.0, False)
     assert not b.potential(9.9, 150.0, False)
@@ -116,8 +115,7 @@ def test_potentials_before_a_move_are_not_its_burst_whatever_the_chunks():
 def test_no_move_is_judged_before_a_second_of_signal():
     """At the start of a recording the slow-wave level and what fired are unknown."""
     b = NeedleBurst()
-    _quiet(b, 0.0, 0.5)
-    b.slow(0.5, 400.0, 500.0)
+    _move(b, 0.5, quiet_s=0.5)
     b.update(0.7)
     assert not b.insertion.all(0.7)
 
@@ -138,23 +136,16 @@ def test_needle_segments_do_not_depend_on_chunk_size():
             assert any(a <= s["end"] and s["start"] <= b for a, b in found), s
 
 
-def test_the_moves_own_first_discharges_do_not_make_it_a_contraction():
+@pytest.mark.parametrize("t, uv", [(9.99, 400.0), (9.3, 480.0)],
+                         ids=["the move's own first discharge", "one large potential"])
+def test_one_unit_like_potential_before_a_move_is_not_motor_units_firing(t, uv):
     """Injury discharges start with the move, a little before its deflection shows below
-    25 Hz: a large one just before is not a motor unit firing before the move."""
+    25 Hz: a large one just before is not a motor unit firing before the move. And spikes
+    on top of each other in an end-plate zone can read as one large unit-like potential;
+    firing units come again."""
     b = NeedleBurst()
     _quiet(b, 8.0, 10.0)
-    assert not b.potential(9.99, 400.0, True)
-    b.slow(10.0, 400.0, 500.0)
-    b.update(10.05)
-    assert [s.kind for s in b.insertion.all(10.05)] == ["insertional_activity"]
-
-
-def test_one_large_potential_before_a_move_is_not_motor_units_firing():
-    """Spikes on top of each other in an end-plate zone can read as one large unit-like
-    potential; firing units come again."""
-    b = NeedleBurst()
-    _quiet(b, 8.0, 10.0)
-    assert not b.potential(9.3, 480.0, True)
+    assert not b.potential(t, uv, True)
     b.slow(10.0, 400.0, 500.0)
     b.update(10.05)
     assert [s.kind for s in b.insertion.all(10.05)] == ["insertional_activity"]

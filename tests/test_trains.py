@@ -9,13 +9,19 @@ from dsp.analyzer import Analyzer
 from dsp.trains import TrainState
 
 
-def _train(isis) -> TrainState:
-    tr = TrainState(1, F.SPIKE_POSITIVE_FIRST, np.zeros(8), 100.0, 100.0)
+def _state(shape: str, times, sizes, isis) -> TrainState:
+    """A train that has taken in potentials at `times` of `sizes`, with these intervals."""
+    tr = TrainState(1, shape, np.zeros(8), 100.0, 100.0)
+    tr.times.extend(times)
+    tr.sizes.extend(sizes)
     tr.all_isis = list(isis)
-    tr.times.extend(np.cumsum([0.0, *isis]))
-    tr.sizes.extend([100.0] * (len(isis) + 1))
-    tr.count = len(isis) + 1
+    tr.count = len(tr.all_isis) + 1
     return tr
+
+
+def _train(isis) -> TrainState:
+    return _state(F.SPIKE_POSITIVE_FIRST, np.cumsum([0.0, *isis]), [100.0] * (len(isis) + 1),
+                  isis)
 
 
 def test_a_missed_beat_does_not_make_a_fibrillation_train_irregular():
@@ -53,13 +59,8 @@ def _mixed(fibre_a, fibre_b, size_b=100.0) -> TrainState:
     """One train holding two look-alike fibres' potentials (a dense field), the newest
     one fibre A's."""
     events = sorted([(t, 100.0) for t in fibre_a] + [(t, size_b) for t in fibre_b])
-    tr = TrainState(1, F.MOTOR_UNIT, np.zeros(8), 100.0, 100.0)
     times = [t for t, _ in events]
-    tr.times.extend(times)
-    tr.sizes.extend(s for _, s in events)
-    tr.all_isis = list(np.diff(times))
-    tr.count = len(times)
-    return tr
+    return _state(F.MOTOR_UNIT, times, [s for _, s in events], np.diff(times))
 
 
 def _fibre_among_others():
