@@ -22,7 +22,7 @@ from scipy.signal import butter
 
 from dsp import features as F
 from dsp.blocks import Blocks
-from dsp.detect import THRESHOLD, Detector, NoiseFloor, quantisation_rms
+from dsp.detect import Detector, NoiseFloor, quantisation_rms
 from dsp.measures import Measurer
 from dsp.results import Analysis, Event, Segment, Train
 from dsp.segments import Contact, EndPlateNoise, NeedleBurst, Tonic, clipped_runs
@@ -65,8 +65,9 @@ class Analyzer:
         """`step_uv`: the ADC's step in microvolts, where known (a floor for the noise)."""
         self.fs = float(fs)
         self.detector = Detector(fs, LOOKAHEAD_S, step_uv)
-        # of the full-band signal, for measuring potentials
-        self.noise = NoiseFloor(fs, quantisation_rms(step_uv))
+        # Of the full-band signal, for measuring potentials: in 50 ms blocks, which read
+        # the background a dense field's potentials are measured against.
+        self.noise = NoiseFloor(fs, quantisation_rms(step_uv), window_s=0.05, percentile=10)
         self._x, self._d, self._s = (History(int(HISTORY_S * fs)) for _ in range(3))
         self.total = 0  # samples received
         self.bad_samples = 0
@@ -135,11 +136,10 @@ class Analyzer:
         self.measurer.push(x, first, shape)
         # End-plate noise first: a potential is judged knowing whether it came in it.
         self.epn.update(self.s, self.x0, self.total, self.detector.lookahead,
-                        self.detector.shape_floor.rms)
+                        self.detector.shape_floor)
         new: list[Event] = []
-        if self.detector.floor.ready and self.noise.ready:
-            threshold = THRESHOLD * self.detector.floor.rms
-            for c in self.detector.candidates(self.d, self.x0, threshold):
+        if self.detector.floor.ready:
+            for c in self.detector.candidates(self.d, self.x0):
                 event = self._consider(int(c))
                 if event is not None:
                     new.append(event)
@@ -182,12 +182,13 @@ class Analyzer:
         peak = lo + int(np.argmin(seg) if self.d[i] < 0 else np.argmax(seg))
         if c < self._busy_until and abs(self.x[peak]) < self._busy_ratio * self._busy_peak:
             return None  # another phase of the potential just measured
-        if abs(self.s[peak]) < SHAPE_THRESHOLD * self.detector.shape_floor.rms:
+        if abs(self.s[peak]) < SHAPE_THRESHOLD * self.detector.shape_floor.at(c):
             return None  # the detection branch ringing after a large potential
         a = max(peak - int(PRE_S * fs), 0)
         b = min(peak + int(POST_S * fs) + 1, self.x.size)
-        m = F.measure(self.x[a:b], self.s[a:b], peak - a, fs, self.noise.rms,
-                      self.detector.floor.rms, dense_background=self.epn.log.active)
+        noise = self.noise.at(c)
+        m = F.measure(self.x[a:b], self.s[a:b], peak - a, fs, noise,
+                      self.detector.floor.at(c), dense_background=self.epn.log.active)
         t = (self.x0 + peak) / fs
         if m.half_width_ms > BLUNT_MS:
             return None  # a slow wave (a phase's tail, movement), not a potential
@@ -215,7 +216,7 @@ class Analyzer:
         snippet = self.x[max(peak - s0, 0): peak + s1]
         if snippet.size != s0 + s1:
             snippet = np.pad(snippet, (0, s0 + s1 - snippet.size))
-        train = self.trains.assign(t, snippet, m.amplitude_uv, m.shape, self.noise.rms)
+        train = self.trains.assign(t, snippet, m.amplitude_uv, m.shape, noise)
         kind = self._kind(m, train, t, peak)
         if kind is None:
             return None  # part of the end-plate noise, counted by its detector
@@ -307,11 +308,14 @@ class Analyzer:
             while self._big_units and self._big_units[0][0] <= over:
                 self._big_units.popleft()
         n = _recent(self._big_units, t)
+        if t < CONTEXT_S:
+            # A recording's first second: the window is shorter, and so is the count that
+            # shows firing; no unit can be seen twice yet (the real recordings start in a
+            # contraction). A needle's injury discharges are in its burst, not counted.
+            return n >= max(int(np.ceil(CONTEXT_COUNT * t / CONTEXT_S)), 1)
         # Units fire again and again: at least one of them twice. Large one-offs (a
-        # needle move's injury discharges) are not motor units firing. In a recording's
-        # first second the window is shorter, and so is the count that shows firing.
-        need = max(int(np.ceil(CONTEXT_COUNT * min(t / CONTEXT_S, 1.0))), 2)
-        return n >= need and len({train for _, train in self._big_units}) < n
+        # needle move's injury discharges) are not motor units firing.
+        return n >= CONTEXT_COUNT and len({train for _, train in self._big_units}) < n
 
     def _kind_alone(self, m: F.Measures, train: TrainState, t: float, at_rest: bool) -> str:
         last_isi = train.all_isis[-1] if train.all_isis else np.inf

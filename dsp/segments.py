@@ -14,6 +14,7 @@ from collections import deque
 import numpy as np
 from scipy.ndimage import maximum_filter1d, minimum_filter1d, uniform_filter1d
 
+from dsp.detect import NoiseFloor
 from dsp.results import Segment
 
 
@@ -80,22 +81,23 @@ class EndPlateNoise:
         self.steps_uv = 2.0 * step_uv if step_uv else 0.0
 
     def update(self, s: np.ndarray, s0: int, total: int, lookahead: int,
-               noise: float) -> None:
+               floor: NoiseFloor) -> None:
         """Scan the shape branch `s` (first sample at stream index s0, `total` samples
         so far) when 20 ms more of it can be judged: up to the analyser's look-ahead, and
         leaving the `2 * margin` samples the envelope needs after what it judges. The noise
         is judged over 200 ms, so every 20 ms is plenty, and saves most of the cost when
-        chunks are 5 ms."""
+        chunks are 5 ms. `floor`: the shape branch's noise floor."""
         stop = total - max(lookahead, 2 * self.margin)
         if stop - self.scanned >= self.step:
-            self.scan(s, s0, stop, noise)
+            self.scan(s, s0, stop, floor)
 
-    def scan(self, s: np.ndarray, s0: int, stop: int, noise: float) -> None:
+    def scan(self, s: np.ndarray, s0: int, stop: int, floor: NoiseFloor) -> None:
         """Count miniature potentials in s (first sample at absolute index s0) up to
         absolute index `stop`, which must leave `radius` samples after it."""
         start = max(self.scanned, s0 + self.margin)
-        if stop <= start or not np.isfinite(noise):
+        if stop <= start:
             return
+        noise = floor.over(start, stop)  # NaN before the floor is known: nothing found
         # Only the new stretch, with twice the envelope's reach on either side (the caller
         # leaves that much signal after `stop`).
         base = max(start - s0 - 2 * self.margin, 0)

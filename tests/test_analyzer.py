@@ -180,6 +180,11 @@ def test_healthy_recording_has_no_spontaneous_activity():
     assert len(calls) <= rec.duration_s / 60.0, [(round(e.t, 3), e.kind) for e in calls]
 
 
+def _add(x: np.ndarray, fs: float, t0: float, shape) -> None:
+    i0, i1 = int((t0 + shape.start) * fs), int((t0 + shape.end) * fs)
+    x[i0:i1] += shape(np.arange(i0, i1) / fs - t0)
+
+
 def _train_of(shape_fn, fs: float, noise_uv: float, pp_uv: float, seconds: float = 20.0):
     """A regular 5 Hz train of one simulator shape in Gaussian noise: (samples, count)."""
     from devices.simulator import shapes
@@ -188,9 +193,7 @@ def _train_of(shape_fn, fs: float, noise_uv: float, pp_uv: float, seconds: float
     x = rng.normal(0.0, noise_uv, int(seconds * fs))
     times = np.arange(0.5, seconds - 0.5, 0.2)
     for t0 in times:
-        sh = getattr(shapes, shape_fn)(rng, pp_uv, 15.0)
-        i0, i1 = int((t0 + sh.start) * fs), int((t0 + sh.end) * fs)
-        x[i0:i1] += sh(np.arange(i0, i1) / fs - t0)
+        _add(x, fs, t0, getattr(shapes, shape_fn)(rng, pp_uv, 15.0))
     return x, times.size
 
 
@@ -324,3 +327,18 @@ def test_a_reader_that_stops_early_is_not_an_error(tmp_path):
     err = p.stderr.read().decode()
     p.wait(timeout=60)
     assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+def test_a_recording_that_starts_in_a_contraction_has_no_fibrillation():
+    """In a recording's first moments no unit has fired twice yet: one large unit's
+    potential shows units firing, and a small spike after it is a unit's, not a
+    fibrillation (the real healthy recording starts so)."""
+    from devices.simulator import shapes
+
+    fs = 20000.0
+    rng = np.random.default_rng(6)
+    x = rng.normal(0.0, 5.0, int(1.0 * fs))
+    _add(x, fs, 0.15, shapes.motor_unit(rng, 800.0, 10.0, 0.1))
+    _add(x, fs, 0.21, shapes.fibrillation(rng, 150.0, 2.0))
+    got = [(round(e.t, 2), e.kind) for e in analyze(x, fs).events]
+    assert (0.21, "muap") in got, got
