@@ -209,7 +209,10 @@ class Analyzer:
         if self.contact.active:
             return None
         if m.shape == F.MINIATURE:
-            return None  # counted by the end-plate noise detector
+            if self.epn.on_at(t):
+                return None  # counted by the end-plate noise detector
+            # Elsewhere a small negative spike is a fibre's whose first phase the noise hid.
+            m = replace(m, shape=F.SPIKE_NEGATIVE_FIRST)
         if self.burst.potential(t, m.amplitude_uv, m.shape == F.MOTOR_UNIT):
             return None
         s0, s1 = int(SNIPPET_S[0] * fs), int(SNIPPET_S[1] * fs)
