@@ -110,9 +110,8 @@ class NoiseFloor:
     def over(self, start: int, stop: int) -> np.ndarray | float:
         """The floor in force at each sample from `start` to `stop` (NaN before the first);
         one number when a single floor holds throughout, as it mostly does."""
-        first = bisect.bisect_right(self.starts, start) - 1
-        if first == bisect.bisect_right(self.starts, stop - 1) - 1:
-            return self.levels[first] if first >= 0 else float("nan")
+        if bisect.bisect_right(self.starts, start) == bisect.bisect_right(self.starts, stop - 1):
+            return self.at(start)
         levels = np.r_[np.nan, self.levels]
         return levels[np.searchsorted(self.starts, np.arange(start, stop), "right")]
 
