@@ -15,6 +15,7 @@ from __future__ import annotations
 import bisect
 from collections import deque
 from dataclasses import replace
+from operator import itemgetter
 
 import numpy as np
 from scipy.ndimage import maximum_filter1d, minimum_filter1d
@@ -310,7 +311,7 @@ class Analyzer:
             over = self.burst.last_twitch + self.burst.QUIET_S
             while self._big_units and self._big_units[0][0] <= over:
                 self._big_units.popleft()
-        n = _recent(self._big_units, t)
+        n = _trim(self._big_units, t - CONTEXT_S, itemgetter(0))
         if t < CONTEXT_S:
             # A recording's first second: the window is shorter, and so is the count that
             # shows firing; no unit can be seen twice yet (the real recordings start in a
@@ -444,25 +445,20 @@ class Field:
         self.units: deque[float] = deque()
 
     def denervated(self, t: float) -> bool:
-        return self._count(self.signs, t) >= self.DENERVATED_SIGNS
+        return _trim(self.signs, t - self.SPAN_S) >= self.DENERVATED_SIGNS
 
     def units_seen(self, t: float) -> bool:
-        return self._count(self.units, t) > 0
+        return _trim(self.units, t - self.SPAN_S) > 0
 
     def units_within(self, t: float, span_s: float) -> int:
         """Motor unit train potentials in the last `span_s` (up to SPAN_S) before t."""
-        self._count(self.units, t)
+        _trim(self.units, t - self.SPAN_S)
         n = 0
         for u in reversed(self.units):
             if u < t - span_s:
                 break
             n += 1
         return n
-
-    def _count(self, times: deque[float], t: float) -> int:
-        while times and times[0] < t - self.SPAN_S:
-            times.popleft()
-        return len(times)
 
 
 class History:
@@ -494,10 +490,10 @@ class History:
         return self.buf[self.start:self.n]
 
 
-def _recent(entries: deque[tuple[float, int]], t: float) -> int:
-    """How many (time, train) entries (in time order) lie within CONTEXT_S before t; older
-    ones are dropped."""
-    while entries and entries[0][0] < t - CONTEXT_S:
+def _trim(entries: deque, since: float, time=lambda entry: entry) -> int:
+    """Drop the entries (in time order) older than `since`; how many are left. `time`
+    reads an entry's time (the entry itself, or a field of it)."""
+    while entries and time(entries[0]) < since:
         entries.popleft()
     return len(entries)
 
