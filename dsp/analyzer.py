@@ -58,6 +58,11 @@ SHAPE_THRESHOLD = 4.0  # a potential also stands out of the noise in the shape b
 # a blunter one is a distant motor unit's.
 FIBRE_MAX_HALF_WIDTH_MS = 1.0
 BLUNT_MS = 3.0  # no potential's main phase is this wide at half its height
+# A potential's main phase is seldom even this wide (99.9 % of simulated sharp waves and
+# motor units are narrower); a phase this wide beside a much larger potential is that
+# potential's slow initial or terminal phase (a unit's was reported 3-5 ms before or after
+# it as a potential of its own).
+SLOW_PHASE_MS, SLOW_PHASE_RATIO, SLOW_PHASE_REACH_S = 2.0, 2.0, 0.006
 
 
 class Analyzer:
@@ -95,6 +100,8 @@ class Analyzer:
         self._contact_raw = Blocks(int(CONTACT_BLOCK_S * fs))
         self._contact_x = Blocks(int(CONTACT_BLOCK_S * fs))
         self._hum = HumMeter(fs, self._contact_x.size, mains_hz)
+        # Late components (satellites): their delays' tolerance and span, in samples
+        self._link = (F.LINK_TOLERANCE_MS * fs / 1000, F.LINK_SPAN_MS * fs / 1000)
 
     @property
     def now(self) -> float:
@@ -188,11 +195,26 @@ class Analyzer:
         a = max(peak - int(PRE_S * fs), 0)
         b = min(peak + int(POST_S * fs) + 1, self.x.size)
         noise = self.noise.at(c)
-        m = F.measure(self.x[a:b], self.s[a:b], peak - a, fs, noise,
-                      self.detector.floor.at(c), dense_background=self.epn.log.active)
         t = (self.x0 + peak) / fs
+        snippet = self._snippet(peak)
+
+        def measured(linked: tuple[int, ...] = ()) -> F.Measures:
+            return F.measure(self.x[a:b], self.s[a:b], peak - a, fs, noise,
+                             self.detector.floor.at(c), self.epn.log.active, linked)
+
+        m = measured()
+        matched = self.trains.match(t, snippet, m.amplitude_uv, noise)
+        followers = m.followers
+        linked = self._linked(matched, t)
+        if linked:
+            m = measured(linked)
+            if m.shape in F.SPIKY and matched.pattern() != "regular":
+                # A single fibre has no such components: this is a motor unit's potential.
+                m = replace(m, shape=F.MOTOR_UNIT)
         if m.half_width_ms > BLUNT_MS:
             return None  # a slow wave (a phase's tail, movement), not a potential
+        if m.half_width_ms >= SLOW_PHASE_MS and self._dwarfed(peak):
+            return None  # the slow initial or terminal phase of the large potential beside
         # Later candidates within the potential's own phases are not new potentials: a
         # motor unit's and a sharp wave's phases spread over their whole duration, a
         # spike's over a few milliseconds.
@@ -202,6 +224,8 @@ class Analyzer:
             reach, self._busy_ratio = m.end, 0.5
         else:
             reach, self._busy_ratio = min(m.end, m.peak + int(BUSY_S * fs)), 0.8
+        if linked:  # through its last late component, whatever its shape
+            reach = max(reach, m.peak + max(linked) + int(self._link[0]))
         self._busy_until = self.x0 + a + reach + 1
         self._busy_peak = abs(self.x[peak])
         if self._near_clipping(self.x0 + peak):
@@ -216,11 +240,7 @@ class Analyzer:
             m = replace(m, shape=F.SPIKE_NEGATIVE_FIRST)
         if self.burst.potential(t, m.amplitude_uv, m.shape == F.MOTOR_UNIT):
             return None
-        s0, s1 = int(SNIPPET_S[0] * fs), int(SNIPPET_S[1] * fs)
-        snippet = self.x[max(peak - s0, 0): peak + s1]
-        if snippet.size != s0 + s1:
-            snippet = np.pad(snippet, (0, s0 + s1 - snippet.size))
-        train = self.trains.assign(t, snippet, m.amplitude_uv, m.shape, noise)
+        train = self.trains.add(matched, t, snippet, m.amplitude_uv, m.shape, followers)
         kind = self._kind(m, train, t, peak)
         if kind is None:
             return None  # part of the end-plate noise, counted by its detector
@@ -233,6 +253,30 @@ class Analyzer:
             self._last_muap_t = t
         self.measurer.event(event)
         return event
+
+    def _linked(self, train: TrainState | None, t: float) -> tuple[int, ...]:
+        """Delays (samples) of the late components of the unit whose train this is: peaks
+        that follow its potentials at the same delays firing after firing (satellites) are
+        part of the potential, not other potentials. Not in end-plate noise, whose
+        miniature potentials and spikes bring followers at every delay (trigger points'
+        end-plate spikes were named motor units so), nor in a myotonic run, whose sharp
+        waves' own slow phase follows them at a fixed delay."""
+        if train is None or self.epn.on_at(t) or _fast_run(train.all_isis):
+            return ()
+        return train.linked(*self._link)
+
+    def _dwarfed(self, peak: int) -> bool:
+        """A peak SLOW_PHASE_RATIO times this one's lies within SLOW_PHASE_REACH_S, in the
+        shape branch."""
+        reach = int(SLOW_PHASE_REACH_S * self.fs)
+        near = self.s[max(peak - reach, 0): peak + reach + 1]
+        return bool(np.abs(near).max() >= SLOW_PHASE_RATIO * abs(self.s[peak]))
+
+    def _snippet(self, peak: int) -> np.ndarray:
+        """The waveform trains are matched on, zero-padded at the history's end."""
+        s0, s1 = int(SNIPPET_S[0] * self.fs), int(SNIPPET_S[1] * self.fs)
+        snippet = self.x[max(peak - s0, 0): peak + s1]
+        return np.pad(snippet, (0, s0 + s1 - snippet.size)) if snippet.size != s0 + s1 else snippet
 
     def _kind(self, m: F.Measures, train: TrainState, t: float, peak: int) -> str | None:
         """The potential's kind, or None when it is part of the end-plate noise."""
@@ -359,7 +403,10 @@ class Analyzer:
                 and DISCHARGE_SIZE[0] * last[2] <= m.amplitude_uv <= DISCHARGE_SIZE[1] * last[2])
 
     def _motor_unit_kind(self, t: float, last_isi: float) -> str:
-        if t - self._last_muap_t < FASCICULATION_QUIET_S or last_isi < FASCICULATION_QUIET_S:
+        """A fasciculation is a unit firing alone: a second of quiet before it, seen (at a
+        recording's start nothing was, and its first unit was called one in every run)."""
+        if (t < FASCICULATION_QUIET_S or t - self._last_muap_t < FASCICULATION_QUIET_S
+                or last_isi < FASCICULATION_QUIET_S):
             return "muap"
         return "fasciculation"
 

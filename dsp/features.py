@@ -31,6 +31,12 @@ BASELINE_BEFORE_MS, BASELINE_AFTER_MS = (2.0, 4.0), (3.0, 5.0)
 # A slow wave (a sharp wave's negative phase lasts 10-30 ms) changes less than this across
 # a fibre's potential; a bigger change is the potential's own slow phase starting.
 BASELINE_MAX_CHANGE = 2.0
+NEIGHBOUR_MIN_MS = 1.5  # a sharp peak nearer than this is a phase of the same potential
+# A motor unit's late component follows its spike at the same delay every firing, within
+# this (noise moves a peak by a sample or two; a linked potential's jitter is under 0.05 ms).
+LINK_TOLERANCE_MS = 0.25
+LINK_MAX_MS = 6.0  # satellites follow within a few ms; the trains' snippet reaches this far
+LINK_SPAN_MS = LINK_MAX_MS - NEIGHBOUR_MIN_MS  # where followers are sought
 
 
 @dataclass
@@ -46,6 +52,10 @@ class Measures:
     pos_uv: float  # largest positive excursion
     half_width_ms: float  # width of the main phase at half its height
     end: int  # index in the window of the potential's last sample above the noise
+    # Samples from the largest peak to each later sharp peak of comparable size but smaller
+    # (up to LINK_MAX_MS): later potentials, or this one's own late components, which only
+    # firing after firing at the same delay tells apart.
+    followers: tuple[int, ...] = ()
 
 
 def _extent(x: np.ndarray, peak: int, level: float, gap: int) -> tuple[int, int]:
@@ -71,20 +81,35 @@ def _extent(x: np.ndarray, peak: int, level: float, gap: int) -> tuple[int, int]
     return lo, hi
 
 
-def _neighbours(d: np.ndarray, peak: int, fs: float) -> tuple[int, int]:
+def _neighbours(d: np.ndarray, peak: int, fs: float,
+                linked: tuple[int, ...] = ()) -> tuple[int, int, tuple[int, ...]]:
     """Where the neighbouring potentials begin: the nearest sharp peak at least half this
-    one's size more than 1.5 ms away on either side. A potential's own later phases are
-    smaller; a neighbour of comparable size is another potential, and the extent stops
-    halfway to it."""
+    one's size more than NEIGHBOUR_MIN_MS away on either side. A potential's own later
+    phases are smaller; a neighbour of comparable size is another potential, and the
+    extent stops halfway to it. Also the offsets of the lobes of that size after it but
+    smaller than it, up to LINK_MAX_MS (candidates for late components). `linked`:
+    offsets of this potential's own late components (learnt from its train), which are
+    not neighbours."""
     ms = fs / 1000.0
     size = abs(d[peak])
     big = np.flatnonzero(np.abs(d) >= 0.5 * size)
-    far = int(1.5 * ms)
+    far = int(NEIGHBOUR_MIN_MS * ms)
     before = big[big < peak - far]
     after = big[big > peak + far]
     left = (int(before[-1]) + peak) // 2 if before.size else 0
-    right = (int(after[0]) + peak) // 2 + 1 if after.size else d.size
-    return left, right
+    lobes = np.split(after, np.flatnonzero(np.diff(after) > 1) + 1) if after.size else []
+    tops = [int(lobe[np.argmax(np.abs(d[lobe]))]) for lobe in lobes]
+    tolerance = LINK_TOLERANCE_MS * ms
+    # The potential reaches at least to its last own late component, seen this time or not
+    # (noise can hide one); what lies between is part of it too.
+    last_own = peak + int(max(linked, default=0) + tolerance)
+    last_own = max([last_own, *(top for top in tops
+                                if any(abs(top - peak - k) <= tolerance for k in linked))])
+    right = next(((int(lobe[0]) + peak) // 2 + 1 for lobe, top in zip(lobes, tops, strict=True)
+                  if top > last_own), d.size)
+    followers = [top - peak for top in tops
+                 if top - peak <= LINK_MAX_MS * ms and abs(d[top]) < size]
+    return left, right, tuple(followers)
 
 
 def _half_width(x: np.ndarray, peak: int) -> int:
@@ -101,14 +126,15 @@ def _half_width(x: np.ndarray, peak: int) -> int:
 
 
 def measure(x: np.ndarray, d: np.ndarray, peak: int, fs: float, noise_uv: float,
-            phase_noise_uv: float, dense_background: bool = False) -> Measures:
+            phase_noise_uv: float, dense_background: bool = False,
+            linked: tuple[int, ...] = ()) -> Measures:
     """Measures of the potential whose largest peak is x[peak]; `d` is the same window of
     the shape branch (low-passed, less noisy), used to read the phases of small
     potentials. `phase_noise_uv` scales the test for an initial phase: it is the detection
     branch's noise floor, against which that test's factor was set (the shape branch's own
     floor reads slightly higher and gave fibrillation F1 0.770 against 0.781). With
     `dense_background` (end-plate noise), the extent is judged against the background just
-    before the potential rather than the amplifier's noise."""
+    before the potential rather than the amplifier's noise. `linked`: see `_neighbours`."""
     ms = fs / 1000.0
     # Phases, extent and size are read from the line the potential rides on, as on an EMG
     # screen: in a dense field a fibrillation often sits on a sharp wave's slow phase.
@@ -120,7 +146,7 @@ def measure(x: np.ndarray, d: np.ndarray, peak: int, fs: float, noise_uv: float,
         before = x[max(peak - int(12 * ms), 0): max(peak - int(3 * ms), 1)]
         background = max(noise_uv, _robust_rms(before))
     level = max(0.06 * float(near.max() - near.min()), 2.5 * background)
-    left, right = _neighbours(d, peak, fs)
+    left, right, followers = _neighbours(d, peak, fs, linked)
     lo, hi = _extent(x[left:right], peak - left, level, gap=int(1.0 * ms))
     lo, hi = lo + left, hi + left
     duration = (hi - lo + 1) / fs * 1e3
@@ -133,7 +159,7 @@ def measure(x: np.ndarray, d: np.ndarray, peak: int, fs: float, noise_uv: float,
     initial = _initial(d, peak, fs, phase_noise_uv, main)
     half = _half_width(d, peak) / fs * 1e3
     rise = _rise_us(x, peak, lo, fs) if main == "negative" else None
-    m = Measures(peak, pp, duration, initial, main, rise, "", neg, pos, half, hi)
+    m = Measures(peak, pp, duration, initial, main, rise, "", neg, pos, half, hi, followers)
     m.shape = classify_shape(x, d, m, fs, phase_noise_uv)
     return m
 

@@ -33,6 +33,11 @@ CLOCK_TOLERANCE = 0.06
 CLOCK_MISSED = 1 / 3
 CLOCK_SIZE = 0.25
 CLOCK_CHANCE = 0.4  # potentials expected by chance within a step's tolerance, at most
+# A late component is the unit's own when it followed this many of the train's last
+# LINK_OF potentials at the same delay (another unit firing independently lands within
+# the tolerance after one of them about once in a hundred firings).
+LINK_SEEN, LINK_OF = 3, 6
+LINK_CHANCE = 0.1  # other peaks expected within a delay's tolerance after a potential, at most
 
 
 @dataclass
@@ -47,6 +52,8 @@ class TrainState:
     count: int = 0
     kind: str = ""
     all_isis: list = field(default_factory=list)
+    # Delays (samples) to the smaller sharp peaks that followed each recent potential
+    followers: deque = field(default_factory=lambda: deque(maxlen=LINK_OF))
     _stats: tuple | None = None
     _rhythm: tuple | None = None
     _pattern: tuple | None = None
@@ -55,6 +62,27 @@ class TrainState:
     @property
     def last_t(self) -> float:
         return self.times[-1] if self.times else -np.inf
+
+    def linked(self, tolerance: float, span: float) -> tuple[int, ...]:
+        """The delays of late components that follow this train's potentials time-locked
+        (a polyphasic or reinnervating unit's satellites): delays seen after LINK_SEEN of
+        its last LINK_OF potentials within `tolerance` samples of each other (medians).
+        Where other peaks follow so often (over the `span` samples followers are sought
+        in) that one lands within the tolerance by chance after many potentials, as in a
+        burst of end-plate spikes, a repeated delay proves nothing."""
+        if len(self.followers) < LINK_SEEN:
+            return ()
+        out: list[int] = []
+        for delay in self.followers[-1] + self.followers[-2]:
+            if any(abs(delay - k) <= tolerance for k in out):
+                continue
+            near = [min(f, key=lambda v: abs(v - delay)) for f in self.followers if f]
+            near = sorted(v for v in near if abs(v - delay) <= tolerance)
+            if len(near) >= LINK_SEEN:
+                out.append(near[len(near) // 2])
+        others = sum(not any(abs(v - k) <= tolerance for k in out)
+                     for f in self.followers for v in f) / len(self.followers)
+        return tuple(out) if others * (2 * tolerance + 1) / span <= LINK_CHANCE else ()
 
     def isi(self, t: float) -> float:
         return t - self.last_t
@@ -166,8 +194,9 @@ class TrainTracker:
         self.finished: list[TrainState] = []
         self._next = 1
 
-    def assign(self, t: float, snippet: np.ndarray, amplitude: float, shape: str,
-               noise_uv: float = 0.0) -> TrainState:
+    def match(self, t: float, snippet: np.ndarray, amplitude: float,
+              noise_uv: float = 0.0) -> TrainState | None:
+        """The live train this potential belongs to, or None (it would start one)."""
         self._expire(t)
         norm = _normalise(snippet)
         threshold = match_threshold(snippet, noise_uv)
@@ -178,14 +207,24 @@ class TrainTracker:
                 if (lo * tr.last_amplitude <= amplitude <= hi * tr.last_amplitude
                      or lo * tr.amplitude <= amplitude <= hi * tr.amplitude)
                 and tr.template.size == norm.size and tr.fits_rhythm(t)]
-        best = None
-        if live:
-            # All correlations at once: one small matrix product (single-threaded at this
-            # size).
-            r = np.stack([tr.template for tr in live]) @ norm
-            k = int(np.argmax(r))
-            if r[k] > threshold:
-                best = live[k]
+        if not live:
+            return None
+        # All correlations at once: one small matrix product (single-threaded at this size).
+        r = np.stack([tr.template for tr in live]) @ norm
+        k = int(np.argmax(r))
+        return live[k] if r[k] > threshold else None
+
+    def assign(self, t: float, snippet: np.ndarray, amplitude: float, shape: str,
+               noise_uv: float = 0.0, followers: tuple[int, ...] = ()) -> TrainState:
+        """Add the potential to the train it matches, or start one."""
+        return self.add(self.match(t, snippet, amplitude, noise_uv), t, snippet, amplitude,
+                        shape, followers)
+
+    def add(self, best: TrainState | None, t: float, snippet: np.ndarray, amplitude: float,
+            shape: str, followers: tuple[int, ...] = ()) -> TrainState:
+        """Add the potential to `best` (what `match` found), or to a new train when None.
+        `followers`: see `features.Measures`."""
+        norm = _normalise(snippet)
         if best is None:
             best = TrainState(self._next, shape, norm, amplitude, amplitude)
             self.trains[best.id] = best
@@ -198,6 +237,7 @@ class TrainTracker:
             best.last_amplitude = amplitude
         best.times.append(t)
         best.sizes.append(amplitude)
+        best.followers.append(followers)
         best.count += 1
         return best
 

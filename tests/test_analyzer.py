@@ -368,3 +368,57 @@ def test_fibrillations_in_a_dense_field_are_found():
     s = _scored("sim:denervated?grade=4&seed=1073&fs=10000&noise_uv=6", 30, noise_uv=6.0)
     row, n = s.confusion["fibrillation"], s.kinds["fibrillation"].n_truth
     assert row.get("missed", 0) < 0.04 * n, row
+
+
+def test_a_recordings_first_unit_is_no_fasciculation():
+    """A fasciculation is a unit firing after a quiet second; a recording that starts in a
+    contraction has shown no quiet before its first unit (every voluntary run's first unit
+    was called one). A unit firing alone later still is."""
+    from devices.simulator import shapes
+
+    fs = 20000.0
+    rng = np.random.default_rng(8)
+    x = rng.normal(0.0, 3.0, int(4.0 * fs))
+    unit = shapes.motor_unit(rng, 800.0, 10.0, 0.1)
+    for t0 in (0.2, 0.3, 0.41, 0.5, 2.5):
+        _add(x, fs, t0, unit)
+    got = [(round(e.t, 1), e.kind) for e in analyze(x, fs).events]
+    assert got[0] == (0.2, "muap") and (2.5, "fasciculation") in got, got
+
+
+def test_a_polyphasic_units_satellite_is_not_another_potential():
+    """A polyphasic unit's satellite follows its spike at the same delay every firing, 0.5
+    to 1 times its size in the shape branch: one potential per firing, not two (the old
+    reading stopped the unit's extent halfway to the satellite and reported it again)."""
+    from devices.simulator import shapes
+
+    fs = 20000.0
+    rng = np.random.default_rng(6)
+    unit = shapes.motor_unit(np.random.default_rng([6, 7]), 1000.0, 10.0, 0.45,
+                             polyphasic=True)
+    x = rng.normal(0.0, 3.0, int(20 * fs))
+    times = np.cumsum(rng.normal(0.1, 0.012, 190)) + 0.3
+    for t0 in times:
+        _add(x, fs, t0, unit)
+    kinds = [e.kind for e in analyze(x, fs).events]
+    assert len(kinds) <= 1.04 * times.size and kinds.count("muap") >= 0.96 * times.size, (
+        len(kinds), {k: kinds.count(k) for k in set(kinds)})
+
+
+def test_a_units_slow_initial_phase_is_not_another_potential():
+    """0.6 mm from a unit, its slow initial phase (2.5-3 ms wide at half height, a quarter
+    of the spike's size) stands out of 3 uV of noise 3-4 ms before the spike: part of the
+    unit, not a potential of its own."""
+    from devices.simulator import shapes
+
+    fs = 20000.0
+    rng = np.random.default_rng(4)
+    unit = shapes.motor_unit(np.random.default_rng([4, 7]), 1000.0, 10.0, 0.6)
+    x = rng.normal(0.0, 3.0, int(20 * fs))
+    times = np.cumsum(rng.normal(0.1, 0.012, 190)) + 0.3
+    for t0 in times:
+        _add(x, fs, t0, unit)
+    got = analyze(x, fs).events
+    early = [e for e in got if np.min(np.abs(times - e.t - 0.0035)) < 0.001]
+    assert len(early) <= 0.02 * times.size and len(got) <= 1.04 * times.size, (
+        len(early), len(got))

@@ -40,3 +40,20 @@ def test_a_sharp_waves_own_slow_phase_is_not_a_baseline():
     x, peak = _window(psw, 0.0)
     assert isinstance(F._baseline(x, peak, FS), float)  # no baseline: nothing subtracted
     assert F.measure(x, x, peak, FS, 1.0, 1.0).shape == F.SHARP_POSITIVE
+
+
+def test_a_units_own_late_component_is_measured_with_it():
+    """A polyphasic unit's satellite, 3.6 ms after its spike and 0.8 of its size, looks like
+    the next potential: the extent stops halfway to it and the unit reads short and spiky.
+    Once its train shows the satellite at that delay every firing (`linked`), the unit is
+    measured through it: long enough to be a motor unit's."""
+    unit = shapes.Shape([shapes.Lobe(0.3, -0.0008, 0.0003), shapes.Lobe(-1.0, 0.0, 0.0003),
+                         shapes.Lobe(0.4, 0.001, 0.0006), shapes.Lobe(-0.8, 0.0036, 0.0003),
+                         shapes.Lobe(0.25, 0.0048, 0.0012)], 130.0)
+    x, peak = _window(unit, 0.0)
+    alone = F.measure(x, x, peak, FS, 1.0, 1.0)
+    delay = [f for f in alone.followers if abs(f - 0.0036 * FS) <= 3]
+    assert delay and alone.duration_ms < F.MUAP_MIN_DURATION_MS, alone
+    linked = F.measure(x, x, peak, FS, 1.0, 1.0, linked=tuple(delay))
+    assert linked.duration_ms >= F.MUAP_MIN_DURATION_MS, linked
+    assert linked.end - peak > 0.0036 * FS
