@@ -124,12 +124,18 @@ class TrainState:
         if self.young():
             return ""
         recent = self.all_isis[-10:]
-        period = _beat_period(recent)
-        if period is not None and 1 / 16 <= period <= 1 / 0.4:
-            return "regular"
+        # A potential lost to overlap, noise or another train leaves an interval of two or
+        # three periods: a missed beat, not irregular firing (at 10 uV of noise a light
+        # contraction's units were named fibrillations when such intervals counted).
+        periods = _folded(recent)
+        if periods is not None:
+            period, cv = sum(periods) / len(periods), _cv(periods)
+            if cv < REGULAR_MAX_CV and 1 / 16 <= period <= 1 / 0.4:
+                return "regular"
+            if cv < 0.45 and 1 / 30 <= period <= 1 / 4:
+                return "semiregular"
         cv = _cv(recent)
-        rate = 1 / _median(recent)
-        if cv < 0.45 and 4 <= rate <= 30:
+        if cv < 0.45 and 4 <= 1 / _median(recent) <= 30:
             return "semiregular"
         if cv >= 0.6:
             return "irregular"
@@ -262,18 +268,16 @@ def _median(values: list[float]) -> float:
     return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
 
 
-def _beat_period(isi: list[float]) -> float | None:
-    """The period of a train that fires like a clock (CV of its periods under 0.06), or
-    None. A potential lost in a dense field or under the noise leaves an interval of two or
-    three periods: that is a missed beat, not irregular firing, so such intervals count as
-    that many periods. Most intervals must still be single periods, and none shorter than
-    half a period (an intruder from another fibre). Plain Python: ten numbers."""
+def _folded(isi: list[float]) -> list[float] | None:
+    """The periods of a train whose potentials are sometimes lost (overlap, noise): an
+    interval of two or three typical ones is a missed beat, not irregular firing, and
+    counts as that many periods. None unless most intervals are single periods and none
+    is under half a period (an intruder from another source, or random firing)."""
     base = sorted(isi)[len(isi) // 2]
     beats = [round(v / base) for v in isi]
     if min(beats) < 1 or max(beats) > 3 or 2 * beats.count(1) < len(beats):
         return None
-    periods = [v / k for v, k in zip(isi, beats, strict=True)]
-    return sum(periods) / len(periods) if _cv(periods) < REGULAR_MAX_CV else None
+    return [v / k for v, k in zip(isi, beats, strict=True)]
 
 
 def _clock_from(times: list[float], sizes: list[float], period: float) -> bool:
