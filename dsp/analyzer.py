@@ -198,14 +198,18 @@ class Analyzer:
         b = min(peak + int(POST_S * fs) + 1, self.x.size)
         noise = self.noise.at(c)
         t = (self.x0 + peak) / fs
-        snippet = self._snippet(peak)
 
         def measured(linked: tuple[int, ...] = ()) -> F.Measures:
             return F.measure(self.x[a:b], self.s[a:b], peak - a, fs, noise,
                              self.detector.floor.at(c), self.epn.log.active, linked)
 
         m = measured()
-        matched = self.trains.match(t, snippet, m.amplitude_uv, noise)
+        if m.half_width_ms > BLUNT_MS:
+            return None  # a slow wave (a phase's tail, movement), not a potential
+        if m.half_width_ms >= SLOW_PHASE_MS and self._dwarfed(peak):
+            return None  # the slow initial or terminal phase of the large potential beside
+        snippet = self._snippet(peak)
+        matched, norm = self.trains.match(t, snippet, m.amplitude_uv, noise)
         followers = m.followers
         linked = self._linked(matched, t)
         if linked:
@@ -213,10 +217,6 @@ class Analyzer:
             if m.shape in F.SPIKY and matched.pattern() != "regular":
                 # A single fibre has no such components: this is a motor unit's potential.
                 m = replace(m, shape=F.MOTOR_UNIT)
-        if m.half_width_ms > BLUNT_MS:
-            return None  # a slow wave (a phase's tail, movement), not a potential
-        if m.half_width_ms >= SLOW_PHASE_MS and self._dwarfed(peak):
-            return None  # the slow initial or terminal phase of the large potential beside
         # Later candidates within the potential's own phases are not new potentials: a
         # motor unit's and a sharp wave's phases spread over their whole duration, a
         # spike's over a few milliseconds.
@@ -242,7 +242,7 @@ class Analyzer:
             m = replace(m, shape=F.SPIKE_NEGATIVE_FIRST)
         if self.burst.potential(t, m.amplitude_uv, m.shape == F.MOTOR_UNIT):
             return None
-        train = self.trains.add(matched, t, snippet, m.amplitude_uv, m.shape, followers)
+        train = self.trains.add(matched, t, norm, m.amplitude_uv, m.shape, followers)
         kind = self._kind(m, train, t, peak)
         if kind is None:
             return None  # part of the end-plate noise, counted by its detector

@@ -61,7 +61,7 @@ class Measures:
 def _extent(x: np.ndarray, peak: int, level: float, gap: int) -> tuple[int, int]:
     """First and last index around `peak` where |x| exceeds `level`, allowing quiet gaps of
     up to `gap` samples inside the potential (its phases can pass through zero slowly)."""
-    above = np.abs(x) > level
+    above = (np.abs(x) > level).tolist()  # a list: indexing it in the loop is cheap
     lo = peak
     quiet = 0
     i = peak - 1
@@ -97,18 +97,33 @@ def _neighbours(d: np.ndarray, peak: int, fs: float,
     before = big[big < peak - far]
     after = big[big > peak + far]
     left = (int(before[-1]) + peak) // 2 if before.size else 0
-    lobes = np.split(after, np.flatnonzero(np.diff(after) > 1) + 1) if after.size else []
-    tops = [int(lobe[np.argmax(np.abs(d[lobe]))]) for lobe in lobes]
     tolerance = LINK_TOLERANCE_MS * ms
+    reach = peak + LINK_MAX_MS * ms + tolerance  # followers and late components lie within
+    # Lobes of that size after it (runs of consecutive samples): where each begins and
+    # its peak, up to `reach`, then where the next one begins (its peak lies beyond every
+    # late component).
+    head = after[: int(np.searchsorted(after, reach, side="right"))]
+    lobes: list[list] = []  # [first, top, |d| at top]; plain Python: a few dozen samples
+    last = -2
+    for i, v in zip(head.tolist(), np.abs(d[head]).tolist(), strict=True):
+        if i != last + 1:
+            lobes.append([i, i, v])
+        elif v > lobes[-1][2]:
+            lobes[-1][1:] = [i, v]
+        last = i
+    rest = after[head.size:]
+    if rest.size and head.size and rest[0] == head[-1] + 1:
+        gaps = np.flatnonzero(np.diff(rest) > 1)  # the last lobe runs on past `reach`
+        rest = rest[gaps[0] + 1:] if gaps.size else rest[:0]
+    if rest.size:
+        lobes.append([int(rest[0]), d.size, 0.0])  # its peak: beyond `reach`, not known
+    tops = [top for _, top, _ in lobes]
     # The potential reaches at least to its last own late component, seen this time or not
     # (noise can hide one); what lies between is part of it too.
-    last_own = peak + int(max(linked, default=0) + tolerance)
-    last_own = max([last_own, *(top for top in tops
-                                if any(abs(top - peak - k) <= tolerance for k in linked))])
-    right = next(((int(lobe[0]) + peak) // 2 + 1 for lobe, top in zip(lobes, tops, strict=True)
-                  if top > last_own), d.size)
-    followers = [top - peak for top in tops
-                 if top - peak <= LINK_MAX_MS * ms and abs(d[top]) < size]
+    own = [top for top in tops if any(abs(top - peak - k) <= tolerance for k in linked)]
+    last_own = max([peak + int(max(linked, default=0) + tolerance), *own])
+    right = next(((first + peak) // 2 + 1 for first, top, _ in lobes if top > last_own), d.size)
+    followers = [top - peak for _, top, v in lobes if top - peak <= LINK_MAX_MS * ms and v < size]
     return left, right, tuple(followers)
 
 

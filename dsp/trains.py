@@ -70,7 +70,7 @@ class TrainState:
         Where other peaks follow so often (over the `span` samples followers are sought
         in) that one lands within the tolerance by chance after many potentials, as in a
         burst of end-plate spikes, a repeated delay proves nothing."""
-        if len(self.followers) < LINK_SEEN:
+        if sum(1 for f in self.followers if f) < LINK_SEEN:
             return ()
         out: list[int] = []
         for delay in self.followers[-1] + self.followers[-2]:
@@ -201,8 +201,9 @@ class TrainTracker:
         self._next = 1
 
     def match(self, t: float, snippet: np.ndarray, amplitude: float,
-              noise_uv: float = 0.0) -> TrainState | None:
-        """The live train this potential belongs to, or None (it would start one)."""
+              noise_uv: float = 0.0) -> tuple[TrainState | None, np.ndarray]:
+        """The live train this potential belongs to, or None (it would start one), and its
+        normalised waveform (for `add`)."""
         self._expire(t)
         norm = _normalise(snippet)
         threshold = match_threshold(snippet, noise_uv)
@@ -214,23 +215,16 @@ class TrainTracker:
                      or lo * tr.amplitude <= amplitude <= hi * tr.amplitude)
                 and tr.template.size == norm.size and tr.fits_rhythm(t)]
         if not live:
-            return None
+            return None, norm
         # All correlations at once: one small matrix product (single-threaded at this size).
         r = np.stack([tr.template for tr in live]) @ norm
         k = int(np.argmax(r))
-        return live[k] if r[k] > threshold else None
+        return (live[k] if r[k] > threshold else None), norm
 
-    def assign(self, t: float, snippet: np.ndarray, amplitude: float, shape: str,
-               noise_uv: float = 0.0, followers: tuple[int, ...] = ()) -> TrainState:
-        """Add the potential to the train it matches, or start one."""
-        return self.add(self.match(t, snippet, amplitude, noise_uv), t, snippet, amplitude,
-                        shape, followers)
-
-    def add(self, best: TrainState | None, t: float, snippet: np.ndarray, amplitude: float,
+    def add(self, best: TrainState | None, t: float, norm: np.ndarray, amplitude: float,
             shape: str, followers: tuple[int, ...] = ()) -> TrainState:
-        """Add the potential to `best` (what `match` found), or to a new train when None.
-        `followers`: see `features.Measures`."""
-        norm = _normalise(snippet)
+        """Add the potential (`norm`: its normalised waveform) to `best`, the train `match`
+        found, or to a new train when None. `followers`: see `features.Measures`."""
         if best is None:
             best = TrainState(self._next, shape, norm, amplitude, amplitude)
             self.trains[best.id] = best
