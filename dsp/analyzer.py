@@ -596,20 +596,17 @@ class HumMeter:
 
     def __init__(self, fs: float, block: int, mains_hz: float | None):
         t = np.arange(block) / fs
-        self.tables = []
-        for f in ((mains_hz,) if mains_hz else (50.0, 60.0)):
-            rows = [(np.cos(2 * np.pi * h * f * t), np.sin(2 * np.pi * h * f * t))
-                    for h in (1, 3, 5) if h * f < fs / 2]
-            self.tables.append(rows)
+        # Per mains frequency: the cosine and sine of each harmonic below Nyquist, as rows
+        self.tables = [np.array([w(2 * np.pi * h * f * t) for h in (1, 3, 5) if h * f < fs / 2
+                                 for w in (np.cos, np.sin)])
+                       for f in ((mains_hz,) if mains_hz else (50.0, 60.0))]
 
     def __call__(self, x: np.ndarray) -> tuple[float, float]:
         n = x.size
-        best = 0.0
-        for rows in self.tables:
-            # Sums, not np.dot: BLAS would wake helper threads that compete with sound.
-            power = sum(((2 * (x * c).sum() / n) ** 2 + (2 * (x * s).sum() / n) ** 2) / 2
-                        for c, s in rows)
-            best = max(best, power)
+        # einsum, not a matrix product: BLAS would wake helper threads that compete with
+        # sound.
+        best = max(float(np.sum((2 * np.einsum("ij,j->i", rows, x) / n) ** 2)) / 2
+                   for rows in self.tables)
         total = float((x * x).sum() / n)
         return float(np.sqrt(best)), float(np.sqrt(max(total - best, 0.0)))
 

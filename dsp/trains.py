@@ -199,6 +199,7 @@ class TrainTracker:
         self.trains: dict[int, TrainState] = {}
         self.finished: list[TrainState] = []
         self._next = 1
+        self._oldest = -np.inf  # at most the oldest live train's last potential time
 
     def match(self, t: float, snippet: np.ndarray, amplitude: float,
               noise_uv: float = 0.0) -> tuple[TrainState | None, np.ndarray]:
@@ -242,8 +243,13 @@ class TrainTracker:
         return best
 
     def _expire(self, t: float) -> None:
+        # Trains only get younger, so until the oldest could have expired there is nothing
+        # to look for (this ran for every potential, over every train).
+        if t - self._oldest <= EXPIRE_S:
+            return
         for tid in [k for k, tr in self.trains.items() if t - tr.last_t > EXPIRE_S]:
             self.finished.append(self.trains.pop(tid))
+        self._oldest = min((tr.last_t for tr in self.trains.values()), default=t)
 
     def all(self) -> list[TrainState]:
         return sorted([*self.finished, *self.trains.values()], key=lambda tr: tr.id)
