@@ -117,10 +117,9 @@ def _neighbours(d: np.ndarray, peak: int, fs: float,
         rest = rest[gaps[0] + 1:] if gaps.size else rest[:0]
     if rest.size:
         lobes.append([int(rest[0]), d.size, 0.0])  # its peak: beyond `reach`, not known
-    tops = [top for _, top, _ in lobes]
     # The potential reaches at least to its last own late component, seen this time or not
     # (noise can hide one); what lies between is part of it too.
-    own = [top for top in tops if any(abs(top - peak - k) <= tolerance for k in linked)]
+    own = [top for _, top, _ in lobes if any(abs(top - peak - k) <= tolerance for k in linked)]
     last_own = max([peak + int(max(linked, default=0) + tolerance), *own])
     right = next(((first + peak) // 2 + 1 for first, top, _ in lobes if top > last_own), d.size)
     followers = [top - peak for _, top, v in lobes if top - peak <= LINK_MAX_MS * ms and v < size]

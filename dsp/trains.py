@@ -20,6 +20,7 @@ AMPLITUDE_RATIO = (0.67, 1.5)
 RHYTHM_TOLERANCE = 0.15  # a regular train's next interval: within 15 % of 1, 2 or 3 periods
 RHYTHM_MAX_CV = 0.05  # fibrillation-like regularity; motor units are looser (0.1-0.3)
 REGULAR_MAX_CV = 0.06  # a train this regular fires like fibrillations
+SEMIREGULAR_MAX_CV, UNIT_RATE_HZ = 0.45, (4.0, 30.0)  # motor units: CV 0.1-0.3 at 4-30 Hz
 EXPIRE_S = 4.0
 REGULARITY_MIN_INTERVALS = 5
 CLOCK_SEARCH = 40  # potentials of a train searched for a fibre's clock
@@ -129,13 +130,13 @@ class TrainState:
         # contraction's units were named fibrillations when such intervals counted).
         periods = _folded(recent)
         if periods is not None:
-            period, cv = sum(periods) / len(periods), _cv(periods)
-            if cv < REGULAR_MAX_CV and 1 / 16 <= period <= 1 / 0.4:
+            period = sum(periods) / len(periods)
+            if _cv(periods) < REGULAR_MAX_CV and 1 / 16 <= period <= 1 / 0.4:
                 return "regular"
-            if cv < 0.45 and 1 / 30 <= period <= 1 / 4:
+            if _semiregular(periods, period):
                 return "semiregular"
         cv = _cv(recent)
-        if cv < 0.45 and 4 <= 1 / _median(recent) <= 30:
+        if _semiregular(recent, _median(recent)):
             return "semiregular"
         if cv >= 0.6:
             return "irregular"
@@ -266,6 +267,13 @@ def _median(values: list[float]) -> float:
     s = sorted(values)
     n = len(s)
     return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
+
+
+def _semiregular(intervals: list[float], typical: float) -> bool:
+    """A motor unit's firing: CV under SEMIREGULAR_MAX_CV at a typical interval within
+    UNIT_RATE_HZ."""
+    lo, hi = UNIT_RATE_HZ
+    return _cv(intervals) < SEMIREGULAR_MAX_CV and 1 / hi <= typical <= 1 / lo
 
 
 def _folded(isi: list[float]) -> list[float] | None:

@@ -386,20 +386,27 @@ def test_a_recordings_first_unit_is_no_fasciculation():
     assert got[0] == (0.2, "muap") and (2.5, "fasciculation") in got, got
 
 
-def test_a_polyphasic_units_satellite_is_not_another_potential():
-    """A polyphasic unit's satellite follows its spike at the same delay every firing, 0.5
-    to 1 times its size in the shape branch: one potential per firing, not two (the old
-    reading stopped the unit's extent halfway to the satellite and reported it again)."""
+def _unit_firing(seed: int, distance_mm: float, polyphasic: bool):
+    """One simulated unit at `distance_mm` firing 190 times at 10 Hz (CV 0.12) in 3 uV of
+    noise at 20 kHz: (samples, fs, firing times)."""
     from devices.simulator import shapes
 
     fs = 20000.0
-    rng = np.random.default_rng(6)
-    unit = shapes.motor_unit(np.random.default_rng([6, 7]), 1000.0, 10.0, 0.45,
-                             polyphasic=True)
+    rng = np.random.default_rng(seed)
+    unit = shapes.motor_unit(np.random.default_rng([seed, 7]), 1000.0, 10.0, distance_mm,
+                             polyphasic=polyphasic)
     x = rng.normal(0.0, 3.0, int(20 * fs))
     times = np.cumsum(rng.normal(0.1, 0.012, 190)) + 0.3
     for t0 in times:
         _add(x, fs, t0, unit)
+    return x, fs, times
+
+
+def test_a_polyphasic_units_satellite_is_not_another_potential():
+    """A polyphasic unit's satellite follows its spike at the same delay every firing, 0.5
+    to 1 times its size in the shape branch: one potential per firing, not two (the old
+    reading stopped the unit's extent halfway to the satellite and reported it again)."""
+    x, fs, times = _unit_firing(6, 0.45, polyphasic=True)
     kinds = [e.kind for e in analyze(x, fs).events]
     assert len(kinds) <= 1.04 * times.size and kinds.count("muap") >= 0.96 * times.size, (
         len(kinds), {k: kinds.count(k) for k in set(kinds)})
@@ -409,15 +416,7 @@ def test_a_units_slow_initial_phase_is_not_another_potential():
     """0.6 mm from a unit, its slow initial phase (2.5-3 ms wide at half height, a quarter
     of the spike's size) stands out of 3 uV of noise 3-4 ms before the spike: part of the
     unit, not a potential of its own."""
-    from devices.simulator import shapes
-
-    fs = 20000.0
-    rng = np.random.default_rng(4)
-    unit = shapes.motor_unit(np.random.default_rng([4, 7]), 1000.0, 10.0, 0.6)
-    x = rng.normal(0.0, 3.0, int(20 * fs))
-    times = np.cumsum(rng.normal(0.1, 0.012, 190)) + 0.3
-    for t0 in times:
-        _add(x, fs, t0, unit)
+    x, fs, times = _unit_firing(4, 0.6, polyphasic=False)
     got = analyze(x, fs).events
     early = [e for e in got if np.min(np.abs(times - e.t - 0.0035)) < 0.001]
     assert len(early) <= 0.02 * times.size and len(got) <= 1.04 * times.size, (
