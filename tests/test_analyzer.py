@@ -442,3 +442,20 @@ def test_a_sharp_wave_on_anothers_slow_phase_is_found():
     found = sum(np.abs(got - t).min() < 0.003 for t in second)
     assert found >= 0.55 * second.size, (found, second.size)
     assert all(np.abs(got - t).min() < 0.003 for t in first)
+
+
+def test_a_spike_firing_like_a_motor_unit_is_one():
+    """A 200 uV spike of a fibrillation's shape firing alone at 12 Hz with CV 0.15 (a
+    motor unit's firing, not a fibre's clock), 10 kHz, 6 uV of noise: all 220 were named
+    fibrillations when only the spike's shape counted, 202 are motor units now."""
+    from devices.simulator import shapes
+
+    fs = 10000.0
+    rng = np.random.default_rng(1)
+    x = rng.normal(0.0, 6.0, int(20 * fs))
+    times = np.cumsum(rng.normal(1 / 12, 0.15 / 12, 220)) + 0.3
+    spike = shapes.fibrillation(rng, 200.0, 3.0)
+    for t0 in times[times < 19.5]:
+        _add(x, fs, t0, spike)
+    kinds = [e.kind for e in analyze(x, fs).events]
+    assert kinds.count("muap") >= 0.85 * len(kinds), {k: kinds.count(k) for k in set(kinds)}
