@@ -277,8 +277,10 @@ class Analyzer:
         Noise on a slow phase (a sharp wave's negative phase, a unit's terminal phase)
         stands out of zero but not of the line (spurious fibrillations 1525 -> 137)."""
         r = int(LINE_S * self.fs)
-        line = float(np.median(self.s[max(peak - r, 0): peak + r + 1]))
-        return abs(float(self.s[peak]) - line)
+        near = self.s[max(peak - r, 0): peak + r + 1]
+        middle = near.size // 2  # its median (the upper one of an even count: the stream's
+        line = np.partition(near, middle)[middle]  # first 6 ms); a partial sort is cheaper
+        return abs(float(self.s[peak] - line))
 
     def _dwarfed(self, peak: int) -> bool:
         """A peak SLOW_PHASE_RATIO times this one's lies within SLOW_PHASE_REACH_S, in the
