@@ -40,18 +40,12 @@ def findings(m: dict) -> list[str]:
     rates = m.get("rates_per_s", {})
     named_spontaneous = False
     for kind in ORDER:
-        # The best-established trains (most potentials) are named, slowest first.
-        ts = sorted(trains.get(kind, []), key=lambda t: -t["count"])
+        ts = trains.get(kind, [])
         one, many = NAMES[kind]
         if ts:
-            shown = sorted(ts[:RATES_SHOWN], key=lambda t: t["rate_hz"])
-            hz = [f"{t['rate_hz']:.1f}" for t in shown]
-            more = f" (+{len(ts) - RATES_SHOWN})" if len(ts) > RATES_SHOWN else ""
-            rate_words = (" and ".join(hz) if len(hz) <= 2
-                          else ", ".join(hz[:-1]) + " and " + hz[-1])
             n = len(ts)
             lines.append(f"{many if n > 1 or kind == 'muap' else one}: {n} train"
-                         f"{'s' if n > 1 else ''}, {rate_words} Hz{more}")
+                         f"{'s' if n > 1 else ''}, {rate_words(ts)}")
         elif rates.get(kind, 0) >= 0.2:
             lines.append(f"{many}: {rates[kind]:.1f}/s, irregular")
         else:
@@ -62,6 +56,17 @@ def findings(m: dict) -> list[str]:
     if m.get("clipping"):
         lines.append("Clipping: the amplifier's range is exceeded")
     return lines or ["Electrical silence"]
+
+
+def rate_words(trains: list[dict], shown: int = RATES_SHOWN) -> str:
+    """"2.1, 3.3 and 5.7 Hz (+4)": the rates of the best-established trains (most
+    potentials), slowest first; the others counted. Short-lived trains of a few potentials
+    are many and slow, and would hide the ones that carry the activity."""
+    best = sorted(trains, key=lambda t: -t["count"])
+    hz = [f"{t['rate_hz']:.1f}" for t in sorted(best[:shown], key=lambda t: t["rate_hz"])]
+    more = f" (+{len(best) - shown})" if len(best) > shown else ""
+    return (" and ".join(hz) if len(hz) <= 2 else ", ".join(hz[:-1]) + " and " + hz[-1]) + \
+        f" Hz{more}"
 
 
 def proximity(m: dict) -> tuple[float, str]:

@@ -6,11 +6,13 @@ import argparse
 import json
 from collections import Counter
 
+from app.activity import MIN_TRAIN_COUNT, rate_words
 from app.cli import UsageError
 from devices.formats import READABLE, read_recording
 from dsp.analyzer import analyze
 from dsp.results import Analysis
 
+RATES_LISTED = 6  # trains named with their rates in the summary; more are counted
 WORDS = {
     "fibrillation": "Fibrillations", "positive_sharp_wave": "Positive sharp waves",
     "end_plate_spike": "End-plate spikes", "fasciculation": "Fasciculations",
@@ -75,12 +77,10 @@ def readable(a: Analysis, calibrated: bool = True) -> str:
     if not a.events:
         lines.append("No potentials found.")
     for kind, n in Counter(e.kind for e in a.events).most_common():
-        trains = sorted((t for t in a.trains if t.kind == kind and t.count >= 3),
-                        key=lambda t: t.rate_hz)
-        rates = ", ".join(f"{t.rate_hz:.1f}" for t in trains[:6])
-        more = f" and {len(trains) - 6} more" if len(trains) > 6 else ""
-        train_words = (f"; {len(trains)} train{'s' * (len(trains) != 1)}, {rates}{more} Hz"
-                       if trains else "")
+        trains = [t.as_json() for t in a.trains if t.kind == kind
+                  and t.count >= MIN_TRAIN_COUNT]
+        train_words = (f"; {len(trains)} train{'s' * (len(trains) != 1)}, "
+                       f"{rate_words(trains, RATES_LISTED)}" if trains else "")
         lines.append(f"{WORDS[kind]}: {n}{train_words}")
     for kind in ("end_plate_noise", "insertional_activity", "local_twitch_response",
                  "tonic_activity"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.activity import JUDGE_AT_REST, findings, proximity
+from app.activity import JUDGE_AT_REST, findings, proximity, rate_words
 from dsp.chain import SignalChain
 from tests.simutil import simulate
 
@@ -50,3 +50,13 @@ def test_spontaneous_activity_named_among_firing_units_is_to_be_judged_at_rest()
     # Alone, or with units but nothing spontaneous named, there is nothing to caution.
     assert JUDGE_AT_REST not in findings({"trains": [fib]})
     assert findings({"trains": [unit]}) == ["Motor units: 1 train, 11.0 Hz"]
+
+
+def test_the_busiest_trains_are_named_not_the_slowest():
+    """Short-lived trains of three potentials are many and slow (a recording's summary
+    listed "98 trains, 0.3, 0.3, 0.3 ... Hz"): the rates named are the best-established
+    trains', slowest first, and the others are counted."""
+    few = [{"kind": "muap", "rate_hz": 0.3, "count": 3} for _ in range(5)]
+    busy = [{"kind": "muap", "rate_hz": hz, "count": 90} for hz in (12.4, 8.1)]
+    assert rate_words(few + busy) == "0.3, 8.1 and 12.4 Hz (+4)"
+    assert rate_words(busy, 6) == "8.1 and 12.4 Hz"
