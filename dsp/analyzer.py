@@ -79,7 +79,7 @@ class Analyzer:
         # Of the full-band signal, for measuring potentials: in 50 ms blocks, which read
         # the background a dense field's potentials are measured against.
         self.noise = NoiseFloor(fs, quantisation_rms(step_uv), window_s=0.05, percentile=10)
-        self._x, self._d, self._s = (History(int(HISTORY_S * fs)) for _ in range(3))
+        self._x, self._d, self._s, self._w = (History(int(HISTORY_S * fs)) for _ in range(4))
         self.total = 0  # samples received
         self.bad_samples = 0
         self.events: list[Event] = []
@@ -138,11 +138,12 @@ class Analyzer:
             raw = x
         first = self.total
         self.total += x.size
-        d, shape = self.detector.smooth(x)
+        d, shape, w = self.detector.smooth(x)
         self.noise.push(x)
         self._x.append(x)
         self._d.append(d)
         self._s.append(shape)
+        self._w.append(w)
         self._clipping(raw, first)
         self._artefact(x)
         self._contact(raw, x)
@@ -152,8 +153,11 @@ class Analyzer:
                         self.detector.shape_floor)
         new: list[Event] = []
         if self.detector.floor.ready:
-            for c in self.detector.candidates(self.d, self.x0):
-                event = self._consider(int(c))
+            found = self.detector.candidates(self.d, self.x0)
+            slow = self.detector.sharp_wave_candidates(self._w.view, self.x0, found)
+            for c, sharp_wave in sorted([(int(c), False) for c in found]
+                                        + [(int(c), True) for c in slow]):
+                event = self._consider(c, sharp_wave)
                 if event is not None:
                     new.append(event)
         now = self.now
@@ -163,7 +167,7 @@ class Analyzer:
         self.events.extend(new)
         return new
 
-    # the last second of the filtered signal and its two branches
+    # the last second of the filtered signal and its branches
     @property
     def x(self) -> np.ndarray:
         return self._x.view
@@ -182,17 +186,19 @@ class Analyzer:
         return self.total - self._x.view.size
 
     def _trim(self) -> None:
-        for h in (self._x, self._d, self._s):
+        for h in (self._x, self._d, self._s, self._w):
             h.trim()
 
     # one candidate ---------------------------------------------------------------------
-    def _consider(self, c: int) -> Event | None:
+    def _consider(self, c: int, sharp_wave: bool = False) -> Event | None:
+        """`sharp_wave`: a candidate of the sharp-wave branch, a potential only if shaped
+        like one."""
         fs = self.fs
         i = c - self.x0
         w = max(int(0.0004 * fs), 1)
         lo, hi = max(i - w, 0), min(i + w + 1, self.x.size)
         seg = self.x[lo:hi]
-        peak = lo + int(np.argmin(seg) if self.d[i] < 0 else np.argmax(seg))
+        peak = lo + int(np.argmax(seg) if sharp_wave or self.d[i] >= 0 else np.argmin(seg))
         if c < self._busy_until and abs(self.x[peak]) < self._busy_ratio * self._busy_peak:
             return None  # another phase of the potential just measured
         if self._height(peak) < SHAPE_THRESHOLD * self.detector.shape_floor.at(c):
@@ -207,6 +213,8 @@ class Analyzer:
                              self.detector.floor.at(c), self.epn.log.active, linked)
 
         m = measured()
+        if sharp_wave and m.shape != F.SHARP_POSITIVE:
+            return None  # that branch's other peaks: end-plate noise, units' slow phases
         if m.half_width_ms > BLUNT_MS:
             return None  # a slow wave (a phase's tail, movement), not a potential
         if m.half_width_ms >= SLOW_PHASE_MS and self._dwarfed(peak):

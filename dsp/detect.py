@@ -8,6 +8,8 @@ potential). The noise floor ignores potentials: it is measured on the positive h
 the signal only (end-plate noise is negative-going) in 5 ms windows, and the floor is a
 low percentile of the last 30 s of windows (potentials come and go, the amplifier's noise
 stays), corrected by what that percentile reads on Gaussian noise through the same filter.
+A third branch, band-passed lower (100-700 Hz), brings positive candidates that the
+detection band misses: sharp waves, whose energy lies lower than spikes'.
 """
 
 from __future__ import annotations
@@ -26,6 +28,11 @@ from dsp.sos import Sos
 # signal to noise of 100 Hz-2.5 kHz; at 10 kHz the wider band held twice the white noise it
 # holds at 20 kHz, and distant units sat at the threshold.
 DETECT_BAND_HZ = (100.0, 1500.0)
+# A sharp wave's energy lies lower than a spike's: for white noise 100-700 Hz gives it 1.3
+# times the signal to noise of the detection band (1 ms fibrillations 0.6 times). Positive
+# peaks there are candidates too, but only sharp waves are taken from them: the end
+# plate's summed miniature potentials and units' slow phases are strong there as well.
+SHARP_WAVE_BAND_HZ = (100.0, 700.0)
 SHAPE_LOWPASS_HZ = 2500.0  # phases, widths and turns are read here
 THRESHOLD = 5.0  # times the detection branch's noise RMS
 REFRACTORY_S = 0.001
@@ -191,41 +198,75 @@ class Detector:
         shape_lp = min(SHAPE_LOWPASS_HZ, 0.45 * fs) / nyq
         shape_sos = butter(2, shape_lp, output="sos")
         self.shape = Sos(shape_sos)
+        slow = (SHARP_WAVE_BAND_HZ[0] / nyq, min(SHARP_WAVE_BAND_HZ[1], 0.45 * fs) / nyq)
+        slow_sos = butter(2, slow, btype="bandpass", output="sos")
+        self.slow = Sos(slow_sos)
         # Quantisation noise is white: each branch keeps the share of it in its band.
         q = quantisation_rms(step_uv)
         self.floor = NoiseFloor(fs, q * np.sqrt(band[1] - band[0]), band_sos)
         self.shape_floor = NoiseFloor(fs, q * np.sqrt(shape_lp), shape_sos)
+        self.slow_floor = NoiseFloor(fs, q * np.sqrt(slow[1] - slow[0]), slow_sos)
         self.refractory = max(int(REFRACTORY_S * fs), 1)
         self.dominance = max(int(DOMINANCE_S * fs), 1)
         self.lookahead = int(lookahead_s * fs)
-        self.scanned = 0  # absolute index from which candidates are still to be found
+        # absolute indices from which candidates are still to be found, in each branch
+        self.scanned = self.slow_scanned = 0
+        # Sharp-wave candidates not yet final, and the detection branch's that may lie near
+        self._waiting = self._found = np.zeros(0, np.int64)
 
-    def smooth(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(detection branch, shape branch) for a chunk of the filtered signal."""
-        d = self.band.process(x)
-        s = self.shape.process(x)
+    def smooth(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(detection branch, shape branch, sharp-wave branch) for a chunk of the filtered
+        signal."""
+        d, s, w = self.band.process(x), self.shape.process(x), self.slow.process(x)
         self.floor.push(d)
         self.shape_floor.push(s)
-        return d, s
+        self.slow_floor.push(w)
+        return d, s, w
 
     def candidates(self, d: np.ndarray, d0: int) -> np.ndarray:
         """Candidates in the smoothed buffer `d` (whose first sample is absolute index d0)
         that are now final: those with enough signal after them to be judged, and above
         `THRESHOLD` times the floor in force where they are."""
+        idx, self.scanned = self._peaks(d, d0, self.floor, self.scanned, positive=False)
+        return idx
+
+    def sharp_wave_candidates(self, w: np.ndarray, d0: int, found: np.ndarray) -> np.ndarray:
+        """Positive candidates in the sharp-wave branch `w` (same indexing as
+        `candidates`, called after it with what it `found`) that lie more than DOMINANCE_S
+        from every candidate of the detection branch (those are the same potentials, or
+        phases of them)."""
+        new, self.slow_scanned = self._peaks(w, d0, self.slow_floor, self.slow_scanned,
+                                             positive=True)
+        # Chunks end anywhere: one waits until the detection branch has been scanned
+        # DOMINANCE_S past it, and is judged against what was found on either side.
+        waiting, near = np.r_[self._waiting, new], np.r_[self._found, found]
+        if waiting.size and near.size:
+            gap = np.abs(waiting[:, None] - near[None, :]).min(axis=1)
+            waiting = waiting[gap > self.dominance]
+        ready = waiting < self.scanned - self.dominance
+        self._waiting = waiting[~ready]
+        self._found = near[near >= self.scanned - 2 * self.dominance]
+        return waiting[ready]
+
+    def _peaks(self, d: np.ndarray, d0: int, floor: NoiseFloor, scanned: int,
+               positive: bool) -> tuple[np.ndarray, int]:
+        """The largest value within REFRACTORY_S that rises above THRESHOLD times `floor`
+        and is not dwarfed within DOMINANCE_S, in the new stretch of branch `d` from
+        `scanned` (only its positive values when `positive`); and where the next scan
+        starts."""
         end = d0 + d.size
         stop = end - max(self.lookahead, self.dominance)
-        start = max(self.scanned, d0 + self.dominance)
+        start = max(scanned, d0 + self.dominance)
         if stop <= start:
-            return np.zeros(0, np.int64)
+            return np.zeros(0, np.int64), scanned
         # Only the new stretch, with the margin the widest window needs on either side.
         base = start - d0 - self.dominance
         a = np.abs(d[base: stop - d0 + self.dominance])
         lo, hi = self.dominance, self.dominance + (stop - start)
-        seg = a[lo:hi]
-        above = seg > THRESHOLD * self.floor.over(start, stop)
-        self.scanned = stop
+        seg = np.maximum(d[base + lo: base + hi], 0.0) if positive else a[lo:hi]
+        above = seg > THRESHOLD * floor.over(start, stop)
         if not above.any():
-            return np.zeros(0, np.int64)  # most live chunks: the filters below cost more
+            return np.zeros(0, np.int64), stop  # most live chunks: the filters below cost more
         local = maximum_filter1d(a, 2 * self.refractory + 1)
         wide = maximum_filter1d(a, 2 * self.dominance + 1)
         keep = above & (seg == local[lo:hi]) & (seg * DOMINANCE >= wide[lo:hi])
@@ -233,4 +274,4 @@ class Detector:
         # Plateaus (clipping) give runs of equal maxima: keep the first of each run.
         if idx.size > 1:
             idx = idx[np.r_[True, np.diff(idx) > self.refractory]]
-        return idx + d0
+        return idx + d0, stop
