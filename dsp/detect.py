@@ -15,6 +15,7 @@ detection band misses: sharp waves, whose energy lies lower than spikes'.
 from __future__ import annotations
 
 import bisect
+from collections import deque
 
 import numpy as np
 from scipy.ndimage import maximum_filter1d
@@ -212,7 +213,8 @@ class Detector:
         # absolute indices from which candidates are still to be found, in each branch
         self.scanned = self.slow_scanned = 0
         # Sharp-wave candidates not yet final, and the detection branch's that may lie near
-        self._waiting = self._found = np.zeros(0, np.int64)
+        self._waiting: list[int] = []
+        self._found: deque[int] = deque()
 
     def smooth(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(detection branch, shape branch, sharp-wave branch) for a chunk of the filtered
@@ -238,15 +240,20 @@ class Detector:
         new, self.slow_scanned = self._peaks(w, d0, self.slow_floor, self.slow_scanned,
                                              positive=True)
         # Chunks end anywhere: one waits until the detection branch has been scanned
-        # DOMINANCE_S past it, and is judged against what was found on either side.
-        waiting, near = np.r_[self._waiting, new], np.r_[self._found, found]
-        if waiting.size and near.size:
-            gap = np.abs(waiting[:, None] - near[None, :]).min(axis=1)
-            waiting = waiting[gap > self.dominance]
-        ready = waiting < self.scanned - self.dominance
-        self._waiting = waiting[~ready]
-        self._found = near[near >= self.scanned - 2 * self.dominance]
-        return waiting[ready]
+        # DOMINANCE_S past it, and is judged against what was found on either side. A few
+        # at a time: plain Python.
+        near = self._found
+        near.extend(found.tolist())
+        ready = []
+        if new.size or self._waiting:
+            waiting = [c for c in self._waiting + new.tolist()
+                       if all(abs(c - f) > self.dominance for f in near)]
+            final = self.scanned - self.dominance
+            ready = [c for c in waiting if c < final]
+            self._waiting = [c for c in waiting if c >= final]
+        while near and near[0] < self.scanned - 2 * self.dominance:
+            near.popleft()
+        return np.array(ready, np.int64)
 
     def _peaks(self, d: np.ndarray, d0: int, floor: NoiseFloor, scanned: int,
                positive: bool) -> tuple[np.ndarray, int]:
