@@ -154,9 +154,9 @@ class Analyzer:
         new: list[Event] = []
         if self.detector.floor.ready:
             found = self.detector.candidates(self.d, self.x0)
-            slow = self.detector.sharp_wave_candidates(self._w.view, self.x0, found)
+            sharp = self.detector.sharp_wave_candidates(self._w.view, self.x0, found)
             for c, sharp_wave in sorted([(int(c), False) for c in found]
-                                        + [(int(c), True) for c in slow]):
+                                        + [(int(c), True) for c in sharp]):
                 event = self._consider(c, sharp_wave)
                 if event is not None:
                     new.append(event)
@@ -286,9 +286,10 @@ class Analyzer:
         stands out of zero but not of the line (spurious fibrillations 1525 -> 137)."""
         r = int(LINE_S * self.fs)
         near = self.s[max(peak - r, 0): peak + r + 1]
-        middle = near.size // 2  # its median (the upper one of an even count: the stream's
-        line = np.partition(near, middle)[middle]  # first 6 ms); a partial sort is cheaper
-        return abs(float(self.s[peak] - line))
+        # Its median by one partial sort (cheaper than np.median; in a stream's first 6 ms,
+        # an even count, the upper of the two middle values).
+        middle = near.size // 2
+        return abs(float(self.s[peak] - np.partition(near, middle)[middle]))
 
     def _dwarfed(self, peak: int) -> bool:
         """A peak SLOW_PHASE_RATIO times this one's lies within SLOW_PHASE_REACH_S, in the
@@ -400,14 +401,14 @@ class Analyzer:
         if (m.shape in F.SPIKY and not _fast_run(train.all_isis)
                 and (pattern == "regular" or (at_rest and _on_own_clock(m, train)))):
             return "fibrillation"
-        if m.shape == F.MOTOR_UNIT and pattern == "semiregular":
-            return self._motor_unit_kind(t, last_isi)
-        if (m.shape in F.SPIKY and pattern == "semiregular" and train.kind != "myotonic_discharge"
-                and not self.field.denervated(t) and not self.epn.on_at(t)):
-            # Fibres fire like clocks. A spike whose train fires as motor units do (CV 0.06
-            # to 0.45 at 4-30 Hz) and that lies on no clock of its own (above) is a unit's
-            # seen close to its fibres (a 200 uV unit at 12 Hz was named fibrillation by
-            # the hundred at rest); not where denervation or end-plate noise bring spikes.
+        # Fibres fire like clocks. A spike whose train fires as motor units do (CV 0.06 to
+        # 0.45 at 4-30 Hz) and that lies on no clock of its own (above) is a unit's seen
+        # close to its fibres (a 200 uV unit at 12 Hz was named fibrillation by the hundred
+        # at rest); not where denervation or end-plate noise bring spikes.
+        if pattern == "semiregular" and (
+                m.shape == F.MOTOR_UNIT
+                or (m.shape in F.SPIKY and train.kind != "myotonic_discharge"
+                    and not self.field.denervated(t) and not self.epn.on_at(t))):
             return self._motor_unit_kind(t, last_isi)
         if m.shape in F.SPIKY and pattern == "irregular" and m.initial == "negative":
             return "end_plate_spike"

@@ -165,6 +165,17 @@ class _Calibration:
         return self._bias[n]
 
 
+def _branch(fs: float, btype: str, edges_hz: tuple[float, ...],
+            step_rms: float) -> tuple[Sos, NoiseFloor]:
+    """A second-order Butterworth branch (edges capped at 0.45 fs) and its noise floor, whose
+    least value is the share of the ADC's quantisation noise (`step_rms`) in its band."""
+    nyq = fs / 2
+    edges = [min(f, 0.45 * fs) / nyq for f in edges_hz]
+    sos = butter(2, edges if len(edges) > 1 else edges[0], btype=btype, output="sos")
+    width = edges[1] - edges[0] if len(edges) > 1 else edges[0]
+    return Sos(sos), NoiseFloor(fs, step_rms * np.sqrt(width), sos)
+
+
 def quantisation_rms(step_uv: float | None) -> float:
     """RMS of the rounding noise of an ADC with this step (uniform over one step). A coarse
     converter (a 10-bit board: about 10 uV per count) leaves most samples of quiet signal
@@ -191,27 +202,17 @@ class Detector:
 
     def __init__(self, fs: float, lookahead_s: float, step_uv: float | None = None):
         self.fs = fs
-        nyq = fs / 2
-        band = (DETECT_BAND_HZ[0] / nyq, min(DETECT_BAND_HZ[1], 0.45 * fs) / nyq)
-        band_sos = butter(2, band, btype="bandpass", output="sos")
-        self.band = Sos(band_sos)
-        # The shape branch keeps slow phases (no extra high-pass): phases are read there.
-        shape_lp = min(SHAPE_LOWPASS_HZ, 0.45 * fs) / nyq
-        shape_sos = butter(2, shape_lp, output="sos")
-        self.shape = Sos(shape_sos)
-        slow = (SHARP_WAVE_BAND_HZ[0] / nyq, min(SHARP_WAVE_BAND_HZ[1], 0.45 * fs) / nyq)
-        slow_sos = butter(2, slow, btype="bandpass", output="sos")
-        self.slow = Sos(slow_sos)
-        # Quantisation noise is white: each branch keeps the share of it in its band.
+        # Quantisation noise is white: each branch's floor keeps the share of it in its band.
         q = quantisation_rms(step_uv)
-        self.floor = NoiseFloor(fs, q * np.sqrt(band[1] - band[0]), band_sos)
-        self.shape_floor = NoiseFloor(fs, q * np.sqrt(shape_lp), shape_sos)
-        self.slow_floor = NoiseFloor(fs, q * np.sqrt(slow[1] - slow[0]), slow_sos)
+        self.band, self.floor = _branch(fs, "bandpass", DETECT_BAND_HZ, q)
+        # The shape branch keeps slow phases (no extra high-pass): phases are read there.
+        self.shape, self.shape_floor = _branch(fs, "lowpass", (SHAPE_LOWPASS_HZ,), q)
+        self.sharp_wave, self.sharp_wave_floor = _branch(fs, "bandpass", SHARP_WAVE_BAND_HZ, q)
         self.refractory = max(int(REFRACTORY_S * fs), 1)
         self.dominance = max(int(DOMINANCE_S * fs), 1)
         self.lookahead = int(lookahead_s * fs)
         # absolute indices from which candidates are still to be found, in each branch
-        self.scanned = self.slow_scanned = 0
+        self.scanned = self.sharp_wave_scanned = 0
         # Sharp-wave candidates not yet final, and the detection branch's that may lie near
         self._waiting: list[int] = []
         self._found: deque[int] = deque()
@@ -219,10 +220,10 @@ class Detector:
     def smooth(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(detection branch, shape branch, sharp-wave branch) for a chunk of the filtered
         signal."""
-        d, s, w = self.band.process(x), self.shape.process(x), self.slow.process(x)
+        d, s, w = self.band.process(x), self.shape.process(x), self.sharp_wave.process(x)
         self.floor.push(d)
         self.shape_floor.push(s)
-        self.slow_floor.push(w)
+        self.sharp_wave_floor.push(w)
         return d, s, w
 
     def candidates(self, d: np.ndarray, d0: int) -> np.ndarray:
@@ -237,8 +238,8 @@ class Detector:
         `candidates`, called after it with what it `found`) that lie more than DOMINANCE_S
         from every candidate of the detection branch (those are the same potentials, or
         phases of them)."""
-        new, self.slow_scanned = self._peaks(w, d0, self.slow_floor, self.slow_scanned,
-                                             positive=True)
+        new, self.sharp_wave_scanned = self._peaks(w, d0, self.sharp_wave_floor,
+                                                   self.sharp_wave_scanned, positive=True)
         # Chunks end anywhere: one waits until the detection branch has been scanned
         # DOMINANCE_S past it, and is judged against what was found on either side. A few
         # at a time: plain Python.
