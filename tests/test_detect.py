@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.signal import sosfilt
 
-from dsp.detect import Detector
+from dsp.detect import Detector, NoiseFloor, _low_percentile
 from tests.simutil import simulate
 
 
@@ -57,3 +59,29 @@ def test_the_floor_in_force_does_not_depend_on_chunking():
                                                         nan_ok=True)
     assert np.isnan(whole.floor.at(int(0.05 * fs)))  # not known in the first 100 ms
     assert whole.floor.at(x.size - 1) < 0.7 * whole.floor.at(int(1.1 * fs))
+
+
+def test_the_floor_in_force_does_not_depend_on_chunking_past_its_history(monkeypatch):
+    """Over more than the 30 s the floor remembers, with the noise rising (past what the
+    last percentile read hints at) and falling, in chunks longer than that history, of
+    1 s and of odd sizes."""
+    monkeypatch.setattr(NoiseFloor, "KEEP_S", 100.0)  # every floor, to compare them all
+    fs = 4000.0
+    x = np.random.default_rng(9).normal(0.0, 4.0, int(75 * fs))
+    x[int(20 * fs):] *= 3.0
+    x[int(50 * fs):] *= 0.2
+    floors = [_floors(x, fs, chunk).floor for chunk in (x.size, int(fs), 137)]
+    for other in floors[1:]:
+        assert other.starts == floors[0].starts
+        assert other.levels == floors[0].levels
+    assert len(floors[0].levels) > 250
+    assert floors[0].at(int(49 * fs)) > 2 * floors[0].at(int(19 * fs))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(0.0, 100.0), min_size=1, max_size=300),
+       st.floats(0.0, 200.0) | st.just(np.inf), st.sampled_from([2.0, 10.0, 50.0]))
+def test_the_low_percentile_is_exact_whatever_its_hint(reads, hint, percentile):
+    reads = np.array(reads)
+    k = int(percentile / 100 * (reads.size - 1))
+    assert _low_percentile(reads, percentile, hint) == np.sort(reads)[k]
