@@ -208,8 +208,9 @@ class TrainTracker:
         """The live train this potential belongs to, or None (it would start one), and its
         normalised waveform (for `add`)."""
         self._expire(t)
-        norm = _normalise(snippet)
-        threshold = match_threshold(snippet, noise_uv)
+        centred = _centred(snippet)
+        norm = _unit(centred)
+        threshold = match_threshold(centred, noise_uv)
         lo, hi = AMPLITUDE_RATIO
         # Size against the latest (myotonic runs wax and wane) or the running average (one
         # noisy measure should not break a train); cheap tests first.
@@ -319,22 +320,30 @@ def _clock_from(times: list[float], sizes: list[float], period: float) -> bool:
     return _cv(steps) < REGULAR_MAX_CV
 
 
-def match_threshold(snippet: np.ndarray, noise_uv: float) -> float:
-    """The correlation a potential must reach with a train's template. Noise caps the
-    correlation even a perfect match can have (sqrt of the signal's share of the snippet's
-    energy), so the bar is lowered in proportion for small potentials."""
-    centred = snippet - snippet.sum() / snippet.size  # (the mean, without its overhead)
+def match_threshold(centred: np.ndarray, noise_uv: float) -> float:
+    """The correlation a potential must reach with a train's template (`centred`: its
+    snippet less the snippet's mean). Noise caps the correlation even a perfect match can
+    have (sqrt of the signal's share of the snippet's energy), so the bar is lowered in
+    proportion for small potentials."""
     energy = float((centred * centred).sum())
     if energy <= 0.0:
         return MATCH_CORRELATION
-    signal = max(energy - snippet.size * noise_uv ** 2, 0.0)
+    signal = max(energy - centred.size * noise_uv ** 2, 0.0)
     ceiling = math.sqrt(signal / energy)
     return max(MATCH_CORRELATION_FLOOR, MATCH_CORRELATION * ceiling)
 
 
-def _normalise(x: np.ndarray) -> np.ndarray:
-    """Zero mean, unit norm. Once per potential: the mean and norm are written out, as
-    numpy's own functions cost several times the arithmetic on 100-odd samples."""
-    x = x - x.sum() / x.size
+# Once or twice per potential: the mean and norm are written out, as numpy's own functions
+# cost several times the arithmetic on 100-odd samples.
+def _centred(x: np.ndarray) -> np.ndarray:
+    return x - x.sum() / x.size
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
     n = math.sqrt(x.dot(x))
     return x / n if n > 0 else x
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    """Zero mean, unit norm."""
+    return _unit(_centred(x))
