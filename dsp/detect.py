@@ -84,9 +84,11 @@ class NoiseFloor:
 
     def push(self, x: np.ndarray) -> None:
         data = self.blocks.push(x)
-        if not data.size:
-            return
-        reads = positive_half_rms(data.reshape(-1, self.window))
+        if data.size:
+            self.take(positive_half_rms(data.reshape(-1, self.window)))
+
+    def take(self, reads: np.ndarray) -> None:
+        """The reads of the windows `push` completed (see `push_together`)."""
         # Reads are stored in runs between the floor's steps (a 1 s chunk brings 200
         # reads and 4 steps, a live 5 ms chunk one read and seldom a step).
         done = self.count
@@ -140,6 +142,19 @@ class NoiseFloor:
             return self.at(start)
         levels = np.r_[np.nan, self.levels]
         return levels[np.searchsorted(self.starts, np.arange(start, stop), "right")]
+
+
+def push_together(floors: tuple[NoiseFloor, ...], branches: tuple[np.ndarray, ...]) -> None:
+    """Push each branch of one stream to its floor, all windows read in one partial sort:
+    floors of one stream with the same window complete their windows together, and a live
+    chunk brings one window each, where the sort's own overhead is most of its cost."""
+    done = [f.blocks.push(b) for f, b in zip(floors, branches, strict=True)]
+    if not done[0].size:
+        return
+    window = floors[0].window
+    reads = positive_half_rms(np.concatenate(done).reshape(-1, window))
+    for f, r in zip(floors, reads.reshape(len(floors), -1), strict=True):
+        f.take(r)
 
 
 def _low_percentile(reads: np.ndarray, percentile: float, hint: float = np.inf) -> float:
@@ -241,14 +256,12 @@ class Detector:
         self._waiting: list[int] = []
         self._found: deque[int] = deque()
 
-    def smooth(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def smooth(self, x: np.ndarray) -> tuple[np.ndarray, ...]:
         """(detection branch, shape branch, sharp-wave branch) for a chunk of the filtered
         signal."""
-        d, s, w = self.band.process(x), self.shape.process(x), self.sharp_wave.process(x)
-        self.floor.push(d)
-        self.shape_floor.push(s)
-        self.sharp_wave_floor.push(w)
-        return d, s, w
+        branches = self.band.process(x), self.shape.process(x), self.sharp_wave.process(x)
+        push_together((self.floor, self.shape_floor, self.sharp_wave_floor), branches)
+        return branches
 
     def candidates(self, d: np.ndarray, d0: int) -> np.ndarray:
         """Candidates in the smoothed buffer `d` (whose first sample is absolute index d0)
@@ -280,6 +293,17 @@ class Detector:
             near.popleft()
         return np.array(ready, np.int64)
 
+    def _wide(self, local: np.ndarray, lo: int, hi: int) -> np.ndarray:
+        """The largest value within DOMINANCE_S of each index from lo to hi, from `local`
+        (the largest within REFRACTORY_S): the widest of a few windows side by side, which
+        costs a few element-wise maxima instead of a second sliding filter."""
+        r, d = self.refractory, self.dominance
+        centres = [*range(r - d, d - r, 2 * r + 1), d - r]
+        wide = local[lo + centres[0]: hi + centres[0]]
+        for c in centres[1:]:
+            wide = np.maximum(wide, local[lo + c: hi + c])
+        return wide
+
     def _peaks(self, d: np.ndarray, d0: int, floor: NoiseFloor, scanned: int,
                positive: bool) -> tuple[np.ndarray, int]:
         """The largest value within REFRACTORY_S that rises above THRESHOLD times `floor`
@@ -300,8 +324,7 @@ class Detector:
         if not above.any():
             return np.zeros(0, np.int64), stop  # most live chunks: the filters below cost more
         local = maximum_filter1d(a, 2 * self.refractory + 1)
-        wide = maximum_filter1d(a, 2 * self.dominance + 1)
-        keep = above & (seg == local[lo:hi]) & (seg * DOMINANCE >= wide[lo:hi])
+        keep = above & (seg == local[lo:hi]) & (seg * DOMINANCE >= self._wide(local, lo, hi))
         idx = np.flatnonzero(keep) + lo + base
         # Plateaus (clipping) give runs of equal maxima: keep the first of each run.
         if idx.size > 1:
