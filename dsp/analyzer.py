@@ -79,7 +79,8 @@ class Analyzer:
         # Of the full-band signal, for measuring potentials: in 50 ms blocks, which read
         # the background a dense field's potentials are measured against.
         self.noise = NoiseFloor(fs, quantisation_rms(step_uv), window_s=0.05, percentile=10)
-        self._x, self._d, self._s, self._w = (History(int(HISTORY_S * fs)) for _ in range(4))
+        self._x, self._d, self._s, self._w, self._v = (History(int(HISTORY_S * fs))
+                                                          for _ in range(5))
         self.total = 0  # samples received
         self.bad_samples = 0
         self.events: list[Event] = []
@@ -138,12 +139,13 @@ class Analyzer:
             raw = x
         first = self.total
         self.total += x.size
-        d, shape, w = self.detector.smooth(x)
+        d, shape, w, slow = self.detector.smooth(x)
         self.noise.push(x)
         self._x.append(x)
         self._d.append(d)
         self._s.append(shape)
         self._w.append(w)
+        self._v.append(slow)
         self._clipping(raw, first)
         self._artefact(x)
         self._contact(raw, x)
@@ -186,7 +188,7 @@ class Analyzer:
         return self.total - self._x.view.size
 
     def _trim(self) -> None:
-        for h in (self._x, self._d, self._s, self._w):
+        for h in (self._x, self._d, self._s, self._w, self._v):
             h.trim()
 
     # one candidate ---------------------------------------------------------------------
@@ -201,7 +203,9 @@ class Analyzer:
         peak = lo + int(np.argmax(seg) if sharp_wave or self.d[i] >= 0 else np.argmin(seg))
         if c < self._busy_until and abs(self.x[peak]) < self._busy_ratio * self._busy_peak:
             return None  # another phase of the potential just measured
-        if self._height(peak) < SHAPE_THRESHOLD * self.detector.shape_floor.at(c):
+        det = self.detector
+        slow_only = self._height(peak) < SHAPE_THRESHOLD * det.shape_floor.at(c)
+        if slow_only and self._slow_height(peak) < SHAPE_THRESHOLD * det.slow_floor.at(c):
             return None  # the detection branch ringing after a large potential, or noise
         a = max(peak - int(PRE_S * fs), 0)
         b = min(peak + int(POST_S * fs) + 1, self.x.size)
@@ -217,6 +221,12 @@ class Analyzer:
             return None  # that branch's other peaks: end-plate noise, units' slow phases
         if m.half_width_ms > BLUNT_MS:
             return None  # a slow wave (a phase's tail, movement), not a potential
+        if slow_only and m.half_width_ms >= SLOW_PHASE_MS:
+            # Standing out only below 1 kHz, a phase this wide is mostly a sharp wave's or
+            # a fibrillation's slow after-phase (seeds 12001-13003, denervated fields at
+            # 3 uV: 32 spurious fibrillations before the slow branch, 160 with it, 100
+            # with this test).
+            return None
         if m.half_width_ms >= SLOW_PHASE_MS and self._dwarfed(peak):
             return None  # the slow initial or terminal phase of the large potential beside
         snippet = self._snippet(peak)
@@ -278,6 +288,14 @@ class Analyzer:
             return ()
         return train.linked(*self._link)
 
+    def _slow_height(self, peak: int) -> float:
+        """The same in the slow branch, in the direction of the potential's peak: there the
+        peak comes up to 0.6 ms later (the branch's delay for a broad phase)."""
+        v = self._v.view
+        line = _median(v[max(peak - int(LINE_S * self.fs), 0): peak + int(LINE_S * self.fs) + 1])
+        ahead = v[max(peak - int(0.0002 * self.fs), 0): peak + int(0.0006 * self.fs) + 1] - line
+        return float(ahead.max() if self.x[peak] >= 0 else -ahead.min())
+
     def _height(self, peak: int) -> float:
         """How far the shape branch at `peak` stands from the line it rides on. In a dense
         field a sharp wave often starts on an earlier one's slow negative phase: low from
@@ -285,11 +303,7 @@ class Analyzer:
         Noise on a slow phase (a sharp wave's negative phase, a unit's terminal phase)
         stands out of zero but not of the line (spurious fibrillations 1525 -> 137)."""
         r = int(LINE_S * self.fs)
-        near = self.s[max(peak - r, 0): peak + r + 1]
-        # Its median by one partial sort (cheaper than np.median; in a stream's first 6 ms,
-        # an even count, the upper of the two middle values).
-        middle = near.size // 2
-        return abs(float(self.s[peak] - np.partition(near, middle)[middle]))
+        return abs(float(self.s[peak]) - _median(self.s[max(peak - r, 0): peak + r + 1]))
 
     def _dwarfed(self, peak: int) -> bool:
         """A peak SLOW_PHASE_RATIO times this one's lies within SLOW_PHASE_REACH_S, in the
@@ -585,6 +599,13 @@ class History:
     @property
     def view(self) -> np.ndarray:
         return self.buf[self.start:self.n]
+
+
+def _median(x: np.ndarray) -> float:
+    """By one partial sort (cheaper than np.median; for an even count, as in a stream's first
+    6 ms, the upper of the two middle values)."""
+    middle = x.size // 2
+    return float(np.partition(x, middle)[middle])
 
 
 def _trim(entries: deque, since: float, time=lambda entry: entry) -> int:

@@ -35,6 +35,10 @@ DETECT_BAND_HZ = (100.0, 1500.0)
 # plate's summed miniature potentials and units' slow phases are strong there as well.
 SHARP_WAVE_BAND_HZ = (100.0, 700.0)
 SHAPE_LOWPASS_HZ = 2500.0  # phases, widths and turns are read here
+# A broad potential (a distant unit's, a fibrillation read through 10 uV of noise) keeps
+# its peak below 1 kHz, where white noise is 0.63 times what it is below 2.5 kHz: a
+# candidate that does not stand out of the shape branch may stand out here.
+SLOW_LOWPASS_HZ = 1000.0
 THRESHOLD = 5.0  # times the detection branch's noise RMS
 REFRACTORY_S = 0.001
 DOMINANCE_S = 0.003
@@ -247,6 +251,7 @@ class Detector:
         # The shape branch keeps slow phases (no extra high-pass): phases are read there.
         self.shape, self.shape_floor = _branch(fs, "lowpass", (SHAPE_LOWPASS_HZ,), q)
         self.sharp_wave, self.sharp_wave_floor = _branch(fs, "bandpass", SHARP_WAVE_BAND_HZ, q)
+        self.slow, self.slow_floor = _branch(fs, "lowpass", (SLOW_LOWPASS_HZ,), q)
         self.refractory = max(int(REFRACTORY_S * fs), 1)
         self.dominance = max(int(DOMINANCE_S * fs), 1)
         self.lookahead = int(lookahead_s * fs)
@@ -257,10 +262,12 @@ class Detector:
         self._found: deque[int] = deque()
 
     def smooth(self, x: np.ndarray) -> tuple[np.ndarray, ...]:
-        """(detection branch, shape branch, sharp-wave branch) for a chunk of the filtered
-        signal."""
-        branches = self.band.process(x), self.shape.process(x), self.sharp_wave.process(x)
-        push_together((self.floor, self.shape_floor, self.sharp_wave_floor), branches)
+        """(detection branch, shape branch, sharp-wave branch, slow branch) for a chunk of
+        the filtered signal."""
+        branches = (self.band.process(x), self.shape.process(x), self.sharp_wave.process(x),
+                    self.slow.process(x))
+        push_together((self.floor, self.shape_floor, self.sharp_wave_floor, self.slow_floor),
+                      branches)
         return branches
 
     def candidates(self, d: np.ndarray, d0: int) -> np.ndarray:
