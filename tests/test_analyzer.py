@@ -499,10 +499,13 @@ def test_a_denervated_fields_blunt_fibre_trains_are_not_units_firing():
     shaped like small motor unit potentials, in trains that fire semiregularly. Where the
     field shows denervation such a train under 200 uV is a fibre's, not a motor unit
     firing; counted as one, the field was not 'at rest' and the fibrillations around it
-    were named motor units (113 of 799, F1 0.886; 18 and 0.954 now)."""
+    were named motor units (113 of 799, F1 0.886; 18 and 0.954 with the rule). Since a
+    unit-shaped call in an irregular train no longer makes a field denervated (only keeps
+    it so), this field is read as denervated 2 s later, in its third second: 61 and 0.925
+    (121 and 0.880 without the rule)."""
     s = _scored("sim:denervated?grade=3&seed=18&fs=10000&noise_uv=3", 30, noise_uv=3.0)
     row = s.confusion["fibrillation"]
-    assert row.get("muap", 0) < 40 and s.kinds["fibrillation"].f1 > 0.93, dict(row)
+    assert row.get("muap", 0) < 80 and s.kinds["fibrillation"].f1 > 0.91, dict(row)
 
 
 def test_fibrillations_in_10_uv_of_noise_at_10_khz_stand_out_below_1_khz():
@@ -524,3 +527,15 @@ def test_a_small_units_terminal_phase_is_not_another_potential():
     s = _scored("sim:dystonia?seed=11&fs=20000&noise_uv=3", 30, noise_uv=3.0)
     assert s.kinds["muap"].fp < 60 and s.kinds["muap"].f1 > 0.93, (s.kinds["muap"],
                                                                     dict(s.confusion["muap"]))
+
+
+def test_a_unit_firing_evenly_for_a_few_beats_does_not_make_the_field_denervated():
+    """A light contraction at 10 kHz, 3 uV, of four small units (25-80 uV) that the tracker
+    partly merges: a unit that fired evenly for a few beats was named fibrillation, each
+    call counted as a sign of denervation, and from then on the field was read as
+    denervated: 337 of its unit potentials were named fibrillation in 30 s once the slow
+    branch found more of them (27 now)."""
+    s = _scored("sim:voluntary?effort=0.3&units=6&seed=13003&fs=10000&noise_uv=3", 30,
+                noise_uv=3.0)
+    row = s.confusion["muap"]
+    assert row.get("fibrillation", 0) < 80, dict(row)
