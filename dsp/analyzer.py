@@ -55,7 +55,7 @@ CLIP_GUARD_S = 0.003
 BUSY_S = 0.003
 # A motor unit's terminal phase lies up to this long after its peak (indexed by whether the
 # field shows denervation): a small unit's is lost in the noise when its extent is measured,
-# and was reported as a potential of its own 4-5 ms after it (on tuning seeds 11-14, 255
+# and was reported as a potential of its own 4-5 ms after it (on tuning seeds 11-14, 328
 # spurious motor unit potentials in dystonia at 20 kHz, 3 uV; 71 with 6 ms). Where the
 # field shows denervation a unit-shaped potential is mostly a fibre read blunt, and a
 # fibrillation that follows it within 6 ms was lost (grade 4 fields: 17 more missed).
@@ -299,8 +299,8 @@ class Analyzer:
     def _slow_height(self, peak: int) -> float:
         """The same in the slow branch, in the direction of the potential's peak: there the
         peak comes up to 0.6 ms later (the branch's delay for a broad phase)."""
-        v = self._v.view
-        line = _median(v[max(peak - int(LINE_S * self.fs), 0): peak + int(LINE_S * self.fs) + 1])
+        v, r = self._v.view, int(LINE_S * self.fs)
+        line = _median(v[max(peak - r, 0): peak + r + 1])
         ahead = v[max(peak - int(0.0002 * self.fs), 0): peak + int(0.0006 * self.fs) + 1] - line
         return float(ahead.max() if self.x[peak] >= 0 else -ahead.min())
 
