@@ -296,22 +296,26 @@ class Analyzer:
             return ()
         return train.linked(*self._link)
 
-    def _slow_height(self, peak: int) -> float:
-        """The same in the slow branch, in the direction of the potential's peak: there the
-        peak comes up to 0.6 ms later (the branch's delay for a broad phase)."""
-        v, r = self._v.view, int(LINE_S * self.fs)
-        line = _median(v[max(peak - r, 0): peak + r + 1])
-        ahead = v[max(peak - int(0.0002 * self.fs), 0): peak + int(0.0006 * self.fs) + 1] - line
-        return float(ahead.max() if self.x[peak] >= 0 else -ahead.min())
-
     def _height(self, peak: int) -> float:
         """How far the shape branch at `peak` stands from the line it rides on. In a dense
         field a sharp wave often starts on an earlier one's slow negative phase: low from
         zero, well clear of that line (tuning seeds 11-14: 3179 sharp waves missed, 2422 now).
         Noise on a slow phase (a sharp wave's negative phase, a unit's terminal phase)
         stands out of zero but not of the line (spurious fibrillations 1525 -> 137)."""
+        return abs(float(self.s[peak]) - self._line(self.s, peak))
+
+    def _slow_height(self, peak: int) -> float:
+        """The same in the slow branch, in the direction of the potential's peak: there the
+        peak comes up to 0.6 ms later (the branch's delay for a broad phase)."""
+        v = self._v.view
+        ahead = v[max(peak - int(0.0002 * self.fs), 0): peak + int(0.0006 * self.fs) + 1]
+        ahead = ahead - self._line(v, peak)
+        return float(ahead.max() if self.x[peak] >= 0 else -ahead.min())
+
+    def _line(self, branch: np.ndarray, peak: int) -> float:
+        """The line a potential rides on in `branch`: its median over LINE_S either side."""
         r = int(LINE_S * self.fs)
-        return abs(float(self.s[peak]) - _median(self.s[max(peak - r, 0): peak + r + 1]))
+        return _median(branch[max(peak - r, 0): peak + r + 1])
 
     def _dwarfed(self, peak: int) -> bool:
         """A peak SLOW_PHASE_RATIO times this one's lies within SLOW_PHASE_REACH_S, in the
