@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from devices import DEFAULT_URI
-from devices.home import home
+from devices.files import home
 
 
 @dataclass

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devices.errors import DeviceError
-from devices.home import home
+from devices.files import home
 
 FILE_NAME = "calibration.json"
 

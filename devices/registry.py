@@ -1,166 +1,56 @@
-"""Device URIs (`scheme:target?key=value&...`) and the registry that turns them into devices.
-
-Every scheme registers the same three things: how to describe a URI without opening it,
-how to make the device, and what can be opened right now. Simulator and file replay sit in
-the same registry as hardware.
-"""
+"""The registry that turns device URIs into devices: every scheme's description, maker and
+discovery, simulator and file replay beside the hardware. The URI grammar is devices.uri."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from urllib.parse import parse_qsl, unquote
-
+from devices import replay, simulator, soundcard
 from devices.base import Device, DeviceInfo
 from devices.errors import UnknownDevice
+from devices.spikerbox import device as spikerbox
+from devices.uri import Scheme, Uri, parse_uri
 
 DEFAULT_URI = "sim:denervated"  # something to see and hear on a fresh machine
 
-
-@dataclass(frozen=True)
-class Uri:
-    scheme: str
-    target: str
-    params: dict[str, str]
-    text: str
-
-
-def parse_uri(text: str) -> Uri:
-    if ":" not in text:
-        raise UnknownDevice(
-            f"'{text}' is not a device URI: write scheme:target, one of {scheme_list()}"
-        )
-    scheme, rest = text.split(":", 1)
-    target, _, query = rest.partition("?")
-    try:
-        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
-    except ValueError:
-        raise UnknownDevice(
-            f"cannot read the parameters '{query}' of {text}: write key=value&key=value"
-        ) from None
-    params: dict[str, str] = {}
-    for key, value in pairs:
-        if key in params:
-            raise UnknownDevice(f"parameter '{key}' is given twice in {text}")
-        params[key] = value
-    return Uri(scheme.lower(), unquote(target), params, text)
-
-
-@dataclass(frozen=True)
-class Param:
-    """A URI parameter a scheme accepts: its type, default and a line of help."""
-
-    kind: type
-    default: object
-    help: str
-    low: float | None = None
-    high: float | None = None
-    choices: tuple | None = None
-
-
-def read_params(uri: Uri, spec: dict[str, Param]) -> dict[str, object]:
-    """Typed values for every parameter in `spec`, defaults filled in; a clear error names
-    any unknown key or unusable value."""
-    unknown = sorted(set(uri.params) - set(spec))
-    if unknown:
-        raise UnknownDevice(
-            f"unknown parameter {', '.join(unknown)} in {uri.text}; "
-            f"valid: {', '.join(sorted(spec)) or 'none'}"
-        )
-    out: dict[str, object] = {}
-    for key, p in spec.items():
-        if key not in uri.params:
-            out[key] = p.default
-            continue
-        raw = uri.params[key]
-        out[key] = _convert(key, raw, p, uri.text)
-    return out
-
-
-def _convert(key: str, raw: str, p: Param, where: str) -> object:
-    try:
-        if p.kind is bool:
-            if raw.lower() in ("1", "true", "yes", "on", ""):
-                value: object = True
-            elif raw.lower() in ("0", "false", "no", "off"):
-                value = False
-            else:
-                raise ValueError
-        elif p.kind is int:
-            value = int(raw)
-        elif p.kind is float:
-            value = float(raw)
-            if value != value or value in (float("inf"), float("-inf")):
-                raise ValueError
-        else:
-            value = raw
-    except ValueError:
-        raise UnknownDevice(
-            f"{key}={raw} in {where} is not a valid {p.kind.__name__}"
-        ) from None
-    if p.choices is not None and value not in p.choices:
-        raise UnknownDevice(
-            f"{key}={raw} in {where}: choose one of {', '.join(map(str, p.choices))}"
-        )
-    if p.low is not None and value < p.low or p.high is not None and value > p.high:
-        raise UnknownDevice(f"{key}={raw} in {where} is outside {p.low} to {p.high}")
-    return value
-
-
-@dataclass(frozen=True)
-class Scheme:
-    name: str
-    help: str
-    describe: Callable[[Uri], DeviceInfo]
-    make: Callable[[Uri, bool], Device]  # (uri, paced) -> unopened device
-    discover: Callable[[], list[DeviceInfo]]
-    example: str
-
-
-_SCHEMES: dict[str, Scheme] = {}
-
-
-def register(scheme: Scheme) -> None:
-    _SCHEMES[scheme.name] = scheme
-
-
-def _load_builtin() -> None:
-    # Imported here so that each scheme module can import this one without a cycle.
-    import devices.replay  # noqa: F401
-    import devices.simulator  # noqa: F401
-    import devices.soundcard  # noqa: F401
-    import devices.spikerbox.device  # noqa: F401
+SCHEMES: dict[str, Scheme] = {
+    s.name: s for s in (simulator.SCHEME, replay.SCHEME, spikerbox.SCHEME, soundcard.SCHEME)
+}
 
 
 def schemes() -> list[Scheme]:
-    _load_builtin()
-    return list(_SCHEMES.values())
+    return list(SCHEMES.values())
 
 
 def scheme_list() -> str:
     return ", ".join(f"{s.name}:" for s in schemes())
 
 
+def _parse(text: str) -> Uri:
+    if ":" not in text:
+        raise UnknownDevice(
+            f"'{text}' is not a device URI: write scheme:target, one of {scheme_list()}"
+        )
+    return parse_uri(text)
+
+
 def _scheme(uri: Uri) -> Scheme:
-    _load_builtin()
-    if uri.scheme not in _SCHEMES:
+    if uri.scheme not in SCHEMES:
         raise UnknownDevice(
             f"unknown device scheme '{uri.scheme}:' in {uri.text}; valid schemes: "
             + "; ".join(f"{s.name}: ({s.help}, e.g. {s.example})" for s in schemes())
         )
-    return _SCHEMES[uri.scheme]
+    return SCHEMES[uri.scheme]
 
 
 def describe(text: str) -> DeviceInfo:
     """What the URI names, without opening it."""
-    uri = parse_uri(text)
+    uri = _parse(text)
     return _scheme(uri).describe(uri)
 
 
 def make_device(text: str, *, paced: bool = True) -> Device:
     """An unopened device for the URI. `paced=False` lets simulator and replay run as fast
     as they are read; hardware ignores it."""
-    uri = parse_uri(text)
+    uri = _parse(text)
     return _scheme(uri).make(uri, paced)
 
 

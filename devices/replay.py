@@ -14,7 +14,7 @@ import numpy as np
 from devices.base import DeviceInfo, GeneratedDevice, Isolation
 from devices.errors import DeviceError, UnknownDevice
 from devices.formats import Recording, read_header, read_recording
-from devices.registry import Param, Scheme, Uri, read_params, register
+from devices.uri import Param, Scheme, Uri, read_params
 
 PARAMS = {
     "loop": Param(bool, True, "start again at the end; loop=0 plays the file once"),
@@ -118,11 +118,11 @@ def describe(uri: Uri) -> DeviceInfo:
     return _info(uri, read_header(path, **load), opts)
 
 
-register(Scheme(
+SCHEME = Scheme(
     name="file",
     help="replay of a recording (.edf .bdf .wav .hea), looping; ?loop=0 plays it once",
     describe=describe,
     make=FileDevice,
     discover=lambda: [],
     example="file:recordings/rec.edf",
-))
+)

@@ -21,7 +21,7 @@ import numpy as np
 
 from devices.base import Chunk, Device, DeviceInfo, Isolation
 from devices.errors import DeviceError, DeviceLost, UnknownDevice
-from devices.registry import Param, Scheme, Uri, read_params, register
+from devices.uri import Param, Scheme, Uri, read_params
 
 FS_LOW, FS_HIGH = 44100.0, 96000.0
 FALLBACK_FS = 48000.0
@@ -338,7 +338,7 @@ def _discover() -> list[DeviceInfo]:
     return found
 
 
-register(Scheme(
+SCHEME = Scheme(
     name="soundcard", help="analogue EMG preamp into a sound card input", describe=describe,
     make=SoundcardDevice, discover=_discover, example="soundcard:0?uv_per_fs=2000",
-))
+)

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from dsp.analyzer import Analyzer
+from dsp.analysis.analyser import LOOKAHEAD_S, Analyser
+from dsp.analysis.results import Analysis, Event
 from dsp.filters import FilterChain
-from dsp.results import Event
 
 
 class SignalChain:
@@ -17,7 +17,7 @@ class SignalChain:
                  step_uv: float | None = None):
         self.filters = FilterChain(fs, highpass_hz=highpass_hz, lowpass_hz=lowpass_hz,
                                    mains_hz=mains_hz)
-        self.analyzer = Analyzer(fs, mains_hz=mains_hz, step_uv=step_uv)
+        self.analyser = Analyser(fs, mains_hz=mains_hz, step_uv=step_uv)
 
     def process(self, raw: np.ndarray) -> tuple[np.ndarray, list[Event]]:
         """(the filtered chunk, same shape as `raw`; the potentials decided meanwhile).
@@ -29,4 +29,25 @@ class SignalChain:
         """The analyser's part alone, for callers that use the filtered chunk first (the
         audio path, which must not wait for the analyser)."""
         first = (lambda a: a) if raw.ndim == 1 else (lambda a: a[:, 0])
-        return self.analyzer.process(first(filtered), raw=first(raw))
+        return self.analyser.process(first(filtered), raw=first(raw))
+
+
+def analyze(samples_uv: np.ndarray, fs: float, *, source: str = "", channel: int = 0,
+            mains_hz: float | None = None, chunk_s: float = 1.0,
+            step_uv: float | None = None) -> Analysis:
+    """Offline analysis of one channel: the filters and the analyser of the live path, fed
+    in chunks of `chunk_s`. `step_uv`: the recording's resolution, where known."""
+    raw = np.asarray(samples_uv, np.float64).reshape(-1)
+    chain = SignalChain(fs, mains_hz=mains_hz, step_uv=step_uv)
+    an = chain.analyser
+    step = max(int(chunk_s * fs), 1)
+    for i in range(0, raw.size, step):
+        chain.process(raw[i:i + step])
+    # Flush the look-ahead: a recording's end is silence, not more signal.
+    chain.process(np.zeros(int((LOOKAHEAD_S + 0.01) * fs) + an.detector.dominance))
+    duration = raw.size / fs
+    events = [e for e in an.events if e.t < duration]
+    return Analysis(source=source, fs=float(fs), duration_s=duration, channel=channel,
+                    events=events, trains=an.train_list(),
+                    segments=[s for s in an.segments(duration) if s.start < duration],
+                    summary=an.measurer.summary(an, duration, events))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.audio import AudioPath, VirtualCard
+from app.session.audio import AudioPath, VirtualCard
 from dsp.filters import FilterChain
 
 FS_OUT = 48000.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.activity import JUDGE_AT_REST, findings, proximity, rate_words
+from app.session.activity import JUDGE_AT_REST, findings, proximity, rate_words
 from dsp.chain import SignalChain
 from tests.simutil import simulate
 
@@ -14,7 +14,7 @@ def _measures(uri: str, seconds: float = 6.0) -> dict:
     chain = SignalChain(20000.0)
     for i in range(0, len(x), 100):  # 5 ms chunks, as live
         chain.process(x[i:i + 100].astype(np.float32))
-    return chain.analyzer.measures()
+    return chain.analyser.measures()
 
 
 def test_rest_is_electrical_silence_and_no_unit():

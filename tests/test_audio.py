@@ -10,12 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.audio import AudioPath, VirtualCard
-from app.presets import preset
+from app.session.audio import AudioPath, VirtualCard
+from app.session.presets import preset
 from devices.audio_ring import FADE, AudioRing
 from devices.simulator import shapes
-from dsp.audio import DEFAULT_VOLUME, AudioRenderer
-from dsp.sounds import ALERTS, CEILING, KNEE, alert, soft_limit
+from dsp.audio.renderer import DEFAULT_VOLUME, AudioRenderer
+from dsp.audio.sounds import ALERTS, CEILING, KNEE, alert, soft_limit
 from tests.audioutil import FS_OUT, play, sine
 from tests.simutil import simulate
 
@@ -239,7 +239,7 @@ def test_click_mode_ticks_each_decided_potential_and_says_how_late():
         filtered = chain.filters.process(x[i:i + step].astype(np.float32))
         card.run_until((i + step) / FS)
         path.push(filtered, i)
-        events = chain.analyzer.process(filtered)
+        events = chain.analyser.process(filtered)
         decided += len(events)
         path.potentials(events, FS)
     late = np.array(path.renderer.tick_lateness_s)
@@ -367,7 +367,7 @@ def test_a_pulled_cable_fades_out_chimes_and_fades_back(tmp_path):
     import threading
     import time
 
-    from app.live import LiveSession
+    from app.session.live import LiveSession
     from devices import make_device
     from devices.spikerbox.emulator import Emulator
 

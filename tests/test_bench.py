@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from app import cli
+from app.commands import cli
 
 CASES = ("chain_5ms", "sosfilt_5ms", "chain_1s", "sosfilt_1s")
 

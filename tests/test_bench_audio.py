@@ -7,8 +7,8 @@ import json
 
 import numpy as np
 
-from app import cli
-from app.bench_audio import FS_IN, arrivals, bench_audio
+from app.bench.audio import FS_IN, arrivals, bench_audio
+from app.commands import cli
 
 
 def test_arrivals_are_a_fast_clock_read_every_few_ms():

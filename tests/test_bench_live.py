@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from app.bench_live import Recorder, _offsets
+from app.bench.live import Recorder, _offsets
 
 FS_OUT = 48000.0
 

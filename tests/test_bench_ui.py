@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from app import cli
-from app.bench_ui import PHASES
+from app.bench.ui import PHASES
+from app.commands import cli
 
 
 def test_short_run_reports_every_figure_and_keeps_two_vertices_per_column(capsys):

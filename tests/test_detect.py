@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from scipy.ndimage import maximum_filter1d
 from scipy.signal import sosfilt
 
-from dsp.detect import Detector, NoiseFloor, _low_percentile
+from dsp.analysis.detect import Detector, NoiseFloor, _low_percentile
 from tests.simutil import simulate
 
 

@@ -1,11 +1,11 @@
-"""Measures of single potentials (dsp/features.py), on synthetic waveforms."""
+"""Measures of single potentials (dsp/analysis/features.py), on synthetic waveforms."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from devices.simulator import shapes
-from dsp import features as F
+from dsp.analysis import features as F
 
 FS = 20000.0
 

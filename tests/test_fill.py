@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.audio import AudioPath, VirtualCard
+from app.session.audio import AudioPath, VirtualCard
 
 FS_IN, FS_OUT, BLOCK = 20000.0, 48000.0, 128
 CHUNK = 100  # 5 ms reads, on time

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import edfio
 
-from app.cli import main
+from app.commands.cli import main
 
 
 def test_gui_without_display_explains_and_records(monkeypatch, tmp_path, capsys):

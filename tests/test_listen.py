@@ -8,7 +8,7 @@ import wave
 import numpy as np
 import pytest
 
-from app import cli
+from app.commands import cli
 from devices.simulator.scenarios import SCENARIOS
 
 

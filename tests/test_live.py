@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from app.live import LiveSession, Ring
+from app.session.live import LiveSession, Ring
 from devices import make_device
 
 

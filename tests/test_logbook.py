@@ -13,7 +13,7 @@ import stat
 import numpy as np
 import pytest
 
-from app import cli
+from app.commands import cli
 from app.logbook import DiskFull, Logbook, LogbookError, NotALogbook, backup, demo, ids
 from app.logbook.migrations import names
 

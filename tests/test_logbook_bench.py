@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 
-from app import cli
+from app.commands import cli
 
 
 def test_bench_logbook_small_reports_every_figure(capsys, tmp_path):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 
-from app import cli
+from app.commands import cli
 from app.logbook import Logbook, demo
 
 

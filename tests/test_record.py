@@ -5,11 +5,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.cli import main
+from app.commands.cli import main
 from devices import DeviceInfo
 from devices.base import GeneratedDevice
 from devices.formats import read_recording, write_recording
-from devices.registry import _SCHEMES, Scheme
+from devices.registry import SCHEMES
+from devices.uri import Scheme
 
 EMGDB = Path("/work/shared/data/physionet-emgdb")
 RECORDS = ["emg_healthy", "emg_myopathy", "emg_neuropathy"]
@@ -87,7 +88,7 @@ def test_gaps_are_counted_reported_and_annotated(tmp_path, capsys, monkeypatch):
                       can_run_fast=True)
     scheme = Scheme("gappy", "test", lambda uri: info,
                     lambda uri, paced: _Gappy(info, paced=paced, block=100), list, "gappy:x")
-    monkeypatch.setitem(_SCHEMES, "gappy", scheme)
+    monkeypatch.setitem(SCHEMES, "gappy", scheme)
     assert record("gappy:x", 0.5, tmp_path / "g.edf") == 0
     assert capsys.readouterr().out.rstrip().endswith("; 1 gap (50 frames missing)")
     import edfio

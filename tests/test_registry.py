@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from app.cli import main
+from app.commands.cli import main
 from devices import DeviceError, UnknownDevice, describe, discover, make_device
-from devices.registry import parse_uri
+from devices.uri import parse_uri
 
 
 def test_uri_parts_and_parameters():

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dsp.resample import Resampler
+from dsp.audio.resample import Resampler
 
 
 def _chunked(r: Resampler, x: np.ndarray, cuts: list[int], scale: float):

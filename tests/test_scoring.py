@@ -1,4 +1,4 @@
-"""The scorer (dsp.scoring) and the accuracy report's plumbing (app.evaluate), checked with
+"""The scorer (tools.scoring) and the accuracy report's plumbing (tools.evaluate), checked with
 hand-made truth and detections and with the simulator's own truth."""
 
 from __future__ import annotations
@@ -8,9 +8,10 @@ import sys
 
 import pytest
 
-from app import evaluate
-from dsp.results import Analysis, Event, Segment
-from dsp.scoring import (
+from dsp.analysis.results import Analysis, Event, Segment
+from tests.simutil import simulate
+from tools import evaluate
+from tools.scoring import (
     BinCount,
     KindScore,
     SegmentAgreement,
@@ -22,7 +23,6 @@ from dsp.scoring import (
     score_events,
     segment_agreement,
 )
-from tests.simutil import simulate
 
 KINDS = ("fibrillation", "positive_sharp_wave", "end_plate_spike", "muap")
 
@@ -279,10 +279,10 @@ def oracle(samples, fs, *, source="", mains_hz=None) -> Analysis:
 
 
 def test_evaluate_says_in_one_line_that_the_analyser_is_missing(monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "dsp.analyzer", None)  # import fails as if absent
+    monkeypatch.setitem(sys.modules, "dsp.chain", None)  # import fails as if absent
     assert evaluate.main(["--quick"]) == 2
     err = capsys.readouterr().err.strip()
-    assert "\n" not in err and "dsp.analyzer" in err
+    assert "\n" not in err and "dsp.chain" in err
 
 
 def test_a_perfect_analyser_passes_and_the_report_names_its_command():
@@ -294,9 +294,9 @@ def test_a_perfect_analyser_passes_and_the_report_names_its_command():
     judged = evaluate.criteria(results)
     assert all(c.passed is not False for c in judged)
     assert sum(c.passed is True for c in judged) >= 5
-    info = evaluate.ReportInfo(".venv/bin/python -m app.evaluate --quick", (1001,), True, 1.0)
+    info = evaluate.ReportInfo(".venv/bin/python -m tools.evaluate --quick", (1001,), True, 1.0)
     text = evaluate.report(results, info, judged)
-    assert "`.venv/bin/python -m app.evaluate --quick`" in text.splitlines()[2]
+    assert "`.venv/bin/python -m tools.evaluate --quick`" in text.splitlines()[2]
     assert "held out" in text and "PASS F1 end_plate_spike" in text
 
 

@@ -12,7 +12,7 @@ from tests.uiutil import ROOT, child_env
 
 def _run(args, home: Path) -> subprocess.CompletedProcess:
     # offscreen GL, as in CI
-    return subprocess.run([sys.executable, "-m", "app.cli", "screenshot", *args],
+    return subprocess.run([sys.executable, "-m", "app.commands.cli", "screenshot", *args],
                           env=child_env(home), capture_output=True, text=True, timeout=120,
                           cwd=ROOT)
 

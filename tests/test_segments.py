@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dsp.analyzer import analyze
-from dsp.segments import NeedleBurst
+from dsp.analysis.segments import NeedleBurst
+from dsp.chain import analyze
 from tests.simutil import simulate
 
 

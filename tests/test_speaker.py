@@ -28,8 +28,8 @@ def jack():
 
 
 def test_the_live_path_plays_at_the_cards_pace(jack):
-    from app.audio import AudioPath
-    from app.live import LiveSession
+    from app.session.audio import AudioPath
+    from app.session.live import LiveSession
     from devices import make_device
 
     device = make_device("sim:denervated?seed=3")
@@ -66,8 +66,8 @@ def test_the_live_path_plays_at_the_cards_pace(jack):
 
 LOSS = """
 import json, os, time
-from app.audio import AudioPath
-from app.live import LiveSession
+from app.session.audio import AudioPath
+from app.session.live import LiveSession
 from devices import make_device
 device = make_device("sim:denervated?seed=3")
 device.open()
@@ -118,7 +118,7 @@ def test_a_path_waiting_for_its_speaker_renders_nothing_until_then(jack):
     # The app starts its sound once the screen is up; until then nothing is queued (a card
     # starting on a full ring would play it late), and the samples that went by are still
     # counted, so sounds placed by sample index land where they belong.
-    from app.audio import AudioPath
+    from app.session.audio import AudioPath
 
     audio = AudioPath(20000.0, fs_out=FS, blocksize=128, wait_for_speaker=True)
     x = np.zeros(100, np.float32)
@@ -142,7 +142,7 @@ def test_starting_the_sound_freezes_the_heap(jack):
     # built): what exists when the sound starts is put out of its reach.
     import gc
 
-    from app.audio import AudioPath
+    from app.session.audio import AudioPath
 
     audio = AudioPath(20000.0, fs_out=FS, blocksize=128)
     gc.unfreeze()

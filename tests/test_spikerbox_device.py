@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import serial
 
-from app.cli import main
+from app.commands.cli import main
 from devices import DeviceError, describe, make_device
 from devices.formats import read_recording
 from devices.spikerbox import device as sbdevice

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import serial
 
-from app import emulate
+from app.commands import emulate
 from devices.spikerbox.emulator import CALIBRATION_UV, Emulator
 from devices.spikerbox.protocol import Decoder, encode_frames
 
@@ -163,7 +163,7 @@ def test_the_command_line_prints_the_port(tmp_path, capsys):
     ["emulate", "spikerbox", "--seconds", "-1"],
 ])
 def test_bad_arguments_say_so_in_one_line(argv):
-    from app.cli import UsageError
+    from app.commands.errors import UsageError
 
     args = _cli(argv)
     with pytest.raises(UsageError) as caught:

@@ -1,12 +1,12 @@
-"""Firing patterns of trains (dsp/trains.py) and how the analyser reads them at rest."""
+"""Firing patterns of trains (dsp/analysis/trains.py) and how the analyser reads them at rest."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from dsp import features as F
-from dsp.analyzer import Analyzer
-from dsp.trains import TrainState
+from dsp.analysis import features as F
+from dsp.analysis.analyser import Analyser
+from dsp.analysis.trains import TrainState
 
 
 def _state(shape: str, times, sizes, isis) -> TrainState:
@@ -46,7 +46,7 @@ def test_a_small_unit_in_an_irregular_train_at_rest_stays_a_motor_unit():
     first phase called a quarter of dystonia's tonic units fibrillations (tuning seeds
     13-15; tonic time found fell from 94 % to 76 %): an irregular unit-shaped train stays
     a motor unit's."""
-    an = Analyzer(20000.0)
+    an = Analyser(20000.0)
     tr = _train([0.05, 0.4, 0.1, 0.7, 0.03, 0.3, 0.2, 0.05, 0.6, 0.15])
     assert tr.pattern() == "irregular"
     m = F.Measures(peak=0, amplitude_uv=120.0, duration_ms=7.0, initial="positive",
@@ -96,7 +96,7 @@ def test_a_dense_trains_subharmonic_is_no_clock():
             0.093, 0.098, 0.095, 0.106, 0.1, 0.097, 0.092, 0.097, 0.1, 0.097, 0.113, 0.11,
             0.073, 0.081, 0.098, 0.096, 0.102, 0.102]  # CV 0.08
     tr = _train(isis)
-    from dsp import trains
+    from dsp.analysis import trains
     assert trains._clock_from(list(tr.times), list(tr.sizes), 0.5)
     assert not tr.on_clock()
 
@@ -113,7 +113,7 @@ def test_a_small_blunt_potential_at_rest_on_a_fibres_clock_is_a_fibrillation():
     """In a dense field a long fibrillation reads blunt (a main phase 0.8-0.9 ms wide at
     half height) and its train, shared with look-alike fibres, irregular: its own clock
     still makes it a fibrillation."""
-    an = Analyzer(20000.0)
+    an = Analyser(20000.0)
     tr = _mixed(*_fibre_among_others())
     m = F.Measures(peak=0, amplitude_uv=100.0, duration_ms=4.0, initial="positive",
                    main="negative", rise_us=None, shape=F.MOTOR_UNIT, neg_uv=70.0,

@@ -7,7 +7,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dsp.measures import TURN_UV, Turns
+from dsp.analysis.measures import TURN_UV, Turns
 
 
 class _PlainTurns:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.live import Ring
+from app.session.live import Ring
 from app.ui.sweep import (
     SENSITIVITIES,
     SWEEPS,

@@ -143,7 +143,7 @@ def _child(tmp: Path) -> None:
     from kivy.core.window import Window
     from kivy.tests.common import UnitTestTouch
 
-    from app.live import Ring
+    from app.session.live import Ring
     from app.ui.trace import Trace
     from dsp.decimate import MinMaxDecimator
 

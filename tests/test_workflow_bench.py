@@ -9,7 +9,7 @@ from tests.test_ui_workflow import display
 
 
 def test_bench_history_reports_frame_times_and_targets(tmp_path, monkeypatch):
-    from app.bench_history import bench_history, format_history
+    from app.bench.history import bench_history, format_history
 
     monkeypatch.setenv("NEEDLEPOINT_HOME", str(tmp_path / "home"))
     with display() as disp:

@@ -47,7 +47,7 @@ def tree(app, args):
     from kivy.uix.button import Button
     from kivy.uix.slider import Slider
 
-    from app.activity import proximity
+    from app.session.activity import proximity
 
     small, outside, cut = [], [], []
     for name in ("live", "procedure", "history", "settings"):

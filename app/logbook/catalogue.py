@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.logbook.errors import LogbookError
-from devices.home import home
+from devices.files import home
 
 SHIPPED = Path(__file__).resolve().parents[2] / "assets"
 FILES = ("products.json", "muscles.json")

@@ -39,7 +39,7 @@ SESSION_RULES = {"min_interval", "mixed_products", "no_weight", "unknown_product
 
 
 def default_path() -> Path:
-    from devices.home import home
+    from devices.files import home
 
     return home() / "logbook.db"
 

@@ -20,7 +20,7 @@ Builder.load_file(str(Path(__file__).with_name("close.kv")))
 
 
 def export_dir() -> Path:
-    from devices.home import home
+    from devices.files import home
 
     return home() / "exports"
 

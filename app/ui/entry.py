@@ -119,7 +119,7 @@ class EntryPanel(OrientedScreen):
         self.twitch = bool(t.get("twitch"))
         words = []
         if entry is not None and entry.mark is not None:
-            from app.activity import findings
+            from app.session.activity import findings
 
             words = findings(entry.mark.findings or {})
         self.findings_text = ("EMG at the mark: " + "; ".join(words)) if words else (

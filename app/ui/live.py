@@ -21,9 +21,9 @@ from kivy.properties import (
     StringProperty,
 )
 
-from app.activity import findings, proximity
-from app.live import LiveSession
-from app.presets import preset
+from app.session.activity import findings, proximity
+from app.session.live import LiveSession
+from app.session.presets import preset
 from app.ui.widgets import OrientedScreen
 from devices import Isolation
 

@@ -2,7 +2,7 @@
 device (the last one used, else the simulator).
 
 Widgets are touched only on the main thread: the reader thread fills a ring
-(app.live.LiveSession) and a Clock event pulls from it each frame. The keys a USB foot
+(app.session.live.LiveSession) and a Clock event pulls from it each frame. The keys a USB foot
 pedal sends (space, enter, page down) mark an injection from any screen, unless someone is
 typing in a field.
 
@@ -21,10 +21,10 @@ from kivy.uix.textinput import TextInput
 
 import app.ui.widgets  # noqa: F401  (registers NavBar, Meter and the button styles)
 from app import settings as settings_store
-from app.audio import AudioPath
-from app.live import LiveSession
 from app.logbook import Logbook
 from app.logbook.errors import LogbookError
+from app.session.audio import AudioPath
+from app.session.live import LiveSession
 from app.ui.history import HistoryScreen
 from app.ui.live import LiveScreen
 from app.ui.procedure import ProcedureScreen

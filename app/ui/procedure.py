@@ -108,7 +108,7 @@ class ProcedureScreen(Screen):
         from app.workflow.procedure import summary
 
         if self.flow.procedure is None or self.flow.queued:
-            from app.activity import findings
+            from app.session.activity import findings
 
             return [{"text": f"mark {n + 1} waiting for entry: "
                              + "; ".join(findings(m.findings or {}))}

@@ -99,10 +99,10 @@ class Pacer:
 
 # Reading the ring ---------------------------------------------------------------------------
 def pull(ring, next_index: int) -> tuple[np.ndarray, int]:
-    """The frames of `ring` (app.live.Ring) from absolute index `next_index` on, and the index
-    of the first frame returned: `next_index`, or later when the ring no longer holds it (a
-    reader that fell more than the ring's length behind). The writer may add frames between
-    reading `written` and copying: then ask again for the few more."""
+    """The frames of `ring` (app.session.live.Ring) from absolute index `next_index` on, and
+    the index of the first frame returned: `next_index`, or later when the ring no longer
+    holds it (a reader that fell more than the ring's length behind). The writer may add
+    frames between reading `written` and copying: then ask again for the few more."""
     want = ring.written - next_index
     for _ in range(4):
         if want <= 0:

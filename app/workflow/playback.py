@@ -1,5 +1,5 @@
 """A stored snippet played back with sound, through the same renderer the live sound uses
-(dsp.audio: resampler, loudness from sensitivity, soft limiter), so it sounds as it did at
+(dsp.audio.renderer: resampler, loudness from sensitivity, soft limiter), so it sounds as it did at
 the bedside. The rendered sound goes into a ring of its own, played by a second stream on
 the live speaker's output: the live ring has one writer (the reader thread) and stays
 untouched, so the live sound never stops for a review. Without a speaker it says NO SOUND
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from devices.audio_ring import AudioRing
-from dsp.audio import AudioRenderer
+from dsp.audio.renderer import AudioRenderer
 
 TAIL_S = 0.2  # silence after the snippet, so the ring's fade ends in silence
 

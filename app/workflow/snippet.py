@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.activity import findings as finding_words
+from app.session.activity import findings as finding_words
 
 # Round scales, finest first: the smallest that keeps the largest sample under FIT counts.
 SCALES_UV = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)

@@ -13,9 +13,9 @@ import numpy as np
 
 from devices.base import DeviceInfo, GeneratedDevice, Isolation, read_frames
 from devices.errors import UnknownDevice
-from devices.registry import Param, Scheme, Uri, parse_uri, read_params, register
 from devices.simulator.engine import Controls, Engine, Truth
 from devices.simulator.scenarios import SCENARIOS
+from devices.uri import Param, Scheme, Uri, parse_uri, read_params
 
 PARAMS = {
     "seed": Param(int, 0, "random seed: same seed, same samples"),
@@ -137,8 +137,8 @@ def _discover() -> list[DeviceInfo]:
     return [describe(Uri("sim", name, {}, f"sim:{name}")) for name in SCENARIOS]
 
 
-register(Scheme(
+SCHEME = Scheme(
     name="sim", help="built-in needle EMG simulator", describe=describe,
     make=lambda uri, paced: SimDevice(uri, paced), discover=_discover,
     example="sim:denervated?grade=3&seed=7",
-))
+)

@@ -29,7 +29,6 @@ import numpy as np
 from devices import calibration
 from devices.base import Chunk, Device, DeviceInfo
 from devices.errors import DeviceError, UnknownDevice
-from devices.registry import Param, Scheme, Uri, read_params, register
 from devices.spikerbox.profiles import (
     GENERIC,
     NOT_ISOLATED,
@@ -39,6 +38,7 @@ from devices.spikerbox.profiles import (
     profile_for_usb,
 )
 from devices.spikerbox.protocol import Decoder
+from devices.uri import Param, Scheme, Uri, read_params
 
 PARAMS = {
     "uv_per_count": Param(float, None, "microvolts per count, overriding the stored "
@@ -403,8 +403,8 @@ def make(uri: Uri, paced: bool = True) -> SpikerBoxDevice:
     return SpikerBoxDevice(uri, paced)
 
 
-register(Scheme(
+SCHEME = Scheme(
     name="spikerbox", help="Backyard Brains SpikerBox / SpikerShield / BioAmp (serial); "
     "NOT isolated for patient connection", describe=describe, make=make,
     discover=_discover, example="spikerbox:auto",
-))
+)

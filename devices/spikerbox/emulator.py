@@ -21,11 +21,11 @@ import tty
 
 import numpy as np
 
-from devices.registry import parse_uri
 from devices.simulator import SimDevice
 from devices.simulator.scenarios import SCENARIOS
 from devices.spikerbox.profiles import NOMINAL_RANGE_UV, Profile, profile_for_hwt
 from devices.spikerbox.protocol import encode_frames, encode_message, zero_for
+from devices.uri import parse_uri
 
 CALIBRATION_UV = 1000.0  # peak to peak, like a calibrator
 CALIBRATION_HZ = 10.0

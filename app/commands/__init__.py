@@ -1,0 +1,1 @@
+"""The command line: `cli` builds the parser and runs a subcommand; one module each."""

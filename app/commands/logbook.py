@@ -1,0 +1,317 @@
+"""`needlepoint logbook ...`: record-keeping jobs from the command line.
+
+    needlepoint logbook demo [--unsigned] [--no-snippets]   a demo patient and procedure
+    needlepoint logbook list [--mrn MRN] [--json]
+    needlepoint logbook show ID [--json]                     (an id prefix is enough)
+    needlepoint logbook export --format csv|fhir|edf|pdf --out DIR [--procedure ID]
+    needlepoint logbook backup --out FILE
+    needlepoint logbook restore FILE
+    needlepoint logbook verify [--json]
+    needlepoint logbook catalogue [--json]
+
+Every subcommand takes --db PATH (default: home()/logbook.db). Nothing here prints patient
+data except `list`, `show` and the exports, which exist to show it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+FORMATS = ("csv", "fhir", "edf", "pdf")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "logbook", help="procedure records: demo, list, show, export, backup, restore, verify",
+        description="The procedure logbook (SQLite). Every subcommand takes --db PATH; the "
+        "default is logbook.db under NEEDLEPOINT_HOME (~/.local/share/needlepoint).")
+    jobs = p.add_subparsers(dest="job", metavar="{demo,list,show,export,backup,restore,"
+                            "verify,catalogue}")
+    jobs.required = True
+    db = argparse.ArgumentParser(add_help=False)
+    db.add_argument("--db", metavar="PATH", help="the logbook file (default: "
+                    "$NEEDLEPOINT_HOME/logbook.db)")
+
+    d = jobs.add_parser("demo", parents=[db], help="add a demo patient and a botulinum "
+                        "procedure with simulated EMG snippets")
+    d.add_argument("--unsigned", action="store_true", help="leave the procedure unsigned")
+    d.add_argument("--no-snippets", action="store_true", help="log the injections without EMG")
+    d.set_defaults(func=run_demo)
+
+    ls = jobs.add_parser("list", parents=[db], help="procedures, newest first")
+    ls.add_argument("--mrn", help="only this patient's")
+    ls.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(func=run_list)
+
+    s = jobs.add_parser("show", parents=[db], help="one procedure as it now reads")
+    s.add_argument("id", help="procedure id (a unique prefix is enough)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=run_show)
+
+    e = jobs.add_parser("export", parents=[db], help="procedures as CSV, FHIR R4 Bundles, "
+                        "EDF+ snippets or PDF notes")
+    e.add_argument("--format", required=True, choices=FORMATS)
+    e.add_argument("--out", required=True, metavar="DIR")
+    e.add_argument("--procedure", metavar="ID", help="only this procedure (default: all)")
+    e.set_defaults(func=run_export)
+
+    b = jobs.add_parser("backup", parents=[db], help="a verified copy (SQLite online backup)")
+    b.add_argument("--out", required=True, metavar="FILE")
+    b.set_defaults(func=run_backup)
+
+    r = jobs.add_parser("restore", parents=[db], help="replace the logbook with a backup "
+                        "that passes verify (the current one is kept aside)")
+    r.add_argument("file", metavar="FILE")
+    r.set_defaults(func=run_restore)
+
+    v = jobs.add_parser("verify", parents=[db], help="integrity check, audit chain, trail "
+                        "against tables, snippet hashes")
+    v.add_argument("--json", action="store_true")
+    v.set_defaults(func=run_verify)
+
+    c = jobs.add_parser("catalogue", help="the product and muscle catalogues in use")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=run_catalogue)
+
+
+def _open(args, create: bool = False):
+    from app.commands.errors import UsageError
+    from app.logbook import Logbook, LogbookError
+
+    try:
+        return Logbook(args.db, create=create)
+    except LogbookError as e:
+        raise UsageError(str(e)) from None
+
+
+def _guard(fn):
+    """LogbookError -> UsageError: one clear line and exit 2."""
+    def run(args: argparse.Namespace) -> int:
+        from app.commands.errors import UsageError
+        from app.logbook import LogbookError
+
+        try:
+            return fn(args)
+        except LogbookError as e:
+            raise UsageError(f"logbook {args.job}: {e}") from None
+    run.__doc__ = fn.__doc__
+    return run
+
+
+@_guard
+def run_demo(args) -> int:
+    from app.logbook import demo
+
+    with _open(args, create=True) as lb:
+        rec = demo.procedure(lb, sign=not args.unsigned, snippets=not args.no_snippets)
+        print(f"demo procedure {rec['id']} in {lb.path}: {len(rec['injections'])} injections"
+              f"{' with EMG snippets' if not args.no_snippets else ''}, "
+              f"{'signed' if rec['signed_at'] else 'not signed'}")
+    return 0
+
+
+@_guard
+def run_list(args) -> int:
+    with _open(args) as lb:
+        pid = None
+        if args.mrn:
+            patient = lb.find_patient(args.mrn)
+            if patient is None:
+                from app.logbook import LogbookError
+
+                raise LogbookError("no patient with that MRN")
+            pid = patient["id"]
+        rows = lb.procedures(pid, limit=args.limit)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    table = [("ID", "STARTED (UTC)", "MRN", "KIND", "INJ", "SIGNED", "AMEND")]
+    for r in rows:
+        table.append((r["id"][:8], r["started_at"][:16].replace("T", " "), r["mrn"], r["kind"],
+                      str(r["injections"]), "yes" if r["signed_at"] else "no",
+                      str(r["amendments"] or "")))
+    _print_table(table)
+    if not rows:
+        print("(no procedures)")
+    return 0
+
+
+@_guard
+def run_show(args) -> int:
+    with _open(args) as lb:
+        rec = lb.find_procedure(args.id)
+        users = {u["id"]: u for u in lb.users()}
+    if args.json:
+        print(json.dumps(rec, indent=2))
+        return 0
+    print(format_record(rec, users))
+    return 0
+
+
+@_guard
+def run_export(args) -> int:
+    out = Path(args.out)
+    with _open(args) as lb:
+        if args.procedure:
+            records = [lb.find_procedure(args.procedure)]
+        else:
+            records = [lb.procedure(r["id"]) for r in reversed(lb.procedures())]
+        users = {u["id"]: u for u in lb.users()}
+        if args.format == "csv":
+            from app.logbook import export_csv
+
+            files = export_csv.export(records, out)
+        elif args.format == "fhir":
+            from app.logbook import export_fhir
+
+            files = export_fhir.export(records, out, users)
+        elif args.format == "edf":
+            from app.logbook import export_edf
+
+            files = export_edf.export(lb, records, out)
+        else:
+            from app.logbook import note_pdf
+
+            files = note_pdf.export(records, out, users)
+    for f in files:  # exports hold patient data: owner-only, like the logbook
+        f.chmod(0o600)
+    print(f"{len(files)} {args.format} file(s) for {len(records)} procedure(s) in {out}")
+    return 0
+
+
+@_guard
+def run_backup(args) -> int:
+    from app.logbook import backup, default_path
+
+    rep = backup.backup(args.db or default_path(), args.out)
+    print(f"backup {rep['backup']}: {rep['bytes']} bytes, verified "
+          f"({rep['audit_entries']} audit entries, head {rep['head'][:16]})")
+    return 0
+
+
+@_guard
+def run_restore(args) -> int:
+    from app.logbook import backup, default_path
+
+    rep = backup.restore(args.file, args.db or default_path())
+    kept = rep["previous_kept_as"]
+    print(f"restored {rep['restored']} from {rep['from']}; verify "
+          f"{'passed' if rep['ok'] else 'FAILED'}"
+          + (f"; the previous logbook is kept as {kept}" if kept else ""))
+    return 0 if rep["ok"] else 1
+
+
+@_guard
+def run_verify(args) -> int:
+    with _open(args) as lb:
+        rep = lb.verify()
+    if args.json:
+        print(json.dumps(rep, indent=2))
+    else:
+        print(format_verify(rep, Path(lb.path)))
+    return 0 if rep["ok"] else 1
+
+
+def run_catalogue(args) -> int:
+    from app.commands.errors import UsageError
+    from app.logbook import LogbookError, catalogue
+
+    try:
+        cat = catalogue.default()
+    except LogbookError as e:
+        raise UsageError(f"logbook catalogue: {e}") from None
+    if args.json:
+        print(json.dumps({"files": cat.files, "toxins": cat.toxins,
+                          "anaesthetics": cat.anaesthetics, "clinic_policy": cat.policy,
+                          "muscles": cat.muscles}, indent=2))
+        return 0
+    print(f"products: {cat.files['products']}\nmuscles:  {cat.files['muscles']}")
+    for key, t in cat.toxins.items():
+        print(f"  {key} ({'/'.join(t.get('brands', []))}): {len(t.get('limits', []))} label "
+              f"limits, vials {t.get('vial_units')} U")
+    for key, a in cat.anaesthetics.items():
+        print(f"  {key}: max {a.get('mg_per_kg_max')} mg/kg, {a.get('mg_max')} mg")
+    by_region: dict[str, int] = {}
+    for m in cat.muscles.values():
+        by_region[m["region"]] = by_region.get(m["region"], 0) + 1
+    print("  muscles: " + ", ".join(f"{r} {n}" for r, n in by_region.items()))
+    print("Verify every figure against the current label; edit a copy in "
+          "$NEEDLEPOINT_HOME/assets/, not the shipped file.")
+    return 0
+
+
+# formatting -------------------------------------------------------------------------------
+
+def format_verify(rep: dict, path: Path) -> str:
+    if not rep.get("counts"):
+        return f"{path}: FAILED\n" + "\n".join(f"  {p}" for p in rep["problems"])
+    counts = ", ".join(f"{v} {k}" for k, v in rep["counts"].items() if v)
+    lines = [f"{path}: {'OK' if rep['ok'] else 'FAILED'}",
+             f"  integrity check: {'ok' if rep['integrity'] else 'FAILED'}; schema "
+             f"{', '.join(rep['schema'])}",
+             f"  audit trail: {rep['audit_entries']} entries, head {rep['head']}",
+             f"  snippets checked against their hashes: {rep['snippets_checked']}",
+             f"  rows: {counts or 'none'}"]
+    lines += [f"  problem: {p}" for p in rep["problems"]]
+    return "\n".join(lines)
+
+
+def format_record(r: dict, users: dict) -> str:
+    def who(uid):
+        return (users.get(uid) or {}).get("name", uid[:8] if uid else "-")
+
+    p = r["patient"]
+    lines = [f"procedure {r['id']}  {r['kind']}  {r.get('indication') or ''}",
+             f"patient   {p['family_name']}, {p.get('given_name') or ''}  MRN {p['mrn']}  "
+             f"born {p.get('birth_date') or '?'}  weight {r.get('weight_kg') or '?'} kg",
+             f"staff     physician {who(r.get('physician_id'))}, nurse {who(r.get('nurse_id'))}",
+             f"time      {r['started_at']} to {r.get('ended_at') or '(open)'} (UTC)",
+             f"time-out  identity {_yn(r['timeout_identity'])}, consent "
+             f"{_yn(r['timeout_consent'])}, side {_yn(r['timeout_side'])}",
+             f"pain NRS  before {_v(r.get('pain_before'))}, after {_v(r.get('pain_after'))}",
+             f"billing   {' '.join(r['billing_codes']) or '-'}"]
+    for v in r["vials"]:
+        lines.append(f"vial      {v['product']} {_v(v.get('vial_units'))} U lot "
+                     f"{v.get('lot') or '?'} exp {v.get('expiry') or '?'} in "
+                     f"{_v(v.get('volume_ml'))} mL, prepared {v.get('reconstituted_at') or '?'}")
+    for i in r["injections"]:
+        dose = (f"{i['units']:g} U" if i["units"] is not None else
+                f"{i['dose_mg']:g} mg" if i["dose_mg"] is not None else "-")
+        flags = (" VOIDED" if i["voided"] else "") + (" amended" if i.get("amended") else "")
+        lines.append(f"  {i['seq']:>3} {i['at'][11:19]} {i.get('side') or '':<6} "
+                     f"{i.get('muscle') or '?':<28} site {i.get('site') or '?'} {dose:>8} "
+                     f"{'EMG' if i['has_snippet'] else '   '}{flags}")
+    for key, t in r["totals"].items():
+        amount = f"{t['dose_mg']:g} mg" if t["dose_mg"] else f"{t['units']:g} U"
+        lines.append(f"total     {key}: {amount} ({t['injections']} injections)")
+    for w in r["dose_warnings"]:
+        state = (f"overridden by {who(w['override_by'])}: {w['override_reason']}"
+                 if w["override_reason"] else "NOT OVERRIDDEN")
+        lines.append(f"warning   {w['message']} [{state}]")
+    for o in r.get("observations", []):
+        lines.append(f"observed  {o['at'][:16]} {o['scale']} {o['timepoint']} "
+                     f"{o.get('muscle') or ''} {o.get('side') or ''}: {o['value']:g}")
+    for a in r["amendments"]:
+        changes = "; ".join(f"{k} {c['old']} -> {c['new']}" for k, c in a["changes"].items())
+        lines.append(f"amended   {a['at'][:16]} by {who(a['by'])}: {a['tbl']} "
+                     f"{a['row_id'][:8]} {changes} ({a['reason']})")
+    lines.append(f"signed    {r['signed_at']} by {who(r.get('signed_by'))}"
+                 if r.get("signed_at") else "signed    NOT SIGNED")
+    return "\n".join(lines)
+
+
+def _print_table(rows) -> None:
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
+
+
+def _yn(v) -> str:
+    return "-" if v is None else ("yes" if v else "no")
+
+
+def _v(v) -> str:
+    return "-" if v is None else f"{v:g}"

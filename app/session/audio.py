@@ -1,0 +1,189 @@
+"""The audio path as the app runs it: the reader thread renders each filtered chunk into the
+ring (`AudioPath.push`), and something takes from the ring at the sound card's pace: a
+real card (`devices.speaker.Speaker`) or a simulated one (`VirtualCard`, for `listen --out`
+and `bench audio`). Both call the same `AudioRing.read_into`, so a render to a file and the
+benchmark exercise exactly what the speaker plays.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable
+
+import numpy as np
+
+from devices.audio_ring import AudioRing
+from dsp.audio.renderer import DEFAULT_VOLUME, AudioRenderer
+
+RING_S = 0.5  # the ring's size: far more than any target fill
+SKIP_ABOVE_S = 0.06  # queued beyond the target by this much after a block: skip back to it
+IDLE_S = 0.010  # with no EMG coming, silence (and alerts) is rendered this far ahead
+
+
+def settle_heap() -> None:
+    """Collect once, then put everything alive out of the cyclic collector's reach
+    (`gc.freeze`). A full collection walks every object the process holds with the GIL
+    held: measured with the app built, up to 92 ms in which neither the reader nor the
+    speaker callback can run, far past the audio ring's few ms. What exists by the time
+    the sound starts lives as long as the app; later full collections walk only what came
+    after. `attach_speaker` calls it, just before the sound starts."""
+    gc.collect()
+    gc.freeze()
+
+
+class AudioPath:
+    """Renderer and ring, fed by the reader thread; optionally a speaker taking from it."""
+
+    def __init__(self, fs_in: float, *, fs_out: float = 48000.0, blocksize: int = 128,
+                 sensitivity_uv: float = 50.0, volume: float = DEFAULT_VOLUME,
+                 mode: str = "raw", squelch_uv: float = 0.0, wait_for_speaker: bool = False):
+        self.fs_in, self.fs_out, self.blocksize = float(fs_in), float(fs_out), int(blocksize)
+        self.ring = AudioRing(int(RING_S * fs_out))
+        self.renderer = AudioRenderer(fs_in, fs_out, block_s=blocksize / fs_out,
+                                      sensitivity_uv=sensitivity_uv, volume=volume,
+                                      mode=mode, squelch_uv=squelch_uv)
+        self.speaker = None
+        self.speaker_error: str | None = None
+        self._underruns_seen = 0
+        self._skipped_seen = 0
+        self._next_index: int | None = None
+        self._idling = False
+        # With `wait_for_speaker`, nothing is rendered until a speaker is attached: the app
+        # starts its sound once the screen is up, and a ring filled (or a fill control
+        # taught) meanwhile would only have to be thrown away.
+        self.waiting = wait_for_speaker
+        self._unrendered = 0  # samples that went by while waiting
+
+    def push(self, x_uv: np.ndarray, first_index: int | None = None) -> np.ndarray:
+        """Render one chunk of filtered EMG (1-D, uV) into the ring. `first_index` is the
+        chunk's first sample in the device's count: a jump means samples were lost, and
+        the sound restarts from silence rather than splice across the hole. Returns the
+        input position of each sample written (NaN for silence), for measurements."""
+        if self.waiting:
+            self._unrendered += len(x_uv)
+            self._next_index = None
+            return np.zeros(0)
+        if self._unrendered:  # the first chunk with a speaker: it starts afresh
+            self.renderer.skip(self._unrendered)
+            self._unrendered = 0
+        ring = self.ring
+        gap = (first_index is not None and self._next_index is not None
+               and first_index != self._next_index)
+        if first_index is not None:
+            self._next_index = first_index + len(x_uv)
+        fill = ring.queued
+        low = ring.take_low_slack()
+        slack = fill if low == ring.capacity else low  # no callback since the last chunk
+        starved = ring.underruns != self._underruns_seen
+        self._underruns_seen = ring.underruns
+        if ring.skipped != self._skipped_seen:
+            # The callback jumped back to the target: the fill average is of the past.
+            self._skipped_seen = ring.skipped
+            self.renderer.control.restart()
+        if self._idling:  # the EMG is back after silence: refill afresh, blame no one
+            self._idling, gap = False, True
+        out, positions = self.renderer.render(x_uv, fill=fill, slack=slack,
+                                              starved=starved, gap=gap)
+        target = int(self.renderer.control.target_s * self.fs_out)
+        ring.skip_to = target
+        ring.skip_above = target + int(SKIP_ABOVE_S * self.fs_out)
+        taken = ring.write(out)
+        return positions[:taken]
+
+    def idle(self) -> None:
+        """Call often (every few ms) while no chunk comes: once the ring has run dry (its
+        fade took the EMG down to silence), keep it fed with silence so that alerts still
+        sound. Does nothing while EMG is flowing."""
+        ring = self.ring
+        if self.waiting or not (ring.starved or self._idling):
+            return  # the EMG already queued is still playing out
+        want = int((self.renderer.control.target_s + IDLE_S) * self.fs_out) - ring.queued
+        if want > 0:
+            self._idling = True
+            ring.write(self.renderer.render_idle(want))
+
+    def alert(self, name: str) -> None:
+        """A chime (`mark`, `lost`, `warning`), heard through any mode and with no signal."""
+        self.renderer.alert(name)
+
+    def potentials(self, events, fs: float) -> None:
+        """The analyser's new events (their `t` in seconds of the analysed stream)."""
+        if events:
+            self.renderer.potentials([(int(round(e.t * fs)), e.kind) for e in events])
+
+    def delay_s(self) -> float:
+        """What a sample spends from arrival to the air: ring, resampler, the card."""
+        card = self.speaker.latency_s if self.speaker is not None else 0.0
+        return self.renderer.delay_s + card
+
+    def status(self) -> dict:
+        r = self.ring
+        return {"mode": self.renderer.mode, "volume": self.renderer.volume,
+                "delay_ms": round(self.delay_s() * 1000, 1),
+                "underruns": r.underruns, "overruns": r.overruns, "skipped": r.skipped,
+                "speaker": (self.speaker.name if self.speaker is not None
+                            else self.speaker_error or "none")}
+
+    # -- the speaker -------------------------------------------------------------------
+    def attach_speaker(self, output=None, *, blocksize: int | None = None):
+        """Open the sound card and start playing; on failure keep the reason (said once by
+        the caller) and carry on silent."""
+        from devices.speaker import NoSpeaker, Speaker
+
+        speaker = Speaker(self.ring, output=output, fs=self.fs_out,
+                          blocksize=blocksize or self.blocksize)
+        settle_heap()
+        try:
+            speaker.open()
+        except NoSpeaker as e:
+            self.speaker_error = str(e)
+            return None
+        self.speaker = speaker
+        self.speaker_error = None
+        self.waiting = False
+        return speaker
+
+    def check_speaker(self) -> str | None:
+        """Call now and then: a speaker that stopped calling back is closed and its loss
+        reported (once); the EMG goes on without sound."""
+        if self.speaker is not None and self.speaker.lost():
+            name = self.speaker.name
+            self.speaker.abandon()
+            self.speaker = None
+            self.speaker_error = (f"sound output {name!r} stopped (unplugged, or its audio "
+                                  "server ended); carrying on without sound")
+            return self.speaker_error
+        return None
+
+    def close(self) -> None:
+        if self.speaker is not None:
+            self.speaker.close()
+            self.speaker = None
+
+
+class VirtualCard:
+    """A sound card driven by a given clock: `run_until(t)` makes every callback due by `t`,
+    each taking `blocksize` frames from the ring, and hands the block to `sink(block,
+    frames_of_signal, t, first_read)`, where `first_read` is the ring's read count before
+    the callback (which sample of the stream the block starts with)."""
+
+    def __init__(self, ring: AudioRing, fs_out: float, blocksize: int, start_s: float,
+                 sink: Callable[[np.ndarray, int, float, int], None]):
+        self.ring = ring
+        self.period = blocksize / fs_out
+        self.block = np.zeros(blocksize, np.float32)
+        self.calls = 0
+        self.start_s = start_s
+        self.sink = sink
+
+    @property
+    def next_s(self) -> float:
+        return self.start_s + self.calls * self.period
+
+    def run_until(self, t: float) -> None:
+        while self.next_s <= t:
+            before = self.ring.read
+            taken = self.ring.read_into(self.block)
+            self.sink(self.block, taken, self.next_s, before)
+            self.calls += 1
+
