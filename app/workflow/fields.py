@@ -30,7 +30,7 @@ MAX_PAIN = 10
 MAX_SITE = 99
 
 
-def _number(text: str, what: str, *, required: bool, unit: str = "") -> Checked:
+def number(text: str, what: str, *, required: bool, unit: str = "") -> Checked:
     t = (text or "").strip().replace(",", ".")
     if not t:
         return Checked(None, f"{what} is needed" if required else "")
@@ -45,7 +45,7 @@ def _number(text: str, what: str, *, required: bool, unit: str = "") -> Checked:
 
 
 def parse_units(text: str, required: bool = False) -> Checked:
-    c = _number(text, "Units", required=required, unit="units")
+    c = number(text, "Units", required=required, unit="units")
     if c.value is None:
         return c
     if c.value <= 0:
@@ -56,7 +56,7 @@ def parse_units(text: str, required: bool = False) -> Checked:
 
 
 def parse_volume(text: str, required: bool = False) -> Checked:
-    c = _number(text, "Volume", required=required, unit="mL")
+    c = number(text, "Volume", required=required, unit="mL")
     if c.value is None:
         return c
     if c.value < 0:
@@ -69,7 +69,7 @@ def parse_volume(text: str, required: bool = False) -> Checked:
 
 
 def parse_diluent(text: str, required: bool = True) -> Checked:
-    c = _number(text, "Diluent", required=required, unit="mL")
+    c = number(text, "Diluent", required=required, unit="mL")
     if c.value is None:
         return c
     if c.value <= 0:
@@ -80,7 +80,7 @@ def parse_diluent(text: str, required: bool = True) -> Checked:
 
 
 def parse_weight(text: str, required: bool = False) -> Checked:
-    c = _number(text, "Weight", required=required, unit="kg")
+    c = number(text, "Weight", required=required, unit="kg")
     if c.value is None:
         return c
     if not 0 < c.value <= MAX_WEIGHT_KG:
@@ -89,7 +89,7 @@ def parse_weight(text: str, required: bool = False) -> Checked:
 
 
 def parse_vial_units(text: str, allowed: list | None = None) -> Checked:
-    c = _number(text, "Vial strength", required=True, unit="units")
+    c = number(text, "Vial strength", required=True, unit="units")
     if c.value is None:
         return c
     if c.value <= 0:

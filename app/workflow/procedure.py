@@ -177,7 +177,7 @@ class ProcedureFlow:
             checks["reconstituted_at"] = fields.parse_time_today(
                 form.get("reconstituted_at", ""), now=now)
         elif kind == "anaesthetic":
-            c = fields._number(form.get("mg_per_ml", ""), "Strength", required=True,
+            c = fields.number(form.get("mg_per_ml", ""), "Strength", required=True,
                                unit="mg/mL")
             if c.ok and c.value <= 0:
                 c = Checked(None, "Strength must be more than 0 mg/mL")
@@ -422,7 +422,7 @@ class ProcedureFlow:
             msgs["pain_after"] = pain.message
         amounts = {}
         for vial_id, text in wasted.items():
-            c = fields._number(text, "Units wasted", required=False, unit="units")
+            c = fields.number(text, "Units wasted", required=False, unit="units")
             if c.ok and c.value is not None and c.value < 0:
                 c = Checked(None, "Units wasted cannot be negative")
             if not c.ok:
