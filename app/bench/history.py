@@ -3,8 +3,8 @@ patients) against an empty window's frame time on the same machine and GL.
 
 A logbook of `procedures` signed procedures over procedures/10 patients (two injections
 each, audited, built once through app.bench.logbook's bulk loader, or reused from `db`) is
-opened by the real HistoryScreen in a real Kivy window. Two child processes run one after
-the other with windows of the same size:
+opened by the real HistoryScreen in a real Kivy window. Two child processes
+(app/ui/bench_history.py) run one after the other with windows of the same size:
 
 - "empty": a window whose one rectangle changes colour each tick, so that every tick is
   drawn, as every scrolled tick is;
@@ -19,15 +19,15 @@ scrolling p99 <= 1.5 x the empty window's p99, and no scrolling frame over 100 m
 
 from __future__ import annotations
 
-import json
 import os
-import random
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from app.bench.common import machine, percentiles, run_window
+from app.bench.logbook import bulk_load
 
 TICK_S = 1 / 60
 SPEED_PX_S = 2500.0
@@ -40,14 +40,13 @@ LISTS = ("procedures", "patients")
 
 def build(path: Path, procedures: int = 10000) -> dict:
     """The logbook the bench scrolls (kept at `path` for later runs)."""
-    from app.bench.logbook import _build
     from app.logbook import Logbook
 
     t = time.perf_counter()
     with Logbook(path) as lb:
         if lb.db.execute("SELECT count(*) FROM procedures").fetchone()[0] >= procedures:
             return {"built_s": 0.0, "reused": True}
-        _build(lb, procedures, 2 * procedures, 0, [])
+        bulk_load(lb, procedures, 2 * procedures, 0, [])
     return {"built_s": round(time.perf_counter() - t, 1), "reused": False}
 
 
@@ -57,8 +56,6 @@ def bench_history(seconds: float = 20.0, procedures: int = 10000, width: int = 1
     """Run both windows; `seconds` is the history window's scrolling time (split between
     the two lists), the empty window runs half as long. `db`: a logbook to build once and
     reuse (a temporary one otherwise)."""
-    from app.bench.dsp import _machine, _percentiles
-
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="needlepoint-bench-history-") as tmp:
         path = Path(db) if db else Path(tmp) / "logbook.db"
@@ -66,15 +63,15 @@ def bench_history(seconds: float = 20.0, procedures: int = 10000, width: int = 1
         empty = _child("empty", seconds / 2, width, height, path, Path(tmp), 0, 0)
         hist = _child("history", seconds, width, height, path, Path(tmp), speed_px_s,
                       jump_s)
-    e = _percentiles(np.diff(empty["flips"]["empty"]))
+    e = percentiles(np.diff(empty["flips"]["empty"]))
     lists = {}
     for name in LISTS:
         f = np.diff(hist["flips"].get(name, []))
         lists[name] = {"rows": hist["rows"].get(name), "frames": int(f.size),
-                       "frame_ms": _percentiles(f), "load_ms": hist["load_ms"].get(name),
+                       "frame_ms": percentiles(f), "load_ms": hist["load_ms"].get(name),
                        "jumps": hist["jumps"].get(name, 0)}
     all_f = np.concatenate([np.diff(hist["flips"].get(n, [])) for n in LISTS])
-    h = _percentiles(all_f)
+    h = percentiles(all_f)
     ratio = (h["p99"] / e["p99"]) if e["p99"] else None
     return {
         "bench": "history", "procedures": procedures, "size": [width, height],
@@ -87,7 +84,7 @@ def bench_history(seconds: float = 20.0, procedures: int = 10000, width: int = 1
             "max_frame_ms": {"limit": MAX_FRAME_MS, "value": h["max"],
                              "pass": bool(h["max"] is not None and h["max"] <= MAX_FRAME_MS)},
         },
-        "machine": _machine(), "wall_s": round(time.perf_counter() - start, 1),
+        "machine": machine(), "wall_s": round(time.perf_counter() - start, 1),
     }
 
 
@@ -115,129 +112,6 @@ def format_history(rep: dict) -> str:
 
 def _child(kind: str, seconds: float, width: int, height: int, db: Path, tmp: Path,
            speed: float, jump: float) -> dict:
-    from app.bench.ui import run_window
-
-    return run_window("app.bench.history", kind,
+    return run_window("app.ui.bench_history", kind,
                       [f"{seconds:g}", str(width), str(height), str(db)],
                       [f"{speed:g}", f"{jump:g}"], tmp, timeout=seconds * 3 + 180)
-
-
-# the child: one window ------------------------------------------------------------------------
-def _child_main(argv: list[str]) -> int:
-    kind, seconds, width, height, db, out, speed, jump = argv
-    seconds, width, height = float(seconds), int(width), int(height)
-    speed, jump = float(speed), float(jump) or float("inf")
-    from app.ui.env import has_display, prepare_kivy
-    from devices.files import home
-
-    prepare_kivy(home())
-    from kivy.config import Config
-
-    Config.set("graphics", "width", str(width))
-    Config.set("graphics", "height", str(height))
-    Config.set("graphics", "resizable", "0")
-    from kivy.app import App
-    from kivy.clock import Clock
-    from kivy.core.window import Window
-    from kivy.graphics import Color, Rectangle
-    from kivy.uix.widget import Widget
-
-    rec = {"flips": {}, "rows": {}, "load_ms": {}, "jumps": {},
-           "display": os.environ.get("DISPLAY") if has_display() else "offscreen"}
-    state = {"phase": None, "recording": False}
-    rng = random.Random(1)
-
-    class BenchApp(App):
-        def build(self):
-            Window.clearcolor = (0.05, 0.06, 0.08, 1)
-            if kind == "empty":
-                w = Widget()
-                with w.canvas:
-                    self.colour = Color(0.05, 0.06, 0.08, 1)
-                    Rectangle(pos=(0, 0), size=(8, 8))
-                return w
-            from kivy.uix.screenmanager import NoTransition, ScreenManager
-
-            import app.ui.widgets  # noqa: F401  (NavBar)
-            from app.logbook import Logbook
-            from app.ui.history import HistoryScreen
-
-            self.lb = Logbook(db)
-            sm = ScreenManager(transition=NoTransition())
-            self.screen = HistoryScreen(self.lb, None)
-            sm.add_widget(self.screen)
-            return sm
-
-        def on_start(self):
-            Window.bind(on_flip=flip)
-            Clock.schedule_once(lambda _dt: run(), 0.5)
-
-    app = BenchApp()
-
-    def flip(*_):
-        if state["recording"]:
-            rec["flips"].setdefault(state["phase"], []).append(time.perf_counter())
-
-    def run():
-        if kind == "empty":
-            state["phase"], state["recording"] = "empty", True
-            end = time.perf_counter() + seconds
-
-            def tick(_dt):
-                app.colour.r = 0.05 + 0.01 * (int(time.perf_counter() * 60) % 2)
-                if time.perf_counter() > end:
-                    finish()
-                    return False
-            Clock.schedule_interval(tick, TICK_S)
-            return
-        phase(0)
-
-    def phase(k: int):
-        if k >= len(LISTS):
-            finish()
-            return
-        name = LISTS[k]
-        screen = app.screen
-        t = time.perf_counter()
-        screen.set_mode(name)
-        rv = screen.ids.list
-        rv.refresh_from_data()
-        rec["load_ms"][name] = round((time.perf_counter() - t) * 1000, 1)
-        rec["rows"][name] = len(screen.rows)
-        state["phase"], state["recording"] = name, False
-        rec["jumps"][name] = 0
-
-        def start(_dt):
-            state["recording"] = True
-            end = time.perf_counter() + seconds / len(LISTS)
-            last = {"t": time.perf_counter(), "jump": time.perf_counter()}
-
-            def tick(_dt):
-                now = time.perf_counter()
-                span = max(rv.children[0].height - rv.height, 1.0)
-                if now - last["jump"] >= jump:
-                    rv.scroll_y = rng.random()
-                    last["jump"] = now
-                    rec["jumps"][name] += 1
-                else:
-                    y = rv.scroll_y - speed * (now - last["t"]) / span
-                    rv.scroll_y = y if y > 0 else 1.0
-                last["t"] = now
-                if now > end:
-                    state["recording"] = False
-                    Clock.schedule_once(lambda _dt: phase(k + 1), 0)
-                    return False
-            Clock.schedule_interval(tick, TICK_S)
-        Clock.schedule_once(start, SETTLE_S)
-
-    def finish():
-        state["recording"] = False
-        Path(out).write_text(json.dumps(rec))
-        app.stop()
-
-    app.run()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_child_main(sys.argv[1:]))

@@ -85,7 +85,7 @@ def bench(path: Path, args) -> dict:
     t0 = time.perf_counter()
     pool = _snippet_pool(min(args.snippets, 16) or 1)
     with Logbook(path) as lb:
-        built = _build(lb, args.procedures, args.injections, args.snippets, pool)
+        built = bulk_load(lb, args.procedures, args.injections, args.snippets, pool)
         build_s = time.perf_counter() - t0
         stored = [r[0] for r in lb.db.execute("SELECT length(samples) FROM snippets")]
         rng = random.Random(2)
@@ -140,7 +140,7 @@ def _snippet_pool(n: int) -> list[dict]:
             for k in range(n)]
 
 
-def _build(lb, n_proc: int, n_inj: int, n_snip: int, pool: list[dict]) -> dict:
+def bulk_load(lb, n_proc: int, n_inj: int, n_snip: int, pool: list[dict]) -> dict:
     """Patients with about ten sessions each, three months apart, injections spread evenly,
     snippets on an evenly spread subset; audited rows, one transaction per thousand."""
     from app.logbook import demo, ids, snippets

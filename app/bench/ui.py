@@ -1,9 +1,10 @@
 """`needlepoint bench ui`: the live trace's own work per frame on this machine's GL.
 
-Two child processes run one after the other, each a real Kivy window of the same size
-(offscreen GL without a display, the X server of DISPLAY with one) with the same Clock
-interval (1/60 s) and the same writer thread filling an app.session.live.Ring with 2 channels of
-the simulator (sim:denervated, two seeds) at 20 kHz at real pace, in 5 ms writes:
+Two child processes (app/ui/bench_ui.py) run one after the other, each a real Kivy window
+of the same size (offscreen GL without a display, the X server of DISPLAY with one) with
+the same Clock interval (1/60 s) and the same writer thread filling an app.session.live.Ring
+with 2 channels of the simulator (sim:denervated, two seeds) at 20 kHz at real pace, in 5
+ms writes:
 
 - "empty": the window holds an empty widget and only asks for a redraw each tick;
 - "trace": the window holds a Trace (app/ui/trace.py) that calls `update(ring, fs)` each
@@ -29,15 +30,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
+
+from app.bench.common import machine, percentiles, run_window
 
 FS = 20000.0
 CHANNELS = 2
@@ -104,8 +103,6 @@ def source_signal(seconds: float = SIGNAL_S) -> np.ndarray:
 
 
 def bench_ui(seconds: float = 20.0, width: int = 1280, height: int = 800) -> dict:
-    from app.bench.dsp import _machine, _percentiles
-
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="needlepoint-bench-ui-") as tmp:
         sig = Path(tmp) / "signal.npy"
@@ -122,15 +119,15 @@ def bench_ui(seconds: float = 20.0, width: int = 1280, height: int = 800) -> dic
         d = np.repeat(np.asarray(delays["delay_s"], float), np.asarray(delays["count"], int))
         phases[name] = {
             "mode": mode, "ms_per_div": ms, "frames": len(steady),
-            "trace_cpu_ms": _percentiles([r["cpu"] for r in steady]),
-            "trace_wall_ms": _percentiles([r["wall"] for r in steady]),
-            "restart_cpu_ms": _percentiles([r["cpu"] for r in restart])["max"],
-            "frame_ms": _percentiles(np.diff(trace["flips"].get(name, []))),
-            "frame_cpu_ms": _percentiles(np.diff(trace["cpu"].get(name, []))),
+            "trace_cpu_ms": percentiles([r["cpu"] for r in steady]),
+            "trace_wall_ms": percentiles([r["wall"] for r in steady]),
+            "restart_cpu_ms": percentiles([r["cpu"] for r in restart])["max"],
+            "frame_ms": percentiles(np.diff(trace["flips"].get(name, []))),
+            "frame_cpu_ms": percentiles(np.diff(trace["cpu"].get(name, []))),
             "vertices": {"per_mesh_max": max(verts["per_mesh"], default=0),
                          "meshes": len(verts["per_mesh"]), "width": verts["width"],
                          "limit": 2 * verts["width"]},
-            "arrival_to_vertex_ms": _percentiles(d),
+            "arrival_to_vertex_ms": percentiles(d),
             "samples_drawn": int(d.size),
         }
     flips_all = np.concatenate([np.diff(v) for v in trace["flips"].values() if len(v) > 1])
@@ -152,218 +149,26 @@ def bench_ui(seconds: float = 20.0, width: int = 1280, height: int = 800) -> dic
         "fs": FS, "channels": CHANNELS, "sources": list(SOURCES),
         "seconds": seconds, "tick_s": round(TICK_S, 5),
         "phases": phases,
-        "frame_ms": {"trace": _percentiles(flips_all),
-                     "empty": _percentiles(np.diff(empty["flips"].get("empty", [])))},
-        "frame_cpu_ms": {"trace": _percentiles(cpu_all),
-                         "empty": _percentiles(np.diff(empty["cpu"].get("empty", [])))},
+        "frame_ms": {"trace": percentiles(flips_all),
+                     "empty": percentiles(np.diff(empty["flips"].get("empty", [])))},
+        "frame_cpu_ms": {"trace": percentiles(cpu_all),
+                         "empty": percentiles(np.diff(empty["cpu"].get("empty", [])))},
         "fps": {"trace": trace["fps"], "empty": empty["fps"]},
         "launch_to_first_trace_s": trace["first_update_s"],
         "launch_to_first_trace_flip_s": trace["first_flip_s"],
         "launch_to_first_flip_empty_s": empty["first_flip_s"],
         "targets": targets,
         "pass": all(t["pass"] for t in targets.values()),
-        "machine": _machine(),
+        "machine": machine(),
         "wall_s": round(time.perf_counter() - start, 2),
     }
 
 
 def _child(kind: str, seconds: float, width: int, height: int, signal: Path,
            tmp: Path) -> dict:
-    return run_window("app.bench.ui", kind, [f"{seconds:g}", str(width), str(height),
-                                             str(signal)], [repr(time.time())], tmp,
-                      timeout=seconds * 3 + 120)
-
-
-def run_window(module: str, kind: str, before: list[str], after: list[str], tmp: Path,
-               timeout: float) -> dict:
-    """One benchmark window in a child process of its own (`python -m module kind *before
-    OUT *after`, with a throwaway NEEDLEPOINT_HOME): the JSON it wrote to OUT."""
-    root = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(root), *filter(None, [os.environ.get("PYTHONPATH")])])}
-    env["NEEDLEPOINT_HOME"] = str(tmp / "home")
-    out = tmp / f"{kind}.json"
-    cmd = [sys.executable, "-m", module, kind, *before, str(out), *after]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
-    if done.returncode != 0 or not out.exists():
-        raise RuntimeError(f"{module}: the {kind} window failed (exit {done.returncode}): "
-                           f"{done.stderr[-3000:]}")
-    return json.loads(out.read_text())
-
-
-# the child: one window ------------------------------------------------------------------------
-class _Writer(threading.Thread):
-    """Writes the looped signal into the ring at real pace, logging each write's end index
-    and time."""
-
-    def __init__(self, ring, sig: np.ndarray, seconds: float):
-        super().__init__(name="bench-writer", daemon=True)
-        self.ring, self.sig = ring, sig
-        n = int(seconds / WRITE_S * 1.5) + 1000
-        self.ends = np.zeros(n, np.int64)
-        self.times = np.zeros(n, np.float64)
-        self.count = 0
-        self.stop = threading.Event()
-
-    def run(self):
-        t0 = time.perf_counter()
-        loop = len(self.sig)
-        while not self.stop.is_set():
-            due = int((time.perf_counter() - t0) * FS)
-            n = due - self.ring.written
-            if n > 0:
-                p = self.ring.written % loop
-                self.ring.write(self.sig[np.arange(p, p + n) % loop])
-                if self.count < len(self.ends):
-                    self.ends[self.count] = self.ring.written
-                    self.times[self.count] = time.perf_counter()
-                    self.count += 1
-            time.sleep(WRITE_S)
-
-
-def _child_main(argv: list[str]) -> int:
-    kind, seconds, width, height, signal, out, launched = argv
-    seconds, width, height, launched = float(seconds), int(width), int(height), float(launched)
-    from app.ui.env import has_display, prepare_kivy
-    from devices.files import home
-
-    prepare_kivy(home())
-    os.environ.setdefault("KIVY_WINDOW_ICON", "")
-    from kivy.config import Config
-
-    Config.set("graphics", "width", str(width))
-    Config.set("graphics", "height", str(height))
-    Config.set("graphics", "resizable", "0")
-    from kivy.app import App
-    from kivy.clock import Clock
-    from kivy.core.window import Window
-    from kivy.uix.widget import Widget
-
-    from app.session.live import Ring
-
-    sig = np.load(signal)
-    ring = Ring(int(60 * FS), CHANNELS)
-    writer = _Writer(ring, sig, seconds)
-    rec = {"frames": [], "flips": {}, "cpu": {}, "vertices": {}, "delays": {}, "fps": None,
-           "first_update_s": None, "first_flip_s": None,
-           "display": os.environ.get("DISPLAY") if has_display() else "offscreen"}
-    state = {"phase": None, "t0": None, "restart": False, "drawn_to": None, "pending": None,
-             "delays": []}
-    if kind == "trace":
-        plan, at = [], 0.0
-        for name, mode, ms, share in PHASES:
-            plan.append((at, name, mode, ms))
-            at += share * seconds
-    else:
-        plan = [(0.0, "empty", None, None)]
-
-    class BenchApp(App):
-        def build(self):
-            Window.clearcolor = (0.05, 0.06, 0.08, 1)
-            if kind == "trace":
-                from app.ui.trace import Trace
-
-                self.trace = Trace(channels=CHANNELS)
-                return self.trace
-            self.trace = None
-            return Widget()
-
-        def on_start(self):
-            rec["gl"] = _gl_strings()
-            Window.bind(on_flip=flip)
-            writer.start()
-            state["t0"] = time.perf_counter()
-            Clock.schedule_interval(tick, TICK_S)
-
-    def flip(*_):
-        now = time.perf_counter()
-        if rec["first_flip_s"] is None and (kind == "empty" or rec["first_update_s"]):
-            rec["first_flip_s"] = time.time() - launched
-        if state["phase"]:
-            rec["flips"].setdefault(state["phase"], []).append(now)
-            rec["cpu"].setdefault(state["phase"], []).append(time.process_time())
-
-    def tick(_dt):
-        app = App.get_running_app()
-        el = time.perf_counter() - state["t0"]
-        if el >= seconds:
-            finish(app)
-            return False
-        phase = [p for p in plan if p[0] <= el][-1]
-        tr = app.trace
-        if phase[1] != state["phase"]:
-            if state["phase"] and tr is not None:
-                note_vertices(tr)
-            state["phase"] = phase[1]
-            if tr is not None:
-                tr.mode, tr.ms_per_div = phase[2], phase[3]
-                if phase[2] == "triggered":
-                    tr.trigger_uv = -40.0
-                state["restart"] = True
-        if tr is None:
-            Window.canvas.ask_update()
-            return None
-        c0, w0 = time.thread_time(), time.perf_counter()
-        tr.update(ring, FS)
-        c1, w1 = time.thread_time(), time.perf_counter()
-        rec["frames"].append({"phase": phase[1], "cpu": c1 - c0, "wall": w1 - w0,
-                              "restart": state["restart"]})
-        if tr.drew > 0 and rec["first_update_s"] is None:
-            rec["first_update_s"] = time.time() - launched
-        if not state["restart"] and tr.mode != "triggered":
-            a = state["drawn_to"]
-            if a is not None and tr.drawn_to > a:
-                state["delays"].append((phase[1], a, tr.drawn_to, w1))
-        state["restart"] = False
-        state["drawn_to"] = tr.drawn_to
-        Window.canvas.ask_update()
-        return None
-
-    def note_vertices(tr):
-        rec["vertices"][state["phase"]] = {"per_mesh": tr.vertex_counts(),
-                                           "width": int(tr.width)}
-
-    def finish(app):
-        if app.trace is not None:
-            note_vertices(app.trace)
-        writer.stop.set()
-        frames = sum(len(v) for v in rec["flips"].values())
-        rec["fps"] = round(frames / seconds, 1)
-        rec["delays"] = _delays(state["delays"], writer.ends[:writer.count],
-                                writer.times[:writer.count])
-        Path(out).write_text(json.dumps(rec))
-        app.stop()
-
-    BenchApp().run()
-    return 0
-
-
-def _delays(spans, ends: np.ndarray, times: np.ndarray) -> dict:
-    """Per phase, (delay, samples) pairs: each sample of [a, b) that update() put into a
-    vertex at time t waited t minus the time of the write that brought it."""
-    out: dict = {}
-    for phase, a, b, t in spans:
-        d = out.setdefault(phase, {"delay_s": [], "count": []})
-        k0 = int(np.searchsorted(ends, a, side="right"))  # the write holding sample a
-        k1 = int(np.searchsorted(ends, b - 1, side="right"))
-        prev = a
-        for k in range(k0, min(k1, len(ends) - 1) + 1):
-            e = min(int(ends[k]), b)
-            if e > prev:
-                d["delay_s"].append(round(t - float(times[k]), 6))
-                d["count"].append(e - prev)
-                prev = e
-    return out
-
-
-def _gl_strings() -> dict:
-    try:
-        from kivy.graphics.opengl import GL_RENDERER, GL_VERSION, glGetString
-
-        return {"renderer": glGetString(GL_RENDERER).decode(errors="replace"),
-                "version": glGetString(GL_VERSION).decode(errors="replace")}
-    except Exception as e:  # noqa: BLE001 (a report, not a failure)
-        return {"error": str(e)}
+    return run_window("app.ui.bench_ui", kind,
+                      [f"{seconds:g}", str(width), str(height), str(signal)],
+                      [repr(time.time())], tmp, timeout=seconds * 3 + 120)
 
 
 def format_ui(rep: dict) -> str:
@@ -398,6 +203,3 @@ def format_ui(rep: dict) -> str:
 def _f(v, digits: int = 3) -> str:
     return "-" if v is None else f"{v:.{digits}f}"
 
-
-if __name__ == "__main__":
-    sys.exit(_child_main(sys.argv[1:]))

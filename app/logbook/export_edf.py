@@ -18,7 +18,7 @@ import edfio
 import numpy as np
 
 from app.logbook import ids
-from devices.formats.edf_write import _candidates, _layout, _stored
+from devices.formats.edf_write import range_candidates, record_layout, stored_range
 
 DMIN, DMAX = -32768, 32767
 
@@ -39,7 +39,7 @@ def export(lb, records: list[dict], out: Path) -> list[Path]:
 def write_snippet(path: Path, s: dict, injection: dict, vial: dict) -> None:
     fs, scale = float(s["fs"]), float(s["uv_per_count"])
     counts = s["samples"]
-    spr, duration = _layout(counts.shape[0], fs, 2 * counts.shape[1])
+    spr, duration = record_layout(counts.shape[0], fs, 2 * counts.shape[1])
     t_inj = s["injection_index"] / fs
     start = ids.parse(injection["at"]) - datetime.timedelta(seconds=t_inj)
     signals = []
@@ -67,9 +67,9 @@ def write_snippet(path: Path, s: dict, injection: dict, vial: dict) -> None:
 
 def _ranges(counts: np.ndarray, scale: float) -> tuple[tuple[int, int], tuple[float, float]]:
     """(digital range, physical range) holding these counts on the grid of `scale`."""
-    for lo, hi, plo, phi, clip in _candidates(counts * scale, scale, DMIN, DMAX):
+    for lo, hi, plo, phi, clip in range_candidates(counts * scale, scale, DMIN, DMAX):
         if clip:
             break
-        if _stored(edfio.EdfSignal, plo, phi, lo, hi) is not None:
+        if stored_range(edfio.EdfSignal, plo, phi, lo, hi) is not None:
             return (lo, hi), (plo, phi)
     return (DMIN, DMAX), (DMIN * scale, DMAX * scale)

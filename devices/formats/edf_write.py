@@ -36,7 +36,7 @@ def write(file, samples: np.ndarray, fs: float, *, bdf: bool, labels: Sequence[s
           device_uri: str, settings: dict, annotations: Iterable, step_uv: Sequence,
           start: datetime.datetime) -> None:
     cls, edf_cls = (edfio.BdfSignal, edfio.Bdf) if bdf else (edfio.EdfSignal, edfio.Edf)
-    spr, duration = _layout(samples.shape[0], fs, (3 if bdf else 2) * samples.shape[1])
+    spr, duration = record_layout(samples.shape[0], fs, (3 if bdf else 2) * samples.shape[1])
     fs_header = spr / duration  # what a reader will compute; equals fs unless inexact
     notes = [edfio.EdfAnnotation(float(t), d, _clean(text, 1000)) for t, d, text in annotations]
     notes.insert(0, edfio.EdfAnnotation(0.0, None, _settings_text(device_uri, settings)))
@@ -62,8 +62,8 @@ def write(file, samples: np.ndarray, fs: float, *, bdf: bool, labels: Sequence[s
 
 def _signal(cls, x: np.ndarray, fs: float, label: str, step, settings: dict):
     dlo, dhi = cls._default_digital_range  # edfio's own limits: 16 or 24 bits
-    for lo, hi, plo, phi, clip in _candidates(x, step, dlo, dhi):
-        stored = _stored(cls, plo, phi, lo, hi)
+    for lo, hi, plo, phi, clip in range_candidates(x, step, dlo, dhi):
+        stored = stored_range(cls, plo, phi, lo, hi)
         if stored is None:
             continue
         digital = _quantise(x, lo, hi, *stored, clip=clip)
@@ -83,8 +83,13 @@ def _signal(cls, x: np.ndarray, fs: float, label: str, step, settings: dict):
     )
 
 
-def _candidates(x: np.ndarray, step, dlo: int, dhi: int):
-    """(digital min, max, physical min, max, clip?) in order of preference."""
+def range_candidates(x: np.ndarray, step, dlo: int, dhi: int):
+    """The (digital min, digital max, physical min, physical max, clip) ranges that could
+    hold the samples `x` (microvolts), best first, for a format whose digital values run
+    from `dlo` to `dhi`. With `step` (microvolts per count) given and `x` on its grid, the
+    first ones keep every sample exactly (clip False), with physical ends that are exact
+    short decimals; the last is always a symmetric range rounded up to two significant
+    digits, which may need clipping (clip True). Check each with `stored_range`."""
     if step and math.isfinite(step) and step > 0 and _on_grid(x, step):
         tol = 1e-6 * step
         k = np.rint(x.astype(np.float64) / step)
@@ -134,8 +139,10 @@ def _decimal(value: float, tol: float) -> float | None:
     return None
 
 
-def _stored(cls, plo: float, phi: float, lo: int, hi: int) -> tuple[float, float] | None:
-    """The physical range as edfio will store it, or None if it would alter ours."""
+def stored_range(cls, plo: float, phi: float, lo: int, hi: int) -> tuple[float, float] | None:
+    """The physical range (plo, phi) over digital lo..hi as edfio's signal class `cls`
+    (EdfSignal or BdfSignal) will store it in the header, or None if the header's 8
+    characters would alter it (then the scale a reader computes would differ from ours)."""
     try:
         probe = cls.from_digital(np.zeros(1, cls._digital_dtype), 1.0,
                                  physical_range=(plo, phi), digital_range=(lo, hi))
@@ -160,9 +167,11 @@ def _quantise(x: np.ndarray, lo: int, hi: int, plo: float, phi: float, *, clip: 
 
 # layout ----------------------------------------------------------------------------------
 
-def _layout(frames: int, fs: float, bytes_per_frame: int) -> tuple[int, float]:
-    """(samples per data record, record duration): whole records, no padding, a duration
-    that is an exact short decimal; ideally 0.1 to 1 s and within the recommended size."""
+def record_layout(frames: int, fs: float, bytes_per_frame: int) -> tuple[int, float]:
+    """(samples per data record, record duration) for `frames` samples at `fs` with
+    `bytes_per_frame` bytes per sample instant over all signals: whole records, no padding,
+    a duration that is an exact short decimal; ideally 0.1 to 1 s and within the EDF
+    spec's recommended record size."""
     divisors = _divisors(frames)
     exact = {n: d for n in divisors if (d := _decimal(n / fs, 1e-12 * n / fs)) is not None}
     short = [n for n in exact if 0.1 * fs <= n <= fs]

@@ -1,0 +1,87 @@
+"""The offscreen render behind `needlepoint screenshot`: the app in a window of the given
+size, the screen arranged, the signal run for a while, then the window saved as a PNG."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def take(device: str, out: Path, width: int, height: int, seconds: float, *,
+         screen: str = "live", preset: str = "spontaneous", trace: str = "sweep",
+         demo: bool = False) -> None:
+    from app.ui.env import prepare_kivy
+    from devices.files import home
+
+    prepare_kivy(home())
+    os.environ.setdefault("KIVY_WINDOW_ICON", "")
+    from kivy.config import Config
+
+    Config.set("graphics", "width", str(width))
+    Config.set("graphics", "height", str(height))
+    Config.set("graphics", "resizable", "0")
+    from kivy.clock import Clock
+
+    from app.ui.main import NeedlepointApp
+
+    # A picture needs no speaker, and must not become the tablet's remembered settings.
+    app = NeedlepointApp(device, sound=False, preset=preset, remember=False)
+
+    signed_in = _demo_logbook() if demo else None
+
+    def arrange(_dt):
+        app.root.get_screen("live").ids.trace.mode = "sweep" if trace == "frozen" else trace
+        if signed_in is not None and app.access is not None:
+            app.access.sign_in(signed_in, DEMO_PIN)
+            app._signed_in()
+        # patient: the demo patient's timeline and charts; detail: its procedure's
+        # injections with their EMG snippets (both on the history screen, --demo only).
+        app.root.current = "history" if screen in ("patient", "detail") else screen
+        if screen in ("patient", "detail") and app.lb is not None:
+            history = app.root.get_screen("history")
+            proc = app.lb.procedures(limit=1)[0]
+            history.open_patient(proc["patient_id"])
+            if screen == "detail":
+                history.open_procedure(proc["id"])
+                first = app.lb.procedure(proc["id"])["injections"][0]
+                history.open_snippet(first["id"])
+
+    def freeze(_dt):
+        # Frozen with two cursors a few divisions apart, as a physician measures.
+        t = app.root.get_screen("live").ids.trace
+        t.frozen = True
+        t.place_cursor(t.width * 0.3, t.height * 0.5)
+        t.place_cursor(t.width * 0.45, t.height * 0.5)
+
+    def shoot(_dt):
+        from kivy.core.window import Window
+
+        with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+            # Window.screenshot numbers its files (x0001.png): take it, then rename.
+            made = Window.screenshot(str(Path(tmp) / "shot.png"))
+            os.replace(made, out)
+        app.stop()
+
+    Clock.schedule_once(arrange, 0)
+    if trace == "frozen":
+        Clock.schedule_once(freeze, max(seconds - 0.5, 0.1))
+    Clock.schedule_once(shoot, seconds)
+    app.run()
+
+
+DEMO_PIN = "1234"  # app.logbook.demo's physician
+
+
+def _demo_logbook() -> str:
+    """A fresh home holding the demo procedure; returns the demo physician's id."""
+    from app.logbook import Logbook, demo
+
+    home = tempfile.mkdtemp(prefix="needlepoint-screenshot-")
+    os.environ["NEEDLEPOINT_HOME"] = home  # read when the app opens its logbook
+    lb = Logbook(Path(home) / "logbook.db")
+    try:
+        demo.procedure(lb)
+        return next(u["id"] for u in lb.users() if u["role"] == "physician")
+    finally:
+        lb.close()
