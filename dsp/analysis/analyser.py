@@ -55,10 +55,9 @@ CLIP_GUARD_S = 0.003
 BUSY_S = 0.003
 # A motor unit's terminal phase lies up to this long after its peak (indexed by whether the
 # field shows denervation): a small unit's is lost in the noise when its extent is measured,
-# and was reported as a potential of its own 4-5 ms after it (on tuning seeds 11-14, 328
-# spurious motor unit potentials in dystonia at 20 kHz, 3 uV; 71 with 6 ms). Where the
-# field shows denervation a unit-shaped potential is mostly a fibre read blunt, and a
-# fibrillation that follows it within 6 ms was lost (grade 4 fields: 17 more missed).
+# and would be reported as a potential of its own 4-5 ms after it. Where the field shows
+# denervation a unit-shaped potential is mostly a fibre read blunt, and a fibrillation that
+# follows it within 6 ms would be lost: there the reach is shorter.
 UNIT_PHASES_S = {False: 0.006, True: 0.004}
 # A potential also stands out of the noise in the shape branch, by this many times its
 # floor, measured from the line it rides on there: the branch's median over LINE_S on either
@@ -68,12 +67,12 @@ SHAPE_THRESHOLD, LINE_S = 4.0, 0.006
 # a blunter one is a distant motor unit's.
 FIBRE_MAX_HALF_WIDTH_MS = 1.0
 BLUNT_MS = 3.0  # no potential's main phase is this wide at half its height
-# A potential's main phase is seldom even this wide (99.9 % of simulated sharp waves and
-# light contractions' motor units are narrower); a phase this wide beside a potential 3
-# times larger is that potential's slow initial or terminal phase (a unit's was reported
-# 3-5 ms before or after it as a potential of its own). Beside one only twice larger it is
-# as often a distant unit's potential (0.3 effort, tuning seeds 15-16: 18 true potentials
-# dropped for 1 slow phase).
+# A potential's main phase is seldom even this wide (a sharp wave's or a light contraction's
+# motor unit's hardly ever is); a phase this wide beside a potential 3 times larger is that
+# potential's slow initial or terminal phase (else a unit's is reported 3-5 ms before or
+# after it as a potential of its own). Beside one only twice larger it is far more often a
+# distant unit's potential: at moderate effort a distant unit's broad potential often lies
+# within reach of another unit's twice its size.
 SLOW_PHASE_MS, SLOW_PHASE_RATIO, SLOW_PHASE_REACH_S = 2.0, 3.0, 0.006
 
 
@@ -230,9 +229,8 @@ class Analyser:
             return None  # a slow wave (a phase's tail, movement), not a potential
         if slow_only and m.half_width_ms >= SLOW_PHASE_MS:
             # Standing out only below 1 kHz, a phase this wide is mostly a sharp wave's or
-            # a fibrillation's slow after-phase (seeds 12001-13003, denervated fields at
-            # 3 uV: 32 spurious fibrillations before the slow branch, 160 with it, 100
-            # with this test).
+            # a fibrillation's slow after-phase: in a denervated field the slow branch
+            # brings up many of them, and they are not potentials.
             return None
         if m.half_width_ms >= SLOW_PHASE_MS and self._dwarfed(peak):
             return None  # the slow initial or terminal phase of the large potential beside
@@ -289,8 +287,8 @@ class Analyser:
         """Delays (samples) of the late components of the unit whose train this is: peaks
         that follow its potentials at the same delays firing after firing (satellites) are
         part of the potential, not other potentials. Not in end-plate noise, whose
-        miniature potentials and spikes bring followers at every delay (trigger points'
-        end-plate spikes were named motor units so), nor in a myotonic run, whose sharp
+        miniature potentials and spikes bring followers at every delay (a trigger point's
+        end-plate spikes would be named motor units so), nor in a myotonic run, whose sharp
         waves' own slow phase follows them at a fixed delay."""
         if train is None or self.epn.on_at(t) or _fast_run(train.all_isis):
             return ()
@@ -299,9 +297,9 @@ class Analyser:
     def _height(self, peak: int) -> float:
         """How far the shape branch at `peak` stands from the line it rides on. In a dense
         field a sharp wave often starts on an earlier one's slow negative phase: low from
-        zero, well clear of that line (tuning seeds 11-14: 3179 sharp waves missed, 2422 now).
-        Noise on a slow phase (a sharp wave's negative phase, a unit's terminal phase)
-        stands out of zero but not of the line (spurious fibrillations 1525 -> 137)."""
+        zero, well clear of that line. Noise on a slow phase (a sharp wave's negative phase,
+        a unit's terminal phase) stands out of zero but not of the line, and is no
+        potential."""
         return abs(float(self.s[peak]) - self._line(self.s, peak))
 
     def _slow_height(self, peak: int) -> float:
@@ -336,9 +334,8 @@ class Analyser:
         denervated = self.field.denervated(t)
         # Where the field shows denervation, a train of small unit-shaped potentials is
         # mostly a fibre's read blunt (overlap, a coarse grid), not a unit firing: counted
-        # as one, the field was not at rest and the fibrillations around it were named
-        # motor units (tuning seeds 11-14: 506 fibrillations and 260 sharp waves so, 312
-        # and 84 now; nothing else changed).
+        # as one, it takes the field off rest, and the fibrillations and sharp waves around
+        # it are named motor units.
         if self._fires_like_unit(m, train, t) and not (denervated
                                                         and m.amplitude_uv < AT_REST_UNIT_UV):
             self.field.units.append(t)
@@ -358,9 +355,9 @@ class Analyser:
                                                   or train.pattern() == "regular")):
             # A unit-shaped fibrillation call on a clock of its own within an irregular
             # train keeps a field denervated but does not make it so: it is as often a
-            # unit that fired evenly for a few beats, and such calls took a light
-            # contraction's field for denervated (one run on seeds 12001-13003: 345 of
-            # its unit potentials were named fibrillation so, 35 now).
+            # unit that fired evenly for a few beats, and such calls would take a light
+            # contraction's field for denervated and name its unit potentials
+            # fibrillations.
             self.field.signs.append(t)
         return kind
 
@@ -374,12 +371,11 @@ class Analyser:
                 and not _clocked(m, train) and not denervated):
             # In end-plate noise only a clock tells a fibrillation from the end plate's own
             # potentials (the classic pitfall): summed miniature potentials read as small
-            # positive-first spikes by the hundred (1917 in 30 s of a simulated end-plate
-            # zone, which had none; 20 now), and some come in fast runs (21 myotonic calls
-            # there; 0 now). Not where sharp waves and clock-like trains show denervation:
-            # a dense field's small fibrillations pass for miniature potentials and bring
-            # end-plate noise of their own (7-8 s of 30 in a grade 4 field at 10 kHz, where
-            # 160 of 795 fibrillations were missed so, 87 now).
+            # positive-first spikes, many a second, and some come in fast runs that read
+            # as myotonic. Not where sharp waves and clock-like trains show denervation: a
+            # dense field's small fibrillations pass for miniature potentials and bring
+            # end-plate noise of their own, and its spikes are still the field's
+            # fibrillations.
             if m.amplitude_uv < F.MINIATURE_MAX_UV:
                 return None
             if kind == "fibrillation":
@@ -392,15 +388,15 @@ class Analyser:
         if (kind == "fibrillation" and not _clocked(m, train) and not denervated
                 and self.field.units_seen(t)):
             # Without a clock, nothing but its shape makes it a fibrillation; where motor
-            # unit trains fired lately and nothing showed denervation, it is a distant
-            # unit's potential (on tuning seeds 13-14, 890 motor unit potentials and 10
-            # of myotonic discharges were named fibrillations so, and no fibrillation).
+            # unit trains fired lately and nothing showed denervation, a spike of that shape
+            # is a distant unit's potential (or a myotonic discharge's) far more often than
+            # a fibrillation.
             return "muap"
         if kind == "end_plate_spike" and denervated and not self.epn.on_at(t):
             # End-plate spikes come with end-plate noise. Without it, in a field that shows
             # denervation, a spike that starts negative is a fibre's recorded near where
-            # it starts (on tuning seeds 11-14, 1401 fibrillations and 1800 sharp waves
-            # were named end-plate spikes in such fields, and no end-plate spike was).
+            # it starts: such fields bring many fibrillations and sharp waves of that
+            # shape, and end-plate spikes hardly ever.
             return "positive_sharp_wave" if m.main == "positive" else "fibrillation"
         return kind
 
@@ -438,15 +434,16 @@ class Analyser:
         pattern = train.pattern()
         # Very regular firing is clinicians' first rule. At rest a small spike whose
         # train is irregular only because look-alike fibres share it (a dense field) still
-        # lies on its own fibre's clock (nine in ten fibrillations called motor units
-        # were blunt readings in such trains).
+        # lies on its own fibre's clock (without it, those fibres' blunt readings would
+        # fall through to motor units).
         if (m.shape in F.SPIKY and not _fast_run(train.all_isis)
                 and (pattern == "regular" or (at_rest and _on_own_clock(m, train)))):
             return "fibrillation"
         # Fibres fire like clocks. A spike whose train fires as motor units do (CV 0.06 to
         # 0.45 at 4-30 Hz) and that lies on no clock of its own (above) is a unit's seen
-        # close to its fibres (a 200 uV unit at 12 Hz was named fibrillation by the hundred
-        # at rest); not where denervation or end-plate noise bring spikes.
+        # close to its fibres (a 200 uV unit at 12 Hz reads spiky there, and at rest its
+        # potentials would be named fibrillations); not where denervation or end-plate
+        # noise bring spikes.
         if self._fires_like_unit(m, train, t):
             return self._motor_unit_kind(t, last_isi)
         if m.shape in F.SPIKY and pattern == "irregular" and m.initial == "negative":
@@ -465,8 +462,7 @@ class Analyser:
         """A motor unit's potential by its train: shaped like one, or a spike, firing
         semiregularly. Such trains are motor units firing, whatever their shape: at 10 kHz
         a light contraction's units read as sharp spikes, and beside them positive-first
-        spikes were named fibrillations by their shape (tuning seeds 13-14: 963 motor unit
-        potentials so, 736 now; fibrillations named motor units 258 -> 324)."""
+        spikes would be named fibrillations by their shape."""
         return train.pattern() == "semiregular" and (
             m.shape == F.MOTOR_UNIT
             or (m.shape in F.SPIKY and train.kind != "myotonic_discharge"
@@ -487,7 +483,7 @@ class Analyser:
 
     def _motor_unit_kind(self, t: float, last_isi: float) -> str:
         """A fasciculation is a unit firing alone: a second of quiet before it, seen (at a
-        recording's start nothing was, and its first unit was called one in every run)."""
+        recording's start no quiet has been seen, so its first unit is not one)."""
         if (t < FASCICULATION_QUIET_S or t - self._last_muap_t < FASCICULATION_QUIET_S
                 or last_isi < FASCICULATION_QUIET_S):
             return "muap"
@@ -642,13 +638,12 @@ def _fibre_read_blunt(m: F.Measures, train: TrainState, denervated: bool) -> boo
     Only while its train is too young to show a pattern, fires like a clock, or runs
     faster than fibrillations (a myotonic discharge's blunt potentials): a train of
     blunt potentials that has fired long enough and still has no clear pattern is mostly
-    distant units that look alike sharing one train (read by their first phase, 4317 motor
-    unit potentials of light contractions and dystonia on tuning seeds 13-20 were named
-    fibrillations; 519 fibrillations were found so on seeds 11-12). And a positive-first one
-    (as motor units start) wider than any fibre's spike stays a motor unit's. In a field
-    that shows denervation, though, such potentials are fibres' whatever their train:
-    1496 fibrillations were named motor units there on seeds 13-14, and 7 motor unit
-    potentials would have been fibrillations."""
+    distant units that look alike sharing one train (read by their first phase, light
+    contractions' and dystonia's unit potentials would be named fibrillations). And a
+    positive-first one (as motor units start) wider than any fibre's spike stays a motor
+    unit's. In a field that shows denervation, though, such potentials are fibres' whatever
+    their train: read as units there, many fibrillations are named motor units, while read
+    as fibres hardly a unit potential is named fibrillation."""
     if m.shape != F.MOTOR_UNIT or m.amplitude_uv >= AT_REST_UNIT_UV:
         return False
     if denervated:

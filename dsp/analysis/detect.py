@@ -26,8 +26,8 @@ from dsp.sos import Sos
 
 # For white noise, 100 Hz-1.5 kHz gives a distant unit's potential 1.3-1.4 times, a sharp
 # wave's and a 3 ms fibrillation's 1.2-1.3 times, a 1.5 ms fibrillation's 1.05-1.1 times the
-# signal to noise of 100 Hz-2.5 kHz; at 10 kHz the wider band held twice the white noise it
-# holds at 20 kHz, and distant units sat at the threshold.
+# signal to noise of 100 Hz-2.5 kHz; and at 10 kHz white noise of a given RMS is twice as
+# dense per hertz as at 20 kHz, so a wider band would leave distant units at the threshold.
 DETECT_BAND_HZ = (100.0, 1500.0)
 # A sharp wave's energy lies lower than a spike's: for white noise 100-700 Hz gives it 1.3
 # times the signal to noise of the detection band (1 ms fibrillations 0.6 times). Positive
@@ -44,8 +44,9 @@ REFRACTORY_S = 0.001
 DOMINANCE_S = 0.003
 DOMINANCE = 1.6  # a peak this many times larger nearby makes a candidate one of its phases
 # The floor is judged in short windows: in a dense field (a grade 4 denervation, several
-# units firing) hardly a 50 ms stretch is free of potentials, but many 5 ms ones are.
-# 50 ms blocks read the floor 1.4-2.9 times too high there; 5 ms windows 1.1-1.3 times.
+# units firing) hardly a 50 ms stretch is free of potentials, but many 5 ms ones are, so
+# 5 ms windows read the floor near the amplifier's noise where longer ones read it well
+# above, and potentials 5 times the noise would go unfound.
 WINDOW_S = 0.005
 FLOOR_S = 30.0  # quiet moments between dense activity define the floor
 FLOOR_PERCENTILE = 2

@@ -146,7 +146,7 @@ def measure(x: np.ndarray, d: np.ndarray, peak: int, fs: float, noise_uv: float,
     the shape branch (low-passed, less noisy), used to read the phases of small
     potentials. `phase_noise_uv` scales the test for an initial phase: it is the detection
     branch's noise floor, against which that test's factor was set (the shape branch's own
-    floor reads slightly higher and gave fibrillation F1 0.770 against 0.781). With
+    floor reads slightly higher, and would raise the bar an initial phase must clear). With
     `dense_background` (end-plate noise), the extent is judged against the background just
     before the potential rather than the amplifier's noise. `linked`: see `_neighbours`."""
     ms = fs / 1000.0

@@ -33,7 +33,8 @@ class Turns:
         # Only local extrema can be turns. Between two turns the running extreme is a
         # running max (rising) or min (falling), so each stretch up to the next turn is
         # one accumulate: a few numpy calls per turn instead of a Python step per
-        # extremum (a noisy second has thousands). Float64, as the plain loop was.
+        # extremum (a noisy second has thousands). Values in float64 whatever the chunk's
+        # dtype: the turns are those of a plain loop over the samples.
         dx = np.diff(x)
         ext = np.flatnonzero(np.sign(dx[1:]) != np.sign(dx[:-1])) + 1
         positions = np.r_[0, ext, x.size - 1]

@@ -127,8 +127,9 @@ class TrainState:
             return ""
         recent = self.all_isis[-10:]
         # A potential lost to overlap, noise or another train leaves an interval of two or
-        # three periods: a missed beat, not irregular firing (at 10 uV of noise a light
-        # contraction's units were named fibrillations when such intervals counted).
+        # three periods: a missed beat, not irregular firing (in 10 uV of noise a light
+        # contraction's units lose potentials so; read as irregular, their trains would
+        # leave the field seemingly at rest and their potentials named fibrillations).
         periods = _folded(recent)
         if periods is not None:
             period = sum(periods) / len(periods)
@@ -247,7 +248,7 @@ class TrainTracker:
 
     def _expire(self, t: float) -> None:
         # Trains only get younger, so until the oldest could have expired there is nothing
-        # to look for (this ran for every potential, over every train).
+        # to look for (and no need to scan every train for every potential).
         if t - self._oldest <= EXPIRE_S:
             return
         for tid in [k for k, tr in self.trains.items() if t - tr.last_t > EXPIRE_S]:

@@ -84,8 +84,8 @@ class FillControl:
         # The integral learns fully from small errors only, a tenth as fast from large
         # ones, and not at all while the ratio is at its limit: a card that paused leaves
         # the ring far over its target, and draining that would wind the integral up,
-        # which then drives the fill through the target into an underrun (measured: two
-        # seconds after a 35 ms pause). A clock far off still settles, slowly.
+        # which then drives the fill through the target into an underrun seconds later
+        # (docs/audio.md). A clock far off still settles, slowly.
         if abs(KP * error + KI * self.integral) >= MAX_CORRECTION:
             rate = 0.0
         else:
