@@ -5,13 +5,11 @@ patient data ever goes here."""
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from devices import DEFAULT_URI
-from devices.files import home
+from devices.files import atomic_write, home
 
 
 @dataclass
@@ -48,8 +46,7 @@ def load() -> Settings:
 def save(s: Settings) -> None:
     p = path()
     p.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=p.parent, delete=False, suffix=".tmp") as f:
+    # Owner-only, as it has always been: no patient data, but this user's set-up of the
+    # tablet (devices, the clinic's isolation declarations), which nobody else needs to read.
+    with atomic_write(p, 0o600) as f:
         json.dump(asdict(s), f, indent=2)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(f.name, p)

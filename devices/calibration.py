@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devices.errors import DeviceError
-from devices.files import home
+from devices.files import atomic_write, home
 
 FILE_NAME = "calibration.json"
 
@@ -79,13 +79,13 @@ def save(key: str, uv_per_count: float, how: str) -> Calibration:
     when = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     data[key] = {"uv_per_count": uv_per_count, "when": when, "how": how}
     p = path()
-    tmp = p.with_suffix(".tmp")
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-        os.replace(tmp, p)
+        # Readable by all (less the umask), as it was written before: amplifiers' scales,
+        # nothing about any patient, so nothing to hide.
+        with atomic_write(p, 0o644) as f:
+            f.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         raise DeviceError(f"cannot store the calibration in {p}: {e.strerror}; free some "
                           "space or set NEEDLEPOINT_HOME to a writable folder") from None
     return Calibration(uv_per_count, when, how)

@@ -19,6 +19,7 @@ from app.logbook.errors import DiskFull, LogbookError, NotALogbook
 from app.logbook.files import SQLITE_HEADER
 from app.logbook.store import Logbook
 from app.logbook.verify import verify_db
+from devices.files import atomic_path
 
 
 def backup(db_path: str | os.PathLike, out: str | os.PathLike) -> dict:
@@ -27,17 +28,19 @@ def backup(db_path: str | os.PathLike, out: str | os.PathLike) -> dict:
     if out.exists():
         raise LogbookError(f"{out} already exists: choose a new name for the backup")
     with Logbook(db_path, create=False) as lb:
-        _create_private(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
         try:
-            dest = sqlite3.connect(out)
-            try:
-                lb.db.conn.backup(dest)
-                # A backup is one self-contained file: no -wal beside it to lose.
-                dest.execute("PRAGMA journal_mode = DELETE")
-            finally:
-                dest.close()
+            # Every patient's record: owner-only, as the logbook. Built under a temporary
+            # name, so a failed backup leaves no file that looks like one.
+            with atomic_path(out, 0o600) as tmp:
+                dest = sqlite3.connect(tmp)
+                try:
+                    lb.db.conn.backup(dest)
+                    # A backup is one self-contained file: no -wal beside it to lose.
+                    dest.execute("PRAGMA journal_mode = DELETE")
+                finally:
+                    dest.close()
         except sqlite3.OperationalError as e:
-            out.unlink(missing_ok=True)
             if "full" in str(e).lower():
                 raise DiskFull(f"the disk holding {out} is full: no backup was made") from None
             raise LogbookError(f"backup to {out} failed: {e}") from None

@@ -7,6 +7,8 @@ import csv
 import json
 from pathlib import Path
 
+from devices.files import atomic_write
+
 PROCEDURE_COLUMNS = ("procedure_id", "mrn", "kind", "indication", "started_at", "ended_at",
                      "weight_kg", "timeout_identity", "timeout_consent", "timeout_side",
                      "billing_codes", "pain_before", "pain_after", "products", "injections",
@@ -20,12 +22,13 @@ INJECTION_COLUMNS = ("procedure_id", "injection_id", "seq", "at", "product", "lo
 def export(records: list[dict], out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     procs, injs = out / "procedures.csv", out / "injections.csv"
-    with open(procs, "w", newline="", encoding="utf-8") as f:
+    # Patients' records (MRN, doses, findings): owner-only, as the logbook.
+    with atomic_write(procs, 0o600, newline="") as f:
         w = csv.DictWriter(f, PROCEDURE_COLUMNS)
         w.writeheader()
         for r in records:
             w.writerow(procedure_row(r))
-    with open(injs, "w", newline="", encoding="utf-8") as f:
+    with atomic_write(injs, 0o600, newline="") as f:
         w = csv.DictWriter(f, INJECTION_COLUMNS)
         w.writeheader()
         for r in records:

@@ -18,6 +18,7 @@ import edfio
 import numpy as np
 
 from app.logbook import ids
+from devices.files import atomic_write
 from devices.formats.edf_write import range_candidates, record_layout, stored_range
 
 DMIN, DMAX = -32768, 32767
@@ -60,9 +61,10 @@ def write_snippet(path: Path, s: dict, injection: dict, vial: dict) -> None:
         startdate=start.date(), equipment_code="Needlepoint_logbook"),
         starttime=start.time().replace(microsecond=0, tzinfo=None),
         data_record_duration=duration, annotations=[note])
-    tmp = path.with_suffix(".edf.part")
-    edf.write(tmp)
-    tmp.replace(path)
+    # Owner-only, as the logbook: the start time and the injection's note place the EMG
+    # in a patient's record.
+    with atomic_write(path, 0o600, binary=True) as f:
+        edf.write(f)
 
 
 def _ranges(counts: np.ndarray, scale: float) -> tuple[tuple[int, int], tuple[float, float]]:

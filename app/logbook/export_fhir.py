@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 from app.logbook import ids, rules
+from devices.files import atomic_write
 
 SNOMED = "http://snomed.info/sct"
 CPT = "http://www.ama-assn.org/go/cpt"
@@ -28,10 +29,9 @@ def export(records: list[dict], out: Path, users: dict[str, dict] | None = None
     written = []
     for r in records:
         path = out / f"{r['id']}.fhir.json"
-        tmp = path.with_suffix(".part")
         text = json.dumps(bundle(r, users), indent=2, ensure_ascii=False)
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        with atomic_write(path, 0o600) as f:  # a patient's record: owner-only, as the logbook
+            f.write(text)
         written.append(path)
     return written
 

@@ -12,6 +12,7 @@ from fpdf import FPDF
 
 from app.logbook import catalogue
 from app.logbook.errors import LogbookError
+from devices.files import atomic_write
 
 KIND = {"botulinum": "Botulinum toxin injection", "trigger_point": "Trigger-point injection",
         "dry_needling": "Dry needling"}
@@ -23,9 +24,9 @@ def export(records: list[dict], out: Path, users: dict[str, dict] | None = None
     written = []
     for r in records:
         path = out / f"{r['id']}.pdf"
-        tmp = path.with_suffix(".pdf.part")
-        note(r, users or {}).output(str(tmp))
-        tmp.replace(path)
+        pdf = note(r, users or {}).output()
+        with atomic_write(path, 0o600, binary=True) as f:  # a patient's note: owner-only
+            f.write(pdf)
         written.append(path)
     return written
 

@@ -7,6 +7,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from devices.files import atomic_write
+
 
 def take(device: str, out: Path, width: int, height: int, seconds: float, *,
          screen: str = "live", preset: str = "spontaneous", trace: str = "sweep",
@@ -57,10 +59,14 @@ def take(device: str, out: Path, width: int, height: int, seconds: float, *,
     def shoot(_dt):
         from kivy.core.window import Window
 
-        with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
-            # Window.screenshot numbers its files (x0001.png): take it, then rename.
+        with tempfile.TemporaryDirectory(prefix="needlepoint-shot-") as tmp:
+            # Window.screenshot names its own file (shot0001.png, the first number free):
+            # it draws into a scratch folder, and the picture goes to `out` from there.
             made = Window.screenshot(str(Path(tmp) / "shot.png"))
-            os.replace(made, out)
+            # Readable by all (less the umask), as before: a picture for the docs, of the
+            # simulator or the demo's made-up patient (only --demo signs in).
+            with atomic_write(out, 0o644, binary=True) as f:
+                f.write(Path(made).read_bytes())
         app.stop()
 
     Clock.schedule_once(arrange, 0)

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import datetime
 import os
-import secrets
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from devices.errors import DeviceError
+from devices.files import atomic_write
 from devices.formats import edf, edf_write, wav, wfdb
 from devices.formats.common import Recording, short_error
 
@@ -101,16 +101,24 @@ def write_recording(path: str | os.PathLike, samples_uv: np.ndarray, fs: float, 
     channels = samples.shape[1]
     labels = _labels(labels, channels)
     steps = _steps(step_uv, channels)
-    kind = Path(path).suffix.lower()
-    with _AtomicFile(Path(path)) as file:
-        if kind == ".wav":
-            wav.write(file, samples, fs, labels=labels, device_uri=device_uri,
-                      settings=settings, calibrated=calibrated)
-        else:
-            edf_write.write(file, samples, fs, bdf=kind == ".bdf", labels=labels,
-                            device_uri=device_uri, settings=settings,
-                            annotations=annotations, step_uv=steps,
-                            start=start or datetime.datetime.now())
+    path = Path(path)
+    kind = path.suffix.lower()
+    try:
+        # Streamed into a temporary beside the file, renamed over it only once complete, so
+        # a full disk or a kill never leaves half a recording under the final name. Readable
+        # by all (less the umask), as recordings always were: the signal, the device and its
+        # settings, no patient identity (the EDF patient field is anonymous), made to be replayed.
+        with atomic_write(path, 0o644, binary=True) as file:
+            if kind == ".wav":
+                wav.write(file, samples, fs, labels=labels, device_uri=device_uri,
+                          settings=settings, calibrated=calibrated)
+            else:
+                edf_write.write(file, samples, fs, bdf=kind == ".bdf", labels=labels,
+                                device_uri=device_uri, settings=settings,
+                                annotations=annotations, step_uv=steps,
+                                start=start or datetime.datetime.now())
+    except OSError as e:
+        raise DeviceError(f"cannot write {path}: {short_error(e)}") from None
 
 
 def _checked(samples_uv) -> np.ndarray:
@@ -137,43 +145,3 @@ def _steps(step_uv, channels: int) -> list[float | None]:
         return [step_uv] * channels
     steps = list(step_uv)
     return steps if len(steps) == channels else [None] * channels
-
-
-class _AtomicFile:
-    """A temporary file beside the target, renamed over it only once complete, so a full
-    disk or a kill never leaves half a recording under the final name."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
-        self.file = None
-
-    def __enter__(self):
-        try:
-            self.file = open(self.tmp, "xb")  # noqa: SIM115 - closed in __exit__
-        except OSError as e:
-            raise DeviceError(f"cannot write {self.path}: {short_error(e)}") from None
-        return self.file
-
-    def __exit__(self, exc_type, exc, tb) -> bool:
-        error = exc
-        if error is None:
-            try:
-                self.file.flush()
-                os.fsync(self.file.fileno())
-            except OSError as e:
-                error = e
-        try:
-            self.file.close()
-        except OSError as e:
-            error = error or e
-        if error is None:
-            try:
-                os.replace(self.tmp, self.path)
-                return False
-            except OSError as e:
-                error = e
-        self.tmp.unlink(missing_ok=True)
-        if isinstance(error, OSError):
-            raise DeviceError(f"cannot write {self.path}: {short_error(error)}") from None
-        return False
