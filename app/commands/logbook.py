@@ -176,8 +176,6 @@ def run_export(args) -> int:
             from app.logbook import note_pdf
 
             files = note_pdf.export(records, out, users)
-    for f in files:  # exports hold patient data: owner-only, like the logbook
-        f.chmod(0o600)
     print(f"{len(files)} {args.format} file(s) for {len(records)} procedure(s) in {out}")
     return 0
 
