@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from app.bench.live import Recorder, _offsets
+from app.bench.live import Recorder, offsets
 
 FS_OUT = 48000.0
 
@@ -34,7 +34,7 @@ def test_potentials_from_before_the_sound_started_are_not_scored():
     # Frames every 30 ms, each drawing up to what had arrived by then.
     t = np.arange(0.0, 4.0, 0.03)
     rec.frames = [(float(ti), int(ti * fs_in), 0.0) for ti in t]
-    out = _offsets(rec, session, speaker)
+    out = offsets(rec, session, speaker)
     assert out["potentials"] == 2  # the one at 0.05 s, before the sound, is left out
     assert out["min"] > -3.0 and out["max"] < 34.0  # within a frame (and a block) of its sound
 
@@ -54,7 +54,7 @@ def test_a_run_longer_than_the_callbacks_kept_scores_only_what_they_cover():
         events=events)))
     t = np.arange(1.0, 301.0, 0.03)
     rec.frames = [(float(ti), int((ti - 1.0) * fs_in), 0.0) for ti in t]
-    out = _offsets(rec, session, speaker)
+    out = offsets(rec, session, speaker)
     covered = (calls - kept) * 128 / FS_OUT  # the output time the kept callbacks start at
     assert out["potentials"] == sum(1 for e in events if e["index"] / fs_in > covered + 0.01)
     assert out["min"] > -3.0 and out["max"] < 34.0

@@ -42,8 +42,20 @@ def test_marked_injections_hold_the_7_s_around_each_press(tmp_path):
                   if m["first"] <= e["index"] < m["first"] + m["frames"]]
         assert len(inside) >= 10  # the scenario's potentials are in the snippet
         assert any(e["kind"] == "fibrillation" for e in m["events"])  # the findings
-    assert marks[1]["device_index"] - marks[0]["device_index"] >= 0.9 * fs
+    # The driver pressed again once the device had given 1 s more (not after a second of
+    # the machine's time, which under load is fewer samples).
+    assert marks[1]["device_index"] - marks[0]["device_index"] >= fs
     assert "Injection 2 marked: 7.0 s" in res["mark_text"]
+
+
+def test_150_marks_in_one_run_all_reach_the_injection_entry(tmp_path):
+    """More marks than the session once kept (100, after which a press opened no entry):
+    every press is handed on once, numbered, and queued for the injection entry."""
+    res = run("many_marks", {"device": URI, "presses": 150}, tmp_path)
+    assert res["delivered"] == res["distinct"] == res["complete"] == 150
+    assert res["queued"] == 150  # nobody signed in: each waits for the next user
+    assert res["marks_done"] == 150
+    assert res["mark_text"].startswith("Injection 150 marked: ")
 
 
 def test_a_pulled_cable_shows_no_signal_and_recovers(tmp_path):

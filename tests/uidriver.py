@@ -124,18 +124,23 @@ def _shown(w) -> bool:
 
 def mark(app, args):
     """Mark by touching the big button, then by the foot pedal's space key; keep what the
-    session captured, for the parent to check against the simulator."""
-    yield 6.0  # so that 5 s before the press exist
+    screen handed on (its on_mark), for the parent to check against the simulator. The
+    presses are placed in the device's time, whatever the machine's speed: the first once
+    5 s of samples exist, the second 1 s of samples after it."""
+    import numpy as np
+
     live = app.root.get_screen("live")
+    session = live.session
+    fs = session.info.fs
+    delivered = _catch_marks(live)
+    yield from _until_frames(session, 5 * fs + 1)  # so that 5 s before the press exist
     tap(find(live, "MarkButton"))
-    yield 1.0
+    yield from _until_frames(session, session.display.written + fs)
     press_key(32)
-    yield 3.0
+    yield from _until(lambda: len(delivered) >= 2, "both marks handed on")
     out = Path(args["out"])
     marks = []
-    for i, m in enumerate(app.session.marks):
-        import numpy as np
-
+    for i, m in enumerate(delivered):
         np.save(out / f"mark{i}.npy", m.samples)
         marks.append({"device_index": m.device_index, "first": m.first_device_index,
                       "press_offset": m.press_offset, "frames": len(m.samples),
@@ -143,21 +148,91 @@ def mark(app, args):
     return {"marks": marks, "mark_text": live.mark_text}
 
 
+def many_marks(app, args):
+    """`presses` presses of the foot pedal in one run, a few per frame; then what the screen
+    handed on (its on_mark) and what the procedure screen got (queued: nobody signed in)."""
+    live = app.root.get_screen("live")
+    session = live.session
+    fs = session.info.fs
+    delivered = _catch_marks(live)
+    yield from _until_frames(session, fs // 2)
+    presses = args["presses"]
+    for i in range(presses):
+        press_key(32)
+        if i % 5 == 4:
+            yield 0.02  # frames go by, and drain what completed, between presses
+    last = session.display.written
+    yield from _until_frames(session, last + 2 * fs + 1)  # every mark's 2 s after have come
+    # All are complete now; the frames that follow hand them on. An old screen that lost
+    # some would never get there: stop waiting a while after, and report what came.
+    yield from _until(lambda: len(delivered) >= presses, None, limit_s=5.0)
+    procedure = app.root.get_screen("procedure")
+    return {"delivered": len(delivered), "distinct": len({id(m) for m in delivered}),
+            "complete": sum(m.complete for m in delivered),
+            "queued": len(procedure.flow.queued), "mark_text": live.mark_text,
+            "marks_done": live.marks_done}
+
+
+def _catch_marks(live) -> list:
+    """Every mark the live screen hands on, in order (and still passed to its on_mark)."""
+    delivered = []
+    handed = live.on_mark
+
+    def catch(mark):
+        delivered.append(mark)
+        if handed is not None:
+            handed(mark)
+
+    live.on_mark = catch
+    return delivered
+
+
+WAIT_LIMIT_S = 60.0  # a hang guard only: the waits are for the device's samples, not time
+POLL_S = 0.05
+
+
+def _until(done, what: str | None, limit_s: float = WAIT_LIMIT_S):
+    """Yield frames until `done()`; past `limit_s` raise (naming `what`), or with no `what`
+    just stop waiting."""
+    import time
+
+    deadline = time.monotonic() + limit_s
+    while not done():
+        if time.monotonic() > deadline:
+            if what is None:
+                return
+            raise TimeoutError(f"{what}: not within {limit_s:g} s")
+        yield POLL_S
+
+
+def _until_frames(session, frames: float):
+    """Yield until the session has taken `frames` samples from its device in all: its own
+    clock, however fast or slow the machine runs the app."""
+    yield from _until(lambda: session.snapshot().counters.frames >= frames,
+                      f"{frames:.0f} device samples")
+
+
 def unplug(app, args):
     """The parent pulls the emulated cable when told READY; the trace must say NO SIGNAL and
-    recover by itself."""
+    recover by itself. Each step waits for what it needs to see, not for a time."""
     live = app.root.get_screen("live")
-    yield 2.0
+    session = live.session
+    yield from _until(lambda: session.snapshot().counters.frames > 0
+                      and live.ids.trace.banner == "", "the first samples")
     before = live.ids.trace.banner
     print("READY", flush=True)
     sys.stdin.readline()  # the parent has pulled the cable
     seen = set()
-    for _ in range(60):  # 6 s: away 1.5 s, then reconnect
-        yield 0.1
+
+    def look() -> bool:
         seen.add(live.ids.trace.banner)
         seen.add(live.status_text.split("  ·  ")[0])
+        return ("NO SIGNAL" in seen and live.ids.trace.banner == ""
+                and getattr(session.device, "reconnects", 0) >= 1)
+
+    yield from _until(look, None)  # away 1.5 s, then it reconnects
     return {"before": before, "seen": sorted(seen), "after": live.ids.trace.banner,
-            "reconnects": getattr(app.session.device, "reconnects", None)}
+            "reconnects": getattr(session.device, "reconnects", None)}
 
 
 def training(app, args):
@@ -176,7 +251,8 @@ def training(app, args):
             "device": {"effort": controls.effort, "proximity": controls.proximity}}
 
 
-SCENARIOS = {"tree": tree, "mark": mark, "unplug": unplug, "training": training}
+SCENARIOS = {"tree": tree, "mark": mark, "many_marks": many_marks, "unplug": unplug,
+             "training": training}
 
 
 def main() -> None:

@@ -145,7 +145,8 @@ def _child(env: dict, ui: bool, seconds: float, scenario: str) -> dict:
     with tempfile.TemporaryDirectory() as home:
         child_env = {**env, "NEEDLEPOINT_HOME": home, "KIVY_NO_ARGS": "1",
                      "KIVY_NO_CONSOLELOG": "1"}
-        done = subprocess.run([sys.executable, "-m", "app.bench.live", "--child",
+        # (the child is under app/ui: with the UI it runs the Kivy app)
+        done = subprocess.run([sys.executable, "-m", "app.ui.bench_live",
                                "ui" if ui else "noui", str(seconds), scenario],
                               env=child_env, capture_output=True, text=True,
                               timeout=seconds + 120)
@@ -155,7 +156,7 @@ def _child(env: dict, ui: bool, seconds: float, scenario: str) -> dict:
     return json.loads(lines[-1][7:])
 
 
-# -- the child ---------------------------------------------------------------------------
+# -- the child (app/ui/bench_live.py runs it; these are its parts without Kivy) ----------
 
 class Recorder:
     """Hooks on the reader thread and the trace: what was written when, what was drawn
@@ -163,7 +164,7 @@ class Recorder:
 
     def __init__(self):
         self.pushes: list[tuple[int, np.ndarray]] = []  # (audio ring write index, positions)
-        # ... filled by _hook_audio_push on the reader thread
+        # ... filled by hook_audio_push on the reader thread
         self.frames: list[tuple[float, int, float]] = []  # (time, ring written, cpu s)
         self.underruns_at_settle: int | None = None
         self.xruns_at_settle = 0
@@ -192,29 +193,16 @@ class Recorder:
         trace.update = recorded_update
 
 
-def _child_main(mode: str, seconds: float, scenario: str) -> None:
-    rec = Recorder()
-    _hook_audio_push(rec)
-    run = _run_ui if mode == "ui" else _run_plain
-    session, audio, speaker = run(rec, seconds, scenario)
-    result = _measure(rec, session, audio, speaker, seconds, mode == "ui", time.monotonic())
-    print("RESULT " + json.dumps(result), flush=True)
-    os._exit(0)  # PortAudio teardown is not part of the measurement
-
-
-def _run_plain(rec: Recorder, seconds: float, scenario: str):
+def run_plain(rec: Recorder, seconds: float, scenario: str):
     """The reader thread and the speaker for `seconds`, no UI; returns what was run."""
-    from app.session.audio import AudioPath
-    from app.session.live import LiveSession
-    from devices import make_device
+    from app.session.open import open_session
 
-    device = make_device(scenario)
-    device.open()
-    audio = AudioPath(device.info.fs, fs_out=FS_OUT, blocksize=BLOCK)
+    session = open_session(scenario, fs_out=FS_OUT, blocksize=BLOCK)
+    audio = session.audio
     speaker = audio.attach_speaker("system")
     if speaker is None:
         raise SystemExit(audio.speaker_error)
-    session = LiveSession(device, audio=audio).start()
+    session.start()
     time.sleep(SETTLE_S)
     rec.settled(audio, speaker)
     time.sleep(max(seconds - SETTLE_S, 0))
@@ -222,44 +210,7 @@ def _run_plain(rec: Recorder, seconds: float, scenario: str):
     return session, audio, speaker
 
 
-def _run_ui(rec: Recorder, seconds: float, scenario: str):
-    """The whole app for `seconds`; returns its session, audio path and speaker (kept
-    by the recorder: the app lets go of it on stopping)."""
-    from app.ui.env import prepare_kivy
-
-    prepare_kivy(Path(os.environ["NEEDLEPOINT_HOME"]))
-    from kivy.config import Config
-
-    Config.set("graphics", "width", "1280")
-    Config.set("graphics", "height", "800")
-    from kivy.clock import Clock
-
-    from app.ui.main import NeedlepointApp
-
-    class Benched(NeedlepointApp):
-        def build(self):
-            root = super().build()
-            rec.wrap_trace(self.live.ids.trace)
-            return root
-
-    app = Benched(scenario, sound=True, remember=False, preset="botulinum")
-
-    def settle(_dt):
-        # The app starts its sound once its screen is up: the first second counts from then.
-        speaker = app.session.audio.speaker
-        if speaker is not None and speaker.calls * BLOCK >= SETTLE_S * FS_OUT:
-            rec.settled(app.session.audio, speaker)
-            return False
-        return None
-
-    Clock.schedule_interval(settle, 0.02)
-    Clock.schedule_once(lambda _dt: app.stop(), seconds)
-    app.run()
-    app.session.stop()
-    return app.session, app.session.audio, rec.speaker
-
-
-def _hook_audio_push(rec: Recorder) -> None:
+def hook_audio_push(rec: Recorder) -> None:
     """Record every push of the audio path (the app builds its own inside App.build)."""
     from app.session import audio as audio_module
 
@@ -277,8 +228,10 @@ def _hook_audio_push(rec: Recorder) -> None:
     audio_module.AudioPath.push = recorded_push
 
 
-def _measure(rec: Recorder, session, audio, speaker, seconds: float, ui: bool,
-             ended: float) -> dict:
+def measure(rec: Recorder, session, audio, speaker, seconds: float, ui: bool,
+            ended: float) -> dict:
+    """The child's report: underruns and xruns after the first second, the reader's lot,
+    and with the UI the sound-to-drawing offsets and the frames."""
     # Lost: the card stopped calling back well before the end (a realtime JACK server
     # drops a client that misses too many deadlines).
     lost = speaker is None or speaker.calls < 0.9 * seconds * FS_OUT / BLOCK
@@ -297,7 +250,7 @@ def _measure(rec: Recorder, session, audio, speaker, seconds: float, ui: bool,
                                for t, target in rec.dry if t >= rec.settled_at],
               "speaker_lost": lost,
               "callbacks": speaker.calls if speaker else 0,
-              "chunks": session.counters.chunks,
+              "chunks": session.snapshot().counters.chunks,
               "reader_priority": session.priority,
               "target_fill_ms": round(audio.renderer.control.target_s * 1000, 2),
               "card_latency_ms": round(speaker.latency_s * 1000, 2) if speaker else None}
@@ -305,7 +258,7 @@ def _measure(rec: Recorder, session, audio, speaker, seconds: float, ui: bool,
         gaps = speaker.callback_gaps() * 1000
         if gaps.size:
             result["callback_gap_ms"] = _pct(gaps)
-    result["offset_ms"] = _offsets(rec, session, speaker) if ui else None
+    result["offset_ms"] = offsets(rec, session, speaker) if ui else None
     if ui and rec.frames:
         t = np.array([f[0] for f in rec.frames])
         cpu = np.array([f[2] for f in rec.frames]) * 1000
@@ -314,7 +267,7 @@ def _measure(rec: Recorder, session, audio, speaker, seconds: float, ui: bool,
     return result
 
 
-def _offsets(rec: Recorder, session, speaker) -> dict | None:
+def offsets(rec: Recorder, session, speaker) -> dict | None:
     """Per simulated potential: drawing time minus sound time, in ms (positive: the
     picture comes after the sound)."""
     if speaker is None or not rec.pushes or not rec.frames:
@@ -376,6 +329,3 @@ def format_live(rep: dict) -> str:
                                      for k, v in rep["met"].items()))
     return "\n".join(lines)
 
-
-if __name__ == "__main__" and len(sys.argv) >= 5 and sys.argv[1] == "--child":
-    _child_main(sys.argv[2], float(sys.argv[3]), sys.argv[4])

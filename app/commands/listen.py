@@ -17,7 +17,7 @@ import wave
 
 import numpy as np
 
-from devices import DEFAULT_URI, Isolation, make_device
+from devices import DEFAULT_URI, Isolation
 from devices.audio_ring import FADE
 from dsp.audio.renderer import DEFAULT_VOLUME, MODES
 
@@ -61,7 +61,7 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from app.commands.errors import UsageError
-    from app.session.audio import AudioPath
+    from app.session.open import open_session
     from app.session.presets import preset
 
     task = preset(args.preset)
@@ -73,23 +73,22 @@ def run(args: argparse.Namespace) -> int:
                          f"(got {args.blocksize})")
     if args.out and not args.out.lower().endswith(".wav"):
         raise UsageError(f"--out must name a .wav file (got {args.out})")
-    device = make_device(args.device, paced=not args.out)
-    device.open()  # hardware says its rate only once open
     try:
-        try:
-            audio = AudioPath(device.info.fs, fs_out=WAV_FS, blocksize=args.blocksize,
-                              sensitivity_uv=(args.sensitivity if args.sensitivity is not None
-                                              else task.sensitivity_uv),
-                              volume=args.volume, mode=args.mode or task.audio_mode,
-                              squelch_uv=args.squelch)
-        except ValueError as e:  # an absurd volume, sensitivity or squelch
-            raise UsageError(str(e)) from None
-        _warn(device.info)
+        session = open_session(
+            args.device, paced=not args.out, fs_out=WAV_FS, blocksize=args.blocksize,
+            sensitivity_uv=(args.sensitivity if args.sensitivity is not None
+                            else task.sensitivity_uv),
+            volume=args.volume, mode=args.mode or task.audio_mode, squelch_uv=args.squelch,
+            mains_hz=args.mains)
+    except ValueError as e:  # an absurd volume, sensitivity or squelch
+        raise UsageError(str(e)) from None
+    try:
+        _warn(session.info)
         if args.out:
-            return _render(device, audio, seconds, args)
-        return _play(device, audio, seconds, args)
+            return _render(session, seconds, args)
+        return _play(session, seconds, args)
     finally:
-        device.close()
+        session.close()
 
 
 def _warn(info) -> None:
@@ -100,18 +99,18 @@ def _warn(info) -> None:
         print("UNCALIBRATED: loudness follows a guessed scale; run needlepoint calibrate")
 
 
-def _play(device, audio, seconds, args) -> int:
+def _play(session, seconds, args) -> int:
     from app.commands.errors import UsageError
-    from app.session.live import LiveSession
 
+    audio, info = session.audio, session.info
     if audio.attach_speaker(args.output, blocksize=args.blocksize) is None:
         raise UsageError(f"{audio.speaker_error}")
     spk = audio.speaker
-    print(f"playing {device.info.uri} ({device.info.fs:g} Hz) on {spk.name!r} at "
-          f"{spk.fs:g} Hz, {spk.blocksize} frames per callback; mode {audio.renderer.mode}, "
-          f"{audio.renderer.sensitivity_uv:g} uV/div, volume {audio.renderer.volume:g}"
+    print(f"playing {info.uri} ({info.fs:g} Hz) on {spk.name!r} at "
+          f"{spk.fs:g} Hz, {spk.blocksize} frames per callback; mode {audio.mode}, "
+          f"{audio.sensitivity_uv:g} uV/div, volume {audio.volume:g}"
           + ("" if seconds is None else f", for {seconds:g} s") + "; Ctrl-C stops")
-    session = LiveSession(device, audio=audio, mains_hz=args.mains).start()
+    session.start()
     start = time.monotonic()
     try:
         while seconds is None or time.monotonic() - start < seconds:
@@ -121,25 +120,24 @@ def _play(device, audio, seconds, args) -> int:
             if lost:
                 print(f"needlepoint: {lost}")
             st = audio.status()
-            print(f"  {time.monotonic() - start:6.1f} s  {session.status:<12} delay "
+            now = session.snapshot()
+            print(f"  {time.monotonic() - start:6.1f} s  {now.status:<12} delay "
                   f"{st['delay_ms']:5.1f} ms  underruns {st['underruns']}  "
                   f"card xruns {spk.xruns}", flush=True)
-            if session.status == "error":
-                print(f"needlepoint: {session.last_error}")
+            if now.status == "error":
+                print(f"needlepoint: {now.last_error}")
                 return 1
     except KeyboardInterrupt:
         pass
-    finally:
-        session.stop()
-        audio.close()
     return 0
 
 
-def _render(device, audio, seconds, args) -> int:
+def _render(session, seconds, args) -> int:
+    """Step the session by hand: read the device here, run the card up to each chunk's
+    time, then feed the chunk."""
     from app.session.audio import VirtualCard
-    from app.session.live import LiveSession
 
-    session = LiveSession(device, audio=audio, mains_hz=args.mains)
+    device, audio = session.device, session.audio
     device.start()
     fs = device.info.fs
     frames = max(round(seconds * fs), 1)
@@ -161,17 +159,16 @@ def _render(device, audio, seconds, args) -> int:
             card = VirtualCard(audio.ring, WAV_FS, args.blocksize, 0.0,
                                lambda block, *_: blocks.append(block.copy()))
         card.run_until(t - t0)
-        session._publish(chunk)
+        session.feed(chunk)
         done += chunk.frames
     underruns = audio.ring.underruns  # (playing out the queue ends in one more)
     if card is not None:
-        card.run_until(card.next_s + audio.renderer.delay_s + 0.05)
+        card.run_until(card.next_s + audio.delay_s() + 0.05)
     out = np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
     write_wav(args.out, out, WAV_FS)
     peak = float(np.abs(out).max()) if out.size else 0.0
-    r = audio.renderer
-    print(f"wrote {out.size / WAV_FS:.2f} s of {r.mode} sound ({r.sensitivity_uv:g} uV/div, "
-          f"volume {r.volume:g}) from {device.info.uri} to {args.out}: peak "
+    print(f"wrote {out.size / WAV_FS:.2f} s of {audio.mode} sound ({audio.sensitivity_uv:g} "
+          f"uV/div, volume {audio.volume:g}) from {device.info.uri} to {args.out}: peak "
           f"{_dbfs(peak)}, {underruns} underruns")
     return 0
 

@@ -102,6 +102,31 @@ class AudioPath:
             self._idling = True
             ring.write(self.renderer.render_idle(want))
 
+    # -- the controls (any thread: the renderer reads each once per chunk) ---------------
+    def set_mode(self, mode: str) -> None:
+        """raw, click, pitch or mute; ValueError for any other."""
+        self.renderer.set_mode(mode)
+
+    def set_volume(self, volume: float) -> None:
+        """0 (silent) to 1; ValueError outside it, and the volume stays as it was."""
+        self.renderer.set_volume(volume)
+
+    def set_sensitivity(self, uv_per_div: float) -> None:
+        """The trace's microvolts per division: loudness follows, as on EMG machines."""
+        self.renderer.set_sensitivity(uv_per_div)
+
+    @property
+    def mode(self) -> str:
+        return self.renderer.mode
+
+    @property
+    def volume(self) -> float:
+        return self.renderer.volume
+
+    @property
+    def sensitivity_uv(self) -> float:
+        return self.renderer.sensitivity_uv
+
     def alert(self, name: str) -> None:
         """A chime (`mark`, `lost`, `warning`), heard through any mode and with no signal."""
         self.renderer.alert(name)

@@ -1,21 +1,30 @@
 """The live session: a reader thread takes chunks from a device, filters them, runs the
 analyser on channel 0, and publishes the filtered signal into a bounded ring that the
-screen peeks at, the potentials into a bounded event list and the measures into a snapshot
-the screen reads a few times a second. No Kivy here.
+screen peeks at (`display`), the potentials into a bounded event list and the measures
+into a snapshot the screen reads a few times a second (`snapshot`). Completed marks wait in
+a queue until the screen takes them (`take_marks`). No Kivy here.
 
 Nothing downstream can block the reader: the ring overwrites its oldest samples, the
 event list drops its oldest, and every gap in the device's sample count or chunk sequence
-is counted, never hidden.
+is counted, never hidden. Marks are the exception that is never dropped: each is a press
+of the physician's, and each becomes an injection record.
+
+`app.session.open.open_session` builds a session from a device URI. It runs on its own
+thread (`start`), or is stepped by hand (`feed`) by whoever reads the device itself.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import queue
 import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
 
@@ -28,7 +37,6 @@ AUDIO_IDLE_POLL_S = 0.004
 GIL_SWITCH_S = 0.001
 READER_RT_PRIORITY = 20  # below an audio server's (jackd -P 70), above everything else
 MARK_BEFORE_S, MARK_AFTER_S = 5.0, 2.0  # the EMG kept with each marked injection
-MARKS_KEPT = 100
 
 
 @dataclass
@@ -94,6 +102,18 @@ class Counters:
     errors: int = 0
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """What the screen shows of the session at one moment, copied: reading it never races
+    the reader thread, and changing it changes nothing in the session."""
+
+    status: str  # the device's short words: "streaming", "no signal: ...", "error"...
+    last_error: str | None
+    signal_age: float  # seconds since the last chunk arrived (inf before the first)
+    counters: Counters  # a copy
+    measures: Mapping  # the analyser's latest measures (read-only; {} before the first)
+
+
 class LiveSession:
     """Runs one device on a reader thread and keeps the last `seconds` of signal."""
 
@@ -123,8 +143,30 @@ class LiveSession:
         self.priority = "normal"  # what the reader thread got: "realtime", "nice -10"...
         self._device_offset = 0  # device index minus ring index (changes at a gap)
         self._pending: deque = deque()  # marks waiting for their 2 s after the press
-        self.marks: deque = deque(maxlen=MARKS_KEPT)  # completed, oldest first
+        # Completed marks until the screen takes them: unbounded, as each one is a press.
+        self._completed: queue.SimpleQueue[Mark] = queue.SimpleQueue()
         self._mark_lock = threading.Lock()
+
+    @property
+    def display(self) -> Ring:
+        """The filtered signal as drawn: the screen reads it (`written`, `capacity`,
+        `last`); only the session writes it."""
+        return self.ring
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(status=self.status, last_error=self.last_error,
+                        signal_age=self.signal_age(),
+                        counters=dataclasses.replace(self.counters),
+                        measures=MappingProxyType(self.measures))
+
+    def take_marks(self) -> list[Mark]:
+        """The marks completed since the last call, oldest first; each is handed out once."""
+        out = []
+        while True:
+            try:
+                out.append(self._completed.get_nowait())
+            except queue.Empty:
+                return out
 
     def start(self) -> LiveSession:
         if self.audio is not None:
@@ -136,8 +178,18 @@ class LiveSession:
         return self
 
     def stop(self, timeout: float = 2.0) -> None:
+        """Stop the reader thread (which closes the device); harmless if never started."""
         self._stop.set()
-        self._thread.join(timeout)
+        if self._thread.ident is not None:
+            self._thread.join(timeout)
+
+    def close(self) -> None:
+        """Stop, and let go of the device and the sound card."""
+        self.stop()
+        if not self._thread.is_alive():  # (a reader stuck in a read closes it on leaving)
+            self.device.close()
+        if self.audio is not None:
+            self.audio.close()
 
     def _run(self) -> None:
         if self.audio is not None:
@@ -157,7 +209,7 @@ class LiveSession:
                     if self.device.ended:
                         return
                     continue
-                self._publish(chunk)
+                self.feed(chunk)
         except DeviceError as e:
             self.counters.errors += 1
             self.last_error = str(e)
@@ -165,7 +217,10 @@ class LiveSession:
         finally:
             self.device.close()
 
-    def _publish(self, chunk) -> None:
+    def feed(self, chunk) -> None:
+        """Take one chunk from the device: filter, sound, ring, analyser, marks. The reader
+        thread calls it for each chunk; a caller that reads the device itself (a render to
+        a file, a test stepping device time by hand) calls it instead, never both."""
         c = self.counters
         if self._expect_index is not None and chunk.first_index != self._expect_index:
             c.gaps += 1
@@ -233,7 +288,7 @@ class LiveSession:
                 mark.uv_per_count = self.info.uv_per_count
                 mark.press_offset = mark.ring_index - first
                 mark.first_device_index = first + (mark.device_index - mark.ring_index)
-                self.marks.append(mark)
+                self._completed.put(mark)
 
     def signal_age(self) -> float:
         """Seconds since the last chunk arrived (large when the amplifier is lost)."""

@@ -2,8 +2,9 @@
 end-plate noise meters, task presets, sound controls, the status bar, and Mark injection.
 
 Logic only; the layout is live.kv. Everything here runs on the main thread: `refresh` is
-called by the Clock each frame and pulls from the session (the ring, the measures snapshot,
-the completed marks); it never reads the device or runs the analyser.
+called by the Clock each frame and pulls from the session through its public reads (the
+display ring, `snapshot()`, `take_marks()`); it never reads the device or runs the
+analyser.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from kivy.properties import (
 )
 
 from app.session.activity import findings, proximity
-from app.session.live import LiveSession
+from app.session.live import LiveSession, Snapshot
 from app.session.presets import preset
 from app.ui.widgets import OrientedScreen
 from devices import Isolation
@@ -86,7 +87,6 @@ class LiveScreen(OrientedScreen):
                                 f"{info.name} is NOT isolated for patient connection: "
                                 "training and research only.")
         self._panel_due = 0.0
-        self._seen_marks = 0
         self.ids.trace.max_fps = TRACE_FPS
 
     def on_landscape(self, _screen, landscape: bool) -> None:
@@ -112,24 +112,24 @@ class LiveScreen(OrientedScreen):
         """The trace's sensitivity changed (buttons, pinch): loudness follows, as on EMG
         machines."""
         if self.audio is not None:
-            self.audio.renderer.set_sensitivity(uv_per_div)
+            self.audio.set_sensitivity(uv_per_div)
 
     def set_audio_mode(self, mode: str) -> None:
         self.audio_mode = mode
         self.muted = False
         if self.audio is not None:
-            self.audio.renderer.set_mode(mode)
+            self.audio.set_mode(mode)
 
     def toggle_mute(self) -> None:
         self.muted = not self.muted
         if self.audio is not None:
-            self.audio.renderer.set_mode("mute" if self.muted else self.audio_mode)
+            self.audio.set_mode("mute" if self.muted else self.audio_mode)
 
     def set_volume(self, value: float) -> None:
         self.volume = value
         if self.audio is not None:
             try:
-                self.audio.renderer.set_volume(value)
+                self.audio.set_volume(value)
             except ValueError as e:  # a slider cannot go there; a script might
                 Logger.warning("Needlepoint: %s", e)
 
@@ -160,13 +160,13 @@ class LiveScreen(OrientedScreen):
 
     # -- each frame -------------------------------------------------------------------
     def refresh(self, _dt: float) -> None:
-        s = self.session
         trace = self.ids.trace
-        trace.update(s.ring, s.info.fs)
+        trace.update(self.session.display, self.session.info.fs)
+        s = self.session.snapshot()
         m = s.measures
         if s.status == "error":
             trace.banner = "DEVICE ERROR"
-        elif s.signal_age() > NO_SIGNAL_AFTER_S:
+        elif s.signal_age > NO_SIGNAL_AFTER_S:
             trace.banner = "NO SIGNAL"
         elif m.get("lead_off"):
             trace.banner = f"LEAD OFF: {m['lead_off']}"
@@ -178,14 +178,13 @@ class LiveScreen(OrientedScreen):
             self._status(s, m)
             self._panel(m)
             self._sound()
-        if len(s.marks) != self._seen_marks:
-            self._new_marks()
+        self._new_marks()
 
-    def _status(self, s: LiveSession, m: dict) -> None:
+    def _status(self, s: Snapshot, m) -> None:
         parts, colour = [s.status], OK_COLOUR
         if s.status == "error":
             parts, colour = [f"ERROR: {s.last_error}"], ALARM_COLOUR
-        elif s.signal_age() > NO_SIGNAL_AFTER_S:
+        elif s.signal_age > NO_SIGNAL_AFTER_S:
             parts, colour = ["NO SIGNAL: reconnecting"], WARN_COLOUR
         c = s.counters
         if c.lost_frames or c.lost_chunks:
@@ -196,7 +195,7 @@ class LiveScreen(OrientedScreen):
             colour = WARN_COLOUR
         self.status_text, self.status_colour = "  ·  ".join(parts), colour
 
-    def _panel(self, m: dict) -> None:
+    def _panel(self, m) -> None:
         if not m:
             return
         self.findings_text = "\n".join(findings(m))
@@ -225,12 +224,11 @@ class LiveScreen(OrientedScreen):
             self.sound_text, self.sound_colour = "NO SOUND", WARN_COLOUR
 
     def _new_marks(self) -> None:
-        marks = list(self.session.marks)
-        for mark in marks[self._seen_marks - len(marks):] if self._seen_marks else marks:
+        """Every mark completed since the last frame, each handed on once, however many."""
+        for mark in self.session.take_marks():
             self.marks_done += 1
             seconds = len(mark.samples) / mark.fs
             self.mark_text = (f"Injection {self.marks_done} marked: {seconds:.1f} s of EMG "
                               "kept")
             if self.on_mark is not None:
                 self.on_mark(mark)
-        self._seen_marks = len(marks)

@@ -2,9 +2,9 @@
 device (the last one used, else the simulator).
 
 Widgets are touched only on the main thread: the reader thread fills a ring
-(app.session.live.LiveSession) and a Clock event pulls from it each frame. The keys a USB foot
-pedal sends (space, enter, page down) mark an injection from any screen, unless someone is
-typing in a field.
+(app.session.live.LiveSession, built by app.session.open.open_session) and a Clock event
+pulls from it each frame. The keys a USB foot pedal sends (space, enter, page down) mark an
+injection from any screen, unless someone is typing in a field.
 
 Records (procedure, history, settings) are behind a PIN and lock after the settings' idle
 time; the lock covers only those screens: the live screen, its sound and marking never
@@ -25,6 +25,7 @@ from app.logbook import Logbook
 from app.logbook.errors import LogbookError
 from app.session.audio import AudioPath
 from app.session.live import LiveSession
+from app.session.open import open_session
 from app.ui.history import HistoryScreen
 from app.ui.live import LiveScreen
 from app.ui.procedure import ProcedureScreen
@@ -34,7 +35,7 @@ from app.ui.trace import Trace  # noqa: F401  (registers the class for the .kv f
 from app.ui.unavailable import RecordsUnavailable
 from app.workflow.access import Access
 from app.workflow.procedure import ProcedureFlow
-from devices import DEFAULT_URI, DeviceError, make_device
+from devices import DEFAULT_URI, DeviceError
 
 PEDAL_KEYS = {32, 13, 271, 281}  # space, enter, keypad enter, page down
 FRAME_S = 1 / 60
@@ -66,12 +67,8 @@ class NeedlepointApp(App):
         from kivy.core.window import Window
 
         Window.clearcolor = (0.05, 0.06, 0.08, 1)
-        device = self._open_device()
-        if self.sound:
-            self.audio = AudioPath(device.info.fs, volume=self.settings.volume,
-                                   wait_for_speaker=True)
-        self.session = LiveSession(device, audio=self.audio,
-                                   mains_hz=self.settings.mains_hz or None).start()
+        self.session = self._open_session().start()
+        self.audio = self.session.audio
         sm = ScreenManager(transition=NoTransition())
         try:
             self.lb = Logbook()  # opened on the main thread: only the UI's thread writes
@@ -105,24 +102,29 @@ class NeedlepointApp(App):
         Window.bind(on_key_down=self._key)
         return sm
 
-    def _open_device(self):
-        """The chosen device, opened (its rate sets up the audio path); if the last used
-        one cannot be had now, the simulator, and the reason is logged."""
+    def _open_session(self) -> LiveSession:
+        """A session on the chosen device, opened (its rate sets up the audio path); if the
+        last used one cannot be had now, the simulator, and the reason is logged. The
+        sound waits for the screen (on_start)."""
         uri = self._declared(self.device_uri)
+
+        def opened(uri: str) -> LiveSession:
+            return open_session(uri, sound=self.sound, volume=self.settings.volume,
+                                mains_hz=self.settings.mains_hz or None,
+                                wait_for_speaker=True)
+
         try:
-            device = make_device(uri)
-            device.open()
+            session = opened(uri)
         except DeviceError as e:
             if uri == DEFAULT_URI:
                 raise
             Logger.warning("Needlepoint: %s; starting on the simulator instead", e)
             uri = DEFAULT_URI
-            device = make_device(uri)
-            device.open()
+            session = opened(uri)
         self.settings.device = uri
         if self.remember:
             settings_store.save(self.settings)
-        return device
+        return session
 
     def _declared(self, uri: str) -> str:
         """A sound card input gets the isolation the clinic declared for it, unless the URI
@@ -201,9 +203,7 @@ class NeedlepointApp(App):
             lb, self.lb = self.lb, None
             lb.close()
         if self.session is not None:
-            self.session.stop()
-        if self.audio is not None:
-            self.audio.close()
+            self.session.close()  # the reader, the device and the sound card
         if self.live is not None and self.remember:
             self.settings.preset = self.live.preset_name
             self.settings.volume = self.live.volume
