@@ -69,7 +69,7 @@ def look(_dt):
     app.root.current = "history"
     result.update(screens=app.root.screen_names, chunks=app.session.counters.chunks,
                   message=app.root.get_screen("history").message)
-    app.session.live.mark_injection()
+    app.live.mark_injection()
     app.stop()
 Clock.schedule_once(look, 3.0)
 app.run()

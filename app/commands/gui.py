@@ -44,7 +44,8 @@ def headless(device: str) -> int:
           "as a WAV\n"
           "  needlepoint logbook demo; needlepoint logbook list   procedure records\n"
           f"  needlepoint screenshot --out {shot}   the live screen, rendered offscreen\n"
-          "  python -m tools.figures scenarios docs/scenarios   one PNG per simulator scenario\n"
+          "  (in a checkout) .venv/bin/python -m tools.figures scenarios docs/scenarios   one "
+          "PNG per simulator scenario\n"
           "  needlepoint emulate spikerbox --link /tmp/spikerbox   a SpikerBox on a pty, "
           "then record --device spikerbox:/tmp/spikerbox\n"
           f"Recording 5 s of {device} into {out} and analysing it, as a demonstration:")
