@@ -169,3 +169,47 @@ def test_bad_arguments_say_so_in_one_line(argv):
     with pytest.raises(UsageError) as caught:
         args.func(args)
     assert "\n" not in str(caught.value)
+
+
+def test_pulses_and_the_write_log_time_each_pulse():
+    """`pulses`: silence with one sample off zero every 0.5 s, and the write log says in
+    which write (and where in it) each pulse left, and when."""
+    with Emulator("MUSCLESS", pulses=0.5) as emu:
+        port = serial.Serial(emu.port, timeout=0.02)
+        decoder = Decoder(channels=1)
+        frames, _, _ = _read(port, decoder, 1.7)
+        port.close()
+        writes = emu.writes()
+    counts = frames[:, 0].astype(int) - 512
+    off_zero = np.flatnonzero(counts)
+    assert off_zero.size >= 3 and np.all(np.diff(off_zero) == int(0.5 * emu.fs))
+    pulses = writes[writes[:, 3] >= 0]
+    firsts = pulses[:, 0] + pulses[:, 3]
+    assert np.all(firsts % int(0.5 * emu.fs) == 0) and firsts.size >= 3
+    assert np.all(np.diff(writes[:, 2]) >= 0)  # times in the order written
+
+
+def test_the_command_line_saves_its_write_log_when_stopped(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    link, log = tmp_path / "box", tmp_path / "writes.npy"
+    proc = subprocess.Popen([sys.executable, "-m", "app", "emulate", "spikerbox",
+                             "--pulses", "0.2", "--link", str(link), "--writes", str(log)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert "a pulse every 0.2 s" in proc.stdout.readline()
+        deadline = time.monotonic() + 20
+        while not link.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        port = serial.Serial(str(link), timeout=0.02)
+        _read(port, Decoder(channels=1), 1.0)
+        port.close()
+        proc.send_signal(signal.SIGUSR1)  # a stall: the log goes on after it
+        time.sleep(0.2)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+    writes = np.load(log)
+    assert writes.shape[1] == 4 and (writes[:, 3] >= 0).sum() >= 3

@@ -3,7 +3,8 @@ the app (or another program that speaks the protocol) with no hardware.
 
     needlepoint emulate spikerbox --hwt MUSCLESS --channels 2 --link /tmp/spikerbox
 
-It prints the port to open and runs until Ctrl-C (or --seconds).
+It prints the port to open and runs until Ctrl-C (or --seconds). SIGUSR1 holds the link
+for --stall-ms (a USB hiccup: nothing is written meanwhile, then the backlog comes).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import contextlib
 import math
 import os
+import signal
 import time
 
 
@@ -43,6 +45,14 @@ def add_parser(sub) -> None:
     s.add_argument("--seed", type=int, default=0, help="simulator seed (default 0)")
     s.add_argument("--clock-ppm", type=float, default=5000.0, metavar="PPM",
                    help="board clock error in ppm (default +5000: 0.5 %% fast)")
+    s.add_argument("--pulses", type=float, metavar="S",
+                   help="send silence with a sharp pulse every S seconds instead of EMG "
+                   "(to time a listener)")
+    s.add_argument("--writes", metavar="FILE.npy",
+                   help="at the end, save every write: first frame, frames, "
+                   "time.monotonic(), offset of the first frame off zero (-1: none)")
+    s.add_argument("--stall-ms", type=float, default=50.0, metavar="MS",
+                   help="how long SIGUSR1 holds the link (default 50)")
     p.set_defaults(func=run)
 
 
@@ -53,11 +63,22 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("say what to emulate: needlepoint emulate spikerbox [options]")
     if args.seconds is not None and not (math.isfinite(args.seconds) and args.seconds > 0):
         raise UsageError(f"--seconds must be a positive number, not {args.seconds:g}")
+    if args.pulses is not None and not (math.isfinite(args.pulses) and args.pulses > 0):
+        raise UsageError(f"--pulses must be a positive number of seconds, not {args.pulses:g}")
+    if not (math.isfinite(args.stall_ms) and 0 < args.stall_ms <= 10_000):
+        raise UsageError(f"--stall-ms must be from 0 to 10000, not {args.stall_ms:g}")
     emulator = _emulator(args)
+    signal.signal(signal.SIGUSR1, lambda *_: emulator.stall(args.stall_ms / 1000))
+    # SIGTERM ends it as Ctrl-C does, so that --writes is saved either way.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     with emulator:
         print(_banner(emulator), flush=True)
         with contextlib.suppress(KeyboardInterrupt):  # the usual way to stop it
             _wait(args.seconds)
+        if args.writes:
+            import numpy as np
+
+            np.save(args.writes, emulator.writes())
     print(f"stopped after {emulator.frames_sent} frames", flush=True)
     return 0
 
@@ -82,7 +103,8 @@ def _emulator(args: argparse.Namespace):
     if args.link:
         _check_link(args.link)
     return Emulator(hwt, args.channels, args.scenario, seed=args.seed, link=args.link,
-                    clock_error=args.clock_ppm * 1e-6, calibration=args.calibration)
+                    clock_error=args.clock_ppm * 1e-6, calibration=args.calibration,
+                    pulses=args.pulses)
 
 
 def _check_link(path: str) -> None:
@@ -100,7 +122,8 @@ def _banner(emulator) -> str:
     lines = [
         f"SpikerBox emulator: HWT {emulator.hwt} ({p.name}), {emulator.channels} ch at "
         f"{emulator.fs:g} Hz nominal, {emulator.bits}-bit, clock {emulator.clock_error:+.2%}"
-        + (", calibration 1 mV p-p" if emulator.calibration else f", {emulator.scenario}"),
+        + (f", a pulse every {emulator.pulses:g} s" if emulator.pulses
+           else ", calibration 1 mV p-p" if emulator.calibration else f", {emulator.scenario}"),
         f"port: {emulator.port}",
     ]
     if emulator.link:

@@ -32,6 +32,8 @@ CALIBRATION_HZ = 10.0
 BURST_S = (0.001, 0.005)  # how often the USB link hands over what was sampled
 MAX_BACKLOG_S = 0.25  # after a longer stall the board's buffer has overflowed: skip ahead
 RECORD_FRAMES = 100_000  # how many of the last frames sent `sent()` remembers
+WRITES_KEPT = 1 << 18  # bursts whose write times `writes()` remembers (over 10 minutes)
+PULSE_UV = 2000.0  # a pulse's height: well clear of any noise, inside the 5 mV range
 FIRMWARE = "1.0"
 HARDWARE_VERSION = "1"
 
@@ -70,10 +72,27 @@ class _Calibrator:
         return np.repeat(level[:, None], self._channels, axis=1)
 
 
+class _Pulses:
+    """Silence with one sharp pulse (a single sample of PULSE_UV) every `every_s`, the
+    first at `every_s`: a sound whose arrival anywhere downstream can be timed."""
+
+    def __init__(self, fs: float, channels: int, every_s: float):
+        self._every = max(int(round(every_s * fs)), 1)
+        self._channels, self._index = channels, 0
+
+    def take(self, n: int) -> np.ndarray:
+        out = np.zeros((n, self._channels))
+        first = max(-(-self._index // self._every), 1) * self._every  # next multiple, > 0
+        out[first - self._index::self._every] = PULSE_UV
+        self._index += n
+        return out
+
+
 class Emulator:
     """A board of type `hwt` on a pty. `channels` defaults to the board's; `bits` to its
     ADC's; `clock_error` is the board clock's error (+0.005: 0.5 % fast); `link` keeps a
-    symlink to the current pty, re-pointed after an unplug.
+    symlink to the current pty, re-pointed after an unplug. `pulses` (seconds) replaces
+    the EMG with silence and a sharp pulse that often, frame index `k * pulses * fs`.
 
     Use `start()` / `stop()` (or `with`), read `port`, and `sent()` for the counts written.
     """
@@ -81,7 +100,8 @@ class Emulator:
     def __init__(self, hwt: str = "MUSCLESS", channels: int | None = None,
                  scenario: str = "denervated", *, bits: int | None = None,
                  clock_error: float = 0.005, uv_per_count: float | None = None, seed: int = 0,
-                 link: str | None = None, calibration: bool = False):
+                 link: str | None = None, calibration: bool = False,
+                 pulses: float | None = None):
         self.profile: Profile = profile_for_hwt(hwt)
         self.hwt = hwt
         self.bits = bits or self.profile.bits
@@ -92,6 +112,7 @@ class Emulator:
         if scenario not in SCENARIOS:
             raise ValueError(f"unknown scenario '{scenario}'; valid: {', '.join(SCENARIOS)}")
         self.scenario, self.seed, self.calibration = scenario, seed, calibration
+        self.pulses = pulses
         self.clock_error = clock_error
         self.default_channels = channels or self.profile.channels
         self.profile.fs_for(self.default_channels)  # refuses a count the board cannot do
@@ -109,6 +130,9 @@ class Emulator:
         self._slave: int | None = None
         self._outbox: list[bytes] = []
         self._record: collections.deque = collections.deque()
+        # (first frame index, whole frames written, time.monotonic() as the write began,
+        # the offset in the burst of its first frame off the zero line, or -1)
+        self._writes: collections.deque = collections.deque(maxlen=WRITES_KEPT)
         self._recorded = 0
         self._index = 0  # frames sampled since start, across reconfigurations
         self._channels = self.default_channels
@@ -178,6 +202,19 @@ class Emulator:
             first = self._record[0][0]
             return first, np.concatenate([counts for _, counts in self._record])
 
+    def writes(self) -> np.ndarray:
+        """Every burst written lately, oldest first: rows of (index of its first frame,
+        frames written whole, time.monotonic() as the write began, offset of its first
+        frame off the zero line or -1). With `pulses`, that offset finds each pulse."""
+        with self._lock:
+            return np.array(self._writes, float).reshape(-1, 4)
+
+    def stall(self, seconds: float) -> None:
+        """Hold the link for `seconds` (a USB hiccup): nothing is written meanwhile, and
+        the board hands over the backlog afterwards, as a real one does."""
+        with self._lock:
+            time.sleep(seconds)
+
     def unplug(self, seconds: float) -> None:
         """Pull the cable: the pty closes now (a reader gets EOF), and a new pty appears
         after `seconds`, the link pointing at it. Returns once the old one is closed."""
@@ -198,7 +235,9 @@ class Emulator:
     def _configure(self, channels: int) -> None:
         self._channels = channels
         fs = self.profile.fs_for(channels)
-        if self.calibration:
+        if self.pulses:
+            self._source = _Pulses(fs, channels, self.pulses)
+        elif self.calibration:
             self._source = _Calibrator(fs, channels)
         else:
             self._source = _Simulated(self.scenario, fs, channels, self.seed)
@@ -257,12 +296,17 @@ class Emulator:
             payload += encode_frames(counts)
         if not payload:
             return
+        before = time.monotonic()  # the bytes are readable from within the write on
         try:
             written = os.write(self._master, payload)
         except OSError as e:  # full (nobody reads) or gone: the board drops it
             if e.errno not in (errno.EAGAIN, errno.EIO):
                 raise
             written = 0
+        if counts is not None:
+            whole = max(0, written - head) // (2 * self._channels)
+            off = np.flatnonzero((counts[:whole] != self.zero).any(axis=1))
+            self._writes.append((self._index, whole, before, off[0] if off.size else -1))
         self.dropped_bytes += len(payload) - written
         if counts is not None:
             self._remember(counts, max(0, written - head) // (2 * self._channels))
