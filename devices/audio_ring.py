@@ -36,6 +36,7 @@ class AudioRing:
         self.overruns = 0  # writes that did not fit (the writer drops their tail)
         self.dropped = 0
         self.low_slack = self.capacity  # least frames left after a block, since reset
+        self.missing = 0  # frames the callback found no signal for, ever (run dry)
         self.callbacks = 0
         self.starved = True  # nothing played yet: the first data fades in
         self._fade_in_next = False
@@ -89,6 +90,7 @@ class AudioRing:
         if take < frames:
             if take:
                 self._last = out[take - 1]
+            self.missing += frames - take
             self._underrun(out, take)  # the fade starts from the last sample played
         else:
             if self.starved or self._fade_in_next:

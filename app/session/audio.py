@@ -8,6 +8,7 @@ benchmark exercise exactly what the speaker plays.
 from __future__ import annotations
 
 import gc
+from collections import deque
 from collections.abc import Callable
 
 import numpy as np
@@ -16,7 +17,13 @@ from devices.audio_ring import AudioRing
 from dsp.audio.renderer import DEFAULT_VOLUME, AudioRenderer
 
 RING_S = 0.5  # the ring's size: far more than any target fill
-SKIP_ABOVE_S = 0.06  # queued beyond the target by this much after a block: skip back to it
+# Queued beyond the target by this much after a block: the callback skips back to it. What
+# a stall or a backlog left behind plays late for as long as it is kept, and late sound
+# misleads the needle more than a skip does. The margin is a few of the device's usual
+# chunks (they arrive whole, so the fill rises by one after each), and never under 10 ms.
+SKIP_MARGIN_MIN_S = 0.010
+SKIP_MARGIN_CHUNKS = 3
+CHUNKS_KEPT = 64  # the device's usual chunk: the median of this many
 IDLE_S = 0.010  # with no EMG coming, silence (and alerts) is rendered this far ahead
 
 
@@ -45,6 +52,7 @@ class AudioPath:
         self.speaker = None
         self.speaker_error: str | None = None
         self._underruns_seen = 0
+        self._missing_seen = 0
         self._skipped_seen = 0
         self._next_index: int | None = None
         self._idling = False
@@ -53,6 +61,7 @@ class AudioPath:
         # taught) meanwhile would only have to be thrown away.
         self.waiting = wait_for_speaker
         self._unrendered = 0  # samples that went by while waiting
+        self._chunks: deque = deque(maxlen=CHUNKS_KEPT)  # recent chunks' lengths (input)
 
     def push(self, x_uv: np.ndarray, first_index: int | None = None) -> np.ndarray:
         """Render one chunk of filtered EMG (1-D, uV) into the ring. `first_index` is the
@@ -76,6 +85,9 @@ class AudioPath:
         slack = fill if low == ring.capacity else low  # no callback since the last chunk
         starved = ring.underruns != self._underruns_seen
         self._underruns_seen = ring.underruns
+        missing, self._missing_seen = ring.missing - self._missing_seen, ring.missing
+        if starved:  # how long it ran dry: the slack it would have needed, negative
+            slack = min(slack, -missing)
         if ring.skipped != self._skipped_seen:
             # The callback jumped back to the target: the fill average is of the past.
             self._skipped_seen = ring.skipped
@@ -85,10 +97,19 @@ class AudioPath:
         out, positions = self.renderer.render(x_uv, fill=fill, slack=slack,
                                               starved=starved, gap=gap)
         target = int(self.renderer.control.target_s * self.fs_out)
-        ring.skip_to = target
-        ring.skip_above = target + int(SKIP_ABOVE_S * self.fs_out)
+        usual = self._usual_chunk(len(x_uv))
+        # The target is the fill just before a chunk comes; a skip lands anywhere between
+        # two chunks, where the ring holds half a chunk more on average.
+        ring.skip_to = target + usual // 2
+        ring.skip_above = target + max(int(SKIP_MARGIN_MIN_S * self.fs_out),
+                                       SKIP_MARGIN_CHUNKS * usual)
         taken = ring.write(out)
         return positions[:taken]
+
+    def _usual_chunk(self, chunk: int) -> int:
+        """The median of the device's recent chunks, in output samples."""
+        self._chunks.append(chunk)
+        return int(sorted(self._chunks)[len(self._chunks) // 2] * self.fs_out / self.fs_in)
 
     def idle(self) -> None:
         """Call often (every few ms) while no chunk comes: once the ring has run dry (its

@@ -10,13 +10,18 @@ second, or run dry. Two loops hold it:
   over a second or two, does not wind it up); the ratio never moves more than
   `MAX_CORRECTION`.
 - outer: the target itself is the smallest that survives the way this device delivers its
-  chunks. The sound card callback notes the least slack it ever found (samples left after
+  chunks. The sound card callback notes the least slack it found (samples left after
   taking its block), window by window (`WINDOW_S`). From it follows the target that window
   needed: the target it had, less the slack, plus `SAFETY_S`. The target is the most any
-  of the last `MEMORY_WINDOWS` windows needed: it grows at once, and comes down (gently,
-  `DESCENT_S` per window) only when the hiccup that raised it is a minute old. So a smooth
-  device gets a small delay and a bursty one a safe one, without settings, and the delay
-  does not wander.
+  of the last `MEMORY_WINDOWS` windows needed: it grows at once and comes down as soon as
+  the window that raised it is forgotten, so a smooth device gets a small delay and a
+  bursty one a safe one, without settings.
+- a lone stall is not the device's way: a window in which the ring ran dry teaches the
+  target nothing, and one underrun is taken as it came (faded silence, then the sound
+  resumes at the target, what arrived late skipped by the ring). A second underrun within
+  `STARVED_MEMORY_S` shows stalls that recur: the target then covers the worse of the two
+  shortfalls for `STARVED_MEMORY_S`. So the delay after a one-off hiccup is back within a
+  second, and recurring ones cost at most one underrun a minute.
 
 Everything is in seconds of output audio. No threads here: the caller passes in what the
 callback counted.
@@ -34,8 +39,9 @@ INTEGRATE_WITHIN_S = 0.003  # errors this small teach the integral at the full r
 SMOOTH_S = 0.1  # the fill low points are averaged over about this long
 SAFETY_S = 0.0015  # the least slack the target aims to leave
 WINDOW_S = 0.5  # slack is judged over windows this long
-MEMORY_WINDOWS = 600  # the target covers the worst of the last five minutes
-DESCENT_S = 0.00025  # and comes down by at most this per window
+MEMORY_WINDOWS = 8  # the target covers the worst of the last four seconds
+STARVED_MEMORY_S = 60.0  # two underruns this close together raise the target this long
+FIRST_CHUNK_S = 0.01  # the first chunk may be a backlog: it says no more of the device
 TARGET_MIN_S = 0.001
 TARGET_MAX_S = 0.2
 
@@ -51,7 +57,12 @@ class FillControl:
         self._window_slack = math.inf
         self._needed: deque = deque(maxlen=MEMORY_WINDOWS)  # target each window needed
         self._settling = True  # the first window after a (re)start shows the start, not
-        # the device: it only counts if the ring ran dry
+        # the device
+        self._window_starved = False
+        self.clock_s = 0.0  # stream time: the chunks' lengths added up
+        self._starved_at: float | None = None  # stream time of the last underrun
+        self._starved_need = 0.0  # the target recurring underruns asked for ...
+        self._starved_until = 0.0  # ... until this stream time
 
     def scale(self) -> float:
         """The ratio to resample the next chunk at, relative to nominal."""
@@ -66,14 +77,16 @@ class FillControl:
     def update(self, fill_s: float, dt: float, slack_s: float, starved: bool) -> None:
         """After each chunk: the fill just before it was written, the chunk's length, the
         least slack the callback saw since the last update, and whether it ran dry."""
+        self.clock_s += dt
         if not self.target_s:
             # Until the device shows how it delivers: a block, half a chunk and the safety.
-            self.target_s = min(self.block_s + dt / 2 + SAFETY_S, TARGET_MAX_S)
+            # A first chunk that holds what queued up while the sound was being set up is
+            # a backlog, not the device's pace.
+            first = min(dt, FIRST_CHUNK_S)
+            self.target_s = min(self.block_s + first / 2 + SAFETY_S, TARGET_MAX_S)
         if starved:
-            # The ring ran dry (its chunks came late): grow the target by the shortfall
-            # and start the fill average afresh from the refill.
-            self._need(self.target_s - min(slack_s, 0.0) + SAFETY_S)
-            self.fill_s = None
+            self._starved(slack_s)
+            self.fill_s = None  # the fill average starts afresh from the refill
             return
         if self.fill_s is None:
             self.fill_s = fill_s
@@ -94,23 +107,34 @@ class FillControl:
         self.correction = _clamp(-(KP * error + KI * self.integral), MAX_CORRECTION)
         self._judge(slack_s, dt)
 
+    def _starved(self, slack_s: float) -> None:
+        """The ring ran dry: its chunks came later than the target allowed for."""
+        self._window_starved = True
+        shortfall = self.target_s - min(slack_s, 0.0) + SAFETY_S
+        last, self._starved_at = self._starved_at, self.clock_s
+        if last is None or self.clock_s - last > STARVED_MEMORY_S:
+            self._starved_need = shortfall  # remembered, in case another comes soon
+            return
+        self._starved_need = max(self._starved_need, shortfall)
+        self._starved_until = self.clock_s + STARVED_MEMORY_S
+        self.target_s = max(self.target_s, min(self._starved_need, TARGET_MAX_S))
+
     def _judge(self, slack_s: float, dt: float) -> None:
         self._window_slack = min(self._window_slack, slack_s)
         self._window_left -= dt
         if self._window_left > 0:
             return
         slack, self._window_slack, self._window_left = self._window_slack, math.inf, WINDOW_S
+        starved, self._window_starved = self._window_starved, False
         if self._settling:
             self._settling = False
             return
-        self._need(self.target_s - slack + SAFETY_S)
-        lowest = max(max(self._needed), self.target_s - DESCENT_S, TARGET_MIN_S)
-        self.target_s = min(lowest, TARGET_MAX_S)
-
-    def _need(self, target_s: float) -> None:
-        self._needed.append(target_s)
-        if target_s > self.target_s:
-            self.target_s = min(target_s, TARGET_MAX_S)
+        if not starved:  # a window that ran dry says how late a stall was, not the pace
+            self._needed.append(self.target_s - slack + SAFETY_S)
+        target = max(self._needed, default=self.target_s)
+        if self.clock_s < self._starved_until:
+            target = max(target, self._starved_need)
+        self.target_s = min(max(target, TARGET_MIN_S), TARGET_MAX_S)
 
 
 def _clamp(v: float, limit: float) -> float:
