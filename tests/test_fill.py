@@ -139,3 +139,18 @@ def test_stalls_that_recur_within_a_minute_raise_the_target():
     times, fills, targets, underruns = _stalls([10.0, 30.0], 40.0)
     assert underruns == 2  # the second made the target cover the next
     assert targets[times > 31.0].min() > 40.0
+
+
+def test_relearning_forgets_a_start_that_held_everything_up():
+    """The app's first frames hold the GIL: what the fill control learnt then (here, two
+    long underruns) is forgotten once the screen is up."""
+    from dsp.audio.fill import FillControl
+
+    c = FillControl(BLOCK / FS_OUT)
+    for _ in range(2):
+        c.update(0.0, 0.005, -0.08, starved=True)
+    assert c.target_s > 0.05
+    c.relearn()
+    for _ in range(400):  # 2 s of 5 ms chunks, the ring as full as the target
+        c.update(c.target_s or 0.004, 0.005, 0.002, starved=False)
+    assert c.target_s < 0.01

@@ -83,3 +83,33 @@ def test_a_damaged_logbook_leaves_the_live_screen_working(tmp_path):
     assert result["chunks"] > 20 and "live" in result["screens"]
     assert "unavailable" in result["message"] and "not a Needlepoint logbook" in result["message"]
     assert (tmp_path / "logbook.db").read_bytes().startswith(b"this is not")  # untouched
+
+
+FIRST = """
+import json, sys, time
+from pathlib import Path
+from app.ui.env import prepare_kivy
+prepare_kivy(Path(sys.argv[1]))
+import app.session.audio as audio
+seen = {}
+attach = audio.AudioPath.attach_speaker
+def timed(self, *a, **k):
+    seen.setdefault("sound", time.monotonic())
+    return attach(self, *a, **k)
+audio.AudioPath.attach_speaker = timed
+from kivy.clock import Clock
+from kivy.core.window import Window
+Window.bind(on_flip=lambda *_: seen.setdefault("frame", time.monotonic()))
+from app.ui.main import NeedlepointApp
+app = NeedlepointApp("sim:denervated")
+Clock.schedule_once(lambda _dt: app.stop(), 2.0)
+app.run()
+print("RESULT " + json.dumps(seen))
+"""
+
+
+def test_the_sound_starts_before_the_first_frame_is_drawn(tmp_path):
+    """The physician hears the needle as soon as there is anything to hear: the speaker is
+    opened once the screens are built, before the first frame (it used to wait for two)."""
+    seen = _run(FIRST, tmp_path)
+    assert seen["sound"] < seen["frame"]

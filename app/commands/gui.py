@@ -12,6 +12,9 @@ def add_parser(sub) -> None:
     p = sub.add_parser("gui", help="the tablet app (the default)")
     p.add_argument("--device", default=None, metavar="URI",
                    help=f"device URI (default: the last one used, else {DEFAULT_URI})")
+    p.add_argument("--status", action="store_true",
+                   help="print the sound's delay and underruns each second on the terminal "
+                   "(as listen does), and the GL renderer once")
     p.set_defaults(func=run)
 
 
@@ -25,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     prepare_kivy(home())
     from app.ui.main import NeedlepointApp
 
-    NeedlepointApp(args.device).run()
+    NeedlepointApp(args.device, status=args.status).run()
     return 0
 
 

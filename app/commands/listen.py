@@ -119,11 +119,8 @@ def _play(session, seconds, args) -> int:
             lost = audio.check_speaker()
             if lost:
                 print(f"needlepoint: {lost}")
-            st = audio.status()
             now = session.snapshot()
-            print(f"  {time.monotonic() - start:6.1f} s  {now.status:<12} delay "
-                  f"{st['delay_ms']:5.1f} ms  underruns {st['underruns']}  "
-                  f"card xruns {spk.xruns}", flush=True)
+            print(audio.status_line(now.status, time.monotonic() - start), flush=True)
             if now.status == "error":
                 print(f"needlepoint: {now.last_error}")
                 return 1

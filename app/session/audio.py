@@ -111,6 +111,11 @@ class AudioPath:
         self._chunks.append(chunk)
         return int(sorted(self._chunks)[len(self._chunks) // 2] * self.fs_out / self.fs_in)
 
+    def relearn(self) -> None:
+        """The start is over (the app's screen is up): the delay is learnt afresh from
+        the pace to come, not from the hold-ups of the start."""
+        self.renderer.control.relearn()
+
     def idle(self) -> None:
         """Call often (every few ms) while no chunk comes: once the ring has run dry (its
         fade took the EMG down to silence), keep it fed with silence so that alerts still
@@ -169,6 +174,13 @@ class AudioPath:
                 "underruns": r.underruns, "overruns": r.overruns, "skipped": r.skipped,
                 "speaker": (self.speaker.name if self.speaker is not None
                             else self.speaker_error or "none")}
+
+    def status_line(self, stream_status: str, seconds: float) -> str:
+        """One line for a terminal, as `listen` and `gui --status` print each second."""
+        st = self.status()
+        xruns = self.speaker.xruns if self.speaker is not None else 0
+        return (f"  {seconds:6.1f} s  {stream_status:<12} delay {st['delay_ms']:5.1f} ms  "
+                f"underruns {st['underruns']}  card xruns {xruns}")
 
     # -- the speaker -------------------------------------------------------------------
     def attach_speaker(self, output=None, *, blocksize: int | None = None):

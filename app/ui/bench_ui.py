@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from app.bench.ui import CHANNELS, FS, PHASES, TICK_S, WRITE_S
+from app.ui.env import gl_strings
 
 
 class _Writer(threading.Thread):
@@ -99,7 +100,7 @@ def main(argv: list[str]) -> int:
             return Widget()
 
         def on_start(self):
-            rec["gl"] = _gl_strings()
+            rec["gl"] = gl_strings()
             Window.bind(on_flip=flip)
             writer.start()
             state["t0"] = time.perf_counter()
@@ -184,16 +185,6 @@ def _delays(spans, ends: np.ndarray, times: np.ndarray) -> dict:
                 d["count"].append(e - prev)
                 prev = e
     return out
-
-
-def _gl_strings() -> dict:
-    try:
-        from kivy.graphics.opengl import GL_RENDERER, GL_VERSION, glGetString
-
-        return {"renderer": glGetString(GL_RENDERER).decode(errors="replace"),
-                "version": glGetString(GL_VERSION).decode(errors="replace")}
-    except Exception as e:  # noqa: BLE001 (a report, not a failure)
-        return {"error": str(e)}
 
 
 if __name__ == "__main__":

@@ -17,3 +17,14 @@ def prepare_kivy(home: Path) -> None:
 
 def has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def gl_strings() -> dict:
+    """The GL renderer and version in use (a window must be open), for reports."""
+    try:
+        from kivy.graphics.opengl import GL_RENDERER, GL_VERSION, glGetString
+
+        return {"renderer": glGetString(GL_RENDERER).decode(errors="replace"),
+                "version": glGetString(GL_VERSION).decode(errors="replace")}
+    except Exception as e:  # noqa: BLE001 (a report, not a failure)
+        return {"error": str(e)}

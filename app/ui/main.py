@@ -13,6 +13,8 @@ stop, and marks made while locked wait for the next user (app.ui.signin, app.wor
 
 from __future__ import annotations
 
+import time
+
 from kivy.app import App
 from kivy.clock import Clock
 from kivy.logger import Logger
@@ -26,6 +28,7 @@ from app.logbook.errors import LogbookError
 from app.session.audio import AudioPath
 from app.session.live import LiveSession
 from app.session.open import open_session
+from app.ui.env import gl_strings
 from app.ui.history import HistoryScreen
 from app.ui.live import LiveScreen
 from app.ui.procedure import ProcedureScreen
@@ -41,16 +44,18 @@ PEDAL_KEYS = {32, 13, 271, 281}  # space, enter, keypad enter, page down
 FRAME_S = 1 / 60
 LOCKED_SCREENS = {"procedure", "history", "settings"}  # the live screen is never locked
 IDLE_CHECK_S = 1.0
-SOUND_START_FLIPS = 2  # the sound starts once the window has shown this many frames...
-SOUND_START_LATEST_S = 3.0  # ... or this long after the start, whichever comes first
+SOUND_SETTLED_FLIPS = 2  # the first frames drawn are the start's, not the app's pace
+STATUS_EVERY_S = 1.0
 
 
 class NeedlepointApp(App):
     title = "Needlepoint"
 
     def __init__(self, device_uri: str | None = None, sound: bool = True,
-                 preset: str | None = None, remember: bool = True, **kw):
+                 preset: str | None = None, remember: bool = True, status: bool = False,
+                 **kw):
         super().__init__(**kw)
+        self.status = status  # a line on the terminal each second (gui --status)
         self.remember = remember  # a screenshot run leaves the settings as they were
         self.settings = settings_store.load()
         self.device_uri = device_uri or self.settings.device
@@ -100,12 +105,24 @@ class NeedlepointApp(App):
         self.live.apply_preset(self.preset)
         Clock.schedule_interval(self.live.refresh, FRAME_S)
         Window.bind(on_key_down=self._key)
+        self._start_sound()
+        if self.status:
+            self._started = time.monotonic()
+            gl = gl_strings()
+            print(f"GL {gl.get('renderer', gl.get('error'))} {gl.get('version', '')}",
+                  flush=True)
+            Clock.schedule_interval(self._print_status, STATUS_EVERY_S)
         return sm
+
+    def _print_status(self, _dt) -> None:
+        if self.audio is not None:
+            print(self.audio.status_line(self.session.snapshot().status,
+                                         time.monotonic() - self._started), flush=True)
 
     def _open_session(self) -> LiveSession:
         """A session on the chosen device, opened (its rate sets up the audio path); if the
         last used one cannot be had now, the simulator, and the reason is logged. The
-        sound waits for the screen (on_start)."""
+        sound waits until the screens are built (_start_sound)."""
         uri = self._declared(self.device_uri)
 
         def opened(uri: str) -> LiveSession:
@@ -175,25 +192,27 @@ class NeedlepointApp(App):
     def on_start(self):
         from kivy.core.window import Window
 
-        if self.audio is not None:
-            # The sound starts once the screen is up. Building it holds the GIL for
-            # stretches of 100 ms and more: a card already playing would run dry, and the
-            # fill control would learn from it a delay the running app does not need.
+        if self.audio is not None and self.audio.speaker is not None:
+            # The first frames (every label's texture made at once) hold the GIL for long
+            # stretches; the fill control forgets what it learnt from them once the
+            # screen is up.
             self._flips = 0
             Window.bind(on_flip=self._screen_drawn)
-            Clock.schedule_once(self._start_sound, SOUND_START_LATEST_S)
 
     def _screen_drawn(self, *_):
-        self._flips += 1
-        if self._flips >= SOUND_START_FLIPS:
-            self._start_sound()
-
-    def _start_sound(self, *_):
         from kivy.core.window import Window
 
-        Window.unbind(on_flip=self._screen_drawn)
-        if self.audio is None or not self.audio.waiting or self.audio.speaker_error:
-            return  # started already, or tried and said why
+        self._flips += 1
+        if self._flips >= SOUND_SETTLED_FLIPS:
+            Window.unbind(on_flip=self._screen_drawn)
+            self.audio.relearn()
+
+    def _start_sound(self) -> None:
+        """The sound starts with the screens built, before the first frame is drawn:
+        building them holds the GIL for 100 ms and more at a time, which a card already
+        playing would spend running dry."""
+        if self.audio is None:
+            return
         if self.audio.attach_speaker(self.settings.output or None) is None:
             # Said once; the trace, the analyser and the logbook carry on silent.
             Logger.warning("Needlepoint: %s", self.audio.speaker_error)

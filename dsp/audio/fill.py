@@ -74,6 +74,16 @@ class FillControl:
         self.fill_s = None
         self._settling = True
 
+    def relearn(self) -> None:
+        """Forget what was learnt of the device's pace (a start that held everything up:
+        not the pace to come); the next chunk sets a first target afresh. The clocks'
+        offset is kept."""
+        self.target_s = 0.0
+        self.fill_s = None
+        self._needed.clear()
+        self._settling = True
+        self._starved_at, self._starved_need, self._starved_until = None, 0.0, 0.0
+
     def update(self, fill_s: float, dt: float, slack_s: float, starved: bool) -> None:
         """After each chunk: the fill just before it was written, the chunk's length, the
         least slack the callback saw since the last update, and whether it ran dry."""
