@@ -18,19 +18,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
+from app.bench.services import BLOCK, FS_OUT, Jack, Xvfb
+
 SCENARIO = "sim:voluntary?effort=0.6&seed=1"
-FS_OUT = 48000
-BLOCK = 128
 SETTLE_S = 1.0
 OFFSET_TARGET_MS = 45.0
 
@@ -64,81 +62,20 @@ def run(args: argparse.Namespace) -> int:
 
 
 def bench_live(seconds: float, scenario: str = SCENARIO) -> dict:
-    with _jack() as (env, log), _xvfb(env):
+    with Jack() as server, Xvfb(server.env):
         runs = {}
         for ui in (False, True):
-            before = _xruns(log)
-            res = _child(env, ui, seconds, scenario)
-            res["jackd_xruns"] = _xruns(log) - before
+            before = sum(server.xruns().values())
+            res = _child(server.env, ui, seconds, scenario)
+            res["jackd_xruns"] = sum(server.xruns().values()) - before
             runs["with_ui" if ui else "without_ui"] = res
     ok = runs["with_ui"]
     return {"bench": "live", "scenario": scenario, "seconds": seconds, "block": BLOCK,
-            "jackd": "dummy, realtime (-R -P 70)", **runs,
+            "jackd": server.how, **runs,
             "targets": {"underruns_per_min_with_ui": 1.0, "offset_ms": OFFSET_TARGET_MS},
             "met": {"underruns_per_min_with_ui": ok["underruns_per_min"] <= 1.0,
                     "offset_ms": ok["offset_ms"] is not None
                     and abs(ok["offset_ms"]["p99"]) <= OFFSET_TARGET_MS}}
-
-
-class _jack:
-    def __enter__(self):
-        self.name = f"needlepoint-bench-{os.getpid()}"
-        self.log = tempfile.TemporaryFile()
-        env = {**os.environ, "JACK_DEFAULT_SERVER": self.name,
-               "JACK_NO_AUDIO_RESERVATION": "1"}
-        self.proc = subprocess.Popen(
-            ["jackd", "-n", self.name, "-R", "-P", "70", "-d", "dummy", "-r", str(FS_OUT),
-             "-p", str(BLOCK)], stdout=self.log, stderr=subprocess.STDOUT, env=env,
-            start_new_session=True)
-        deadline = time.monotonic() + 10
-        while True:
-            ports = subprocess.run(["jack_lsp"], capture_output=True, text=True, env=env,
-                                   timeout=5).stdout
-            if "system:playback_1" in ports:
-                break
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.log.seek(0)
-                raise RuntimeError("jackd did not start: "
-                                   + self.log.read().decode()[-400:])
-            time.sleep(0.1)
-        return env, self.log
-
-    def __exit__(self, *exc):
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
-
-
-class _xvfb:
-    def __init__(self, env: dict):
-        self.env = env
-        self.proc = None
-
-    def __enter__(self):
-        if self.env.get("DISPLAY"):
-            return self
-        n = next(i for i in range(170, 190) if not Path(f"/tmp/.X{i}-lock").exists())
-        self.proc = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", "1280x800x24",
-                                      "-nolisten", "tcp"], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while not Path(f"/tmp/.X11-unix/X{n}").exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        self.env["DISPLAY"] = f":{n}"
-        return self
-
-    def __exit__(self, *exc):
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(5)
-
-
-def _xruns(log) -> int:
-    log.seek(0)
-    return log.read().count(b"XRun")
 
 
 def _child(env: dict, ui: bool, seconds: float, scenario: str) -> dict:
