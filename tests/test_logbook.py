@@ -17,6 +17,9 @@ from app.commands import cli
 from app.logbook import DiskFull, Logbook, LogbookError, NotALogbook, backup, demo, ids
 from app.logbook.migrations import names
 
+AMPLIFIER = {"source_uri": "spikerbox:/dev/ttyACM0", "source_kind": "amplifier",
+             "calibrated": True}
+
 
 @pytest.fixture
 def lb(tmp_path):
@@ -209,7 +212,7 @@ def test_snippet_round_trips_exactly_with_its_scale(lb, staff):
                            snippet={"samples": x, "uv_per_count": 0.4882813, "fs": 2000.0,
                                     "injection_index": 10000,
                                     "findings": {"fibrillation": np.bool_(True),
-                                                 "rms_uv": np.float32(12.5)}})
+                                                 "rms_uv": np.float32(12.5)}, **AMPLIFIER})
     s = lb.snippet(inj["id"])
     assert s["samples"].dtype == np.int16 and np.array_equal(s["samples"], x)
     assert (s["uv_per_count"], s["fs"], s["injection_index"]) == (0.4882813, 2000.0, 10000)
@@ -297,13 +300,13 @@ def test_a_full_disk_loses_nothing_already_saved_and_says_so(lb, staff):
     with pytest.raises(DiskFull, match="disk is full"):
         lb.log_injection(proc["id"], {"vial_id": vial["id"], "units": 5}, nurse["id"],
                          snippet={"samples": x, "uv_per_count": 0.5, "fs": 20000,
-                                  "injection_index": 100000})
+                                  "injection_index": 100000, **AMPLIFIER})
     lb.db.execute("PRAGMA max_page_count = 1073741823")
     rec = lb.procedure(proc["id"])
     assert [i["id"] for i in rec["injections"]] == [kept["id"]]
     again = lb.log_injection(proc["id"], {"vial_id": vial["id"], "units": 5}, nurse["id"],
                              snippet={"samples": x, "uv_per_count": 0.5, "fs": 20000,
-                                      "injection_index": 100000})
+                                      "injection_index": 100000, **AMPLIFIER})
     assert again["seq"] == 2 and lb.verify()["ok"]
 
 

@@ -45,7 +45,9 @@ while True:
     inj = lb.log_injection(proc["id"], {"vial_id": vial["id"], "units": 30,
                                         "muscle": "biceps_brachii", "side": "left"}, nurse,
                            snippet={"samples": x, "uv_per_count": 0.5, "fs": 10000.0,
-                                    "injection_index": int(x.size // 2)})
+                                    "injection_index": int(x.size // 2),
+                                    "source_uri": "sim:denervated", "source_kind": "simulator",
+                                    "calibrated": True})
     print(inj["id"], flush=True)
 """
 

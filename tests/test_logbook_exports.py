@@ -31,7 +31,9 @@ def book(tmp_path_factory):
         lb.log_injection(rec["id"], {"vial_id": vial, "units": 10, "muscle": "scalenus_medius",
                                      "side": "left", "at": rec["started_at"]}, nurse["id"],
                          snippet={"samples": x.astype(np.int16), "uv_per_count": 0.4882813,
-                                  "fs": 1000.0, "injection_index": 5000})
+                                  "fs": 1000.0, "injection_index": 5000,
+                                  "source_uri": "spikerbox:/dev/ttyACM0",
+                                  "source_kind": "amplifier", "calibrated": True})
         lb.sign_off(rec["id"], doc["id"])
         first = lb.procedure(rec["id"])["injections"][0]
         lb.amend(rec["id"], "injections", first["id"], {"units": 20}, "recorded 25 in error",

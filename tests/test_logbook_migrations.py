@@ -56,6 +56,14 @@ def test_a_logbook_at_each_version_upgrades_with_its_data_intact(version, tmp_pa
         snip = lb.snippet(expected["injections"][0])
         raw = np.ascontiguousarray(snip["samples"], dtype="<i2").tobytes()
         assert hashlib.sha256(raw).hexdigest() == expected["snippet_sha256"]
+        # a snippet from before its source was kept reads as not recorded, never a guess
+        source = expected.get("snippet_source") or {}
+        assert {k: snip[k] for k in ("source_uri", "source_kind")} == {
+            k: source.get(k) for k in ("source_uri", "source_kind")}
+        if not source.get("source_kind"):
+            assert snip["provenance"] == "source not recorded"
+            assert snip["calibrated"] is None
+            assert rec["injections"][0]["emg_source"]["label"] == "source not recorded"
         # and the upgraded logbook takes new records, new tables included
         doc = next(u for u in lb.users() if u["role"] == "physician")
         lb.add_observation(rec["id"], {"scale": "pain_nrs", "timepoint": "followup",

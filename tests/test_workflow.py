@@ -123,6 +123,8 @@ def fake_mark(seconds_ago=1.0, peak=400.0):
     raw = (peak * np.sin(2 * np.pi * 80 * t)).astype(np.float32)[:, None]
     return SimpleNamespace(pressed_at=time.monotonic() - seconds_ago, fs=fs, raw=raw,
                            samples=raw, uv_per_count=None, press_offset=int(5 * fs),
+                           source_uri="sim:denervated?seed=3", source_kind="simulator",
+                           calibrated=True,
                            findings={"rms_uv": 283.0, "end_plate_noise_per_s": 12.0,
                                      "tonic_activity": True, "trains": [],
                                      "rates_per_s": {}, "end_plate_noise": True})
@@ -162,6 +164,7 @@ def test_a_procedure_from_setup_to_signature_and_history(lb, users, tmp_path):
     assert flow.on_mark(fake_mark(), None) is None and len(flow.queued) == 1
     entries = flow.flush_queue(nurse) + [flow.on_mark(fake_mark(), nurse) for _ in range(2)]
     assert len(entries) == 3 and lb.snippet(entries[0].injection_id)["uv_per_count"] == 0.02
+    assert lb.snippet(entries[0].injection_id)["provenance"] == "SIMULATED - not a patient"
     e = entries[0]
     assert flow.set_field(e, "muscle", "", nurse) == "Choose a muscle"
     assert flow.set_field(e, "muscle", "biceps_brachii", nurse) == ""

@@ -8,8 +8,9 @@ No Kivy here.
         warnings = lb.check_injection(proc["id"], {"vial_id": v["id"], "units": 25, ...})
         lb.log_injection(proc["id"], {...}, nurse["id"], snippet={"samples": int16 array,
                          "uv_per_count": 0.5, "fs": 20000, "injection_index": 100000,
-                         "findings": {...}}, overrides={"per_site_max": "reason"},
-                         override_by=physician["id"])
+                         "findings": {...}, "source_uri": "spikerbox:/dev/ttyACM0",
+                         "source_kind": "amplifier", "calibrated": True},
+                         overrides={"per_site_max": "reason"}, override_by=physician["id"])
 
 See docs/logbook.md.
 """

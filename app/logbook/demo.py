@@ -23,12 +23,14 @@ def simulated_snippet(seed: int = 1, fs: float = 20000.0, scenario: str = "dener
     """7 s of simulated needle EMG as int16 counts, with the press 5 s in."""
     from devices.simulator import render
 
-    x, _ = render(f"sim:{scenario}?seed={seed}&fs={fs:g}", PRE_S + POST_S)
+    uri = f"sim:{scenario}?seed={seed}&fs={fs:g}"
+    x, _ = render(uri, PRE_S + POST_S)
     counts = np.clip(np.rint(x / UV_PER_COUNT), -32768, 32767).astype(np.int16)
     return {"samples": counts, "uv_per_count": UV_PER_COUNT, "fs": fs,
             "injection_index": int(round(PRE_S * fs)),
             "findings": {"source": f"sim:{scenario}?seed={seed}", "fibrillation": True,
-                         "end_plate_noise": False, "rms_uv": round(float(np.std(x)), 2)}}
+                         "end_plate_noise": False, "rms_uv": round(float(np.std(x)), 2)},
+            "source_uri": uri, "source_kind": "simulator", "calibrated": True}
 
 
 def users(lb: Logbook) -> tuple[dict, dict]:

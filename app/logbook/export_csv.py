@@ -1,5 +1,8 @@
 """CSV export: procedures.csv and injections.csv, as the records now read (amendments
-applied, with an `amended` column), one row per procedure and per injection."""
+applied, with an `amended` column), one row per procedure and per injection. An injection
+with EMG says where it came from: `emg_source` in words ("SIMULATED - not a patient",
+"REPLAY: rec.edf", "amplifier: ...", "..., uncalibrated (counts)" or "source not recorded"),
+then `source_kind`, `source_uri` and `calibrated` (1/0), blank where not recorded."""
 
 from __future__ import annotations
 
@@ -16,7 +19,8 @@ PROCEDURE_COLUMNS = ("procedure_id", "mrn", "kind", "indication", "started_at", 
 INJECTION_COLUMNS = ("procedure_id", "injection_id", "seq", "at", "product", "lot", "expiry",
                      "muscle", "side", "site", "units", "volume_ml", "dose_mg", "needle_gauge",
                      "needle_length_mm", "guidance", "twitch", "adverse_event", "voided",
-                     "amended", "has_snippet", "emg_findings")
+                     "amended", "has_snippet", "emg_source", "source_kind", "source_uri",
+                     "calibrated", "emg_findings")
 
 
 def export(records: list[dict], out: Path) -> list[Path]:
@@ -62,8 +66,16 @@ def injection_rows(r: dict):
                "needle_length_mm": i["needle_length_mm"], "guidance": i["guidance"],
                "twitch": i["twitch"], "adverse_event": i["adverse_event"],
                "voided": i["voided"], "amended": int(bool(i.get("amended"))),
-               "has_snippet": int(i["has_snippet"]),
+               "has_snippet": int(i["has_snippet"]), **_source(i.get("emg_source")),
                "emg_findings": json.dumps(i["emg_findings"]) if i["emg_findings"] else ""}
+
+
+def _source(src: dict | None) -> dict:
+    if src is None:
+        return {"emg_source": "", "source_kind": "", "source_uri": "", "calibrated": ""}
+    cal = src["calibrated"]
+    return {"emg_source": src["label"], "source_kind": src["kind"] or "",
+            "source_uri": src["uri"] or "", "calibrated": "" if cal is None else int(cal)}
 
 
 def _total(t: dict) -> str:

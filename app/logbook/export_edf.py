@@ -7,6 +7,14 @@ such a range holds the samples; otherwise it is the full int16 range and the hea
 the physical ends, which moves the scale a reader computes by a few ppm (0.4882813 uV per
 count over the full range: 3 ppm), never a sample. The EDF patient field
 is left anonymous ("X"): a snippet is linked to its record by the procedure id in its name.
+
+The header says where the EMG came from. The recording field's equipment is
+"SIMULATED-not_a_patient", "REPLAY:<file name>", the amplifier's URI, or
+"source_not_recorded". Only a snippet whose scale is known to be calibrated is written in
+uV; any other is written in counts (physical = digital, dimension "counts"), with the
+scale it was stored with in the transducer field, "calibrated=0" in the recording field
+(the token Needlepoint's recordings use for a scale not to trust) and, when the device was
+uncalibrated, UNCALIBRATED as the signal's label.
 """
 
 from __future__ import annotations
@@ -17,11 +25,12 @@ from pathlib import Path
 import edfio
 import numpy as np
 
-from app.logbook import ids
+from app.logbook import ids, provenance
 from devices.files import atomic_write
 from devices.formats.edf_write import range_candidates, record_layout, stored_range
 
 DMIN, DMAX = -32768, 32767
+EQUIPMENT_MAX = 40  # leaves room for "calibrated=0" in the recording field's 80 characters
 
 
 def export(lb, records: list[dict], out: Path) -> list[Path]:
@@ -38,7 +47,15 @@ def export(lb, records: list[dict], out: Path) -> list[Path]:
 
 
 def write_snippet(path: Path, s: dict, injection: dict, vial: dict) -> None:
-    fs, scale = float(s["fs"]), float(s["uv_per_count"])
+    fs, stored_scale = float(s["fs"]), float(s["uv_per_count"])
+    calibrated = s.get("calibrated") is True
+    # Counts are not microvolts: unless the scale is known to be calibrated, the physical
+    # values are the counts themselves and the dimension says so.
+    scale, unit = (stored_scale, "uV") if calibrated else (1.0, "counts")
+    transducer = "needle electrode" + (
+        "" if calibrated else
+        f"; {'UNCALIBRATED' if s.get('calibrated') is False else 'calibration not recorded'}"
+        f", stored {stored_scale:.7g} uV/count")
     counts = s["samples"]
     spr, duration = record_layout(counts.shape[0], fs, 2 * counts.shape[1])
     t_inj = s["injection_index"] / fs
@@ -48,8 +65,9 @@ def write_snippet(path: Path, s: dict, injection: dict, vial: dict) -> None:
         digital = np.ascontiguousarray(counts[:, c])
         drange, prange = _ranges(digital, scale)
         signals.append(edfio.EdfSignal.from_digital(
-            digital, spr / duration, label=f"EMG{c + 1}", transducer_type="needle electrode",
-            physical_dimension="uV", physical_range=prange, digital_range=drange))
+            digital, spr / duration, label=_label(c, s.get("calibrated")),
+            transducer_type=transducer, physical_dimension=unit, physical_range=prange,
+            digital_range=drange))
     dose = (f"{injection['units']:g} U" if injection.get("units") is not None else
             f"{injection['dose_mg']:g} mg" if injection.get("dose_mg") is not None else
             "no drug")
@@ -57,14 +75,46 @@ def write_snippet(path: Path, s: dict, injection: dict, vial: dict) -> None:
             f"{injection.get('side') or ''} site {injection.get('site') or '?'} {dose} "
             f"{vial.get('product') or ''}")
     note = edfio.EdfAnnotation(t_inj, None, " ".join(text.split())[:200])
-    edf = edfio.Edf(signals, recording=edfio.Recording(
-        startdate=start.date(), equipment_code="Needlepoint_logbook"),
+    edf = edfio.Edf(signals, recording=_recording(start.date(), s),
         starttime=start.time().replace(microsecond=0, tzinfo=None),
         data_record_duration=duration, annotations=[note])
     # Owner-only, as the logbook: the start time and the injection's note place the EMG
     # in a patient's record.
     with atomic_write(path, 0o600, binary=True) as f:
         edf.write(f)
+
+
+def _label(channel: int, calibrated: bool | None) -> str:
+    return f"UNCALIBRATED {channel + 1}" if calibrated is False else f"EMG{channel + 1}"
+
+
+def equipment(s: dict) -> str:
+    """The recording field's equipment subfield: what the EMG came from, in printable ASCII
+    without spaces (EDF+ subfields are separated by spaces)."""
+    kind = s.get("source_kind")
+    if kind == "simulator":
+        text = "SIMULATED-not_a_patient"
+    elif kind == "replay":
+        text = "REPLAY:" + provenance.file_name(s.get("source_uri"))
+    elif kind == "amplifier":
+        text = (s.get("source_uri") or "?").partition("?")[0]
+    else:
+        text = "source_not_recorded"
+    text = "".join(c if " " < c <= "~" else "_" for c in text)
+    return text if len(text) <= EQUIPMENT_MAX else text[:EQUIPMENT_MAX - 3] + "..."
+
+
+def _recording(startdate: datetime.date, s: dict) -> edfio.Recording:
+    extra = ["calibrated=1" if s.get("calibrated") is True else "calibrated=0",
+             "Needlepoint"]
+    # "Startdate dd-MMM-yyyy X X " takes 26 of the field's 80 characters.
+    room = 80 - 26 - len(equipment(s))
+    kept = []
+    for token in extra:
+        if len(token) + 1 <= room:
+            kept.append(token)
+            room -= len(token) + 1
+    return edfio.Recording(startdate=startdate, equipment_code=equipment(s), additional=kept)
 
 
 def _ranges(counts: np.ndarray, scale: float) -> tuple[tuple[int, int], tuple[float, float]]:

@@ -4,6 +4,12 @@ Patient, Practitioner (physician, nurse), Procedure (billing codes as CPT coding
 and pain scores as notes), one Medication per vial (product, strength, lot and expiry in
 `batch`) and one MedicationAdministration per injection (part of the Procedure; dose in
 units or mg, muscle and side as the site, intramuscular route, EMG findings as a note).
+Each EMG snippet is an Observation (part of its MedicationAdministration, or of the
+Procedure for dry needling) whose `device.display` says where the EMG came from
+("SIMULATED - not a patient", "REPLAY: rec.edf", "amplifier: ...", with ", uncalibrated
+(counts)", or "source not recorded"), with the same words in a note and, when recorded, the
+source's kind, URI and calibration in the EMG_SOURCE extension; the administration's EMG
+note names the source too.
 Plain dicts: tests validate them with the fhir.resources R4B models; the app does not need
 that package to write them.
 """
@@ -19,6 +25,9 @@ from devices.files import atomic_write
 SNOMED = "http://snomed.info/sct"
 CPT = "http://www.ama-assn.org/go/cpt"
 UCUM = "http://unitsofmeasure.org"
+# Needlepoint's own extension (no standard one says "this EMG was simulated"): sub-extensions
+# kind (code: amplifier, simulator, replay), uri (string) and calibrated (boolean).
+EMG_SOURCE = "urn:needlepoint:fhir:StructureDefinition:emg-source"
 KIND_TEXT = {"botulinum": "Botulinum toxin injection", "trigger_point":
              "Trigger point injection", "dry_needling": "Dry needling"}
 
@@ -49,6 +58,8 @@ def bundle(r: dict, users: dict[str, dict] | None = None) -> dict:
     for i in r["injections"]:
         if i.get("vial_id"):
             entries.append(_administration(r, i))
+        if i.get("emg_source"):
+            entries.append(_emg(r, i))
     return {
         "resourceType": "Bundle",
         "id": r["id"],
@@ -160,6 +171,8 @@ def _administration(r: dict, i: dict) -> dict:
     notes = []
     if i.get("guidance"):
         notes.append(f"guidance: {i['guidance']}")
+    if i.get("emg_source"):
+        notes.append(f"EMG source: {i['emg_source']['label']}")
     if i.get("emg_findings"):
         notes.append("EMG: " + json.dumps(i["emg_findings"], sort_keys=True))
     if i.get("twitch") is not None:
@@ -168,6 +181,25 @@ def _administration(r: dict, i: dict) -> dict:
         notes.append(f"adverse event: {i['adverse_event']}")
     if notes:
         res["note"] = [{"text": n} for n in notes]
+    return res
+
+
+def _emg(r: dict, i: dict) -> dict:
+    """The EMG snippet kept with an injection, saying what it was recorded from."""
+    src = i["emg_source"]
+    res = {"resourceType": "Observation", "id": src["snippet_id"],
+           "status": "entered-in-error" if i.get("voided") else "final",
+           "code": {"text": "Needle EMG at the injection (snippet kept in the logbook)"},
+           "subject": _ref(r["patient_id"]),
+           "partOf": [_ref(i["id"] if i.get("vial_id") else r["id"])],
+           "effectiveDateTime": _dt(i["at"]),
+           "device": {"display": src["label"]},
+           "note": [{"text": f"EMG source: {src['label']}"}]}
+    if src["kind"] is not None:
+        res["extension"] = [{"url": EMG_SOURCE, "extension": [
+            {"url": "kind", "valueCode": src["kind"]},
+            {"url": "uri", "valueString": src["uri"]},
+            {"url": "calibrated", "valueBoolean": src["calibrated"]}]}]
     return res
 
 

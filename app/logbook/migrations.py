@@ -236,6 +236,29 @@ def m0002_dose_warnings_observations(db: Database) -> None:
             BEGIN SELECT RAISE(ABORT, 'observations are append-only: add a new one'); END""")
 
 
+@migrations(name="0003_snippet_source")
+def m0003_snippet_source(db: Database) -> None:
+    """Where each snippet's EMG came from: the device URI, the kind of source (an amplifier,
+    the simulator or a replayed file) and whether its microvolt scale was calibrated.
+    Snippets stored before keep NULL in all three: "source not recorded", never a guess. The
+    columns are added in place (the audit trail's past entries describe the rows as they
+    were, and NULL reads the same as absent), and snippets_no_update keeps refusing any
+    change, so a source cannot be filled in afterwards either."""
+    db.execute("""ALTER TABLE snippets ADD COLUMN source_uri TEXT
+        CHECK (source_uri IS NULL OR length(trim(source_uri)) BETWEEN 1 AND 8192)""")
+    db.execute("""ALTER TABLE snippets ADD COLUMN source_kind TEXT
+        CHECK (source_kind IN ('amplifier', 'simulator', 'replay'))""")
+    db.execute("""ALTER TABLE snippets ADD COLUMN calibrated INTEGER
+        CHECK (calibrated IN (0, 1))""")
+    # All three or none: a snippet whose kind is known but not its calibration would read
+    # as a half-truth.
+    db.execute("""CREATE TRIGGER snippets_source BEFORE INSERT ON snippets
+        WHEN (NEW.source_uri IS NULL) + (NEW.source_kind IS NULL) + (NEW.calibrated IS NULL)
+             NOT IN (0, 3)
+        BEGIN SELECT RAISE(ABORT,
+            'a snippet''s source is its URI, kind and calibration together'); END""")
+
+
 def names() -> list[str]:
     """Every migration this Needlepoint knows, oldest first."""
     return [m.name for m in migrations._migrations]

@@ -2,7 +2,9 @@
 
 One page or more per procedure: patient, procedure and time-out, vials, injections,
 totals per product, dose warnings with their overrides, observations, amendments, and the
-signature, as the record now reads."""
+signature, as the record now reads. Each injection with EMG says where the EMG came from
+("SIMULATED - not a patient", "REPLAY: rec.edf", the amplifier, "uncalibrated (counts)", or
+"source not recorded")."""
 
 from __future__ import annotations
 
@@ -71,6 +73,8 @@ def note(r: dict, users: dict[str, dict]) -> FPDF:
                    f"{i.get('needle_gauge') or '?'}G {_v(i.get('needle_length_mm'))} mm  "
                    f"{i.get('guidance') or ''}  LTR {_yn(i.get('twitch'))}"
                    f"{'  AE: ' + i['adverse_event'] if i.get('adverse_event') else ''}{flags}")
+        if i.get("emg_source"):  # a line of its own, so it is never lost in the wrapping
+            _line(pdf, f"       EMG: {i['emg_source']['label']}")
     _heading(pdf, "Totals (per product; units of different products are not comparable)")
     for key, t in r["totals"].items():
         amount = f"{t['dose_mg']:g} mg" if t["dose_mg"] else f"{t['units']:g} U"

@@ -5,6 +5,8 @@ interleaved frame by frame, little-endian, zlib-compressed at level 1: needle EM
 noise, so a stronger level buys almost nothing (measured: 2.25x at level 1, 2.24x at 6, for
 7 s at 20 kHz) and costs ten times the CPU inside the commit. The SHA-256 of the raw samples
 is stored beside them and carried by the audit trail, so `verify` notices a changed sample.
+Where the samples came from (device URI, kind of source, calibrated or not) is stored with
+them too: see provenance.py.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import zlib
 
 import numpy as np
 
+from app.logbook import provenance
 from app.logbook.errors import LogbookError
 
 ENCODING = "zlib1-int16le"
@@ -21,7 +24,8 @@ LEVEL = 1
 
 
 def validate(snippet: dict) -> tuple[np.ndarray, dict]:
-    """(samples as (frames, channels) int16, the snippet's scalar fields) or a clear error."""
+    """(samples as (frames, channels) int16, the snippet's scalar fields, its source among
+    them) or a clear error."""
     x = snippet.get("samples")
     if not isinstance(x, np.ndarray) or x.dtype != np.int16:
         raise LogbookError("snippet samples must be a numpy int16 array of ADC counts "
@@ -37,7 +41,8 @@ def validate(snippet: dict) -> tuple[np.ndarray, dict]:
         raise LogbookError(f"snippet injection_index must be a sample index within its "
                            f"{x.shape[0]} frames")
     return x, {"fs": fs, "uv_per_count": scale, "injection_index": int(index),
-               "frames": int(x.shape[0]), "channels": int(x.shape[1])}
+               "frames": int(x.shape[0]), "channels": int(x.shape[1]),
+               **provenance.validate(snippet)}
 
 
 def _positive(snippet: dict, key: str) -> float:

@@ -19,7 +19,18 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from app.logbook import audit, catalogue, errors, files, ids, pins, records, rules, snippets
+from app.logbook import (
+    audit,
+    catalogue,
+    errors,
+    files,
+    ids,
+    pins,
+    provenance,
+    records,
+    rules,
+    snippets,
+)
 from app.logbook.errors import DiskFull, LogbookError, NotALogbook
 from app.logbook.migrations import NOT_AUDITED, migrations
 
@@ -356,6 +367,11 @@ class Logbook:
         warnings it raised. Warnings never stop the record: the needle is already in. Those in
         `overrides` ({rule: reason}) are recorded as overridden by `override_by` (default
         `by`), who must be a physician; the rest stay open until a physician overrides them.
+
+        A snippet is {samples (int16 counts), uv_per_count, fs, injection_index, findings,
+        source_uri, source_kind, calibrated}: the last three say where the EMG came from (the
+        device URI; "amplifier", "simulator" or "replay"; whether its microvolt scale was
+        calibrated) and are required, so that no new snippet is stored without its source.
         """
         self._user(by)
         overrides = {k: v.strip() for k, v in (overrides or {}).items() if v and v.strip()}
@@ -393,14 +409,19 @@ class Logbook:
             row = {"id": ids.new_id(), "procedure_id": procedure_id, "seq": seq, **fields,
                    "voided": 0, "created_at": ids.now(), "created_by": by}
             stored = self._insert("injections", row, by)
+            snippet_id = ids.new_id() if snippet is not None else None
             if snippet is not None:
                 self._insert("snippets", {
-                    "id": ids.new_id(), "injection_id": row["id"], **meta,
+                    "id": snippet_id, "injection_id": row["id"], **meta,
                     "encoding": snippets.ENCODING, "samples": blob, "sha256": sha,
                     "created_at": ids.now()}, by)
             recorded = self._record_warnings(proc, row["id"], vial, warnings, overrides,
                                              override_by or by)
-        return {**records.decode(stored), "has_snippet": snippet is not None, "warnings": recorded}
+        source = ({**provenance.source(meta["source_kind"], meta["source_uri"],
+                                       meta["calibrated"]), "snippet_id": snippet_id}
+                  if snippet is not None else None)
+        return {**records.decode(stored), "has_snippet": snippet is not None,
+                "emg_source": source, "warnings": recorded}
 
     def record_warnings(self, procedure_id: str, injection_id: str, warnings: list[dict],
                         overrides: dict | None = None, by: str | None = None) -> None:
@@ -481,6 +502,8 @@ class Logbook:
                                                reason))
 
     def snippet(self, injection_id: str) -> dict | None:
+        """The stored snippet with its samples as int16 (frames, channels), `calibrated` as
+        True, False or None (not recorded), and `provenance`: its source in words."""
         cur = self.db.execute("SELECT * FROM snippets WHERE injection_id = ?", [injection_id])
         values = cur.fetchone()
         if values is None:
@@ -488,6 +511,8 @@ class Logbook:
         row = dict(zip([d[0] for d in cur.description], values, strict=True))
         row["samples"] = snippets.decode(row["samples"], row["frames"], row["channels"],
                                          row["encoding"])
+        src = provenance.source(row["source_kind"], row["source_uri"], row["calibrated"])
+        row["calibrated"], row["provenance"] = src["calibrated"], src["label"]
         return row
 
     def add_observation(self, procedure_id: str, obs: dict, by: str) -> dict:
@@ -551,8 +576,10 @@ class Logbook:
         vials = list(self.db.query(
             f"SELECT * FROM vials WHERE procedure_id IN ({marks}) ORDER BY created_at", pids))
         injections = list(self.db.query(
-            f"""SELECT i.*, s.id IS NOT NULL AS has_snippet FROM injections i
-                LEFT JOIN snippets s ON s.injection_id = i.id
+            f"""SELECT i.*, s.id IS NOT NULL AS has_snippet, s.id AS _src_id,
+                       s.source_kind AS _src_kind,
+                       s.source_uri AS _src_uri, s.calibrated AS _src_calibrated
+                FROM injections i LEFT JOIN snippets s ON s.injection_id = i.id
                 WHERE i.procedure_id IN ({marks}) ORDER BY i.procedure_id, i.seq""", pids))
         warnings = list(self.db.query(
             f"SELECT * FROM dose_warnings WHERE procedure_id IN ({marks}) ORDER BY created_at",
@@ -573,6 +600,10 @@ class Logbook:
                 if i["procedure_id"] == p["id"]:
                     i = records.decode(records.apply(dict(i), by_row.get(i["id"], [])))
                     i["has_snippet"] = bool(i["has_snippet"])
+                    src = (i.pop("_src_kind"), i.pop("_src_uri"), i.pop("_src_calibrated"))
+                    snippet_id = i.pop("_src_id")
+                    i["emg_source"] = ({**provenance.source(*src), "snippet_id": snippet_id}
+                                       if i["has_snippet"] else None)
                     i["product"] = product.get(i["vial_id"])
                     rec["injections"].append(i)
             rec["dose_warnings"] = [w for w in warnings if w["procedure_id"] == p["id"]]

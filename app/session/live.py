@@ -55,6 +55,11 @@ class Mark:
     uv_per_count: float | None = None  # the amplifier's step: raw / step are its counts
     first_device_index: int = 0  # device index of samples[0]
     press_offset: int = 0  # samples[press_offset] is the frame at the press
+    # Where the EMG came from, kept with the snippet so no record passes simulated or
+    # replayed EMG off as the patient's, or counts as microvolts.
+    source_uri: str | None = None  # the device's URI
+    source_kind: str | None = None  # "amplifier", "simulator" or "replay"
+    calibrated: bool | None = None  # whether the device's microvolt scale was calibrated
 
     @property
     def complete(self) -> bool:
@@ -265,9 +270,13 @@ class LiveSession:
         index = self.ring.written - 1
         now = self.chain.analyser.now if self.chain.analyser.total else 0.0
         events = [e.as_json() for e in list(self.events) if e.t >= now - MARK_BEFORE_S]
+        # The simulator and a file replay are named as such; any other device is hardware
+        # on a needle.
+        kind = {"simulator": "simulator", "file": "replay"}.get(self.info.kind, "amplifier")
         mark = Mark(pressed_at=time.monotonic(), ring_index=index,
                     device_index=index + self._device_offset, fs=self.info.fs,
-                    findings=dict(self.measures), events=events)
+                    findings=dict(self.measures), events=events, source_uri=self.info.uri,
+                    source_kind=kind, calibrated=bool(self.info.calibrated))
         with self._mark_lock:
             self._pending.append(mark)
         return mark

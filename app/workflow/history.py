@@ -1,7 +1,9 @@
 """What the History screen lists and charts, read from the logbook in a few queries: all
 procedures (newest first) or a patient's, a patient's timeline with totals, a procedure's
 detail, and per muscle the units given, the EMG found at injection and the pain scores over
-time. Exports go through the logbook's own writers."""
+time. Exports go through the logbook's own writers. Wherever EMG is listed or charted,
+`provenance` says where it came from (app.workflow.snippet.provenance), so a simulated or
+replayed snippet is never read as the patient's."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from pathlib import Path
 
 from app.logbook import Logbook
 from app.workflow import procedure as flow
-from app.workflow.snippet import emg_summary
+from app.workflow.snippet import emg_summary, provenance
 
 EXPORTS = ("pdf", "csv", "fhir", "edf")
 
@@ -61,7 +63,8 @@ def timeline(lb: Logbook, patient_id: str) -> dict:
                      "totals": "; ".join(t["text"] for t in s["totals"]) or "no drug",
                      "injections": sum(1 for i in rec["injections"] if not i["voided"]),
                      "signed": bool(rec.get("signed_at")),
-                     "pain": (rec.get("pain_before"), rec.get("pain_after"))})
+                     "pain": (rec.get("pain_before"), rec.get("pain_after")),
+                     "provenance": _sources(i for i in rec["injections"] if not i["voided"])})
     return {"patient": hist["patient"], "procedures": rows, "records": hist["procedures"]}
 
 
@@ -69,7 +72,8 @@ def muscle_series(lb: Logbook, patient_id: str, records: list[dict] | None = Non
                   ) -> dict[str, dict]:
     """Per muscle and side: one point per procedure with the units given (per product,
     never added across products), the mean RMS, end-plate noise rate and tonic share found
-    at its injections, and the procedure's pain scores (before, after, follow-up)."""
+    at its injections with where that EMG came from (`provenance`), and the procedure's pain
+    scores (before, after, follow-up)."""
     records = records if records is not None else lb.patient_history(patient_id)["procedures"]
     names = {k: m["name"] for k, m in lb.cat.muscles.items()}
     out: dict[str, dict] = {}
@@ -82,7 +86,8 @@ def muscle_series(lb: Logbook, patient_id: str, records: list[dict] | None = Non
                 continue
             key = f"{i['muscle']}:{i.get('side') or ''}"
             p = per.setdefault(key, {"units": 0.0, "product": i.get("product"), "rms": [],
-                                     "epn": [], "tonic": []})
+                                     "epn": [], "tonic": [], "injections": []})
+            p["injections"].append(i)
             p["units"] += float(i.get("units") or 0)
             e = emg_summary(i.get("emg_findings"))
             for k, name in (("rms", "rms_uv"), ("epn", "epn_per_s"), ("tonic", "tonic")):
@@ -98,8 +103,25 @@ def muscle_series(lb: Logbook, patient_id: str, records: list[dict] | None = Non
                 "rms_uv": _mean(p["rms"]), "epn_per_s": _mean(p["epn"]),
                 "tonic": _mean(p["tonic"]), "pain_before": rec.get("pain_before"),
                 "pain_after": rec.get("pain_after"),
-                "pain_followup": pain_follow[-1] if pain_follow else None})
+                "pain_followup": pain_follow[-1] if pain_follow else None,
+                "provenance": _sources(p["injections"])})
     return out
+
+
+def detail(cat, rec: dict) -> dict:
+    """What a procedure's detail shows (app.workflow.procedure.summary), each injection row
+    with `provenance`: where its EMG came from, "" when none was kept."""
+    s = flow.summary(cat, rec)
+    words = {i["id"]: provenance(i) for i in rec["injections"]}
+    for row in s["injections"]:
+        row["provenance"] = words.get(row["id"], "")
+    return s
+
+
+def _sources(injections) -> str:
+    """The distinct sources of these injections' EMG, in order, as one line."""
+    seen = dict.fromkeys(w for w in map(provenance, injections) if w)
+    return "; ".join(seen)
 
 
 def _mean(xs: list[float]) -> float | None:

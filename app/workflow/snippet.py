@@ -1,6 +1,8 @@
-"""The EMG kept with an injection, as the logbook stores it: exact int16 counts and their
-scale. From hardware the counts are the amplifier's own (raw / its step, exactly); from the
-simulator, which has no step, the finest round scale that fits the snippet in int16."""
+"""The EMG kept with an injection, as the logbook stores it: exact int16 counts, their
+scale and where they came from. From hardware the counts are the amplifier's own (raw / its
+step, exactly); from the simulator, which has no step, the finest round scale that fits the
+snippet in int16. The source (device URI, amplifier/simulator/replay, calibrated or not) is
+the session's device's, noted on the Mark at the press."""
 
 from __future__ import annotations
 
@@ -53,7 +55,17 @@ def from_mark(mark) -> dict:
     found = plain(dict(mark.findings or {}))
     found["words"] = finding_words(mark.findings or {})
     return {"samples": counts, "uv_per_count": scale, "fs": float(mark.fs),
-            "injection_index": int(mark.press_offset), "findings": found}
+            "injection_index": int(mark.press_offset), "findings": found,
+            "source_uri": mark.source_uri, "source_kind": mark.source_kind,
+            "calibrated": mark.calibrated}
+
+
+def provenance(injection: dict) -> str:
+    """Where an injection's EMG came from, in words for the screens ("SIMULATED - not a
+    patient", "REPLAY: rec.edf", "amplifier: ...", "..., uncalibrated (counts)", "source not
+    recorded"); "" when no EMG was kept with it."""
+    src = injection.get("emg_source")
+    return src["label"] if src else ""
 
 
 def emg_summary(found: dict | None) -> dict:
