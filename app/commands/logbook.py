@@ -282,6 +282,8 @@ def format_record(r: dict, users: dict) -> str:
         lines.append(f"  {i['seq']:>3} {i['at'][11:19]} {i.get('side') or '':<6} "
                      f"{i.get('muscle') or '?':<28} site {i.get('site') or '?'} {dose:>8} "
                      f"{'EMG' if i['has_snippet'] else '   '}{flags}")
+        if i.get("emg_source"):  # never let simulated or replayed EMG pass for a patient's
+            lines.append(f"          EMG: {i['emg_source']['label']}")
     for key, t in r["totals"].items():
         amount = f"{t['dose_mg']:g} mg" if t["dose_mg"] else f"{t['units']:g} U"
         lines.append(f"total     {key}: {amount} ({t['injections']} injections)")
