@@ -10,6 +10,13 @@ from dsp.analysis.analyser import LOOKAHEAD_S, Analyser
 from dsp.analysis.results import Analysis, Event
 from dsp.filters import FilterChain
 
+# The lowest sample rate the chain is built for. The analyser's bands are capped at 0.45 fs:
+# its detection band (to 1.5 kHz) needs more than 3.3 kHz to stand whole, and its shape
+# branch, where phases and turns are read, reaches 2.5 kHz at 5.6 kHz and 2.25 kHz at 5 kHz,
+# still enough for the 1-5 ms phases of spontaneous potentials. Below 5 kHz potentials are
+# read blunted. The accuracy of docs/analyser.md is measured at 10 and 20 kHz only.
+MIN_FS = 5000.0
+
 
 class SignalChain:
     def __init__(self, fs: float, *, mains_hz: float | None = None,
