@@ -1,2 +1,3 @@
-"""The Backyard Brains SpikerBox protocol family over a serial port (also Upside Down Labs
-BioAmp boards): the protocol decoder, board profiles, an emulator on a pty."""
+"""The Backyard Brains SpikerBox protocol family over a serial port: the protocol decoder,
+board profiles, an emulator on a pty. Upside Down Labs boards (Chords) are recognised only
+to be refused."""

@@ -1,5 +1,5 @@
 """`spikerbox:auto` and `spikerbox:/dev/ttyACM0`: the Backyard Brains protocol family
-(SpikerBoxes, SpikerShields, Upside Down Labs BioAmp boards) over a serial port.
+(SpikerBoxes, SpikerShields, Arduino sketches in SpikerBox framing) over a serial port.
 
     spikerbox:auto                          the first board found by its USB id
     spikerbox:/dev/ttyUSB0?baud=500000      a port by name (pseudo-terminals too)
@@ -7,12 +7,16 @@
     spikerbox:/dev/ttyACM0?channels=2       shields: 1 to 6 channels (the rate is shared)
 
 Opening identifies the board (`b:;`, asked a few times at most; boards that never answer
-are taken as a generic 10-bit board), probes the baud rates of FTDI boxes, and sends what
-the board needs to stream. A reader thread turns bytes into chunks of microvolts through a
-bounded queue. A pulled cable sets `status` to "no signal: reconnecting"; the thread keeps
-trying and resumes on its own when the port returns, the missing time showing as a jump in
-`first_index`. None of these amplifiers is isolated for patient connection: their
-DeviceInfo says so (Isolation.NONE and the warning in `details`).
+but stream frames are taken as a generic 10-bit board), probes the baud rates of FTDI
+boxes, and sends what the board needs to stream. Upside Down Labs boards speak their own
+Chords protocol at 250-500 Hz behind surface-EMG front ends: one that streams Chords
+packets, or answers `WHORU` when silent to `b:;`, is refused with the reason, and left out
+of `spikerbox:auto` and of the listing for the rest of the process. A reader thread turns
+bytes into chunks of microvolts through a bounded queue. A pulled cable sets `status` to
+"no signal: reconnecting"; the thread keeps trying and resumes on its own when the port
+returns, the missing time showing as a jump in `first_index`. None of these amplifiers is
+isolated for patient connection: their DeviceInfo says so (Isolation.NONE and the warning
+in `details`).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import errno
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -30,6 +35,8 @@ from devices import calibration
 from devices.base import Chunk, Device, DeviceInfo
 from devices.errors import DeviceError, UnknownDevice
 from devices.spikerbox.profiles import (
+    BIOAMP_BAND_HZ,
+    CHORDS_RATES,
     GENERIC,
     NOT_ISOLATED,
     Profile,
@@ -37,7 +44,7 @@ from devices.spikerbox.profiles import (
     profile_for_hwt,
     profile_for_usb,
 )
-from devices.spikerbox.protocol import Decoder
+from devices.spikerbox.protocol import Decoder, find_chords
 from devices.uri import Param, Scheme, Uri, read_params
 
 PARAMS = {
@@ -54,6 +61,17 @@ IDENTIFY_WAIT_S = 0.25
 ARDUINO_RESET_S = 0.3  # opening an Arduino-based board resets it
 RETRY_S = 0.2  # how often a lost port is looked for again
 QUEUE_S = 2.0  # chunks kept for a reader that falls behind; older ones are dropped
+# Chords firmware reads a command until a second passes without a byte (Arduino's
+# readString): WHORU must come that long after the last `b:;`, and its answer comes a
+# second after WHORU.
+CHORDS_QUIET_S = 1.1
+CHORDS_ANSWER_S = 1.6
+SNIFF_BYTES = 4096  # what identification keeps of the board's bytes, to look for Chords
+
+log = logging.getLogger(__name__)
+# Boards found in this process to be no amplifier (calibration_key -> why): `auto` and the
+# listing pass them by. A USB id cannot tell them apart: an Arduino Uno is an Arduino Uno.
+_refused: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -75,7 +93,8 @@ def _comports() -> list:
 
 
 def find_ports() -> tuple[list[Port], list[str]]:
-    """Boards of the family by USB id, and the ports of boards sitting in a bootloader."""
+    """Boards of the family by USB id (less those found to be no amplifier), and the ports
+    of boards sitting in a bootloader."""
     boards, bootloaders = [], []
     for p in _comports():
         if p.vid is None:
@@ -84,8 +103,14 @@ def find_ports() -> tuple[list[Port], list[str]]:
             bootloaders.append(p.device)
             continue
         profile = profile_for_usb(p.vid, p.pid)
-        if profile is not None:
-            boards.append(Port(p.device, profile, p.serial_number))
+        if profile is None:
+            continue
+        port = Port(p.device, profile, p.serial_number)
+        why = _refused.get(calibration_key(port))
+        if why is None:
+            boards.append(port)
+        else:
+            log.info("left out %s: %s", p.device, why)
     return boards, bootloaders
 
 
@@ -102,6 +127,8 @@ def _port_for(target: str) -> Port:
         return boards[0]
     if bootloaders:
         raise DeviceError(_bootloader_message(bootloaders[0]))
+    if _refused:
+        raise DeviceError(f"no SpikerBox found on USB, only: {next(iter(_refused.values()))}")
     raise DeviceError("no SpikerBox found on USB: plug one in, or name its port "
                       "(spikerbox:/dev/ttyACM0); `needlepoint emulate spikerbox` makes one")
 
@@ -113,6 +140,21 @@ def _bootloader_message(path: str) -> str:
 
 def calibration_key(port: Port) -> str:
     return f"spikerbox:{port.serial_number}" if port.serial_number else f"spikerbox:{port.path}"
+
+
+def chords_message(path: str, board: str | None) -> str:
+    """Why an Upside Down Labs board speaking Chords is refused, in one line."""
+    lo, hi = BIOAMP_BAND_HZ
+    rate = CHORDS_RATES.get(board or "")
+    who = f"an Upside Down Labs board ({board})" if board else (
+        "an Upside Down Labs board (it did not give its name)")
+    speed = (f"at {rate} Hz (so nothing above {rate // 2} Hz)" if rate else
+             "at 250-500 Hz (so nothing above 125-250 Hz)")
+    return (f"{path} is {who} speaking the Chords protocol, not a SpikerBox: it samples "
+            f"{speed}, and Upside Down Labs' Muscle BioAmp front ends are surface-EMG amplifiers "
+            f"passing about {lo}-{hi} Hz, so it cannot show needle EMG; that needs a needle "
+            "EMG amplifier sampling at 10 kHz or more, its band reaching several kHz, "
+            "isolated for patient connection")
 
 
 def _scale(params: dict, port: Port, profile: Profile) -> tuple[float, bool, str]:
@@ -226,9 +268,11 @@ class SpikerBoxDevice(Device):
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._error: DeviceError | None = None
+        self._asked_whoru = False
 
     # opening: link, identity, configuration --------------------------------------------
     def _open(self) -> None:
+        self._asked_whoru = False
         bauds = (self.params["baud"],) if self.params["baud"] else self.profile.bauds
         last = None
         for baud in bauds:
@@ -246,28 +290,72 @@ class SpikerBoxDevice(Device):
             last = baud
         tried = ", ".join(str(b) for b in bauds)
         raise DeviceError(
-            f"{self.port.path} is not a SpikerBox: no answer to b:; and no samples at "
-            f"{tried} baud (last {last}); check the port, or give ?baud= and ?hwt="
+            f"{self.port.path} is not a SpikerBox: no answer to b:; (nor to Chords' WHORU) "
+            f"and no samples at {tried} baud (last {last}); check the port, or give ?baud= "
+            "and ?hwt="
         )
 
     def _identify(self, ser) -> tuple[str | None, bool]:
-        """(hardware type or None, whether anything of the protocol was heard)."""
+        """(hardware type or None, whether anything of the protocol was heard). A board
+        speaking Chords instead is refused here."""
         if self.params["hwt"]:
             return self.params["hwt"], True
         if self.profile.shared_rate:
             time.sleep(ARDUINO_RESET_S)
         decoder = Decoder(1)
         heard = False
+        sniffed = bytearray()
         for _ in range(IDENTIFY_TRIES):
             ser.write(b"b:;\n")
-            deadline = time.monotonic() + IDENTIFY_WAIT_S
+            asked = time.monotonic()
+            deadline = asked + IDENTIFY_WAIT_S
             while time.monotonic() < deadline:
-                out = decoder.feed(ser.read(max(ser.in_waiting, 1)))
+                data = ser.read(max(ser.in_waiting, 1))
+                sniffed += data
+                out = decoder.feed(data)
                 heard = heard or out.frames.shape[0] > 0 or decoder.blocks > 0
                 for kind, value in out.messages:
                     if kind == "HWT":
                         return value, True
+            # Chords packets decode as frames too (C7 has its top bit set): look first.
+            if find_chords(sniffed) is not None:
+                name = _named_in(sniffed) or self._whoru(ser, asked, streaming=True)
+                self._refuse(chords_message(self.port.path, name))
+            del sniffed[:-SNIFF_BYTES]
+        if not heard and not self._asked_whoru:
+            self._asked_whoru = True
+            board = self._whoru(ser, asked, streaming=False)
+            if board is not None:
+                self._refuse(chords_message(self.port.path, board))
         return None, heard
+
+    def _whoru(self, ser, asked: float, *, streaming: bool) -> str | None:
+        """A Chords board's answer to `WHORU`, sent once the firmware has given up on our
+        last `b:;` (at `asked`): its name, or None. From a board already streaming packets
+        only a known name can be picked out of the bytes."""
+        time.sleep(max(0.0, asked + CHORDS_QUIET_S - time.monotonic()))
+        ser.reset_input_buffer()
+        ser.write(b"WHORU\n")
+        deadline = time.monotonic() + CHORDS_ANSWER_S
+        answer = bytearray()
+        while time.monotonic() < deadline and len(answer) < SNIFF_BYTES:
+            answer += ser.read(max(ser.in_waiting, 1))
+            known = _named_in(answer)
+            if known is not None:
+                return known
+            if not streaming and b"\n" in answer:
+                break
+        if streaming:
+            return None
+        line = bytes(answer).split(b"\n")[0].strip()
+        if b"\n" not in answer or not 0 < len(line) <= 40 or not line.isascii():
+            return None
+        text = line.decode("ascii")
+        return text if text.isprintable() else None
+
+    def _refuse(self, why: str) -> None:
+        _refused[calibration_key(self.port)] = why
+        raise DeviceError(why)
 
     def _settle(self, hwt: str | None) -> None:
         """Take the identified board's profile, tell it what to stream, describe it."""
@@ -389,6 +477,11 @@ class SpikerBoxDevice(Device):
             return
 
 
+def _named_in(data: bytes) -> str | None:
+    """A Chords board's name, where one of the known ones appears among its bytes."""
+    return next((name for name in CHORDS_RATES if name.encode() in data), None)
+
+
 def _discover() -> list[DeviceInfo]:
     boards, _ = find_ports()
     found = []
@@ -404,7 +497,7 @@ def make(uri: Uri, paced: bool = True) -> SpikerBoxDevice:
 
 
 SCHEME = Scheme(
-    name="spikerbox", help="Backyard Brains SpikerBox / SpikerShield / BioAmp (serial); "
-    "NOT isolated for patient connection", describe=describe, make=make,
+    name="spikerbox", help="Backyard Brains SpikerBox / SpikerShield (serial); NOT isolated "
+    "for patient connection", describe=describe, make=make,
     discover=_discover, example="spikerbox:auto",
 )

@@ -88,8 +88,8 @@ def _arduino(key: str, name: str, hwt: tuple[str, ...], usb: tuple[int, int], *,
 
 
 GENERIC = Profile(
-    key="generic", name="generic 10-bit, 1 channel, 10 kHz (Upside Down Labs BioAmp or "
-    "another Arduino sketch)", hwt=(), fs=10_000.0, channels=1, max_channels=6, bits=10,
+    key="generic", name="generic 10-bit, 1 channel, 10 kHz Arduino sketch in SpikerBox "
+    "framing", hwt=(), fs=10_000.0, channels=1, max_channels=6, bits=10,
     bauds=BRIDGE_BAUDS, shared_rate=True, clock_ppm=AVR_CLOCK_PPM,
 )
 
@@ -155,3 +155,17 @@ def profile_for_usb(vid: int, pid: int) -> Profile | None:
 def is_bootloader(vid: int, pid: int) -> bool:
     """A board waiting for firmware: never open it."""
     return (vid, pid) in BOOTLOADERS
+
+
+# Upside Down Labs boards run their own Chords firmware, not this protocol: `WHORU` answered
+# with the board's name, `START` / `STOP`, packets at 250 or 500 Hz (facts from their
+# Chords-Arduino-Firmware and Chords-Python's chords_serial.py). Their Muscle BioAmp front
+# ends are surface-EMG amplifiers with an analogue band of about 72-720 Hz. Such a board is
+# recognised only to be refused: no firmware makes it a needle EMG amplifier.
+CHORDS_RATES = {
+    "UNO-R3": 250, "UNO-CLONE": 250, "GENUINO-UNO": 250, "UNO-R4": 500,
+    "RPI-PICO-RP2040": 500, "NANO-CLONE": 250, "NANO-CLASSIC": 250,
+    "STM32F4-BLACK-PILL": 500, "STM32G4-CORE-BOARD": 500, "MEGA-2560-R3": 250,
+    "MEGA-2560-CLONE": 250, "GIGA-R1": 500, "NPG-LITE": 500,
+}
+BIOAMP_BAND_HZ = (72, 720)

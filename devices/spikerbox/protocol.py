@@ -5,6 +5,7 @@ A frame is one sample per channel, two bytes each, high part first; only a frame
 byte has its top bit set. Message blocks (`FF FF 01 01 80 FF` text `FF FF 01 01 81 FF`)
 may come between any two frames. The decoder commits a frame the moment its last byte is
 there, never emits part of a frame, and decodes the same whatever the stream's cut into.
+Upside Down Labs' Chords packets are recognised too, only so that such a board is refused.
 """
 
 from __future__ import annotations
@@ -230,3 +231,41 @@ def encode_message(text: str) -> bytes:
     if any(b & 0x80 for b in body):
         raise ValueError("message text must be 7-bit ASCII")
     return block
+
+
+# The Chords protocol of Upside Down Labs boards (profiles.CHORDS_RATES): a packet is
+# C7 7C, a counter byte, two bytes per channel (high byte first, 8 bits each), 01.
+CHORDS_SYNC = b"\xc7\x7c"
+CHORDS_END = 0x01
+CHORDS_MAX_CHANNELS = 16
+CHORDS_RUN = 3  # packets in a row, counters counting, before a stream is taken for Chords
+
+
+def find_chords(data: bytes) -> int | None:
+    """The channel count of Chords packets in `data` (CHORDS_RUN of them in a row, each
+    counter one more than the last), or None. Such a run fixes eleven bytes: SpikerBox
+    samples do not make one by chance."""
+    data = bytes(data)
+    pos = data.find(CHORDS_SYNC)
+    while pos >= 0:
+        for channels in range(1, CHORDS_MAX_CHANNELS + 1):
+            size = 2 * channels + 4
+            if pos + CHORDS_RUN * size > len(data):
+                break
+            packets = [data[pos + k * size:pos + (k + 1) * size] for k in range(CHORDS_RUN)]
+            if all(p[:2] == CHORDS_SYNC and p[-1] == CHORDS_END for p in packets) and all(
+                    (b[2] - a[2]) % 256 == 1 for a, b in zip(packets, packets[1:],
+                                                             strict=False)):
+                return channels
+        pos = data.find(CHORDS_SYNC, pos + 1)
+    return None
+
+
+def encode_chords(counts: np.ndarray, first_counter: int = 0) -> bytes:
+    """Counts (packets, channels) as a Chords board sends them (for tests)."""
+    counts = np.asarray(counts, np.uint16)
+    out = bytearray()
+    for k, row in enumerate(counts):
+        out += CHORDS_SYNC + bytes([(first_counter + k) % 256])
+        out += row.astype(">u2").tobytes() + bytes([CHORDS_END])
+    return bytes(out)
