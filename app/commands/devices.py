@@ -32,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
           "sim:<scenario>?seed=3&fs=20000 sets simulator options;\n"
           "spikerbox:auto or spikerbox:<port> opens a SpikerBox-family board (NOT isolated "
           "for patient connection); soundcard:<index or name>?uv_per_fs=... a preamp into "
-          "a sound card.")
+          "a sound card;\nlsl:<stream name>?type=...&source_id=... a Lab Streaming Layer "
+          "stream (pip install 'needlepoint[lsl]').")
     return 0
 
 

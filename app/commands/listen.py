@@ -96,7 +96,8 @@ def _warn(info) -> None:
         print(info.details.get("warning") or f"{info.name} is NOT isolated for patient "
               "connection.")
     if not info.calibrated:
-        print("UNCALIBRATED: loudness follows a guessed scale; run needlepoint calibrate")
+        print(info.details.get("calibration") or
+              "UNCALIBRATED: loudness follows a guessed scale; run needlepoint calibrate")
 
 
 def _play(session, seconds, args) -> int:

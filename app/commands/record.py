@@ -159,7 +159,9 @@ def _summary(out: str, samples: np.ndarray, info: DeviceInfo, take: _Take, *, sh
     elif short:
         line += "; the source ended early"
     if not info.calibrated:
-        line += "\nUNCALIBRATED: amplitudes are a guess; run needlepoint calibrate"
+        # (a device that knows why it is uncalibrated, an LSL stream, says so itself)
+        line += "\n" + (info.details.get("calibration") or
+                        "UNCALIBRATED: amplitudes are a guess; run needlepoint calibrate")
     if info.isolation is Isolation.NONE:
         line += f"\n{info.details.get('warning') or 'NOT isolated for patient connection.'}"
     return line
