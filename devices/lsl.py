@@ -59,9 +59,10 @@ NO_SIGNAL_S = 0.5  # nothing for this long: the outlet has gone
 RETRY_S = 0.5  # a lost stream is looked for again this often
 QUEUE_S = 2.0  # chunks kept for a reader that falls behind; older ones are dropped
 GAP_PERIODS = 3.0  # a jump in the stamps of more than this many sample periods may be a gap
-GAP_JITTERS = 4.0  # ... if it is also this many times the stamps' recent jitter
-JITTER_PRIOR_S = 5e-4  # jitter assumed before any is seen: stamps taken when a chunk is sent
-JITTER_GAIN = 0.05  # how fast the jitter estimate follows
+GAP_JITTERS = 2.0  # ... if it is also this many times the worst recent jitter
+JITTER_WINDOW_S = 10.0  # the jitter that counts: the worst jump of this long (stream time)
+WARMUP_S = 2.0  # before the stamps have shown their jitter, a jump must be this much larger
+WARMUP_JUMP_S = 0.005  # ... than this to count as a gap
 NEEDLE_EMG = ("needle EMG has energy to several kHz: the amplifier should sample at 10 kHz or "
               "more")
 ISOLATION_NOTE = ("isolation unknown: an LSL stream does not say whether its amplifier is "
@@ -299,10 +300,10 @@ class GapCounter:
     Each sample is compared with the one before, so a clock that runs a little fast or slow
     never adds up to a gap. Samples an outlet sends together carry stamps one period apart
     (liblsl deduces them); where they do not, the jump counts as a gap when it exceeds
-    GAP_PERIODS sample periods and GAP_JITTERS times the recent jitter (the mean size of the
-    jumps that did not count, fading while none comes), so an outlet that stamps each chunk
-    when it sends it is not read as losing samples. A jump back is jitter or a restarted
-    outlet: the count goes on.
+    GAP_PERIODS sample periods and GAP_JITTERS times the worst jump of the last
+    JITTER_WINDOW_S that did not count (and WARMUP_JUMP_S while the stream is young), so an
+    outlet that stamps each chunk when it sends it is not read as losing samples. A jump
+    back is jitter or a restarted outlet: the count goes on.
     """
 
     def __init__(self, fs: float):
@@ -310,18 +311,28 @@ class GapCounter:
         self.index = 0  # the next frame's index
         self.gaps = 0
         self.missing = 0
-        self.jitter = JITTER_PRIOR_S
+        # (stamp, size) of the jumps that were not gaps
+        self._jitter: collections.deque = collections.deque()
+        self._first_stamp: float | None = None
         self._next_stamp: float | None = None
 
-    @property
-    def tolerance(self) -> float:
-        return max(GAP_PERIODS * self.period, GAP_JITTERS * self.jitter)
+    def tolerance(self, now: float) -> float:
+        """How far the stamps may jump before the jump is a gap: a few periods, twice the
+        worst jitter of the last JITTER_WINDOW_S, and more while the stream is young."""
+        while self._jitter and self._jitter[0][0] < now - JITTER_WINDOW_S:
+            self._jitter.popleft()
+        worst = max((size for _, size in self._jitter), default=0.0)
+        young = self._first_stamp is None or now - self._first_stamp < WARMUP_S
+        return max(GAP_PERIODS * self.period, GAP_JITTERS * worst,
+                   WARMUP_JUMP_S if young else 0.0)
 
     def split(self, stamps: np.ndarray) -> list[tuple[int, int, int]]:
         """(first row, end row, first_index) of each unbroken run of these samples."""
         stamps = np.asarray(stamps, np.float64)
         if stamps.size == 0:
             return []
+        if self._first_stamp is None:
+            self._first_stamp = float(stamps[0])
         expected = np.empty_like(stamps)
         expected[0] = stamps[0] if self._next_stamp is None else self._next_stamp
         expected[1:] = stamps[:-1] + self.period
@@ -330,8 +341,9 @@ class GapCounter:
         events = np.flatnonzero(np.abs(late) > 0.01 * self.period)
         runs, start = [], 0
         for row in events:
-            jump = float(late[row])
-            if jump > self.tolerance:
+            jump, now = float(late[row]), float(stamps[row])
+            tolerance = self.tolerance(now)
+            if jump > tolerance:
                 if row > start:
                     runs.append((start, int(row), self.index))
                     self.index += int(row) - start
@@ -340,10 +352,8 @@ class GapCounter:
                 self.gaps += 1
                 self.missing += skipped
                 start = int(row)
-            elif jump > -self.tolerance:
-                self.jitter += JITTER_GAIN * (abs(jump) - self.jitter)
-        if events.size == 0:
-            self.jitter *= 1.0 - JITTER_GAIN
+            elif jump > -tolerance:
+                self._jitter.append((now, abs(jump)))
         runs.append((start, stamps.size, self.index))
         self.index += stamps.size - start
         self._next_stamp = float(stamps[-1]) + self.period
