@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.session.activity import JUDGE_AT_REST, findings, proximity, rate_words
+from app.session.activity import (
+    CLIPPING,
+    JUDGE_AT_REST,
+    NEEDS_CALIBRATION,
+    UNCALIBRATED,
+    calibration_hint,
+    findings,
+    proximity,
+    rate_words,
+)
 from dsp.chain import SignalChain
 from tests.simutil import simulate
 
@@ -60,3 +69,18 @@ def test_the_busiest_trains_are_named_not_the_slowest():
     busy = [{"kind": "muap", "rate_hz": hz, "count": 90} for hz in (12.4, 8.1)]
     assert rate_words(few + busy) == "0.3, 8.1 and 12.4 Hz (+4)"
     assert rate_words(busy, 6) == "8.1 and 12.4 Hz"
+
+
+def test_an_uncalibrated_device_gets_no_words_that_rest_on_amplitude():
+    """Every kind the analyser names rests on microvolts (a unit is 450 uV or more, a
+    fibrillation 20-200): with a guessed scale none is named, and the meters wait."""
+    m = _measures("sim:denervated?seed=1&grade=3")
+    assert findings(m)[0].startswith("Fibrillations: ")  # calibrated: named
+    assert findings(m, calibrated=False) == [UNCALIBRATED]
+    assert proximity(_measures("sim:voluntary?seed=2&effort=0.3"), calibrated=False) == (
+        0.0, NEEDS_CALIBRATION)
+    # What the signal's own range says still stands: a lead off, clipping.
+    assert findings({"lead_off": "flat line"}, calibrated=False) == ["Lead problem: flat line"]
+    assert findings({"clipping": True}, calibrated=False) == [UNCALIBRATED, CLIPPING]
+    assert calibration_hint("spikerbox:auto") == (
+        "Calibrate with a 1 mV calibrator: needlepoint calibrate --device spikerbox:auto")

@@ -1,5 +1,11 @@
 """The activity panel's words: what the analyser hears now, as a physician would say it.
-No Kivy: the live screen shows these lines; tests read them."""
+No Kivy: the live screen shows these lines; tests read them.
+
+An uncalibrated amplifier's microvolts are a guess, and every kind the analyser names rests
+on amplitudes in microvolts: a motor unit is 450 uV or more where a fibrillation is 20-200,
+end-plate noise is potentials under 100 uV, a turn a swing of 100 uV. So for such a device
+no potential, train or segment is named: only what the signal's own range says (a lead
+problem from a flat line, the rail or hum; clipping), and how to calibrate."""
 
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ ORDER = ["fibrillation", "positive_sharp_wave", "end_plate_spike", "myotonic_dis
 SEGMENTS = [("end_plate_noise", "End-plate noise"), ("tonic_activity", "Tonic activity at rest"),
             ("insertional_activity", "Insertional activity"),
             ("local_twitch_response", "Local twitch response")]
+CLIPPING = "Clipping: the amplifier's range is exceeded"
 RATES_SHOWN = 3  # trains named with their rates; more are counted
 MIN_TRAIN_COUNT = 3  # a train of fewer potentials is not yet worth a rate
 SPONTANEOUS = tuple(k for k in ORDER if k != "muap")  # all but motor unit potentials
@@ -23,15 +30,25 @@ SPONTANEOUS = tuple(k for k in ORDER if k != "muap")  # all but motor unit poten
 # phases and distant units' small potentials pass for fibrillations and end-plate spikes
 # (measured on the simulator: a quarter of a 0.3 effort contraction's potentials).
 JUDGE_AT_REST = "(units firing: judge these at rest)"
+UNCALIBRATED = "Uncalibrated: amplitudes unknown, so no potential is named"
+NEEDS_CALIBRATION = "needs calibration"
 
 
-def findings(m: dict) -> list[str]:
+def calibration_hint(uri: str) -> str:
+    """How to calibrate the amplifier at `uri`, for the screen."""
+    return f"Calibrate with a 1 mV calibrator: needlepoint calibrate --device {uri}"
+
+
+def findings(m: dict, calibrated: bool = True) -> list[str]:
     """Lines such as "Fibrillations: 2 trains, 4.1 and 6.8 Hz" or "End-plate noise", most
-    telling first; ["Electrical silence"] when nothing is going on; a lead problem alone."""
+    telling first; ["Electrical silence"] when nothing is going on; a lead problem alone.
+    Uncalibrated: UNCALIBRATED, then only a lead problem or clipping (see above)."""
     if not m:
         return []
     if m.get("lead_off"):
         return [f"Lead problem: {m['lead_off']}"]
+    if not calibrated:
+        return [UNCALIBRATED] + ([CLIPPING] if m.get("clipping") else [])
     lines = [text for key, text in SEGMENTS if m.get(key)]
     trains: dict[str, list[dict]] = {}
     for t in m.get("trains", []):
@@ -54,7 +71,7 @@ def findings(m: dict) -> list[str]:
     if named_spontaneous and (trains.get("muap") or m.get("tonic_activity")):
         lines.append(JUDGE_AT_REST)
     if m.get("clipping"):
-        lines.append("Clipping: the amplifier's range is exceeded")
+        lines.append(CLIPPING)
     return lines or ["Electrical silence"]
 
 
@@ -69,9 +86,12 @@ def rate_words(trains: list[dict], shown: int = RATES_SHOWN) -> str:
         f" Hz{more}"
 
 
-def proximity(m: dict) -> tuple[float, str]:
+def proximity(m: dict, calibrated: bool = True) -> tuple[float, str]:
     """(0..1 for the meter, words) from the nearest unit's rise time and amplitude: a rise of
-    500 us or less means the tip is inside the unit's territory."""
+    500 us or less means the tip is inside the unit's territory. Uncalibrated: nothing,
+    as which potentials are motor units is decided by their amplitude."""
+    if not calibrated:
+        return 0.0, NEEDS_CALIBRATION
     unit = (m or {}).get("nearest_unit")
     if not unit or not unit.get("rise_us") or unit["rise_us"] != unit["rise_us"]:
         return 0.0, "no motor unit firing"  # (a rise of 0 or NaN was not measured)
