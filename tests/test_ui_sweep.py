@@ -8,6 +8,7 @@ import pytest
 
 from app.session.live import Ring
 from app.ui.sweep import (
+    COUNT_SENSITIVITIES,
     SENSITIVITIES,
     SWEEPS,
     ColumnStore,
@@ -16,6 +17,7 @@ from app.ui.sweep import (
     Pacer,
     Pinch,
     TriggerSweeps,
+    cascade_gaps,
     cascade_rows,
     clamp_back,
     cursor_text,
@@ -24,7 +26,9 @@ from app.ui.sweep import (
     review_columns,
     snap,
     step_value,
+    sweep_gaps,
     sweep_runs,
+    window_gaps,
 )
 from dsp.decimate import MinMaxDecimator
 
@@ -186,6 +190,25 @@ def test_cursors_snap_and_report_differences():
     assert cursor_text([]) == ""
     assert cursor_text([a]) == "C1 5.0 ms  -80 uV"
     assert cursor_text([a, b]) == "\u0394 2.40 ms  \u0394 180 uV"
+    # An uncalibrated amplifier: its counts (here 9.77 uV each), not guessed microvolts.
+    assert cursor_text([a], "counts", 9.77) == "C1 5.0 ms  -8 counts"
+    assert cursor_text([a, b], "counts", 9.77) == "\u0394 2.40 ms  \u0394 18 counts"
+    assert step_value(COUNT_SENSITIVITIES, 50 / 9.77, 0) == 5
+
+
+def test_a_gap_is_placed_where_it_fell_while_in_view():
+    gaps = [(1050, 1.5)]  # ring index, seconds lost
+    # Sweep of 100 columns of 10 samples from sample 0, erase gap 4: after 150 columns the
+    # newest 96 (54..149) are drawn; the gap is column 105, at x 5.
+    assert sweep_gaps(gaps, 0, 10.0, 150, 100, 4) == [(5, 1.5)]
+    assert sweep_gaps(gaps, 0, 10.0, 210, 100, 4) == []  # written over
+    assert sweep_gaps(gaps, 0, 10.0, 105, 100, 4) == []  # not yet drawn
+    # Cascade of 3 rows: after 250 columns the rows show sweeps 0, 1 and 2 (half written);
+    # column 105 is sweep 1, the middle row, x 5.
+    assert cascade_gaps(gaps, 0, 10.0, 250, 100, 3) == [(5, 1, 1.5)]
+    # One window (a triggered sweep, the review strip) from sample 1000.
+    assert window_gaps(gaps, 1000, 10.0, 100) == [(5, 1.5)]
+    assert window_gaps(gaps, 2060, 10.0, 100) == []
 
 
 def test_steps_are_clamped_to_the_lists():

@@ -21,6 +21,9 @@ from dsp.decimate import MinMaxDecimator
 
 H_DIVS, V_DIVS = 10, 8
 SENSITIVITIES = [10, 20, 50, 100, 200, 500, 1000, 2000, 5000]  # uV per division
+# An uncalibrated amplifier is shown in its own counts: one count of a hobby board's 10-bit
+# ADC is about 10 uV, so its ladder starts lower.
+COUNT_SENSITIVITIES = [1, 2, 5, 10, 20, 50, 100, 200, 500]  # counts per division
 SWEEPS = [1, 2, 5, 10, 20, 50, 100]  # ms per division
 GAP_FRACTION = 1 / 64  # the erase gap ahead of the write point, as a share of the width
 MAX_VERTICES = 65535  # what one Kivy Mesh holds
@@ -308,14 +311,61 @@ def snap(lo: float, hi: float, tap_uv: float) -> float:
     return lo if abs(lo - tap_uv) <= abs(hi - tap_uv) else hi
 
 
-def cursor_text(cursors: list[Cursor]) -> str:
+def cursor_text(cursors: list[Cursor], unit: str = "uV", uv_per_unit: float = 1.0) -> str:
+    """The cursors' readout in the trace's unit (microvolts, or an uncalibrated amplifier's
+    counts: `uv_per_unit` microvolts each)."""
     if not cursors:
         return ""
     if len(cursors) == 1:
         c = cursors[0]
-        return f"C1 {c.t_ms:.1f} ms  {c.uv:.0f} uV"
+        return f"C1 {c.t_ms:.1f} ms  {c.uv / uv_per_unit:.0f} {unit}"
     a, b = cursors[0], cursors[1]
-    return f"\u0394 {b.t_ms - a.t_ms:.2f} ms  \u0394 {b.uv - a.uv:.0f} uV"
+    return (f"\u0394 {b.t_ms - a.t_ms:.2f} ms  \u0394 {(b.uv - a.uv) / uv_per_unit:.0f} "
+            f"{unit}")
+
+
+# Gaps: where samples were lost --------------------------------------------------------------
+def gap_column(index: int, start: int, spc: float) -> int:
+    """The global column (counted from sample `start`) that sample `index` falls in."""
+    return int(np.floor((index - start) / spc + 1e-6))
+
+
+def sweep_gaps(gaps, start: int, spc: float, columns: int, width: int,
+               gap: int) -> list[tuple[int, float]]:
+    """(x, seconds lost) of each gap (ring index, seconds) that a free-running sweep shows
+    now: those among its newest width - gap columns."""
+    first = max(0, columns - (width - gap))
+    out = []
+    for index, seconds in gaps:
+        g = gap_column(index, start, spc)
+        if first <= g < columns:
+            out.append((g % width, seconds))
+    return out
+
+
+def cascade_gaps(gaps, start: int, spc: float, columns: int, width: int,
+                 rows: int) -> list[tuple[int, int, float]]:
+    """(x, row from the top, seconds lost) of each gap the cascade shows now."""
+    out = []
+    for k, (s, ncols) in enumerate(cascade_rows(columns, width, rows)):
+        if s < 0:
+            continue
+        for index, seconds in gaps:
+            g = gap_column(index, start, spc) - s * width
+            if 0 <= g < ncols:
+                out.append((g, k, seconds))
+    return out
+
+
+def window_gaps(gaps, start: int, spc: float, width: int) -> list[tuple[int, float]]:
+    """(x, seconds lost) of each gap inside one window of `width` columns from sample
+    `start` (a triggered sweep, the review strip of a frozen trace)."""
+    out = []
+    for index, seconds in gaps:
+        g = gap_column(index, start, spc)
+        if 0 <= g < width:
+            out.append((g, seconds))
+    return out
 
 
 # Gestures -----------------------------------------------------------------------------------

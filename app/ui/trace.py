@@ -12,6 +12,14 @@ Display modes (`mode`):
   the last `superimpose` sweeps are drawn over each other, older ones dimmer. The
   threshold is a dashed line: drag it up or down with one finger.
 
+Units: vertices and `uv_per_div` are always microvolts. An uncalibrated amplifier is shown
+in its own counts (`unit` "counts", `uv_per_unit` its guessed microvolts per count): the
+calibration bar, the threshold, the cursors and the sensitivity ladder then read in counts,
+as the true microvolts are unknown. `source_label` ("SIMULATED - not a patient", "REPLAY:
+file") is drawn on every view, frozen too; an amplifier has none. Gaps in the stream
+(`mark_gap`: samples the device lost, a pulled cable) are drawn where they fell, with how
+long they were: the ring itself joins the samples either side.
+
 `frozen` stops the trace: the picture holds. Dragging one finger sideways then scrolls back
 through the ring (`back_s`, up to its 60 s) in a review strip (oldest left, newest right);
 taps place cursor 1 and cursor 2 (a third starts again), each snapped to the trace's
@@ -60,6 +68,7 @@ from kivy.properties import (
 from kivy.uix.widget import Widget
 
 from app.ui.sweep import (
+    COUNT_SENSITIVITIES,
     H_DIVS,
     SENSITIVITIES,
     SWEEPS,
@@ -70,6 +79,7 @@ from app.ui.sweep import (
     Pacer,
     Pinch,
     TriggerSweeps,
+    cascade_gaps,
     cascade_rows,
     clamp_back,
     column_x,
@@ -79,7 +89,9 @@ from app.ui.sweep import (
     review_columns,
     snap,
     step_value,
+    sweep_gaps,
     sweep_runs,
+    window_gaps,
 )
 
 __all__ = ["Trace", "SENSITIVITIES", "SWEEPS", "H_DIVS", "V_DIVS"]
@@ -93,6 +105,8 @@ AMBER = (1.0, 0.75, 0.3, 1)
 RED = (1.0, 0.42, 0.38, 1)
 CURSOR = (1.0, 0.9, 0.35, 1)
 INFO = (0.62, 0.7, 0.76, 1)
+SOURCE = (1.0, 0.55, 0.95, 1)  # a simulator's or a replay's label: unlike any signal colour
+GAPS_KEPT = 64
 
 
 def _texture(text: str, size: float, color, bold: bool = False):
@@ -154,6 +168,12 @@ class Trace(Widget):
     banner = StringProperty("")
     channels = NumericProperty(1)
     max_fps = NumericProperty(0)  # 0: draw at every update(); else at most this often
+    source_label = StringProperty("")  # what the signal is when not a patient's
+    scale_text = StringProperty("")  # the calibration bar's height, in the trace's unit
+    mode_text = StringProperty("")  # the mode line, top left
+    notice = StringProperty("")  # a passing note, top centre (the screen clears it)
+    unit = StringProperty("uV")  # or "counts": an uncalibrated amplifier's own
+    uv_per_unit = NumericProperty(1.0)
 
     def __init__(self, **kw):
         self._built_key = None
@@ -173,6 +193,9 @@ class Trace(Widget):
         self.drawn_to = 0  # absolute index one past the newest sample now in a vertex
         self.drew = 0  # samples that reached vertices in the last update
         self._pacer = Pacer()
+        self._gaps: list[tuple[int, float]] = []  # (ring index, seconds lost)
+        self._gaps_drawn = False
+        self._gap_textures: dict[str, object] = {}
         super().__init__(**kw)
         self.bind(pos=self._relayout, size=self._relayout, channels=self._relayout,
                   mode=self._relayout, cascade_rows=self._relayout,
@@ -180,16 +203,51 @@ class Trace(Widget):
         self.bind(uv_per_div=self._rescale, negative_up=self._rescale)
         self.bind(ms_per_div=self._restart, delay_ms=self._restart,
                   trigger_uv=self._trigger_moved)
-        self.bind(frozen=self._on_frozen, back_s=self._on_back, banner=self._draw_overlay)
+        self.bind(frozen=self._on_frozen, back_s=self._on_back, banner=self._draw_overlay,
+                  source_label=self._draw_overlay, notice=self._draw_overlay)
+        self.bind(unit=self._unit_changed, uv_per_unit=self._unit_changed)
 
     # public ---------------------------------------------------------------------------------
     @property
     def window_s(self) -> float:
         return self.ms_per_div * H_DIVS / 1000.0
 
+    @property
+    def sensitivities(self) -> list:
+        """The sensitivity ladder in the trace's unit."""
+        return COUNT_SENSITIVITIES if self.unit == "counts" else SENSITIVITIES
+
+    @property
+    def per_div(self) -> float:
+        """The sensitivity in the trace's unit (uV or counts per division)."""
+        return self.uv_per_div / self.uv_per_unit
+
     def step_sensitivity(self, step: int) -> None:
-        """+1: less sensitive (more uV per division)."""
-        self.uv_per_div = step_value(SENSITIVITIES, self.uv_per_div, step)
+        """+1: less sensitive (more uV, or counts, per division)."""
+        self.uv_per_div = step_value(self.sensitivities, self.per_div, step) * self.uv_per_unit
+
+    def set_sensitivity_uv(self, uv_per_div: float) -> None:
+        """The ladder's step nearest `uv_per_div` (a preset's), in the trace's unit."""
+        self.uv_per_div = (step_value(self.sensitivities, uv_per_div / self.uv_per_unit, 0)
+                           * self.uv_per_unit)
+
+    def set_unit(self, unit: str, uv_per_unit: float) -> None:
+        """Microvolts ("uV", 1), or an uncalibrated amplifier's counts ("counts", its
+        guessed microvolts per count); the sensitivity and threshold move to the new
+        unit's nearest round values."""
+        self.unit, self.uv_per_unit = unit, float(uv_per_unit)
+        self.set_sensitivity_uv(self.uv_per_div)
+        self.trigger_uv = float(max(round(self.trigger_uv / self.uv_per_unit), 1)
+                                * self.uv_per_unit)
+
+    def mark_gap(self, index: int, seconds: float) -> None:
+        """Samples were lost before ring index `index` (`seconds` of them): drawn there."""
+        self._gaps = (self._gaps + [(int(index), float(seconds))])[-GAPS_KEPT:]
+        self._draw_gaps()
+
+    def _unit_changed(self, *_):
+        self.cursor_text = cursor_text(self._cursors, self.unit, self.uv_per_unit)
+        self._draw_overlay()
 
     def step_sweep(self, step: int) -> None:
         """+1: slower sweep (more ms per division)."""
@@ -215,6 +273,9 @@ class Trace(Widget):
         if ring is not self._ring or (self._next is not None and ring.written < self._next):
             self._next = None  # another ring (a new session): start afresh from it
             self._snapshot = None
+            self._gaps = []
+        elif self._gaps and self._gaps[0][0] < ring.written - ring.capacity:
+            self._gaps = [g for g in self._gaps if g[0] >= ring.written - ring.capacity]
         self._ring = ring
         channels = ring.buf.shape[1]
         if fs != self._fs or channels != self._ring_channels:
@@ -322,6 +383,8 @@ class Trace(Widget):
         self._strip_layer = strip
         self._thr_group = InstructionGroup()
         self.canvas.add(self._thr_group)
+        self._gap_group = InstructionGroup()
+        self.canvas.add(self._gap_group)
         self._cursor_group = InstructionGroup()
         self.canvas.add(self._cursor_group)
         self.canvas.add(ScissorPop())
@@ -402,6 +465,7 @@ class Trace(Widget):
             self._engine.push(np.zeros((0, ch), np.float32), first)
         self.drawn_to = first
         self._draw_threshold()
+        self._draw_gaps()
 
     def _feed(self, data: np.ndarray, first: int) -> None:
         if self.mode == "triggered":
@@ -430,6 +494,8 @@ class Trace(Widget):
                 m.indices = idx
         else:
             self._place_rows(end)
+        if self._gaps or self._gaps_drawn:
+            self._draw_gaps()
 
     def _write_columns(self, layer: _Layer, meshes, g0: int, g1: int, lo, hi,
                        capacity: int | None = None) -> None:
@@ -500,6 +566,8 @@ class Trace(Widget):
                 live.meshes[mi].vertices = v.reshape(-1)
                 live.meshes[mi].indices = self._full
             self._last_sweep = sw
+        if self._gaps or self._gaps_drawn:
+            self._draw_gaps()
         self.drew = len(sweeps) * eng.length
         newest = (self._sweeps_seen - 1) % k
         for slot in range(k):
@@ -547,12 +615,14 @@ class Trace(Widget):
             self._review = None
             self._live.show(True)
             self._strip_layer.show(False)
+            self._draw_gaps()
             return
         data, first = self._snapshot
         end = first + len(data) - int(round(self.back_s * self._fs))
         lo, hi, s = review_columns(data, first, end, self._fs * self.window_s, self._width)
         self._review = (lo, hi, s)
         self._strip((lo, hi))
+        self._draw_gaps()
 
     def _strip(self, cols) -> None:
         layer = self._strip_layer
@@ -572,6 +642,65 @@ class Trace(Widget):
             v[1:2 * m:2, 1] = hi[:m, b]
             mesh.vertices = v.reshape(-1)
             mesh.indices = idx
+
+    # gaps ---------------------------------------------------------------------------------
+    @property
+    def gaps(self) -> list[tuple[int, float]]:
+        """(ring index, seconds lost) of the gaps marked and still in the ring."""
+        return list(self._gaps)
+
+    def gap_places(self) -> list[tuple[int, float, float, float]]:
+        """(x, bottom, top, seconds lost) of each gap in view: the column it fell in, over
+        the band or cascade row it is drawn in."""
+        w, n, h = self._width, self._bands(), self.height
+        if self._fs is None or not self._gaps:
+            return []
+        eng = self._engine
+        if self._review is not None:
+            _, _, start = self._review
+            return [(x, 0.0, h, sec) for x, sec in
+                    window_gaps(self._gaps, start, self._spc(), w)]
+        if self.mode == "triggered":
+            sw = self._last_sweep
+            if sw is None or not isinstance(eng, TriggerSweeps):
+                return []
+            return [(x, 0.0, h, sec) for x, sec in
+                    window_gaps(self._gaps, sw.start, eng.spc, w)]
+        if not isinstance(eng, ColumnStore):
+            return []
+        if self.mode == "sweep":
+            return [(x, 0.0, h, sec) for x, sec in
+                    sweep_gaps(self._gaps, eng.start, eng.spc, eng.columns, w, gap_columns(w))]
+        out = []
+        r = self._rows()
+        row_h = h / n / r
+        for x, k, sec in cascade_gaps(self._gaps, eng.start, eng.spc, eng.columns, w, r):
+            for b in range(n):
+                mid = self._row_mid(b, k)
+                out.append((x, mid - row_h / 2, mid + row_h / 2, sec))
+        return out
+
+    def _draw_gaps(self, *_):
+        group = getattr(self, "_gap_group", None)
+        if group is None:
+            return
+        group.clear()
+        places = self.gap_places()
+        self._gaps_drawn = bool(places)
+        for x, bottom, top, seconds in places:
+            gx = self.x + x + 0.5
+            group.add(Color(*AMBER[:3], 0.9))
+            group.add(Line(points=[gx, self.y + bottom, gx, self.y + top], width=dp(1.5)))
+            text = f"gap {seconds:.1f} s" if seconds > 0 else "gap"
+            tex = self._gap_textures.get(text)
+            if tex is None:
+                tex = self._gap_textures[text] = _texture(text, sp(16), AMBER, bold=True)
+            ty = self.y + top - tex.height - dp(4)
+            group.add(Color(*BACKGROUND[:3], 0.8))
+            group.add(Rectangle(pos=(gx + dp(3), ty - dp(2)),
+                                size=(tex.width + dp(8), tex.height + dp(4))))
+            group.add(Color(1, 1, 1, 1))
+            group.add(Rectangle(texture=tex, size=tex.size, pos=(gx + dp(7), ty)))
 
     # cursors ------------------------------------------------------------------------------
     def place_cursor(self, x: float, y: float) -> Cursor:
@@ -596,7 +725,7 @@ class Trace(Widget):
         if len(self._cursors) >= 2:
             self._cursors = []
         self._cursors.append(c)
-        self.cursor_text = cursor_text(self._cursors)
+        self.cursor_text = cursor_text(self._cursors, self.unit, self.uv_per_unit)
         self._draw_cursors()
         return c
 
@@ -692,9 +821,11 @@ class Trace(Widget):
                     (self.step_sensitivity if axis == "sensitivity" else self.step_sweep)(step)
         elif role == "threshold":
             mid = self.y + self._band_mid(0)
-            uv = (touch.y - mid) / self._px_per_uv()
-            step = 5.0 if abs(uv) < 100 else 10.0 ** np.floor(np.log10(abs(uv))) / 2
-            self.trigger_uv = float(np.round(uv / step) * step) or float(np.copysign(5.0, uv))
+            v = (touch.y - mid) / self._px_per_uv() / self.uv_per_unit  # in the trace's unit
+            least = 1.0 if self.unit == "counts" else 5.0
+            step = least if abs(v) < 20 * least else 10.0 ** np.floor(np.log10(abs(v))) / 2
+            v = float(np.round(v / step) * step) or float(np.copysign(least, v))
+            self.trigger_uv = v * self.uv_per_unit
         elif self.frozen and role in (None, "scroll") and (
                 role == "scroll" or abs(touch.x - sx) > dp(12)):
             info["role"] = "scroll"
@@ -760,14 +891,15 @@ class Trace(Widget):
             py = self.y + div_h * 0.45
             Color(*CAL)
             Line(points=[px, py + div_h, px, py, px + div_w, py], width=dp(1.5))
-            t1 = _texture(f"{self.uv_per_div:g} uV", sp(20), CAL, bold=True)
+            self.scale_text = f"{self.per_div:.4g} {self.unit}"
+            t1 = _texture(self.scale_text, sp(20), CAL, bold=True)
             t2 = _texture(f"{self.ms_per_div:g} ms", sp(20), CAL, bold=True)
             Rectangle(texture=t1, size=t1.size,
                       pos=(px - t1.width - dp(8), py + div_h / 2 - t1.height / 2))
             Rectangle(texture=t2, size=t2.size,
                       pos=(px + div_w / 2 - t2.width / 2, py - t2.height - dp(2)))
             # mode line, top left
-            words = self._mode_words()
+            words = self.mode_text = self._mode_words()
             if words:
                 t3 = _texture(words, sp(18), AMBER if self.frozen else INFO, bold=self.frozen)
                 Rectangle(texture=t3, size=t3.size,
@@ -780,6 +912,17 @@ class Trace(Widget):
                 Color(1, 1, 1, 1)
                 Rectangle(texture=t4, size=t4.size,
                           pos=(self.x + w - t4.width - dp(15), self.y + h - t4.height - dp(13)))
+            if self.source_label:
+                self._draw_source()
+            if self.notice:
+                t7 = _texture(self.notice, sp(20), AMBER, bold=True)
+                nx = self.x + (w - t7.width) / 2
+                ny = self.y + h - t7.height - dp(44)
+                Color(*BACKGROUND[:3], 0.8)
+                Rectangle(pos=(nx - dp(8), ny - dp(4)), size=(t7.width + dp(16),
+                                                            t7.height + dp(8)))
+                Color(1, 1, 1, 1)
+                Rectangle(texture=t7, size=t7.size, pos=(nx, ny))
             if self.banner:
                 colour = AMBER if self.banner.upper().startswith("NO SIGNAL") else RED
                 t5 = _texture(self.banner, sp(56), colour, bold=True)
@@ -793,13 +936,29 @@ class Trace(Widget):
                 Rectangle(texture=t5, size=t5.size,
                           pos=(self.x + (w - t5.width) / 2, self.y + (h - t5.height) / 2))
 
+    def _draw_source(self) -> None:
+        """The source's label, bottom left, large enough to read at arm's length: the
+        corner a sweep's signal (around the zero line) leaves free, away from the
+        calibration bar."""
+        tex = _texture(self.source_label, sp(30), SOURCE, bold=True)
+        pad = dp(10)
+        bw, bh = tex.width + 2 * pad, tex.height + pad
+        bx, by = self.x + dp(12), self.y + dp(12)
+        Color(*BACKGROUND[:3], 0.75)
+        Rectangle(pos=(bx, by), size=(bw, bh))
+        Color(*SOURCE)
+        Line(rectangle=(bx, by, bw, bh), width=dp(1.5))
+        Color(1, 1, 1, 1)
+        Rectangle(texture=tex, size=tex.size, pos=(bx + pad, by + pad / 2))
+
     def _mode_words(self) -> str:
         if self.frozen:
             back = f"  -{self.back_s:.1f} s" if self.back_s > 0 else ""
             return f"FROZEN{back}  (drag to scroll, tap for cursors)"
         if self.mode == "triggered":
             edge = "rising" if self.trigger_uv >= 0 else "falling"
-            return (f"TRIGGERED  {self.trigger_uv:+g} uV {edge}  delay {self.delay_ms:g} ms"
+            level = f"{self.trigger_uv / self.uv_per_unit:+.4g} {self.unit}"
+            return (f"TRIGGERED  {level} {edge}  delay {self.delay_ms:g} ms"
                     f"  x{int(self.superimpose)}")
         if self.mode == "cascade":
             return f"CASCADE  {int(self.cascade_rows)} rows"
