@@ -1,6 +1,6 @@
 """The live screen driven as a person would, in the real app (under Xvfb when installed):
-the widget tree at tablet sizes, marking injections by touch and by foot pedal, and a
-pulled amplifier cable."""
+the widget tree at tablet sizes (live, and not connected with its device picker), marking
+injections by touch and by foot pedal, and a pulled amplifier cable."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ URI = "sim:denervated?seed=11&grade=3"
 
 
 @pytest.mark.parametrize("size", ["1280x800", "800x1280"])
-def test_touch_targets_are_large_and_nothing_is_cut_off(size, tmp_path):
-    res = run("tree", {"device": URI, "size": size}, tmp_path)
+@pytest.mark.parametrize("device", [URI, "spikerbox:/dev/null"])  # live; not connected
+def test_touch_targets_are_large_and_nothing_is_cut_off(size, device, tmp_path):
+    res = run("tree", {"device": device, "size": size}, tmp_path)
     assert res["size"] == [int(v) for v in size.split("x")]
     assert res["small"] == [], res["small"]
     assert res["outside"] == [], res["outside"]
@@ -73,6 +74,11 @@ def test_a_pulled_cable_shows_no_signal_and_recovers(tmp_path):
     assert res["before"] == ""
     assert "NO SIGNAL" in res["seen"]
     assert res["after"] == "" and res["reconnects"] == 1
+    # The lost time is marked on the trace where it fell (the ring joins the two sides).
+    (index, seconds), = res["gaps"]
+    assert seconds == pytest.approx(res["lost_frames"] / res["fs"]) and seconds >= 1.4
+    assert [p[3] for p in res["gap_places"]] == [seconds]
+    assert res["notice"] == f"Signal lost for {seconds:.1f} s: the gap is marked on the trace"
 
 
 def test_training_sliders_start_where_the_simulator_is_and_move_it(tmp_path):

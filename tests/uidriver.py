@@ -130,6 +130,7 @@ def mark(app, args):
     import numpy as np
 
     live = app.root.get_screen("live")
+    yield from _live(app)
     session = live.session
     fs = session.info.fs
     delivered = _catch_marks(live)
@@ -152,6 +153,7 @@ def many_marks(app, args):
     """`presses` presses of the foot pedal in one run, a few per frame; then what the screen
     handed on (its on_mark) and what the procedure screen got (queued: nobody signed in)."""
     live = app.root.get_screen("live")
+    yield from _live(app)
     session = live.session
     fs = session.info.fs
     delivered = _catch_marks(live)
@@ -205,6 +207,13 @@ def _until(done, what: str | None, limit_s: float = WAIT_LIMIT_S):
         yield POLL_S
 
 
+def _live(app):
+    """Yield until the app's device is open and on the live screen (it opens off the main
+    thread)."""
+    yield from _until(lambda: app.root.get_screen("live").session is not None,
+                      "the device live")
+
+
 def _until_frames(session, frames: float):
     """Yield until the session has taken `frames` samples from its device in all: its own
     clock, however fast or slow the machine runs the app."""
@@ -216,10 +225,12 @@ def unplug(app, args):
     """The parent pulls the emulated cable when told READY; the trace must say NO SIGNAL and
     recover by itself. Each step waits for what it needs to see, not for a time."""
     live = app.root.get_screen("live")
+    yield from _live(app)
     session = live.session
     yield from _until(lambda: session.snapshot().counters.frames > 0
                       and live.ids.trace.banner == "", "the first samples")
     before = live.ids.trace.banner
+    live.ids.trace.ms_per_div = 100  # a 1 s sweep: the gap's mark stays a second in view
     print("READY", flush=True)
     sys.stdin.readline()  # the parent has pulled the cable
     seen = set()
@@ -231,8 +242,15 @@ def unplug(app, args):
                 and getattr(session.device, "reconnects", 0) >= 1)
 
     yield from _until(look, None)  # away 1.5 s, then it reconnects
-    return {"before": before, "seen": sorted(seen), "after": live.ids.trace.banner,
-            "reconnects": getattr(session.device, "reconnects", None)}
+    trace = live.ids.trace
+    # The lost time is marked on the trace where it fell, until the sweep writes over it.
+    yield from _until(lambda: trace.gap_places(), None, limit_s=5.0)
+    return {"before": before, "seen": sorted(seen), "after": trace.banner,
+            "notice": trace.notice,
+            "reconnects": getattr(session.device, "reconnects", None),
+            "gaps": trace.gaps, "gap_places": trace.gap_places(),
+            "lost_frames": session.snapshot().counters.lost_frames,
+            "fs": session.info.fs}
 
 
 def training(app, args):
@@ -251,8 +269,159 @@ def training(app, args):
             "device": {"effort": controls.effort, "proximity": controls.proximity}}
 
 
+def _words(root, skip=None) -> list[str]:
+    """Every text shown on a screen (labels and buttons), for what may not be said; none
+    from inside `skip` (a widget such as the device picker)."""
+    from kivy.uix.label import Label
+
+    out = []
+    for w in root.walk(restrict=True):
+        if not (isinstance(w, Label) and w.text and _shown(w)):
+            continue
+        node = w
+        while node is not None and node is not skip and node is not node.parent:
+            node = node.parent
+        if skip is None or node is not skip:
+            out.append(w.text)
+    return out
+
+
+def offline(app, args):
+    """A device that cannot be opened: the live screen's plain state, tried again, nothing
+    from any other source; the remembered device as it was."""
+    from app import settings as store
+
+    live = app.root.get_screen("live")
+    conn = app.connection
+    yield from _until(lambda: conn.failures >= 2, "two failed attempts")  # it retries
+    picker = live.ids.picker
+    yield from _until(lambda: len(picker.ids.rows.children) > 0, "the picker's devices")
+    trace = live.ids.trace
+    out = {"state": conn.state, "title": live.offline_title, "uri": live.offline_uri,
+           "reason": live.offline_reason, "retry": live.offline_retry,
+           "session": app.session is not None, "audio": app.audio is not None,
+           "trace_shown": trace.get_root_window() is not None,
+           "trace_drawn_to": trace.drawn_to, "vertices": trace.vertex_counts(),
+           "panel": [live.findings_text, live.rms_text, live.turns_text,
+                     live.proximity_text, live.epn_text],
+           "words": _words(live, skip=picker.__self__), "banner": live.banner_text,
+           "settings_device": app.settings.device,
+           "saved_device": store.load().device,
+           "picker": [(r.uri, r.note) for r in reversed(picker.ids.rows.children)]}
+    press_key(32)  # the pedal: nothing to mark, and said so
+    yield 0.1
+    out["mark_text"] = live.mark_text
+    return out
+
+
+def labels(app, args):
+    """The source's label on every view of the trace (and whether it is drawn: its colour
+    is in the overlay)."""
+    from app.ui.trace import SOURCE
+
+    live = app.root.get_screen("live")
+    trace = live.ids.trace
+    yield from _until(lambda: app.session is not None
+                      and app.session.snapshot().counters.frames > 0, "the first samples")
+    out = {}
+    for mode in ("sweep", "cascade", "triggered", "frozen"):
+        trace.frozen = False
+        trace.mode = "sweep" if mode == "frozen" else mode
+        trace.frozen = mode == "frozen"
+        yield 0.5
+        drawn = any(type(i).__name__ == "Color" and tuple(i.rgba) == SOURCE
+                    for i in trace.canvas.after.children)
+        out[mode] = {"label": trace.source_label, "drawn": drawn}
+    out["kind"] = app.session.info.kind
+    return out
+
+
+def uncalibrated(app, args):
+    """An uncalibrated amplifier: scale, RMS, cursors and the sensitivity in counts; the
+    analyser names nothing that rests on amplitude."""
+    live = app.root.get_screen("live")
+    trace = live.ids.trace
+    yield from _until(lambda: app.session is not None and live.rms_text, "the first measures")
+    yield 3.0  # long enough for the emulated denervated muscle's trains to be found
+    trace.frozen = True
+    yield 0.2
+    trace.place_cursor(trace.width * 0.3, trace.height * 0.5)
+    one_cursor = trace.cursor_text
+    trace.place_cursor(trace.width * 0.45, trace.height * 0.5)
+    two_cursors = trace.cursor_text
+    yield 0.2
+    sens = [w.text for w in live.walk(restrict=True) if getattr(w, "text", "").endswith("/div")]
+    trace.frozen = False
+    trace.mode = "triggered"
+    yield 0.3
+    info = app.session.info
+    return {"calibrated": info.calibrated, "uv_per_count": info.uv_per_count,
+            "scale": trace.scale_text, "rms": live.rms_text, "turns": live.turns_text,
+            "cursors": [one_cursor, two_cursors], "sensitivity": sens,
+            "findings": live.findings_text, "calibrate": live.calibrate_text,
+            "proximity": live.proximity_text, "epn": live.epn_text,
+            "words": _words(live), "uv_per_div": trace.uv_per_div,
+            "trigger_uv": trace.trigger_uv, "mode_words": trace.mode_text,
+            "source": trace.source_label}
+
+
+def picker(app, args):
+    """The device pickers: on the not-connected live screen, then in Settings. A device
+    that does not open leaves the live and the remembered device as they were; one that
+    opens becomes both."""
+    from app import settings as store
+
+    conn = app.connection
+    yield from _until(lambda: conn.failures >= 1, "the first device's failure")
+    out = {"start": {"uri": conn.uri, "state": conn.state,
+                     "settings_device": app.settings.device,
+                     "saved_device": store.load().device}}
+
+    def outcome():
+        return {"uri": conn.uri, "state": conn.state,
+                "session": app.session.info.uri if app.session else None,
+                "message": conn.message, "settings_device": app.settings.device,
+                "saved_device": store.load().device}
+
+    def settled(uri):
+        return conn.trying is None and conn.message.startswith(f"{uri} ")
+
+    def typed(pick, uri):
+        pick.ids.other.text = uri
+        tap(pick.ids.open)
+        yield from _until(lambda: settled(uri), f"{uri} tried")
+        yield 0.3
+
+    live_pick = app.root.get_screen("live").ids.picker
+    yield from _until(lambda: len(live_pick.ids.rows.children) > 0, "the picker's devices")
+    yield 0.3  # (laid out)
+    yield from typed(live_pick, args["bad"])
+    out["live_bad"] = outcome()
+    yield from typed(live_pick, args["good"])
+    out["live_good"] = outcome()
+    app.root.current = "settings"
+    yield 0.3
+    if app.lock is not None and app.lock.parent is not None:
+        app.lock.dismiss(animation=False)  # (the records' lock: not what is tested here)
+        yield 0.3
+    screen = app.root.get_screen("settings")
+    pick = screen.ids.picker
+    yield from typed(pick, args["bad"])
+    out["settings_bad"] = {**outcome(), "shown": pick.message, "text": screen.device_text}
+    yield from _until(lambda: any(r.uri == args["listed"] for r in pick.ids.rows.children),
+                      "the listed device")
+    row = next(r for r in pick.ids.rows.children if r.uri == args["listed"])
+    tap(row.ids.button)
+    yield from _until(lambda: settled(args["listed"]), "the listed device tried")
+    yield 0.3
+    out["settings_listed"] = {**outcome(), "chosen": [r.uri for r in pick.ids.rows.children
+                                                      if r.chosen]}
+    return out
+
+
 SCENARIOS = {"tree": tree, "mark": mark, "many_marks": many_marks, "unplug": unplug,
-             "training": training}
+             "training": training, "offline": offline, "labels": labels,
+             "uncalibrated": uncalibrated, "picker": picker}
 
 
 def main() -> None:
@@ -260,8 +429,8 @@ def main() -> None:
     window(Path(args["home"]), args.get("size", "1280x800"))
     from app.ui.main import NeedlepointApp
 
-    app = NeedlepointApp(args["device"], sound=args.get("sound", False), remember=False,
-                         preset=args.get("preset"))
+    app = NeedlepointApp(args["device"], sound=args.get("sound", False),
+                         remember=args.get("remember", False), preset=args.get("preset"))
     drive(app, SCENARIOS[name](app, args))
 
 

@@ -52,6 +52,8 @@ def run_ui(rec: Recorder, seconds: float, scenario: str):
 
     def settle(_dt):
         # The app starts its sound once its screen is up: the first second counts from then.
+        if app.session is None:
+            return None  # (its device opens off the main thread)
         speaker = app.session.audio.speaker
         if speaker is not None and speaker.calls * BLOCK >= SETTLE_S * FS_OUT:
             rec.settled(app.session.audio, speaker)

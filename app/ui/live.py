@@ -5,6 +5,12 @@ Logic only; the layout is live.kv. Everything here runs on the main thread: `ref
 called by the Clock each frame and pulls from the session through its public reads (the
 display ring, `snapshot()`, `take_marks()`); it never reads the device or runs the
 analyser.
+
+With no device live (`set_session(None)`: connecting, not connected, disconnected) the
+trace and the activity panel leave the screen for a plain state saying so, with the URI,
+the reason, the next attempt and a device picker: nothing is drawn, played or named then.
+A simulator or a replay is labelled on the trace itself; an uncalibrated amplifier is shown
+in its counts, and the analyser names nothing for it (app.session.activity).
 """
 
 from __future__ import annotations
@@ -22,14 +28,17 @@ from kivy.properties import (
     StringProperty,
 )
 
-from app.session.activity import findings, proximity
+import app.ui.picker  # noqa: F401  (registers DevicePicker for live.kv)
+from app.session.activity import NEEDS_CALIBRATION, calibration_hint, findings, proximity
 from app.session.live import LiveSession, Snapshot
 from app.session.presets import preset
+from app.ui.connect import CONNECTING, DISCONNECTED, LIVE, Connection, source_label
 from app.ui.widgets import OrientedScreen
 from devices import Isolation
 
 NO_SIGNAL_AFTER_S = 0.5
 PANEL_EVERY_S = 0.25  # words and meters: several times a second, without flicker
+GAP_NOTICE_S = 5.0  # how long the trace says signal was lost (the gap's mark stays)
 OK_COLOUR = [0.7, 0.8, 0.7, 1]
 WARN_COLOUR = [1, 0.75, 0.3, 1]
 ALARM_COLOUR = [1, 0.45, 0.4, 1]
@@ -41,8 +50,19 @@ TRACE_FPS = 30
 Builder.load_file(str(Path(__file__).with_name("live.kv")))
 
 
+OFFLINE_TITLES = {CONNECTING: "Connecting...", DISCONNECTED: "Amplifier disconnected"}
+NOT_CONNECTED_TITLE = "Amplifier not connected"
+
+
 class LiveScreen(OrientedScreen):
-    session = ObjectProperty(None)
+    session = ObjectProperty(None, allownone=True)
+    connected = BooleanProperty(False)  # a device is live: the trace and panel are shown
+    offline_title = StringProperty("Connecting...")
+    offline_uri = StringProperty("")
+    offline_reason = StringProperty("")
+    offline_retry = StringProperty("")
+    calibrated = BooleanProperty(True)  # False: counts, and no analyser words
+    calibrate_text = StringProperty("")
     preset_name = StringProperty("spontaneous")
     device_text = StringProperty("")
     status_text = StringProperty("")
@@ -68,11 +88,38 @@ class LiveScreen(OrientedScreen):
     mark_text = StringProperty("")
     marks_done = NumericProperty(0)
 
-    def __init__(self, session: LiveSession, on_mark=None, **kw):
+    def __init__(self, session: LiveSession | None = None, on_mark=None, **kw):
         super().__init__(name="live", **kw)
-        self.session = session
-        self.audio = session.audio
+        self.audio = None
         self.on_mark = on_mark  # called with each completed Mark (the quick entry panel)
+        self.connection: Connection | None = None
+        self._panel_due = 0.0
+        self._gaps_seen = (0, 0)  # the session's gaps and lost frames already drawn
+        self._written = 0  # the display ring's count at the last frame
+        self._notice_until = 0.0
+        # Held here: `ids` are weak, and the area off the screen has no other owner.
+        self._areas = {True: self.ids.live_area.__self__,
+                       False: self.ids.offline_area.__self__}
+        self.ids.trace.max_fps = TRACE_FPS
+        self.set_session(session)
+
+    # -- the device ---------------------------------------------------------------------
+    def set_session(self, session: LiveSession | None) -> None:
+        """Put a live session on the screen, or none: then the not-connected state."""
+        self.session = session
+        self.audio = session.audio if session is not None else None
+        trace = self.ids.trace
+        self.findings_text = self.rms_text = self.turns_text = ""
+        self.proximity_value, self.proximity_text = 0.0, ""
+        self.epn_value, self.epn_text = 0.0, ""
+        self.banner_text = ""
+        trace.banner = trace.notice = ""
+        if session is None:
+            self.connected = self.is_simulator = False
+            trace.source_label = ""
+            self.status_text, self.status_colour = "", OK_COLOUR
+            self._show_area()
+            return
         info = session.info
         self.is_simulator = info.kind == "simulator"
         controls = getattr(session.device, "controls", None)
@@ -86,8 +133,64 @@ class LiveScreen(OrientedScreen):
             self.banner_text = (info.details.get("warning") or
                                 f"{info.name} is NOT isolated for patient connection: "
                                 "training and research only.")
+        # The samples are microvolts by a guessed step when uncalibrated: shown in counts.
+        self.calibrated = info.calibrated or not info.uv_per_count
+        trace.set_unit(*(("uV", 1.0) if self.calibrated else ("counts", info.uv_per_count)))
+        self.calibrate_text = "" if self.calibrated else calibration_hint(info.uri)
+        trace.source_label = source_label(info)
+        self._gaps_seen, self._written = (0, 0), 0
         self._panel_due = 0.0
-        self.ids.trace.max_fps = TRACE_FPS
+        self.connected = True
+        self._show_area()
+        if self.audio is not None:  # what the controls say now, on the new sound path
+            self.audio.set_sensitivity(trace.uv_per_div)
+            self.set_audio_mode(self.audio_mode)
+            if self.muted:
+                self.audio.set_mode("mute")
+            self.set_volume(self.volume)
+
+    def show_connection(self, conn: Connection) -> None:
+        """The connection's state, for the not-connected area and the pickers."""
+        self.connection = conn
+        picker = self.ids.picker
+        picker.message = conn.message
+        picker.live_uri = conn.uri if conn.state == LIVE else ""
+        if conn.state == LIVE:
+            return
+        self.offline_title = OFFLINE_TITLES.get(conn.state, NOT_CONNECTED_TITLE)
+        self.offline_uri = conn.uri
+        self.offline_reason = conn.reason
+        self.device_text = f"Not connected  ·  {conn.uri}"
+        self._retry_words()
+        picker.refresh()
+
+    def _retry_words(self) -> None:
+        conn = self.connection
+        if conn is None or conn.state == LIVE:
+            return
+        wait = conn.retry_in()
+        if conn.trying is not None:
+            self.offline_retry = f"Trying {conn.trying}..."
+        elif wait is not None:
+            self.offline_retry = (f"Trying again in {wait:.0f} s (every {conn.retry_s:g} s; "
+                                  f"{conn.failures} attempt{'s' if conn.failures != 1 else ''}"
+                                  " so far)")
+        else:
+            self.offline_retry = ""
+
+    def retry_now(self) -> None:
+        if self.connection is not None:
+            self.connection.retry_now()
+
+    def _show_area(self) -> None:
+        """The trace and panel when connected, else the not-connected area: one of the two
+        in the screen's middle, never both."""
+        middle = self.ids.middle
+        show, hide = self._areas[self.connected], self._areas[not self.connected]
+        if hide.parent is not None:
+            hide.parent.remove_widget(hide)
+        if show.parent is None:
+            middle.add_widget(show)
 
     def on_landscape(self, _screen, landscape: bool) -> None:
         """The status bar's sound and stream health sit beside the device in landscape, on
@@ -103,7 +206,7 @@ class LiveScreen(OrientedScreen):
         p = preset(name)
         self.preset_name = p.name
         trace = self.ids.trace
-        trace.uv_per_div = p.sensitivity_uv
+        trace.set_sensitivity_uv(p.sensitivity_uv)
         trace.ms_per_div = p.sweep_ms
         self.show_epn = name == "trigger_point"
         self.set_audio_mode(p.audio_mode)
@@ -135,7 +238,7 @@ class LiveScreen(OrientedScreen):
 
     # -- training (simulator only) ------------------------------------------------------
     def move_needle(self) -> None:
-        if hasattr(self.session.device, "move_needle"):
+        if self.session is not None and hasattr(self.session.device, "move_needle"):
             self.session.device.move_needle()
 
     def set_effort(self, value: float) -> None:
@@ -143,16 +246,19 @@ class LiveScreen(OrientedScreen):
             return  # the slider taking its first place: the profile goes on
         self.effort_auto = False
         self.sim_effort = value
-        if hasattr(self.session.device, "set_effort"):
+        if self.session is not None and hasattr(self.session.device, "set_effort"):
             self.session.device.set_effort(value)
 
     def set_depth(self, value: float) -> None:
         self.sim_depth = value
-        if hasattr(self.session.device, "set_proximity"):
+        if self.session is not None and hasattr(self.session.device, "set_proximity"):
             self.session.device.set_proximity(value)
 
     # -- mark injection ---------------------------------------------------------------
     def mark_injection(self) -> None:
+        if self.session is None:
+            self.mark_text = "Not marked: no amplifier is connected, so there is no EMG to keep"
+            return
         self.session.mark_injection()
         if self.audio is not None:
             self.audio.alert("mark")  # a chime, unlike any EMG sound
@@ -160,9 +266,19 @@ class LiveScreen(OrientedScreen):
 
     # -- each frame -------------------------------------------------------------------
     def refresh(self, _dt: float) -> None:
+        now = time.monotonic()
+        if self.session is None:
+            if now >= self._panel_due:
+                self._panel_due = now + PANEL_EVERY_S
+                self._retry_words()
+                self._sound()
+            return
         trace = self.ids.trace
-        trace.update(self.session.display, self.session.info.fs)
+        ring = self.session.display
+        trace.update(ring, self.session.info.fs)
+        written = ring.written  # (read before the snapshot: see _gaps)
         s = self.session.snapshot()
+        self._gaps(s, written)
         m = s.measures
         if s.status == "error":
             trace.banner = "DEVICE ERROR"
@@ -172,13 +288,31 @@ class LiveScreen(OrientedScreen):
             trace.banner = f"LEAD OFF: {m['lead_off']}"
         else:
             trace.banner = ""
-        now = time.monotonic()
         if now >= self._panel_due:
             self._panel_due = now + PANEL_EVERY_S
             self._status(s, m)
             self._panel(m)
             self._sound()
         self._new_marks()
+
+    def _gaps(self, s: Snapshot, written: int) -> None:
+        """Samples the device lost (a pulled cable, a reader that fell behind) are counted
+        by the session, and the ring joins what came either side: the trace marks where.
+        A gap counted now lies after the ring's count at the last frame, read before that
+        frame's snapshot; after a cable pull nothing came between, so it is exact there."""
+        c = s.counters
+        gaps, lost = self._gaps_seen
+        trace = self.ids.trace
+        if c.gaps > gaps:
+            seconds = (c.lost_frames - lost) / self.session.info.fs
+            trace.mark_gap(self._written, seconds)
+            self._gaps_seen = (c.gaps, c.lost_frames)
+            # A fast sweep writes over the mark within a second: said for a while too.
+            trace.notice = f"Signal lost for {seconds:.1f} s: the gap is marked on the trace"
+            self._notice_until = time.monotonic() + GAP_NOTICE_S
+        elif trace.notice and time.monotonic() > self._notice_until:
+            trace.notice = ""
+        self._written = written
 
     def _status(self, s: Snapshot, m) -> None:
         parts, colour = [s.status], OK_COLOUR
@@ -198,10 +332,18 @@ class LiveScreen(OrientedScreen):
     def _panel(self, m) -> None:
         if not m:
             return
-        self.findings_text = "\n".join(findings(m))
+        self.findings_text = "\n".join(findings(m, self.calibrated))
+        self.proximity_value, self.proximity_text = proximity(m, self.calibrated)
+        if not self.calibrated:
+            # The RMS in the amplifier's counts; turns (swings of 100 uV) and end-plate
+            # noise (potentials under 100 uV) need a true scale.
+            counts = m["rms_uv"] / self.ids.trace.uv_per_unit
+            self.rms_text = f"{counts:.1f} counts" if counts < 10 else f"{counts:.0f} counts"
+            self.turns_text = "-"
+            self.epn_value, self.epn_text = 0.0, NEEDS_CALIBRATION
+            return
         self.rms_text = f"{m['rms_uv']:.0f} uV"
         self.turns_text = f"{m['turns_per_s']:.0f} /s"
-        self.proximity_value, self.proximity_text = proximity(m)
         rate = m.get("end_plate_noise_per_s") or 0.0
         self.epn_value = min(rate / EPN_FULL_PER_S, 1.0)
         self.epn_text = (f"{rate:.0f} /s" + ("  end-plate noise" if m.get("end_plate_noise")
@@ -223,9 +365,16 @@ class LiveScreen(OrientedScreen):
         else:
             self.sound_text, self.sound_colour = "NO SOUND", WARN_COLOUR
 
-    def _new_marks(self) -> None:
+    def drain(self, session: LiveSession) -> None:
+        """A session leaving the screen: the marks it completed are handed on first."""
+        self._new_marks(session)
+
+    def _new_marks(self, session: LiveSession | None = None) -> None:
         """Every mark completed since the last frame, each handed on once, however many."""
-        for mark in self.session.take_marks():
+        session = session or self.session
+        if session is None:
+            return
+        for mark in session.take_marks():
             self.marks_done += 1
             seconds = len(mark.samples) / mark.fs
             self.mark_text = (f"Injection {self.marks_done} marked: {seconds:.1f} s of EMG "

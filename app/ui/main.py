@@ -1,6 +1,12 @@
 """The Needlepoint Kivy app: Live, Procedure, History and Settings screens on the chosen
 device (the last one used, else the simulator).
 
+The device is opened off the main thread (app.ui.connect.Connection). One that cannot be
+opened, or stops, puts the live screen in a plain not-connected state, tried again every
+few seconds, with a device picker: never the simulator or anything else in its place. The
+remembered device changes only when the user chose one (gui --device, a picker) and it
+opened.
+
 Widgets are touched only on the main thread: the reader thread fills a ring
 (app.session.live.LiveSession, built by app.session.open.open_session) and a Clock event
 pulls from it each frame. The keys a USB foot pedal sends (space, enter, page down) mark an
@@ -28,6 +34,7 @@ from app.logbook.errors import LogbookError
 from app.session.audio import AudioPath
 from app.session.live import LiveSession
 from app.session.open import open_session
+from app.ui.connect import Connection
 from app.ui.env import gl_strings
 from app.ui.history import HistoryScreen
 from app.ui.live import LiveScreen
@@ -38,7 +45,6 @@ from app.ui.trace import Trace  # noqa: F401  (registers the class for the .kv f
 from app.ui.unavailable import RecordsUnavailable
 from app.workflow.access import Access
 from app.workflow.procedure import ProcedureFlow
-from devices import DEFAULT_URI, DeviceError
 
 PEDAL_KEYS = {32, 13, 271, 281}  # space, enter, keypad enter, page down
 FRAME_S = 1 / 60
@@ -46,6 +52,19 @@ LOCKED_SCREENS = {"procedure", "history", "settings"}  # the live screen is neve
 IDLE_CHECK_S = 1.0
 SOUND_SETTLED_FLIPS = 2  # the first frames drawn are the start's, not the app's pace
 STATUS_EVERY_S = 1.0
+CHECK_S = 0.25  # how soon a device that stopped leaves the screen
+# The start waits this long for the first device before drawing (a simulator opens in a few
+# ms, a serial board in up to a second); a slower one joins the screen when it opens.
+FIRST_OPEN_WAIT_S = 1.5
+
+
+def _post(fn) -> None:
+    """Call fn on the main thread at the next frame (from any thread)."""
+    Clock.schedule_once(lambda _dt: fn(), 0)
+
+
+def _later(seconds: float, fn) -> None:
+    Clock.schedule_once(lambda _dt: fn(), seconds)
 
 
 class NeedlepointApp(App):
@@ -58,6 +77,9 @@ class NeedlepointApp(App):
         self.status = status  # a line on the terminal each second (gui --status)
         self.remember = remember  # a screenshot run leaves the settings as they were
         self.settings = settings_store.load()
+        # Named on the command line: the user's choice, remembered once it opens. The
+        # remembered one is tried as it is.
+        self.chosen_device = device_uri is not None
         self.device_uri = device_uri or self.settings.device
         self.sound = sound
         self.preset = preset or self.settings.preset
@@ -67,13 +89,17 @@ class NeedlepointApp(App):
         self.lb: Logbook | None = None
         self.access: Access | None = None
         self.lock: LockView | None = None
+        self.connection: Connection | None = None
+        self.settings_screen: SettingsScreen | None = None
+        self._said = ("", "")
+        self._flips = 0
 
     def build(self):
         from kivy.core.window import Window
 
         Window.clearcolor = (0.05, 0.06, 0.08, 1)
-        self.session = self._open_session().start()
-        self.audio = self.session.audio
+        self.connection = Connection(self._open, _post, _later, self._connection_changed,
+                                     self._chosen)
         sm = ScreenManager(transition=NoTransition())
         try:
             self.lb = Logbook()  # opened on the main thread: only the UI's thread writes
@@ -81,7 +107,7 @@ class NeedlepointApp(App):
             # The records are out of reach; the live screen must not be (no patient data
             # in the reason: it names the file and what is wrong with it).
             Logger.error("Needlepoint: logbook unavailable: %s", e)
-            self.live = LiveScreen(self.session)
+            self.live = LiveScreen()
             sm.add_widget(self.live)
             sm.add_widget(RecordsUnavailable("procedure", str(e)))
             sm.add_widget(RecordsUnavailable("history", str(e)))
@@ -90,7 +116,7 @@ class NeedlepointApp(App):
             procedure = ProcedureScreen(ProcedureFlow(self.lb), self.access,
                                         on_queue=self._queued, on_lock=self._show_lock)
             self.procedure = procedure
-            self.live = LiveScreen(self.session, on_mark=procedure.add_mark)
+            self.live = LiveScreen(on_mark=procedure.add_mark)
             sm.add_widget(self.live)
             sm.add_widget(procedure)
             sm.add_widget(HistoryScreen(self.lb, self.access))
@@ -99,13 +125,17 @@ class NeedlepointApp(App):
             sm.bind(current=self._guard)
             Window.bind(on_touch_down=self._activity)
             Clock.schedule_interval(self._idle, IDLE_CHECK_S)
-        sm.add_widget(SettingsScreen(self.settings))
+        self.settings_screen = SettingsScreen(self.settings)
+        sm.add_widget(self.settings_screen)
         self.live.ids.trace.negative_up = self.settings.negative_up
         self.live.volume = self.settings.volume
         self.live.apply_preset(self.preset)
         Clock.schedule_interval(self.live.refresh, FRAME_S)
+        Clock.schedule_interval(lambda _dt: self.connection.check(), CHECK_S)
         Window.bind(on_key_down=self._key)
-        self._start_sound()
+        # Before the first frame: a device that opens at once is heard from the start.
+        self.connection.start(self.device_uri, chosen=self.chosen_device,
+                              wait_s=FIRST_OPEN_WAIT_S)
         if self.status:
             self._started = time.monotonic()
             gl = gl_strings()
@@ -115,33 +145,60 @@ class NeedlepointApp(App):
         return sm
 
     def _print_status(self, _dt) -> None:
+        seconds = time.monotonic() - self._started
         if self.audio is not None:
-            print(self.audio.status_line(self.session.snapshot().status,
-                                         time.monotonic() - self._started), flush=True)
+            print(self.audio.status_line(self.session.snapshot().status, seconds), flush=True)
+        elif self.connection.state != "live":
+            print(f"  {seconds:6.1f} s  {self.connection.state}: {self.connection.uri}: "
+                  f"{self.connection.reason}", flush=True)
 
-    def _open_session(self) -> LiveSession:
-        """A session on the chosen device, opened (its rate sets up the audio path); if the
-        last used one cannot be had now, the simulator, and the reason is logged. The
-        sound waits until the screens are built (_start_sound)."""
-        uri = self._declared(self.device_uri)
+    # -- the device --------------------------------------------------------------------------
+    def pick_device(self, uri: str) -> None:
+        """A picker's choice: it becomes the live and the remembered device if it opens."""
+        self.connection.pick(uri)
 
-        def opened(uri: str) -> LiveSession:
-            return open_session(uri, sound=self.sound, volume=self.settings.volume,
-                                mains_hz=self.settings.mains_hz or None,
-                                wait_for_speaker=True)
+    def _open(self, uri: str) -> LiveSession:
+        """Runs on the connection's worker thread: the device opened in a session (its
+        rate sets up the audio path), not yet started. The sound waits for a speaker
+        (_start_sound)."""
+        volume = self.live.volume if self.live is not None else self.settings.volume
+        return open_session(self._declared(uri), sound=self.sound, volume=volume,
+                            mains_hz=self.settings.mains_hz or None, wait_for_speaker=True)
 
-        try:
-            session = opened(uri)
-        except DeviceError as e:
-            if uri == DEFAULT_URI:
-                raise
-            Logger.warning("Needlepoint: %s; starting on the simulator instead", e)
-            uri = DEFAULT_URI
-            session = opened(uri)
-        self.settings.device = uri
+    def _chosen(self, uri: str) -> None:
+        """A device the user chose opened: the app starts on it next time (a screenshot
+        run remembers nothing)."""
         if self.remember:
+            self.settings.device = uri
             settings_store.save(self.settings)
-        return session
+
+    def _connection_changed(self, old: LiveSession | None) -> None:
+        """Main thread, whenever the connection changed: let go of the session no longer
+        live (its last marks handed on first), put the new one on the screen."""
+        conn = self.connection
+        if old is not None:
+            if self.live is not None:
+                self.live.drain(old)
+            old.close()  # the reader, the device and the sound card
+        new = conn.session
+        if new is not self.session:
+            self.session = new
+            self.audio = new.audio if new is not None else None
+            if self.live is not None:
+                self.live.set_session(new)
+            if new is not None:
+                new.start()
+                self._start_sound()
+        if self.live is not None:
+            self.live.show_connection(conn)
+        if self.settings_screen is not None:
+            self.settings_screen.show_connection(conn)
+        said = (conn.state, conn.reason)
+        if conn.state in ("not connected", "disconnected") and said != self._said:
+            Logger.warning("Needlepoint: %s %s: %s (trying again every %g s; nothing else "
+                           "is shown in its place)", conn.state, conn.uri, conn.reason,
+                           conn.retry_s)
+        self._said = said
 
     def _declared(self, uri: str) -> str:
         """A sound card input gets the isolation the clinic declared for it, unless the URI
@@ -189,35 +246,36 @@ class NeedlepointApp(App):
     def _typing(self) -> bool:
         return any(isinstance(w, TextInput) and w.focus for w in self.root.walk())
 
-    def on_start(self):
-        from kivy.core.window import Window
-
-        if self.audio is not None and self.audio.speaker is not None:
-            # The first frames (every label's texture made at once) hold the GIL for long
-            # stretches; the fill control forgets what it learnt from them once the
-            # screen is up.
-            self._flips = 0
-            Window.bind(on_flip=self._screen_drawn)
-
     def _screen_drawn(self, *_):
         from kivy.core.window import Window
 
         self._flips += 1
         if self._flips >= SOUND_SETTLED_FLIPS:
             Window.unbind(on_flip=self._screen_drawn)
-            self.audio.relearn()
+            if self.audio is not None:
+                self.audio.relearn()
 
     def _start_sound(self) -> None:
-        """The sound starts with the screens built, before the first frame is drawn:
-        building them holds the GIL for 100 ms and more at a time, which a card already
-        playing would spend running dry."""
+        """The sound starts once the session is on a built screen: building the screens
+        holds the GIL for 100 ms and more at a time, which a card already playing would
+        spend running dry. The first frames drawn after it (every label's texture made at
+        once) hold it for long stretches too: the fill control forgets what it learnt
+        from them once two frames are up."""
+        from kivy.core.window import Window
+
         if self.audio is None:
             return
         if self.audio.attach_speaker(self.settings.output or None) is None:
             # Said once; the trace, the analyser and the logbook carry on silent.
             Logger.warning("Needlepoint: %s", self.audio.speaker_error)
+            return
+        self._flips = 0
+        Window.unbind(on_flip=self._screen_drawn)
+        Window.bind(on_flip=self._screen_drawn)
 
     def on_stop(self):
+        if self.connection is not None:
+            self.connection.close()
         if self.lb is not None:  # (on_stop may come twice: close once)
             lb, self.lb = self.lb, None
             lb.close()

@@ -1,4 +1,6 @@
-"""The Settings screen: display, sound and device choices, kept in app.settings."""
+"""The Settings screen: display, sound and device choices, kept in app.settings. The
+device is chosen with the same picker as the live screen's not-connected state: a choice is
+remembered only once it has opened."""
 
 from __future__ import annotations
 
@@ -8,6 +10,9 @@ from kivy.app import App
 from kivy.lang import Builder
 from kivy.properties import BooleanProperty, StringProperty
 from kivy.uix.screenmanager import Screen
+
+import app.ui.picker  # noqa: F401  (registers DevicePicker for settings.kv)
+from app.ui.connect import LIVE
 
 Builder.load_file(str(Path(__file__).with_name("settings.kv")))
 
@@ -24,7 +29,17 @@ class SettingsScreen(Screen):
         self.settings = settings
         self.negative_up = settings.negative_up
         self.mains = {0: "off", 50: "50 Hz", 60: "60 Hz"}[settings.mains_hz or 0]
-        self.device_text = settings.device
+        self.device_text = f"Starts on: {settings.device}"
+
+    def on_pre_enter(self, *_args):
+        self.ids.picker.refresh()
+
+    def show_connection(self, conn) -> None:
+        """What is live and what the app starts on next, and the last pick's outcome."""
+        live = conn.uri if conn.state == LIVE else f"none ({conn.state}: {conn.uri})"
+        self.device_text = f"Live device: {live}\nStarts on: {self.settings.device}"
+        self.ids.picker.message = conn.message
+        self.ids.picker.live_uri = conn.uri if conn.state == LIVE else ""
 
     def set_negative_up(self, value: bool) -> None:
         self.negative_up = value
