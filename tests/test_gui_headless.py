@@ -26,3 +26,16 @@ def test_gui_with_a_bad_device_fails_before_any_window(monkeypatch, capsys):
     monkeypatch.setenv("DISPLAY", ":12345")
     assert main(["gui", "--device", "sim:nothing"]) == 2
     assert "valid:" in capsys.readouterr().err
+
+
+def test_a_device_not_there_now_is_left_to_the_app_to_show_not_connected():
+    """A board not plugged in is not a bad URI: the app opens on it, not connected, and
+    waits for it (tests/test_ui_device.py); only a URI that names nothing fails first."""
+    import pytest
+
+    from app.commands.gui import checked
+    from devices import UnknownDevice
+
+    checked("spikerbox:auto")  # none on USB here: no error, the window says so
+    with pytest.raises(UnknownDevice):
+        checked("sim:nothing")

@@ -40,3 +40,23 @@ def test_the_live_screen_frozen_and_a_refusal(tmp_path):
     assert _size(out) == (1280, 800)
     bad = _run(["--screen", "patient", "--out", str(tmp_path / "p.png")], tmp_path)
     assert bad.returncode == 2 and "add --demo" in bad.stderr
+
+
+def test_a_device_that_cannot_be_opened_is_pictured_not_connected_and_a_simulator_labelled(
+        tmp_path):
+    settings = tmp_path / "settings.json"
+    settings.write_text('{"device": "sim:rest?seed=2"}')
+    before = settings.read_bytes()
+    out = tmp_path / "offline.png"
+    done = _run(["--device", "spikerbox:/dev/null", "--seconds", "1.5", "--out", str(out)],
+                tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    # Pictured as the app shows it: not connected, with the reason; never the simulator.
+    assert "spikerbox:/dev/null: not connected: cannot open /dev/null" in done.stdout
+    assert _size(out) == (1280, 800)
+    assert settings.read_bytes() == before  # the remembered device as it was
+    sim = _run(["--device", "sim:rest?seed=1", "--seconds", "1", "--size", "800x1280",
+                "--out", str(tmp_path / "sim.png")], tmp_path)
+    assert sim.returncode == 0, sim.stderr[-2000:]
+    assert "sim:rest?seed=1: live: SIMULATED - not a patient" in sim.stdout
+    assert settings.read_bytes() == before

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from devices import DEFAULT_URI, describe
+from devices import DEFAULT_URI, DeviceError, UnknownDevice, describe
 from devices.files import home  # database, settings, recordings, Kivy's own folder
 
 
@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     from app.ui.env import has_display, prepare_kivy
 
     if args.device:
-        describe(args.device)  # a bad URI fails here, with its message, before any window
+        checked(args.device)
     if not has_display():
         return headless(args.device or DEFAULT_URI)
     prepare_kivy(home())
@@ -30,6 +30,19 @@ def run(args: argparse.Namespace) -> int:
 
     NeedlepointApp(args.device, status=args.status).run()
     return 0
+
+
+def checked(uri: str) -> None:
+    """A URI that cannot name a device (unknown scheme, scenario or option) fails here, with
+    its message, before any window. One that names a device not there now (no board
+    plugged in) is the app's to show: not connected, tried again, never another in its
+    place."""
+    try:
+        describe(uri)
+    except UnknownDevice:
+        raise
+    except DeviceError:
+        pass
 
 
 def headless(device: str) -> int:

@@ -1,6 +1,7 @@
 """`needlepoint screenshot`: render a screen into a PNG after the signal has run a while,
 with or without a display (without one, Kivy's SDL falls back to offscreen GL). The window
-and the picture are app/ui/screenshot.py's."""
+and the picture are app/ui/screenshot.py's. A device that cannot be opened is pictured
+not connected, as the app shows it, never replaced by another."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import re
 from pathlib import Path
 
 from app.commands.errors import UsageError
-from devices import DEFAULT_URI, describe
+from app.commands.gui import checked
+from devices import DEFAULT_URI
 
 SCREENS = ("live", "procedure", "history", "settings", "patient", "detail")
 TRACE_MODES = ("sweep", "cascade", "triggered", "frozen")
@@ -42,14 +44,14 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--out {args.out}: the screenshot is a PNG; end the name in .png")
     if not 0 < args.seconds <= 120:
         raise UsageError("--seconds must be between 0 and 120")
-    describe(args.device)
+    checked(args.device)
     if args.screen in ("patient", "detail") and not args.demo:
         raise UsageError(f"--screen {args.screen} shows the demo patient: add --demo")
     out = Path(args.out).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     from app.ui.screenshot import take
 
-    take(args.device, out, int(m[1]), int(m[2]), args.seconds, screen=args.screen,
-         preset=args.preset, trace=args.trace, demo=args.demo)
-    print(f"wrote {out} ({m[1]}x{m[2]}, {args.screen} screen, {args.device})")
+    shown = take(args.device, out, int(m[1]), int(m[2]), args.seconds, screen=args.screen,
+                 preset=args.preset, trace=args.trace, demo=args.demo)
+    print(f"wrote {out} ({m[1]}x{m[2]}, {args.screen} screen, {args.device}: {shown})")
     return 0

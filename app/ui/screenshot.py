@@ -1,5 +1,7 @@
 """The offscreen render behind `needlepoint screenshot`: the app in a window of the given
-size, the screen arranged, the signal run for a while, then the window saved as a PNG."""
+size, the screen arranged, the signal run for a while, then the window saved as a PNG.
+The device is the app's own business: one that cannot be opened is pictured as the app
+shows it (not connected), and the remembered settings are left as they were."""
 
 from __future__ import annotations
 
@@ -12,7 +14,9 @@ from devices.files import atomic_write
 
 def take(device: str, out: Path, width: int, height: int, seconds: float, *,
          screen: str = "live", preset: str = "spontaneous", trace: str = "sweep",
-         demo: bool = False) -> None:
+         demo: bool = False) -> str:
+    """Returns what the live screen was on when pictured: "live" with the source's label,
+    or the not-connected state and its reason."""
     from app.ui.env import prepare_kivy
     from devices.files import home
 
@@ -67,13 +71,21 @@ def take(device: str, out: Path, width: int, height: int, seconds: float, *,
             # simulator or the demo's made-up patient (only --demo signs in).
             with atomic_write(out, 0o644, binary=True) as f:
                 f.write(Path(made).read_bytes())
+        conn = app.connection
+        if conn.state == "live":
+            label = app.root.get_screen("live").ids.trace.source_label
+            shown.append(f"live{': ' + label if label else ''}")
+        else:
+            shown.append(f"{conn.state}: {conn.reason}" if conn.reason else conn.state)
         app.stop()
 
     Clock.schedule_once(arrange, 0)
     if trace == "frozen":
         Clock.schedule_once(freeze, max(seconds - 0.5, 0.1))
+    shown: list[str] = []
     Clock.schedule_once(shoot, seconds)
     app.run()
+    return shown[0] if shown else "not pictured"
 
 
 DEMO_PIN = "1234"  # app.logbook.demo's physician
