@@ -19,8 +19,10 @@ board runs on its own chip. Three programs, one after the other, each with a fre
 
 Each reports p50, p99 and max delay, the delay's slope over the run (ms per minute), the
 ring's underruns after the first second (as the program counts them: its status lines),
-and the JACK server's xruns. `--stall` holds the emulator's link for 50 ms halfway through
-and reports how long the p99 took to come back. Figures come from one run; nothing here is
+and the JACK server's xruns. `--stall link` holds the emulator's link for 50 ms halfway
+through (a USB hiccup: the reader gets nothing, then the backlog), `--stall jack` stops the
+JACK server for 50 ms (an xrun: no callback, then the cycles resume); either reports how
+long the delay took to come back. Figures come from one run; nothing here is
 an assertion.
 """
 
@@ -67,9 +69,9 @@ def add_parser(kinds) -> None:
                    help="seconds counted per program, after the first (default 60)")
     q.add_argument("--only", default=",".join(TARGETS), metavar="LIST",
                    help=f"which programs, comma-separated (default {','.join(TARGETS)})")
-    q.add_argument("--stall", action="store_true",
-                   help=f"hold the emulator's link {STALL_S * 1000:g} ms halfway, and "
-                   "report the recovery")
+    q.add_argument("--stall", choices=("link", "jack"), default=None,
+                   help=f"halfway, hold the emulator's link or stop the JACK server for "
+                   f"{STALL_S * 1000:g} ms, and report the recovery")
     q.set_defaults(func=run)
 
 
@@ -95,13 +97,17 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def bench_e2e(seconds: float, targets=TARGETS, *, stall: bool = False) -> dict:
+def bench_e2e(seconds: float, targets=TARGETS, *, stall: str | None = None) -> dict:
     with Jack() as server:
         print(f"bench e2e: {server.how}", file=sys.stderr)
+        if stall == "jack" and server.proc is None:
+            raise RuntimeError("--stall jack stops a JACK server started here; one was "
+                               "already running: stop it, or use --stall link")
         runs = {}
         for target in targets:
             before = server.xruns()
-            res = measure(target, seconds, server.env, stall=stall)
+            res = measure(target, seconds, server.env, stall=stall,
+                          jackd=server.proc.pid if server.proc else None)
             after = server.xruns()
             res["jackd_xruns"] = {k: after[k] - before.get(k, 0) for k in after
                                   if after[k] > before.get(k, 0)}
@@ -190,7 +196,8 @@ def _command(target: str, port: str, seconds: float) -> list[str]:
     return [sys.executable, "-m", "app", "gui", "--device", uri, "--status"]
 
 
-def measure(target: str, seconds: float, env: dict, *, stall: bool = False) -> dict:
+def measure(target: str, seconds: float, env: dict, *, stall: str | None = None,
+            jackd: int | None = None) -> dict:
     total = seconds + SETTLE_S + CONNECT_S
     root = Path(__file__).resolve().parents[2]
     with tempfile.TemporaryDirectory() as home:
@@ -221,7 +228,7 @@ def measure(target: str, seconds: float, env: dict, *, stall: bool = False) -> d
                         if stall and stall_at is None and \
                                 time.monotonic() > t0 + SETTLE_S + seconds / 2:
                             stall_at = time.monotonic()
-                            board.send_signal(signal.SIGUSR1)
+                            _hiccup(stall, board, jackd)
                         time.sleep(0.05)
                     alive = proc.poll() is None
                 finally:
@@ -232,7 +239,16 @@ def measure(target: str, seconds: float, env: dict, *, stall: bool = False) -> d
         if not alive:
             raise RuntimeError(f"{target} ended early:\n{err.text()[-1500:]}")
         written = np.load(writes)
-    return _report(target, port, t0, end, written, capture, out.lines, stall_at)
+    return _report(target, port, t0, end, written, capture, out.lines, stall_at, stall)
+
+
+def _hiccup(what: str, board: subprocess.Popen, jackd: int | None) -> None:
+    if what == "link":
+        board.send_signal(signal.SIGUSR1)  # the emulator holds its link STALL_S
+        return
+    os.kill(jackd, signal.SIGSTOP)
+    time.sleep(STALL_S)
+    os.kill(jackd, signal.SIGCONT)
 
 
 def _wait_for(ready, proc: subprocess.Popen, what: str) -> None:
@@ -299,7 +315,7 @@ def delays(writes: np.ndarray, onsets: list[float], since: float,
     return np.asarray(times), np.asarray(found), max(missed, 0)
 
 
-def _report(target, port, t0, end, writes, capture, lines, stall_at) -> dict:
+def _report(target, port, t0, end, writes, capture, lines, stall_at, stall=None) -> dict:
     since = t0 + SETTLE_S
     times, d, missed = delays(writes, capture.onsets, since, end)
     ms = d * 1000
@@ -310,7 +326,7 @@ def _report(target, port, t0, end, writes, capture, lines, stall_at) -> dict:
            "underruns_after_1s": _underruns(lines, since),
            "series_ms": [round(float(v), 2) for v in ms]}
     if stall_at is not None:
-        rep["stall"] = _recovery(times, ms, stall_at)
+        rep["stall"] = {"what": stall, **_recovery(times, ms, stall_at)}
     gl = [line for _, line in lines if line.startswith("GL ")]
     if gl:
         rep["gl"] = gl[-1][3:]
@@ -343,9 +359,10 @@ def _recovery(times: np.ndarray, ms: np.ndarray, stall_at: float) -> dict:
         return {"stall_ms": STALL_S * 1000, "recovered_s": None}
     p99 = float(np.percentile(before, 99))
     bad = np.flatnonzero(after > p99 + RECOVERED_WITHIN_MS)
-    recovered = (0.0 if bad.size == 0 else
-                 float(after_t[bad[-1] + 1] - stall_at) if bad[-1] + 1 < after.size
-                 else None)
+    # From the stall to the first pulse from which on every delay is back (the pulses are
+    # 0.5 s apart: that is the resolution).
+    first_good = 0 if bad.size == 0 else bad[-1] + 1
+    recovered = float(after_t[first_good] - stall_at) if first_good < after.size else None
     return {"stall_ms": STALL_S * 1000, "p99_before_ms": round(p99, 2),
             "recovered_s": None if recovered is None else round(recovered, 2),
             "worst_after_ms": round(float(after.max()), 2)}
@@ -368,7 +385,8 @@ def format_e2e(rep: dict) -> str:
             + (f"; GL {r['gl']}" if r.get("gl") else ""))
         if "stall" in r:
             s = r["stall"]
-            lines.append(f"          after a {s['stall_ms']:g} ms stall: p99 back within "
+            lines.append(f"          after a {s['stall_ms']:g} ms {s['what']} stall: p99 back "
+                         "within "
                          f"{RECOVERED_WITHIN_MS:g} ms of {s.get('p99_before_ms')} ms in "
                          f"{s['recovered_s']} s (worst {s.get('worst_after_ms')} ms)")
     return "\n".join(lines)
