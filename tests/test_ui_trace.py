@@ -92,6 +92,9 @@ def test_cursors_measure_time_and_amplitude(seen):
     assert c["dt_ms"] == pytest.approx(c["expected_dt_ms"])
     assert c["text"] == f"\u0394 {c['expected_dt_ms']:.2f} ms  \u0394 -300 uV"
     assert c["after_third"] == 1 and c["after_double_tap"] == ""
+    # Both on the sweep's one time axis (the gap's column once had its time local to the
+    # sweep, the other's counted from the trace's start: seconds apart).
+    assert c["across_gap_dt_ms"] == pytest.approx(20 * 100 / W)
 
 
 def test_triggered_mode_aligns_a_known_spike(seen):
@@ -273,6 +276,14 @@ def _child(tmp: Path) -> None:
     t.touch_down()
     t.touch_up()
     res["cursors"]["after_double_tap"] = tr.cursor_text
+    # On the held sweep (no scroll-back): one cursor in the erase gap ahead of the write
+    # point, where nothing is drawn, and one just past it, on the sweep before.
+    tr.frozen = False
+    feed(tr, ring, np.tile(period, 10)[:, None], 0.5)
+    tr.frozen = True
+    ahead = tr._engine.columns % W + 2
+    a, b = tr.place_cursor(ahead, H / 2), tr.place_cursor(ahead + 20, H / 2)
+    res["cursors"]["across_gap_dt_ms"] = b.t_ms - a.t_ms
 
     # triggered: a spike train, superimposed sweeps aligned on the trigger column
     from tests.test_ui_sweep import spike_train

@@ -755,8 +755,10 @@ class Trace(Widget):
             s, ncols = cascade_rows(end, w, self._rows())[k]
             g = s * w + col
             shown = s >= 0 and col < ncols
-        if not shown or g < 0:
+        if g < 0:
             return None, None
+        if not shown:  # (the erase gap: no signal, but its time on the same axis)
+            return None, g * ms_col
         lo, hi = eng.get(g, g + 1)
         return (float(lo[0, b]), float(hi[0, b])), g * ms_col
 
