@@ -60,7 +60,9 @@ def test_the_whole_workflow_by_touch_and_pedal(tmp_path):
     assert sorted(res["charts"]) == ["Biceps brachii left", "Brachialis left",
                                      "Brachioradialis left"]
     assert res["injections_with_emg"] == 4 and res["snippet_drawn"]
-    assert res["snippet_text"].startswith("7.0 s at 20 kHz")
+    # The simulator's EMG says so wherever it is shown, in the list and over the snippet.
+    assert all(b.endswith("   [SIMULATED EMG]") for b in res["emg_rows"])
+    assert res["snippet_text"].startswith("SIMULATED - not a patient. 7.0 s at 20 kHz")
     assert res["sound"].startswith("NO SOUND") and res["cursor"] > 0
 
     # What the logbook holds now.

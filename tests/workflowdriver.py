@@ -207,7 +207,7 @@ def shots(app, args):
     yield 0.3
     hist.open_procedure(proc.flow.procedure["id"])
     yield 0.3
-    inj = [b for b in hist.ids.injections.children if "[EMG]" in b.text]
+    inj = [b for b in hist.ids.injections.children if "EMG" in b.text]
     if inj:
         yield from touch(inj[-1])
     yield 0.3
@@ -407,8 +407,9 @@ def workflow(app, args):
     out["timeline"] = [b.text for b in hist.ids.timeline.children]
     out["charts"] = [c.title for c in hist.ids.charts.children]
     yield from touch(hist.ids.timeline.children[-1])
-    inj = [b for b in hist.ids.injections.children[::-1] if "[EMG]" in b.text]
+    inj = [b for b in hist.ids.injections.children[::-1] if "EMG" in b.text]
     out["injections_with_emg"] = len(inj)
+    out["emg_rows"] = [b.text for b in inj]
     yield from touch(inj[0])
     view = hist.ids.snippet
     out["snippet_drawn"] = view.samples_uv is not None and len(view.canvas.children) > 3

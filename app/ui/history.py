@@ -26,7 +26,7 @@ from app.ui.snippet_view import SnippetView  # noqa: F401
 from app.ui.widgets import OrientedScreen
 from app.workflow import history as queries
 from app.workflow.playback import Player
-from app.workflow.procedure import KINDS, summary
+from app.workflow.procedure import KINDS
 
 Builder.load_file(str(Path(__file__).with_name("history.kv")))
 
@@ -230,7 +230,7 @@ class HistoryScreen(OrientedScreen):
     def open_procedure(self, procedure_id: str) -> None:
         self.procedure_id = procedure_id
         rec = self.lb.procedure(procedure_id)
-        s = summary(self.lb.cat, rec)
+        s = queries.detail(self.lb.cat, rec)
         pt = rec["patient"]
         self.detail_title = (f"{rec['started_at'][:16].replace('T', ' ')}  {pt['family_name']}"
                              f"  MRN {pt['mrn']}  {KINDS.get(rec['kind'], rec['kind'])}")
@@ -243,7 +243,7 @@ class HistoryScreen(OrientedScreen):
         box = self.ids.injections
         box.clear_widgets()
         for r in s["injections"]:
-            b = Factory.NpPick(text=r["text"] + ("   [EMG]" if r["has_snippet"] else ""))
+            b = Factory.NpPick(text=_with_source(r))
             b.injection_id = r["id"]
             b.findings = r["findings"]
             b.bind(on_release=lambda btn: self.open_snippet(btn.injection_id, btn.findings))
@@ -265,8 +265,10 @@ class HistoryScreen(OrientedScreen):
         view.injection_index = snip["injection_index"]
         view.samples_uv = snip["samples"][:, 0].astype("float32") * snip["uv_per_count"]
         at = snip["injection_index"] / snip["fs"]
-        self.snippet_text = (f"{snip['frames'] / snip['fs']:.1f} s at "
-                             f"{snip['fs'] / 1000:g} kHz, {snip['uv_per_count']:g} uV/count; "
+        scale = (f"{snip['uv_per_count']:g} uV/count" if snip.get("calibrated") is True
+                 else "uncalibrated: the microvolts drawn are a guess")
+        self.snippet_text = (f"{snip['provenance']}. {snip['frames'] / snip['fs']:.1f} s at "
+                             f"{snip['fs'] / 1000:g} kHz, {scale}; "
                              f"injection at {at:.1f} s (amber line), {view.scale_text}. "
                              f"{findings_text}")
 
@@ -313,3 +315,18 @@ class HistoryScreen(OrientedScreen):
             self.export_message = f"Export failed: {e}"
             return
         self.export_message = f"{kind.upper()}: {len(files)} file(s) in {out}"
+
+
+def _with_source(row: dict) -> str:
+    """An injection's line with its EMG's source at the end, which a line shortened in its
+    middle keeps: simulated or replayed EMG never passes for the patient's, nor counts for
+    microvolts."""
+    if not row["has_snippet"]:
+        return row["text"]
+    words = row["provenance"]
+    tag = ("SIMULATED EMG" if words.startswith("SIMULATED") else
+           "REPLAYED EMG" if words.startswith("REPLAY") else
+           "EMG, source?" if words == "source not recorded" else "EMG")
+    if "uncalibrated" in words:
+        tag += ", counts"
+    return f"{row['text']}   [{tag}]"
