@@ -38,6 +38,7 @@ from urllib.parse import quote, urlencode
 import numpy as np
 
 from devices.base import Chunk, Device, DeviceInfo, Isolation
+from devices.chunk_queue import ChunkQueue
 from devices.errors import DeviceError, DeviceLost, UnknownDevice
 from devices.uri import Param, Scheme, Uri, read_params
 
@@ -366,18 +367,14 @@ class LslDevice(Device):
         super().__init__(info)
         self.uri = uri
         self.reconnects = 0
-        self.dropped_chunks = 0
         _, self._dtype = FORMATS[self._stream.channel_format()]
         scales = info.details.get("uv_per_unit")
         self._scale = None if scales is None or set(scales) == {1.0} else np.float32(scales)
         self.gaps = GapCounter(info.fs)
         self._inlet = None
-        self._queue: collections.deque[Chunk] = collections.deque()
-        self._queued_frames = 0
-        self._cond = threading.Condition()
+        self._queue = ChunkQueue(QUEUE_S)
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self._error: DeviceError | None = None
 
     # life cycle -------------------------------------------------------------------------
     def _open(self) -> None:
@@ -403,7 +400,7 @@ class LslDevice(Device):
             raise DeviceError(f"{self.info.uri} is not open")
         self._inlet.flush()  # what came while stopped shows as a gap, not as late samples
         self._stopping.clear()
-        self._error = None
+        self._queue.restart()
         self._thread = threading.Thread(target=self._reader, name="lsl-reader", daemon=True)
         self._thread.start()
 
@@ -424,16 +421,12 @@ class LslDevice(Device):
             del inlet
 
     def _read(self, timeout: float | None) -> Chunk | None:
-        with self._cond:
-            if not self._queue:
-                self._cond.wait(timeout)
-            if not self._queue:
-                if self._error is not None:
-                    raise self._error
-                return None
-            chunk = self._queue.popleft()
-            self._queued_frames -= chunk.frames
-            return chunk
+        return self._queue.get(timeout)
+
+    @property
+    def dropped_chunks(self) -> int:
+        """Chunks dropped because the session's reader fell behind (the gap shows)."""
+        return self._queue.dropped
 
     # the reader thread ------------------------------------------------------------------
     def _reader(self) -> None:
@@ -471,20 +464,11 @@ class LslDevice(Device):
             self._push(self._chunk(data[start:end], first))
 
     def _push(self, chunk: Chunk) -> None:
-        limit = int(QUEUE_S * self.info.fs)
-        with self._cond:
-            self._queue.append(chunk)
-            self._queued_frames += chunk.frames
-            while self._queued_frames > limit and len(self._queue) > 1:
-                self._queued_frames -= self._queue.popleft().frames
-                self.dropped_chunks += 1  # the reader fell behind: the gap shows
-            self._cond.notify()
+        self._queue.put(chunk, self.info.fs)
 
     def _fail(self, error: DeviceError) -> None:
         self.status = "lost"
-        with self._cond:
-            self._error = error
-            self._cond.notify()
+        self._queue.fail(error)
 
     def _reconnect(self, pylsl) -> None:
         """liblsl gave the stream up (one without a source_id): look for it by name again.

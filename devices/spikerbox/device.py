@@ -21,7 +21,6 @@ in `details`).
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import errno
 import logging
@@ -33,6 +32,7 @@ import numpy as np
 
 from devices import calibration
 from devices.base import Chunk, Device, DeviceInfo
+from devices.chunk_queue import ChunkQueue
 from devices.errors import DeviceError, UnknownDevice
 from devices.spikerbox.profiles import (
     BIOAMP_BAND_HZ,
@@ -258,16 +258,12 @@ class SpikerBoxDevice(Device):
         self.baud: int | None = None
         self.markers: list[tuple[int, str]] = []  # (frame index, EVNT value)
         self.reconnects = 0
-        self.dropped_chunks = 0
         self._serial = None
         self._decoder: Decoder | None = None
         self._index = 0
-        self._queue: collections.deque[Chunk] = collections.deque()
-        self._queued_frames = 0
-        self._cond = threading.Condition()
+        self._queue = ChunkQueue(QUEUE_S)
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self._error: DeviceError | None = None
         self._asked_whoru = False
 
     # opening: link, identity, configuration --------------------------------------------
@@ -381,7 +377,7 @@ class SpikerBoxDevice(Device):
         if self._serial is None:  # restarted after a stop: the port was kept
             raise DeviceError(f"{self.info.uri} is not open")
         self._stopping.clear()
-        self._error = None
+        self._queue.restart()
         self.status = "streaming"
         self._thread = threading.Thread(target=self._reader, name="spikerbox-reader",
                                         daemon=True)
@@ -402,16 +398,12 @@ class SpikerBoxDevice(Device):
             self._serial = None
 
     def _read(self, timeout: float | None) -> Chunk | None:
-        with self._cond:
-            if not self._queue:
-                self._cond.wait(timeout)
-            if not self._queue:
-                if self._error is not None:
-                    raise self._error
-                return None
-            chunk = self._queue.popleft()
-            self._queued_frames -= chunk.frames
-            return chunk
+        return self._queue.get(timeout)
+
+    @property
+    def dropped_chunks(self) -> int:
+        """Chunks dropped because the session's reader fell behind (the gap shows)."""
+        return self._queue.dropped
 
     def _reader(self) -> None:
         import serial
@@ -441,14 +433,7 @@ class SpikerBoxDevice(Device):
         self._index += n
 
     def _push(self, chunk: Chunk) -> None:
-        limit = int(QUEUE_S * self.info.fs)
-        with self._cond:
-            self._queue.append(chunk)
-            self._queued_frames += chunk.frames
-            while self._queued_frames > limit and len(self._queue) > 1:
-                self._queued_frames -= self._queue.popleft().frames
-                self.dropped_chunks += 1  # the reader fell behind: the gap shows
-            self._cond.notify()
+        self._queue.put(chunk, self.info.fs)
 
     # a pulled cable --------------------------------------------------------------------
     def _reconnect(self) -> None:
