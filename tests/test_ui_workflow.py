@@ -37,6 +37,7 @@ def test_the_whole_workflow_by_touch_and_pedal(tmp_path):
     assert res["started"] and res["vials"] == 1 and res["per_tenth"] == "5 U / 0.1 mL"
     # Three marks from the live screen, each saved at once with its EMG.
     assert res["entries_after_marks"] == 3
+    assert res["entry_findings"].startswith("EMG at the mark: SIMULATED - not a patient; ")
     assert res["warnings"] == ["onabotulinumtoxinA (BOTOX): 60 U at one site passes the 50 U "
                                "per site max (adult spasticity: no more than 50 Units per "
                                "site should generally be given)"]

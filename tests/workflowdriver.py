@@ -59,6 +59,21 @@ def _earlier(lb, doc: str, nurse: str) -> None:
 
 # -- touching and typing ---------------------------------------------------------------------
 
+def until(ready, limit: float = 60.0, step: float = 0.1):
+    """Wait until `ready()` (device time, a mark's completion: never a wall-clock guess of
+    them, which a loaded machine breaks); `limit` only guards against a hang."""
+    waited = 0.0
+    while not ready() and waited < limit:
+        yield step
+        waited += step
+
+
+def emg_seconds(app) -> float:
+    """Seconds of EMG the live session has taken from its device."""
+    session = app.session
+    return session.display.written / session.info.fs if session is not None else 0.0
+
+
 def type_into(field, text: str):
     """Focus the field's input and set its text, as the on-screen keyboard would."""
     from kivy.uix.textinput import TextInput
@@ -174,9 +189,9 @@ def shots(app, args):
     yield from type_into(setup.ids.expiry, "2030-06")
     yield from touch(button(setup, "Add vial"))
     sm.current = "live"
-    yield 6.5
+    yield from until(lambda: emg_seconds(app) > 5.5)  # 5 s of EMG before the press
     press_key(32)
-    yield 3.0
+    yield from until(lambda: len(proc.flow.entries) >= 1)  # its 2 s after, then kept
     sm.current = "procedure"
     yield 0.5
     entry = proc.ids.steps.get_screen("entry")
@@ -317,16 +332,17 @@ def workflow(app, args):
     # Three marks from the live screen: the pedal (space), the big button, the pedal (enter).
     yield from touch(find(sm.get_screen("live"), "Choice", "Live"))
     out["on_live"] = sm.current
-    yield 5.5
+    yield from until(lambda: emg_seconds(app) > 5.5)  # 5 s of EMG before the first press
     press_key(32)
     yield 1.2
     yield from touch(find(sm.get_screen("live"), "MarkButton"))
     yield 1.2
     press_key(13)
-    yield 3.0
+    yield from until(lambda: len(proc.flow.entries) >= 3)
     out["entries_after_marks"] = len(proc.flow.entries)
     yield from touch(find(sm.get_screen("live"), "Choice", "Procedure"))
     entry = proc.ids.steps.get_screen("entry")
+    out["entry_findings"] = entry.findings_text
     plan = [("Biceps brachii", "Left", "60", None), ("Brachialis", "Left", "abc", "0.4"),
             ("Biceps brachii", "Left", "", "0.5")]
     for n, (muscle, side, units, volume) in enumerate(plan):
@@ -354,11 +370,11 @@ def workflow(app, args):
     # The idle lock: records hide, the live screen and marking carry on.
     app.access.lock_after_s = 1
     yield from touch(find(sm.get_screen("live"), "Choice", "Live"))
-    yield 2.5
+    yield from until(lambda: app.access.locked, limit=20.0)
     out["locked_by_idle"] = app.access.locked
     frames_before = sm.get_screen("live").session.ring.written
     press_key(32)
-    yield 3.0
+    yield from until(lambda: len(proc.flow.queued) >= 1)
     out["live_kept_running"] = sm.get_screen("live").session.ring.written > frames_before
     out["queued_while_locked"] = len(proc.flow.queued)
     app.access.lock_after_s = 600

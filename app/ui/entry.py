@@ -119,9 +119,14 @@ class EntryPanel(OrientedScreen):
         self.twitch = bool(t.get("twitch"))
         words = []
         if entry is not None and entry.mark is not None:
+            from app.logbook.provenance import label
             from app.session.activity import findings
 
-            words = findings(entry.mark.findings or {})
+            mark = entry.mark
+            # Where the EMG came from first: simulated or replayed EMG never passes for the
+            # patient's; an uncalibrated amplifier's words leave out what needs microvolts.
+            words = [label(mark.source_kind, mark.source_uri, mark.calibrated)] + findings(
+                mark.findings or {}, calibrated=mark.calibrated is not False)
         self.findings_text = ("EMG at the mark: " + "; ".join(words)) if words else (
             "No EMG mark for this injection" if entry else
             "No injection yet: press MARK INJECTION or the pedal on the live screen")

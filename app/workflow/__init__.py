@@ -4,3 +4,7 @@ snippet quantisation, sign-in and idle lock, the procedure from set-up to signat
 the history queries. The screens in app/ui only display what these modules decide, so every
 rule here is tested without a window.
 """
+
+from app.workflow.procedure import ProcedureFlow
+
+__all__ = ["ProcedureFlow"]
