@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -14,6 +15,10 @@ from pathlib import Path
 FS_OUT = 48000
 BLOCK = 128
 START_S = 10.0
+
+
+def _exit_on_term(*_) -> None:
+    raise SystemExit(143)
 
 
 def jack_running(env: dict) -> bool:
@@ -43,6 +48,9 @@ class Jack:
         self.how = ""
 
     def __enter__(self) -> Jack:
+        # A server started here runs in a session of its own: SIGTERM (timeout, a CI
+        # runner) must unwind this process so that __exit__ stops it, not orphan it.
+        signal.signal(signal.SIGTERM, _exit_on_term)
         if jack_running(self.env):
             self.how = "the JACK server already running (its settings are its own)"
             return self
