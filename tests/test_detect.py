@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from scipy.ndimage import maximum_filter1d
 from scipy.signal import sosfilt
 
-from dsp.analysis.detect import Detector, NoiseFloor, _low_percentile
+from dsp.analysis.detect import Detector, NoiseFloor, low_percentile
 from tests.simutil import simulate
 
 
@@ -85,7 +85,7 @@ def test_the_floor_in_force_does_not_depend_on_chunking_past_its_history(monkeyp
 def test_the_low_percentile_is_exact_whatever_its_hint(reads, hint, percentile):
     reads = np.array(reads)
     k = int(percentile / 100 * (reads.size - 1))
-    assert _low_percentile(reads, percentile, hint) == np.sort(reads)[k]
+    assert low_percentile(reads, percentile, hint) == np.sort(reads)[k]
 
 
 @settings(max_examples=60, deadline=None)

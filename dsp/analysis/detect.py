@@ -116,7 +116,7 @@ class NoiseFloor:
 
     def _step(self) -> None:
         n = min(self.count, self.history.size)
-        low = _low_percentile(self.history[:n], self.percentile, self._low)
+        low = low_percentile(self.history[:n], self.percentile, self._low)
         self._low = low
         level = low / self.calibration.bias(n)
         self.starts.append(self.count * self.window)
@@ -162,7 +162,7 @@ def push_together(floors: tuple[NoiseFloor, ...], branches: tuple[np.ndarray, ..
         f.take(r)
 
 
-def _low_percentile(reads: np.ndarray, percentile: float, hint: float = np.inf) -> float:
+def low_percentile(reads: np.ndarray, percentile: float, hint: float = np.inf) -> float:
     """The `percentile` of `reads` (the k-th smallest, no interpolation). `hint`: about
     what it was last time; the reads up to a little above it hold it, when enough of them
     do, and partitioning those few costs a fraction of partitioning all 6000."""
@@ -205,7 +205,7 @@ class _Calibration:
         n = min(n, self.reads.size)
         if n not in self._bias:
             groups = self.reads[: self.reads.size // n * n].reshape(-1, n)
-            self._bias[n] = float(np.mean([_low_percentile(g, self.percentile) for g in groups]))
+            self._bias[n] = float(np.mean([low_percentile(g, self.percentile) for g in groups]))
         return self._bias[n]
 
 
