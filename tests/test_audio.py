@@ -404,7 +404,15 @@ def test_a_pulled_cable_fades_out_chimes_and_fades_back(tmp_path):
     out = np.concatenate(blocks).astype(np.float64)
     assert "lost" in audio.renderer.alerts_sounded
     assert device.reconnects == 1
-    own = np.abs(np.diff(out[:int(0.9 * FS_OUT)])).max()
-    assert np.abs(np.diff(out)).max() <= 1.05 * own  # no click going, chiming or coming
+    # Around where the sound went and came back (the ends of its silence), no step steeper
+    # than the EMG's own steepest anywhere else in the run: no click going or coming. (The
+    # run's timing depends on the machine, so where a large potential falls does too: the
+    # EMG's own steps are taken from all of it.)
+    steps = np.abs(np.diff(out))
+    silent = np.flatnonzero(out[int(0.5 * FS_OUT):] == 0) + int(0.5 * FS_OUT)
+    near = np.zeros(steps.size, bool)
+    for edge in (silent[0], silent[-1]):
+        near[max(edge - int(0.05 * FS_OUT), 0):edge + int(0.05 * FS_OUT)] = True
+    assert steps[near].max() <= 1.05 * steps[~near].max()
     assert np.abs(out[-int(0.5 * FS_OUT):]).max() > 0.05  # the EMG is back
     assert np.all(np.isfinite(out)) and np.abs(out).max() < 1.0

@@ -3,10 +3,12 @@ samples sample for sample, units, refused rates, gaps, a lost outlet, a missing 
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
-import threading
 import time
 import uuid
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +19,7 @@ from devices.formats import read_recording
 from devices.lsl import GapCounter, load_pylsl
 
 pylsl = load_pylsl()  # the test extra installs it; loading through the device quiets liblsl
+ROOT = Path(__file__).resolve().parents[1]
 WRAP = 4096  # sample k carries the value k % WRAP: exact in float32, even in millivolts x 1000
 
 
@@ -25,54 +28,69 @@ def _home(tmp_path, monkeypatch):
     monkeypatch.setenv("NEEDLEPOINT_HOME", str(tmp_path / "home"))
 
 
+OUTLET = """
+import json, sys, time
+import numpy as np
+from devices.lsl import load_pylsl
+pylsl = load_pylsl()
+a = json.loads(sys.argv[1])
+info = pylsl.StreamInfo(a["name"], "EMG", a["channels"], a["fs"], pylsl.cf_float32,
+                        a["source_id"])
+if a["unit"] is not None:
+    chans = info.desc().append_child("channels")
+    for k in range(a["channels"]):
+        ch = chans.append_child("channel")
+        ch.append_child_value("label", f"E{k + 1}")
+        ch.append_child_value("unit", a["unit"])
+outlet = pylsl.StreamOutlet(info)
+print("READY", flush=True)
+fs, wrap = a["fs"], a["wrap"]
+if fs <= 0:
+    sys.stdin.read()
+    sys.exit(0)
+block, t0, k, skipped = round(fs / 100), pylsl.local_clock(), 0, False
+while True:
+    if a["gap"] is not None and not skipped and k >= a["gap"][0]:
+        k, skipped = k + a["gap"][1], True
+    delay = t0 + (k + block) / fs - pylsl.local_clock()
+    if delay > 0:
+        time.sleep(delay)
+    values = (np.arange(k, k + block) % wrap).astype(np.float32)
+    outlet.push_chunk(np.repeat(values[:, None], a["channels"], axis=1),
+                      t0 + (k + block - 1) / fs)
+    k += block
+"""
+
+
 class Outlet:
-    """An LSL outlet on a thread, pushing 10 ms chunks at its rate; sample k's value is
-    k % WRAP and its stamp t0 + k / fs (liblsl deduces all but each chunk's last).
-    `gap=(at, n)` skips samples at..at+n-1, values and stamps both, as a lost link does."""
+    """An LSL outlet in a process of its own (as an amplifier's software is: liblsl is not
+    made for an outlet destroyed under an inlet of the same process), pushing 10 ms chunks
+    at its rate; sample k's value is k % WRAP and its stamp t0 + k / fs (liblsl deduces
+    all but each chunk's last). `gap=(at, n)` skips samples at..at+n-1, values and stamps
+    both, as a lost link does."""
 
     def __init__(self, fs: float = 10_000.0, *, unit: str | None = "microvolts",
                  channels: int = 1, gap: tuple[int, int] | None = None,
-                 source_id: str | None = None):
-        self.name = f"np-test-{uuid.uuid4().hex[:10]}"
+                 source_id: str | None = None, name: str | None = None):
+        self.name = name or f"np-test-{uuid.uuid4().hex[:10]}"
         self.fs, self.channels, self.gap = fs, channels, gap
-        source_id = self.name if source_id is None else source_id
-        info = pylsl.StreamInfo(self.name, "EMG", channels, fs, pylsl.cf_float32, source_id)
-        if unit is not None:
-            chans = info.desc().append_child("channels")
-            for k in range(channels):
-                ch = chans.append_child("channel")
-                ch.append_child_value("label", f"E{k + 1}")
-                ch.append_child_value("unit", unit)
-        self.info = info
-        self.outlet: pylsl.StreamOutlet | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.source_id = self.name if source_id is None else source_id
+        self.args = {"name": self.name, "fs": fs, "unit": unit, "channels": channels,
+                     "gap": gap, "source_id": self.source_id, "wrap": WRAP}
+        self.proc: subprocess.Popen | None = None
 
     def __enter__(self) -> Outlet:
-        self.outlet = pylsl.StreamOutlet(self.info)
-        if self.fs > 0:
-            self._thread = threading.Thread(target=self._run, daemon=True)
-            self._thread.start()
+        self.proc = subprocess.Popen([sys.executable, "-c", OUTLET, json.dumps(self.args)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True, cwd=ROOT)
+        assert self.proc.stdout.readline().strip() == "READY"
         return self
 
     def __exit__(self, *exc) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(2.0)
-        self.outlet = None
-
-    def _run(self) -> None:
-        block, t0, k, skipped = round(self.fs / 100), pylsl.local_clock(), 0, False
-        while not self._stop.is_set():
-            if self.gap is not None and not skipped and k >= self.gap[0]:
-                k, skipped = k + self.gap[1], True
-            delay = t0 + (k + block) / self.fs - pylsl.local_clock()
-            if delay > 0:
-                time.sleep(delay)
-            values = (np.arange(k, k + block) % WRAP).astype(np.float32)
-            chunk = np.repeat(values[:, None], self.channels, axis=1)
-            self.outlet.push_chunk(chunk, t0 + (k + block - 1) / self.fs)
-            k += block
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+            self.proc = None
 
 
 def _chunks(dev, frames: int, timeout: float = 10.0) -> list:
@@ -210,8 +228,7 @@ def test_an_outlet_that_goes_and_comes_back_is_followed(source_id):
         assert "no signal: reconnecting" in statuses
         while (chunk := dev.read(0.3)) is not None:  # what was queued before it went
             first.append(chunk)
-        again = Outlet()
-        again.name, again.info = out.name, out.info  # the same stream, started again
+        again = Outlet(name=out.name, source_id=out.source_id)  # the same stream again
         with again:
             later = _chunks(dev, 2_000, timeout=20.0)
             assert dev.status == "streaming"
