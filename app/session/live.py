@@ -270,13 +270,11 @@ class LiveSession:
         index = self.ring.written - 1
         now = self.chain.analyser.now if self.chain.analyser.total else 0.0
         events = [e.as_json() for e in list(self.events) if e.t >= now - MARK_BEFORE_S]
-        # The simulator and a file replay are named as such; any other device is hardware
-        # on a needle.
-        kind = {"simulator": "simulator", "file": "replay"}.get(self.info.kind, "amplifier")
         mark = Mark(pressed_at=time.monotonic(), ring_index=index,
                     device_index=index + self._device_offset, fs=self.info.fs,
                     findings=dict(self.measures), events=events, source_uri=self.info.uri,
-                    source_kind=kind, calibrated=bool(self.info.calibrated))
+                    source_kind=source_kind(self.info),
+                    calibrated=bool(self.info.calibrated))
         with self._mark_lock:
             self._pending.append(mark)
         return mark
@@ -302,6 +300,12 @@ class LiveSession:
     def signal_age(self) -> float:
         """Seconds since the last chunk arrived (large when the amplifier is lost)."""
         return time.monotonic() - self.last_arrival if self.last_arrival else float("inf")
+
+
+def source_kind(info) -> str:
+    """What a device's signal is, as records and screens say it: "simulator", "replay" (a
+    file), or "amplifier" (any other device is hardware on a needle)."""
+    return {"simulator": "simulator", "file": "replay"}.get(info.kind, "amplifier")
 
 
 def raise_priority() -> str:

@@ -16,8 +16,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 
+from app.logbook.provenance import label
+from app.session.live import source_kind
 from devices import DeviceInfo, Isolation
 
 RETRY_S = 3.0
@@ -29,13 +30,10 @@ DISCONNECTED = "disconnected"  # it was live, then stopped with an error
 
 
 def source_label(info: DeviceInfo) -> str:
-    """What the trace says the signal is, when it is not a patient's: a simulator or a
-    replay. An amplifier has none."""
-    if info.kind == "simulator":
-        return "SIMULATED - not a patient"
-    if info.kind == "file":
-        return f"REPLAY: {info.name or Path(info.uri.partition(':')[2]).name}"
-    return ""
+    """What the trace says the signal is, when it is not a patient's, in the records' own
+    words ("SIMULATED - not a patient", "REPLAY: rec.edf"). An amplifier has none."""
+    kind = source_kind(info)
+    return "" if kind == "amplifier" else label(kind, info.uri, calibrated=None)
 
 
 def isolation_note(info: DeviceInfo) -> str:
