@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import contextlib
 import json
 import os
 import re
@@ -173,7 +174,8 @@ class Capture:
 
 
 class Lines(threading.Thread):
-    """A child's stdout, each line with the time.monotonic() it came."""
+    """A child's pipe read to its end (so the child never blocks on it), each line with
+    the time.monotonic() it came."""
 
     def __init__(self, stream):
         super().__init__(daemon=True)
@@ -184,6 +186,9 @@ class Lines(threading.Thread):
     def run(self) -> None:
         for line in self.stream:
             self.lines.append((time.monotonic(), line.rstrip("\n")))
+
+    def text(self) -> str:
+        return "\n".join(line for _, line in self.lines)
 
 
 def _command(target: str, port: str, seconds: float) -> list[str]:
@@ -213,12 +218,12 @@ def measure(target: str, seconds: float, env: dict, *, stall: str | None = None,
             text=True)
         try:
             _wait_for(lambda: os.path.lexists(link), board, "the emulator's pty")
-            with Xvfb(child_env) if target == "gui" else _Nothing():
+            with Xvfb(child_env) if target == "gui" else contextlib.nullcontext():
                 capture = Capture(env)
                 proc = subprocess.Popen(_command(target, link, total), env=child_env,
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                         text=True, cwd=root)
-                err, out = _Drain(proc.stderr), Lines(proc.stdout)
+                err, out = Lines(proc.stderr), Lines(proc.stdout)
                 try:
                     port = capture.connect(proc)
                     _wait_for(lambda: capture.onsets, proc, "sound from the program")
@@ -268,30 +273,6 @@ def _end(proc: subprocess.Popen, how=signal.SIGTERM) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-
-
-class _Nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        pass
-
-
-class _Drain(threading.Thread):
-    """Reads a pipe to its end so the child never blocks on it; keeps the tail."""
-
-    def __init__(self, stream):
-        super().__init__(daemon=True)
-        self.stream, self.tail = stream, []
-        self.start()
-
-    def run(self) -> None:
-        for line in self.stream:
-            self.tail = (self.tail + [line])[-40:]
-
-    def text(self) -> str:
-        return "".join(self.tail)
 
 
 def delays(writes: np.ndarray, onsets: list[float], since: float,
