@@ -46,11 +46,12 @@ class Jack:
         self.proc: subprocess.Popen | None = None
         self.log = None
         self.how = ""
+        self._term = None  # the SIGTERM handler before this one, put back on exit
 
     def __enter__(self) -> Jack:
         # A server started here runs in a session of its own: SIGTERM (timeout, a CI
         # runner) must unwind this process so that __exit__ stops it, not orphan it.
-        signal.signal(signal.SIGTERM, _exit_on_term)
+        self._term = signal.signal(signal.SIGTERM, _exit_on_term)
         if jack_running(self.env):
             self.how = "the JACK server already running (its settings are its own)"
             return self
@@ -113,6 +114,8 @@ class Jack:
 
     def __exit__(self, *exc) -> None:
         self._stop()
+        if self._term is not None:
+            signal.signal(signal.SIGTERM, self._term)
         if self.log is not None:
             self.log.close()
 
