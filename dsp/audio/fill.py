@@ -16,12 +16,13 @@ second, or run dry. Two loops hold it:
   of the last `MEMORY_WINDOWS` windows needed: it grows at once and comes down as soon as
   the window that raised it is forgotten, so a smooth device gets a small delay and a
   bursty one a safe one, without settings.
-- a lone stall is not the device's way: a window in which the ring ran dry teaches the
-  target nothing, and one underrun is taken as it came (faded silence, then the sound
-  resumes at the target, what arrived late skipped by the ring). A second underrun within
-  `STARVED_MEMORY_S` shows stalls that recur: the target then covers the worse of the two
-  shortfalls for `STARVED_MEMORY_S`. So the delay after a one-off hiccup is back within a
-  second, and recurring ones cost at most one underrun a minute.
+- a stall now and then is not the device's way: a window in which the ring ran dry
+  teaches the target nothing, and the underrun is taken as it came (faded silence, then
+  the sound resumes at the target, what arrived late skipped by the ring). The delay a
+  physician hears does not grow for a machine's hiccups: late sound misleads the needle
+  more than a gap of a few ms does. Only stalls that come often (`STARVED_RECUR` within
+  `STARVED_WINDOW_S`) are the device's way: the target then covers the worst of their
+  shortfalls for `STARVED_MEMORY_S`.
 
 Everything is in seconds of output audio. No threads here: the caller passes in what the
 callback counted.
@@ -40,7 +41,9 @@ SMOOTH_S = 0.1  # the fill low points are averaged over about this long
 SAFETY_S = 0.0015  # the least slack the target aims to leave
 WINDOW_S = 0.5  # slack is judged over windows this long
 MEMORY_WINDOWS = 8  # the target covers the worst of the last four seconds
-STARVED_MEMORY_S = 60.0  # two underruns this close together raise the target this long
+STARVED_RECUR = 3  # this many underruns ...
+STARVED_WINDOW_S = 10.0  # ... within this long raise the target ...
+STARVED_MEMORY_S = 60.0  # ... for this long
 FIRST_CHUNK_S = 0.01  # the first chunk may be a backlog: it says no more of the device
 TARGET_MIN_S = 0.001
 TARGET_MAX_S = 0.2
@@ -60,7 +63,8 @@ class FillControl:
         # the device
         self._window_starved = False
         self.clock_s = 0.0  # stream time: the chunks' lengths added up
-        self._starved_at: float | None = None  # stream time of the last underrun
+        self._starved_at: deque = deque(maxlen=STARVED_RECUR)  # stream times of underruns
+        self._starved_needs: deque = deque(maxlen=STARVED_RECUR)  # and what each needed
         self._starved_need = 0.0  # the target recurring underruns asked for ...
         self._starved_until = 0.0  # ... until this stream time
 
@@ -82,7 +86,9 @@ class FillControl:
         self.fill_s = None
         self._needed.clear()
         self._settling = True
-        self._starved_at, self._starved_need, self._starved_until = None, 0.0, 0.0
+        self._starved_at.clear()
+        self._starved_needs.clear()
+        self._starved_need, self._starved_until = 0.0, 0.0
 
     def update(self, fill_s: float, dt: float, slack_s: float, starved: bool) -> None:
         """After each chunk: the fill just before it was written, the chunk's length, the
@@ -120,12 +126,12 @@ class FillControl:
     def _starved(self, slack_s: float) -> None:
         """The ring ran dry: its chunks came later than the target allowed for."""
         self._window_starved = True
-        shortfall = self.target_s - min(slack_s, 0.0) + SAFETY_S
-        last, self._starved_at = self._starved_at, self.clock_s
-        if last is None or self.clock_s - last > STARVED_MEMORY_S:
-            self._starved_need = shortfall  # remembered, in case another comes soon
+        self._starved_at.append(self.clock_s)
+        self._starved_needs.append(self.target_s - min(slack_s, 0.0) + SAFETY_S)
+        if (len(self._starved_at) < STARVED_RECUR
+                or self.clock_s - self._starved_at[0] > STARVED_WINDOW_S):
             return
-        self._starved_need = max(self._starved_need, shortfall)
+        self._starved_need = max(self._starved_needs)
         self._starved_until = self.clock_s + STARVED_MEMORY_S
         self.target_s = max(self.target_s, min(self._starved_need, TARGET_MAX_S))
 
