@@ -24,6 +24,10 @@ class Settings:
     # "unknown". A sound card cannot tell; the app never assumes.
     soundcard_isolation: dict = field(default_factory=dict)
     lock_after_s: int = 120
+    density: float = 0.0  # pixels per dp; 0: the screen's ppi / 160 (app.ui.display)
+    fullscreen: bool = False  # on a desktop; Android always is
+    # The key a foot pedal sends: it marks an injection whatever has focus (app.ui.pedal).
+    pedal_key: str = "pagedown"
 
 
 def path() -> Path:

@@ -49,6 +49,12 @@ def test_marked_injections_hold_the_7_s_around_each_press(tmp_path):
     assert "Injection 2 marked: 7.0 s" in res["mark_text"]
 
 
+def test_the_pedal_marks_while_a_text_field_has_focus_and_space_types(tmp_path):
+    res = run("pedal_in_field", {"device": URI}, tmp_path)
+    assert res["focused"] and res["still_focused"]
+    assert res["marks"] == 1  # page down marked; space went to the PIN field
+
+
 def test_150_marks_in_one_run_all_reach_the_injection_entry(tmp_path):
     """More marks than the session once kept (100, after which a press opened no entry):
     every press is handed on once, numbered, and queued for the injection entry."""

@@ -149,6 +149,69 @@ def mark(app, args):
     return {"marks": marks, "mark_text": live.mark_text}
 
 
+def pedal_in_field(app, args):
+    """With the lock's PIN field focused (Procedure, nobody signed in): the pedal's key
+    (page down) marks; space, typed into the field, does not."""
+    from kivy.core.window import Window
+    from kivy.uix.textinput import TextInput
+
+    live = app.root.get_screen("live")
+    yield from _live(app)
+    session = live.session
+    delivered = _catch_marks(live)
+    app.root.current = "procedure"
+    yield 0.5
+    fields = [w for c in Window.children for w in c.walk() if isinstance(w, TextInput)]
+    field = fields[0]
+    field.focus = True
+    yield 0.2
+    focused = field.focus
+    press_key(281)
+    press_key(32)
+    yield from _until_frames(session, session.display.written + 2.5 * session.info.fs)
+    yield from _until(lambda: len(delivered) >= 1, "the pedal's mark handed on")
+    yield 0.5
+    return {"focused": focused, "still_focused": field.focus, "marks": len(delivered)}
+
+
+BUSY_FINDINGS = "\n".join([
+    "Fibrillations: 4.2/s, regular, in 3 trains", "Positive sharp waves: 2 trains, 11 Hz",
+    "Complex repetitive discharge: 38 Hz, 4 s", "Myotonic discharge: waxing and waning",
+    "End-plate spikes: 30/s, irregular", "Motor units: 3 firing, 9-14 Hz",
+    "Fasciculation: 1 in 10 s, polyphasic, long duration"])
+
+
+def layout(app, args):
+    """The live screen's visible widgets (app.ui.layout) with a quiet panel, then with
+    seven long lines of findings and every meter full: what moves, and what is where."""
+    from app.ui.layout import visible_widgets
+
+    live = app.root.get_screen("live")
+    yield from _live(app)
+    live._panel = lambda m: None  # the analyser's words held still: this run sets them
+    quiet = {"findings_text": "", "rms_text": "9 uV", "turns_text": "4 /s",
+             "proximity_text": "", "proximity_value": 0.0, "epn_value": 0.0}
+    busy = {"findings_text": BUSY_FINDINGS, "rms_text": "1250 uV", "turns_text": "380 /s",
+            "proximity_text": "near: sharp, 1.2 mV", "proximity_value": 1.0,
+            "epn_value": 1.0}
+    shown = {}
+    for name, values in (("quiet", quiet), ("busy", busy)):
+        for k, v in values.items():
+            setattr(live, k, v)
+        yield 0.6
+        shown[name] = visible_widgets(app.root)
+    # The choices light up as they are taken.
+    tap(find(live, "Choice", "Botulinum"))
+    tap(find(live, "Choice", "Pitch"))
+    yield 0.3
+    chosen = sorted(w.text for w in live.walk() if type(w).__name__ == "Choice" and w.chosen)
+    from kivy.core.window import Window
+    from kivy.metrics import Metrics
+
+    return {"size": [Window.width, Window.height], "density": Metrics.density,
+            "chosen": chosen, **shown}
+
+
 def many_marks(app, args):
     """`presses` presses of the foot pedal in one run, a few per frame; then what the screen
     handed on (its on_mark) and what the procedure screen got (queued: nobody signed in)."""
@@ -411,6 +474,8 @@ def picker(app, args):
     yield from _until(lambda: any(r.uri == args["listed"] for r in pick.ids.rows.children),
                       "the listed device")
     row = next(r for r in pick.ids.rows.children if r.uri == args["listed"])
+    pick.ids.rows.parent.scroll_to(row, animate=False)  # as a person scrolls to it
+    yield 0.3
     tap(row.ids.button)
     yield from _until(lambda: settled(args["listed"]), "the listed device tried")
     yield 0.3
@@ -420,13 +485,14 @@ def picker(app, args):
 
 
 SCENARIOS = {"tree": tree, "mark": mark, "many_marks": many_marks, "unplug": unplug,
+             "pedal_in_field": pedal_in_field, "layout": layout,
              "training": training, "offline": offline, "labels": labels,
              "uncalibrated": uncalibrated, "picker": picker}
 
 
 def main() -> None:
     name, args = sys.argv[1], json.loads(sys.argv[2])
-    window(Path(args["home"]), args.get("size", "1280x800"))
+    window(Path(args["home"]), args.get("size", "1280x800"), args.get("density", 1.0))
     from app.ui.main import NeedlepointApp
 
     app = NeedlepointApp(args["device"], sound=args.get("sound", False),
@@ -434,17 +500,15 @@ def main() -> None:
     drive(app, SCENARIOS[name](app, args))
 
 
-def window(home: Path, size: str) -> None:
-    """Kivy set up before its first import: our home, a fixed window of `size` (WxH)."""
+def window(home: Path, size: str, density: float = 1.0) -> None:
+    """Kivy set up before its first import: our home, a fixed window of `size` (WxH) at
+    `density` pixels per dp."""
+    from app.ui.display import prepare_display
     from app.ui.env import prepare_kivy
 
     prepare_kivy(home)
-    from kivy.config import Config
-
     w, h = size.split("x")
-    Config.set("graphics", "width", w)
-    Config.set("graphics", "height", h)
-    Config.set("graphics", "resizable", "0")
+    prepare_display(density=density, size=(int(w), int(h)))
 
 
 def drive(app, scenario) -> None:

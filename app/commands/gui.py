@@ -15,7 +15,26 @@ def add_parser(sub) -> None:
     p.add_argument("--status", action="store_true",
                    help="print the sound's delay and underruns each second on the terminal "
                    "(as listen does), and the GL renderer once")
+    p.add_argument("--fullscreen", action="store_true",
+                   help="fill the screen, as on a tablet (default: the settings' choice, "
+                   "else a window maximised to the screen)")
+    add_density(p, "the settings' density, else the screen's ppi / 160, at least 1")
     p.set_defaults(func=run)
+
+
+def add_density(p, default: str) -> None:
+    """`--density D`, checked as the app checks it (0.75-4), for gui and screenshot."""
+    from app.ui.display import check_density
+
+    def density(text: str) -> float:
+        try:
+            value = float(text)
+            return value if value == 0 else check_density(value)  # 0: the screen's
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    p.add_argument("--density", type=density, default=None, metavar="D",
+                   help=f"pixels per dp, 1 for 160 ppi (default: {default})")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -25,7 +44,18 @@ def run(args: argparse.Namespace) -> int:
         checked(args.device)
     if not has_display():
         return headless(args.device or DEFAULT_URI)
+    from app import settings as settings_store
+    from app.commands.errors import UsageError
+    from app.ui.display import prepare_display
+
+    saved = settings_store.load()
     prepare_kivy(home())
+    try:
+        density, source = prepare_display(density=args.density or saved.density or None,
+                                          fullscreen=args.fullscreen or saved.fullscreen)
+    except ValueError as e:  # the settings file's density: --density is checked already
+        raise UsageError(f"the settings' density: {e}") from None
+    print(f"needlepoint: density {density:g} ({source})")
     from app.ui.main import NeedlepointApp
 
     NeedlepointApp(args.device, status=args.status).run()

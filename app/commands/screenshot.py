@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 from app.commands.errors import UsageError
-from app.commands.gui import checked
+from app.commands.gui import add_density, checked
 from devices import DEFAULT_URI
 
 SCREENS = ("live", "procedure", "history", "settings", "patient", "detail")
@@ -33,6 +33,10 @@ def add_parser(sub) -> None:
     p.add_argument("--demo", action="store_true",
                    help="on a throwaway logbook holding the demo procedure (needlepoint "
                    "logbook demo), signed in as its physician: the record screens as used")
+    add_density(p, "the screen's ppi / 160, at least 1")
+    p.add_argument("--widgets", metavar="FILE.json", default=None,
+                   help="also write every visible button's, label's and slider's text and "
+                   "rectangle in window pixels, and the density in use")
     p.set_defaults(func=run)
 
 
@@ -45,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
     if not 0 < args.seconds <= 120:
         raise UsageError("--seconds must be between 0 and 120")
     checked(args.device)
+    if args.widgets and not args.widgets.lower().endswith(".json"):
+        raise UsageError(f"--widgets {args.widgets}: the list is JSON; end the name in .json")
     if args.screen in ("patient", "detail") and not args.demo:
         raise UsageError(f"--screen {args.screen} shows the demo patient: add --demo")
     out = Path(args.out).resolve()
@@ -52,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
     from app.ui.screenshot import take
 
     shown = take(args.device, out, int(m[1]), int(m[2]), args.seconds, screen=args.screen,
-                 preset=args.preset, trace=args.trace, demo=args.demo)
+                 preset=args.preset, trace=args.trace, demo=args.demo,
+                 density=args.density,
+                 widgets=Path(args.widgets).resolve() if args.widgets else None)
     print(f"wrote {out} ({m[1]}x{m[2]}, {args.screen} screen, {args.device}: {shown})")
     return 0

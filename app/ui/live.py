@@ -20,6 +20,7 @@ from pathlib import Path
 
 from kivy.lang import Builder
 from kivy.logger import Logger
+from kivy.metrics import dp
 from kivy.properties import (
     BooleanProperty,
     ListProperty,
@@ -46,6 +47,11 @@ EPN_FULL_PER_S = 300.0  # end-plate noise meter: miniature potentials per second
 # The trace redraws at most this often: software GL's cost is per frame drawn, and it takes
 # the CPU the sound needs (docs/live-screen.md). 30 Hz is as smooth as a sweep needs.
 TRACE_FPS = 30
+# The panel's region, set by the screen's size alone so that no control moves with what it
+# says: in landscape a column this share of the width, in portrait a band this share of
+# the height (in dp, between the bounds).
+SIDE_SHARE, SIDE_MIN_DP, SIDE_MAX_DP = 0.3, 290.0, 440.0
+FINDINGS_SHARE, FINDINGS_MIN_DP, FINDINGS_MAX_DP = 0.2, 110.0, 300.0
 
 Builder.load_file(str(Path(__file__).with_name("live.kv")))
 
@@ -87,6 +93,9 @@ class LiveScreen(OrientedScreen):
     sim_depth = NumericProperty(0.8)
     mark_text = StringProperty("")
     marks_done = NumericProperty(0)
+    side_w = NumericProperty(dp(SIDE_MIN_DP))  # landscape: the panel's and Mark's width
+    findings_h = NumericProperty(dp(FINDINGS_MIN_DP))  # portrait: the panel's height
+    audio = None  # the session's AudioPath (the volume slider may speak before __init__)
 
     def __init__(self, session: LiveSession | None = None, on_mark=None, **kw):
         super().__init__(name="live", **kw)
@@ -192,14 +201,22 @@ class LiveScreen(OrientedScreen):
         if show.parent is None:
             middle.add_widget(show)
 
+    def on_size(self, *args):
+        super().on_size(*args)
+        self.side_w = dp(max(SIDE_MIN_DP, min(SIDE_MAX_DP, SIDE_SHARE * self.width / dp(1))))
+        self.findings_h = dp(max(FINDINGS_MIN_DP,
+                                 min(FINDINGS_MAX_DP, FINDINGS_SHARE * self.height / dp(1))))
+
     def on_landscape(self, _screen, landscape: bool) -> None:
         """The status bar's sound and stream health sit beside the device in landscape, on
-        a row of their own in portrait (all three do not fit in 800 px)."""
+        a row of their own in portrait (all three do not fit in 800 px); the task, sound
+        and volume controls sit under the panel in landscape, under the middle in
+        portrait."""
         row = self.ids.status_top if landscape else self.ids.status_bottom
         for label in (self.ids.sound_label, self.ids.status_label):
-            if label.parent is not row:
-                label.parent.remove_widget(label)
-                row.add_widget(label)
+            _move(label, row)
+        _move(self.ids.sound_controls,
+              self.ids.side_controls if landscape else self.ids.portrait_controls)
 
     # -- presets and controls ---------------------------------------------------------
     def apply_preset(self, name: str) -> None:
@@ -381,3 +398,9 @@ class LiveScreen(OrientedScreen):
                               "kept")
             if self.on_mark is not None:
                 self.on_mark(mark)
+
+
+def _move(widget, parent) -> None:
+    if widget.parent is not parent:
+        widget.parent.remove_widget(widget)
+        parent.add_widget(widget)

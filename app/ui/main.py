@@ -9,8 +9,9 @@ opened.
 
 Widgets are touched only on the main thread: the reader thread fills a ring
 (app.session.live.LiveSession, built by app.session.open.open_session) and a Clock event
-pulls from it each frame. The keys a USB foot pedal sends (space, enter, page down) mark an
-injection from any screen, unless someone is typing in a field.
+pulls from it each frame. The foot pedal's key (the settings' pedal_key, page down unless
+changed) marks an injection from any screen, whatever has focus; space and enter mark
+too, unless someone is typing in a field (app.ui.pedal).
 
 Records (procedure, history, settings) are behind a PIN and lock after the settings' idle
 time; the lock covers only those screens: the live screen, its sound and marking never
@@ -38,6 +39,7 @@ from app.ui.connect import Connection
 from app.ui.env import gl_strings
 from app.ui.history import HistoryScreen
 from app.ui.live import LiveScreen
+from app.ui.pedal import KEYBOARD_MARK_KEYS, PEDAL_KEYS, pedal_code
 from app.ui.procedure import ProcedureScreen
 from app.ui.settings_screen import SettingsScreen
 from app.ui.signin import LockView
@@ -46,7 +48,6 @@ from app.ui.unavailable import RecordsUnavailable
 from app.workflow.access import Access
 from app.workflow.procedure import ProcedureFlow
 
-PEDAL_KEYS = {32, 13, 271, 281}  # space, enter, keypad enter, page down
 FRAME_S = 1 / 60
 LOCKED_SCREENS = {"procedure", "history", "settings"}  # the live screen is never locked
 IDLE_CHECK_S = 1.0
@@ -93,6 +94,11 @@ class NeedlepointApp(App):
         self.settings_screen: SettingsScreen | None = None
         self._said = ("", "")
         self._flips = 0
+        try:
+            self.pedal = pedal_code(self.settings.pedal_key)
+        except ValueError as e:
+            Logger.warning("Needlepoint: %s; the pedal is %s", e, PEDAL_KEYS[0])
+            self.pedal = pedal_code(PEDAL_KEYS[0])
 
     def build(self):
         from kivy.core.window import Window
@@ -238,13 +244,18 @@ class NeedlepointApp(App):
     def _key(self, _window, key, *_args) -> bool:
         if self.access is not None:
             self.access.activity()
-        if key in PEDAL_KEYS and not self._typing():
+        # The pedal's key first, and consumed: a focused text field never sees it.
+        if key == self.pedal or (key in KEYBOARD_MARK_KEYS and not self._typing()):
             self.live.mark_injection()
             return True
         return False
 
     def _typing(self) -> bool:
-        return any(isinstance(w, TextInput) and w.focus for w in self.root.walk())
+        """A text field has focus: on a screen, or in a view over them (the lock's PIN)."""
+        from kivy.core.window import Window
+
+        return any(isinstance(w, TextInput) and w.focus
+                   for top in Window.children for w in top.walk())
 
     def _screen_drawn(self, *_):
         from kivy.core.window import Window

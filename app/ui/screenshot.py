@@ -5,6 +5,7 @@ shows it (not connected), and the remembered settings are left as they were."""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -14,19 +15,18 @@ from devices.files import atomic_write
 
 def take(device: str, out: Path, width: int, height: int, seconds: float, *,
          screen: str = "live", preset: str = "spontaneous", trace: str = "sweep",
-         demo: bool = False) -> str:
+         demo: bool = False, density: float | None = None,
+         widgets: Path | None = None) -> str:
     """Returns what the live screen was on when pictured: "live" with the source's label,
-    or the not-connected state and its reason."""
+    or the not-connected state and its reason. With `widgets`, the visible buttons',
+    labels' and sliders' texts and rectangles go there as JSON (app.ui.layout)."""
+    from app.ui.display import prepare_display
     from app.ui.env import prepare_kivy
     from devices.files import home
 
     prepare_kivy(home())
     os.environ.setdefault("KIVY_WINDOW_ICON", "")
-    from kivy.config import Config
-
-    Config.set("graphics", "width", str(width))
-    Config.set("graphics", "height", str(height))
-    Config.set("graphics", "resizable", "0")
+    _, source = prepare_display(density=density, size=(width, height))
     from kivy.clock import Clock
 
     from app.ui.main import NeedlepointApp
@@ -62,6 +62,7 @@ def take(device: str, out: Path, width: int, height: int, seconds: float, *,
 
     def shoot(_dt):
         from kivy.core.window import Window
+        from kivy.metrics import Metrics
 
         with tempfile.TemporaryDirectory(prefix="needlepoint-shot-") as tmp:
             # Window.screenshot names its own file (shot0001.png, the first number free):
@@ -71,6 +72,14 @@ def take(device: str, out: Path, width: int, height: int, seconds: float, *,
             # simulator or the demo's made-up patient (only --demo signs in).
             with atomic_write(out, 0o644, binary=True) as f:
                 f.write(Path(made).read_bytes())
+        if widgets is not None:
+            from app.ui.layout import visible_widgets
+
+            listed = {"size": [Window.width, Window.height], "density": Metrics.density,
+                      "density_source": source, "screen": app.root.current,
+                      "widgets": visible_widgets(app.root)}
+            with atomic_write(widgets, 0o644) as f:
+                json.dump(listed, f, indent=1)
         conn = app.connection
         if conn.state == "live":
             label = app.root.get_screen("live").ids.trace.source_label

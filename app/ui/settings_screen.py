@@ -8,7 +8,7 @@ from pathlib import Path
 
 from kivy.app import App
 from kivy.lang import Builder
-from kivy.properties import BooleanProperty, StringProperty
+from kivy.properties import BooleanProperty, NumericProperty, StringProperty
 from kivy.uix.screenmanager import Screen
 
 import app.ui.picker  # noqa: F401  (registers DevicePicker for settings.kv)
@@ -23,6 +23,9 @@ class SettingsScreen(Screen):
     device_text = StringProperty("")
     isolation = StringProperty("unknown")
     message = StringProperty("")
+    density = NumericProperty(0.0)
+    fullscreen = BooleanProperty(False)
+    pedal_key = StringProperty("pagedown")
 
     def __init__(self, settings, **kw):
         super().__init__(name="settings", **kw)
@@ -30,6 +33,9 @@ class SettingsScreen(Screen):
         self.negative_up = settings.negative_up
         self.mains = {0: "off", 50: "50 Hz", 60: "60 Hz"}[settings.mains_hz or 0]
         self.device_text = f"Starts on: {settings.device}"
+        self.density = settings.density
+        self.fullscreen = settings.fullscreen
+        self.pedal_key = settings.pedal_key
 
     def on_pre_enter(self, *_args):
         self.ids.picker.refresh()
@@ -58,6 +64,22 @@ class SettingsScreen(Screen):
         self.isolation = value
         self.settings.soundcard_isolation["default"] = value
         self._save("Sound card isolation: used when a sound card input is next opened.")
+
+    def set_density(self, value: float) -> None:
+        self.density = self.settings.density = value
+        self._save("Screen scale: used from the next start.")
+
+    def set_fullscreen(self, value: bool) -> None:
+        self.fullscreen = self.settings.fullscreen = value
+        self._save("Full screen: used from the next start.")
+
+    def set_pedal_key(self, name: str) -> None:
+        """At once: the next press of that key marks an injection."""
+        from app.ui.pedal import pedal_code
+
+        App.get_running_app().pedal = pedal_code(name)
+        self.pedal_key = self.settings.pedal_key = name
+        self._save(f"Foot pedal: {name} marks an injection.")
 
     def _save(self, message: str = "Saved.") -> None:
         from app import settings as store

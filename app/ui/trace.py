@@ -58,7 +58,7 @@ from kivy.graphics import (
     Translate,
 )
 from kivy.graphics.scissor_instructions import ScissorPop, ScissorPush
-from kivy.metrics import dp, sp
+from kivy.metrics import Metrics, dp, sp
 from kivy.properties import (
     BooleanProperty,
     NumericProperty,
@@ -101,6 +101,7 @@ GREEN = (0.47, 0.9, 0.55, 1)
 GRID = (0.15, 0.19, 0.24, 1)
 ZERO = (0.26, 0.33, 0.4, 1)
 CAL = (0.85, 0.88, 0.9, 1)
+LINE_DOUBLE_FROM = 1.5  # pixels per dp from which the trace is drawn two pixels wide
 AMBER = (1.0, 0.75, 0.3, 1)
 RED = (1.0, 0.42, 0.38, 1)
 CURSOR = (1.0, 0.9, 0.35, 1)
@@ -115,11 +116,34 @@ def _texture(text: str, size: float, color, bold: bool = False):
     return lab.texture
 
 
+class _Both:
+    """Two instructions set as one: a trace mesh's and its twin's, drawn one pixel up and
+    right (GL draws line meshes one pixel wide). What is set on it goes to both; a
+    Translate's x and y reach the twin shifted by `offset`. (The same instruction added
+    twice to a canvas stops the canvas drawing: measured, the screen went blank.)"""
+
+    def __init__(self, first, second, offset=(0.0, 0.0)):
+        object.__setattr__(self, "_pair", (first, second))
+        object.__setattr__(self, "_offset", {"x": offset[0], "y": offset[1]})
+
+    def __getattr__(self, name):
+        return getattr(self._pair[0], name)
+
+    def __setattr__(self, name, value) -> None:
+        first, second = self._pair
+        setattr(first, name, value)
+        setattr(second, name, value + self._offset.get(name, 0.0))
+
+
 class _Layer:
     """Meshes sharing a purpose (one per band, or per row or sweep and band), each with its
-    own Translate (pixels) and Scale (pixels per microvolt) and Color."""
+    own Translate (pixels) and Scale (pixels per microvolt) and Color. GL draws a line
+    mesh one pixel wide whatever is asked; `line_px` 2 draws each mesh again one pixel up
+    and right (the same instructions, so nothing more to update), a trace as wide at 1.65
+    pixels per dp as one pixel is at 1."""
 
-    def __init__(self):
+    def __init__(self, line_px: int = 1):
+        self.line_px = line_px
         self.meshes: list[Mesh] = []
         self.verts: list[np.ndarray] = []
         self.colors: list[Color] = []
@@ -139,6 +163,16 @@ class _Layer:
         for i in (t, s, c, m):
             canvas.add(i)
         canvas.add(PopMatrix())
+        if self.line_px > 1:
+            t2, s2 = Translate(x0 + 1, y + 1), Scale(1, 1, 1)
+            c2 = Color(*color[:3], alpha)
+            m2 = Mesh(mode="lines", vertices=v.ravel(), indices=np.zeros(0, np.uint16))
+            canvas.add(PushMatrix())
+            for i in (t2, s2, c2, m2):
+                canvas.add(i)
+            canvas.add(PopMatrix())
+            t, s, c, m = (_Both(t, t2, (1.0, 1.0)), _Both(s, s2), _Both(c, c2),
+                          _Both(m, m2))
         self.meshes.append(m)
         self.verts.append(v)
         self.colors.append(c)
@@ -174,6 +208,11 @@ class Trace(Widget):
     notice = StringProperty("")  # a passing note, top centre (the screen clears it)
     unit = StringProperty("uV")  # or "counts": an uncalibrated amplifier's own
     uv_per_unit = NumericProperty(1.0)
+
+    @property
+    def line_px(self) -> int:
+        """The trace's width in pixels: 2 from 1.5 pixels per dp, where 1 would be thin."""
+        return 2 if Metrics.density >= LINE_DOUBLE_FROM else 1
 
     def __init__(self, **kw):
         self._built_key = None
@@ -362,7 +401,7 @@ class Trace(Widget):
         self.canvas.clear()
         with self.canvas:
             ScissorPush(x=int(self.x), y=int(self.y), width=int(w), height=int(self.height))
-        live = _Layer()
+        live = _Layer(self.line_px)
         if self.mode == "sweep":
             for b in range(n):
                 live.add(self.canvas, w, self.x, self.y + self._band_mid(b), b, GREEN)
@@ -376,7 +415,7 @@ class Trace(Widget):
                 for b in range(n):
                     live.add(self.canvas, w, self.x, self.y + self._band_mid(b), b, GREEN)
         self._live = live
-        strip = _Layer()
+        strip = _Layer(self.line_px)
         for b in range(n):
             strip.add(self.canvas, w, self.x, self.y + self._band_mid(b), b, GREEN)
         strip.show(False)

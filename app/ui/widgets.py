@@ -7,12 +7,17 @@ from pathlib import Path
 
 from kivy.app import App
 from kivy.lang import Builder
+from kivy.metrics import dp
 from kivy.properties import BooleanProperty, NumericProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.screenmanager import Screen
 from kivy.uix.widget import Widget
 
 Builder.load_file(str(Path(__file__).with_name("widgets.kv")))
+
+CONTROL_MIN_DP = 48.0  # a fingertip: 7.6 mm at 160 dp per inch
+CONTROL_MAX_DP = 72.0
+CONTROL_SHARE = 0.09  # of the screen's short side, between the two
 
 
 class Meter(Widget):
@@ -29,9 +34,14 @@ class NavBar(BoxLayout):
 
 
 class OrientedScreen(Screen):
-    """A screen whose .kv lays out by `landscape` (wider than tall) or portrait."""
+    """A screen whose .kv lays out by `landscape` (wider than tall) or portrait, with its
+    controls `ctl` pixels tall: 48 dp (7.6 mm) at the least, up to 72 dp where the screen
+    is large enough to spare it."""
 
     landscape = BooleanProperty(True)
+    ctl = NumericProperty(dp(CONTROL_MIN_DP))
 
     def on_size(self, *_):
         self.landscape = self.width >= self.height
+        short_dp = min(self.width, self.height) / dp(1)
+        self.ctl = dp(max(CONTROL_MIN_DP, min(CONTROL_MAX_DP, CONTROL_SHARE * short_dp)))
