@@ -12,6 +12,7 @@ import shutil
 import pytest
 
 from app.logbook import Logbook, LogbookError, catalogue, demo, ids, rules
+from app.workflow import dose
 
 T0 = datetime.datetime(2025, 3, 3, 9, 0, tzinfo=datetime.UTC)
 
@@ -159,6 +160,113 @@ def test_per_kg_maximum_without_a_weight_says_it_cannot_check(lb, staff):
     assert "no_weight" in rules_of(c.check(proc, vial, 10, muscle="soleus"))
 
 
+def test_pediatric_upper_limb_maximum_of_botox(lb, staff):
+    # the label: 6 U/kg or 200 U, whichever is lower, per session in the upper limb
+    c = Clinic(lb, staff, birth="2015-06-01", weight=20.0)  # 120 U at 20 kg
+    proc, vial = c.session(T0, vial_units=200, diluent_ml=4)
+    c.inject(proc, vial, 100, muscle="biceps_brachii")
+    assert "per_kg_max" not in rules_of(c.check(proc, vial, 20, muscle="brachialis"))
+    per_kg = next(w for w in c.check(proc, vial, 30, muscle="brachialis", side="right")
+                  if w["rule"] == "per_kg_max")
+    assert per_kg["limit_value"] == 6 and per_kg["value"] == pytest.approx(6.5)
+    assert per_kg["source"]["section"].startswith("2 ") and per_kg["verify"]
+    # the lower limb is not held to the upper limb's 6 U/kg (10 U/kg in 90 days applies)
+    assert "per_kg_max" not in rules_of(c.check(proc, vial, 60, muscle="soleus"))
+    big = Clinic(lb, staff, birth="2012-01-01", weight=50.0)  # 300 U by weight: 200 U applies
+    p2, v2 = big.session(T0, vial_units=200, diluent_ml=4)
+    big.inject(p2, v2, 190, muscle="biceps_brachii")
+    w = big.check(p2, v2, 20, muscle="flexor_carpi_radialis")
+    assert [x["limit_value"] for x in w if x["rule"] == "per_session_max"] == [200]
+
+
+def test_xeomin_pediatric_maximum_is_per_upper_limb(lb, staff):
+    # the label: 8 U/kg up to 200 U per single upper limb; 20 kg: 160 U in each arm
+    c = Clinic(lb, staff, birth="2015-06-01", weight=20.0)
+    proc, vial = c.session(T0, product="incobotulinumtoxinA", vial_units=200, diluent_ml=4)
+    c.inject(proc, vial, 150, muscle="biceps_brachii", side="left")
+    assert "per_kg_max" not in rules_of(c.check(proc, vial, 150, muscle="biceps_brachii",
+                                                side="right"))  # both arms: 300 U, no warning
+    c.inject(proc, vial, 150, muscle="biceps_brachii", side="right")
+    w = next(x for x in c.check(proc, vial, 20, muscle="brachialis", side="left")
+             if x["rule"] == "per_kg_max")
+    assert w["value"] == pytest.approx(8.5) and "left upper limb" in w["message"]
+    assert "per limb" in w["message"] and "2.3" in w["source"]["section"]
+    # a side not given counts against the whole region: never less than the limb's total
+    unsided = next(x for x in c.check(proc, vial, 5, muscle="brachialis", side=None)
+                   if x["rule"] == "per_kg_max")
+    assert unsided["value"] == pytest.approx(15.25) and "side not given" in unsided["message"]
+    heavy = Clinic(lb, staff, birth="2012-01-01", weight=40.0)  # 320 U by weight: 200 U applies
+    p2, v2 = heavy.session(T0, product="incobotulinumtoxinA", vial_units=200, diluent_ml=4)
+    heavy.inject(p2, v2, 190, muscle="biceps_brachii", side="left")
+    heavy.inject(p2, v2, 190, muscle="biceps_brachii", side="right")
+    assert "per_session_max" not in rules_of(heavy.check(p2, v2, 10, muscle="brachialis",
+                                                         side="right"))
+    over = heavy.check(p2, v2, 20, muscle="brachialis", side="right")
+    assert [x["value"] for x in over if x["rule"] == "per_session_max"] == [210]
+
+
+def test_the_running_total_shows_no_per_limb_maximum_as_the_session_limit(cat):
+    # XEOMIN's 200 U is per upper limb: both arms may have it, so it is not the session's limit
+    assert dose.session_limit(cat, "incobotulinumtoxinA", "pediatric", {"upper_limb"}) is None
+    assert dose.session_limit(cat, "onabotulinumtoxinA", "pediatric", {"upper_limb"}) == 200
+
+
+def test_dysport_pediatric_limits_per_limb_and_across_limbs(lb, staff):
+    c = Clinic(lb, staff, birth="2015-06-01", weight=20.0)
+    proc, vial = c.session(T0, product="abobotulinumtoxinA", vial_units=500, diluent_ml=2.5)
+
+    def per_kg(w):
+        return sorted(x["limit_value"] for x in w if x["rule"] == "per_kg_max")
+
+    # upper limb: 16 U/kg per limb (320 U at 20 kg)
+    c.inject(proc, vial, 300, muscle="biceps_brachii", side="left")
+    assert per_kg(c.check(proc, vial, 20, muscle="brachialis", side="left")) == []
+    assert per_kg(c.check(proc, vial, 30, muscle="brachialis", side="left")) == [16]
+    # the other arm has its own 16 U/kg; both arms together are held to 30 U/kg (600 U)
+    assert per_kg(c.check(proc, vial, 300, muscle="biceps_brachii", side="right")) == []
+    c.inject(proc, vial, 300, muscle="biceps_brachii", side="right")
+    assert per_kg(c.check(proc, vial, 10, muscle="brachialis", side="right")) == [30]
+    # lower limb: 15 U/kg per leg
+    leg = Clinic(lb, staff, birth="2015-06-01", weight=20.0)
+    p2, v2 = leg.session(T0, product="abobotulinumtoxinA", vial_units=500, diluent_ml=2.5)
+    leg.inject(p2, v2, 290, muscle="gastrocnemius_medial", side="left")
+    assert per_kg(leg.check(p2, v2, 20, muscle="soleus", side="left")) == [15]
+    assert per_kg(leg.check(p2, v2, 20, muscle="soleus", side="right")) == []
+
+
+def test_dysport_pediatric_upper_limb_retreatment_after_16_weeks(lb, staff):
+    child = Clinic(lb, staff, birth="2015-06-01", weight=20.0)
+    p1, v1 = child.session(T0 - datetime.timedelta(days=100), product="abobotulinumtoxinA",
+                           vial_units=300, diluent_ml=1.5)
+    child.inject(p1, v1, 100, muscle="biceps_brachii")
+    p2, v2 = child.session(T0, product="abobotulinumtoxinA", vial_units=300, diluent_ml=1.5)
+    w = next(x for x in child.check(p2, v2, 100, muscle="biceps_brachii")
+             if x["rule"] == "min_interval")
+    assert w["limit_value"] == 112 and w["value"] == pytest.approx(100)
+    # an adult's 12 weeks (84 days) have passed after 100 days
+    adult = Clinic(lb, staff)
+    q1, u1 = adult.session(T0 - datetime.timedelta(days=100), product="abobotulinumtoxinA",
+                           vial_units=300, diluent_ml=1.5)
+    adult.inject(q1, u1, 100, muscle="biceps_brachii")
+    q2, u2 = adult.session(T0, product="abobotulinumtoxinA", vial_units=300, diluent_ml=1.5)
+    assert "min_interval" not in rules_of(adult.check(q2, u2, 100, muscle="biceps_brachii"))
+
+
+def test_a_toxin_patient_of_unknown_age_warns_and_the_warning_is_recorded(lb, staff):
+    c = Clinic(lb, staff, birth=None, weight=20.0)  # a child's weight, but no birth date
+    proc, vial = c.session(T0, vial_units=200, diluent_ml=4)
+    w = c.check(proc, vial, 150, muscle="biceps_brachii")
+    assert "age_unknown" in rules_of(w) and "per_kg_max" not in rules_of(w)
+    assert "age unknown: paediatric limits not checked" in next(
+        x["message"] for x in w if x["rule"] == "age_unknown")
+    inj = c.inject(proc, vial, 10, muscle="biceps_brachii")
+    (open_w,) = [x for x in inj["warnings"] if x["rule"] == "age_unknown"]
+    assert open_w["override_reason"] is None  # a physician has to decide
+    known = Clinic(lb, staff)
+    p2, v2 = known.session(T0)
+    assert "age_unknown" not in rules_of(known.check(p2, v2, 10))
+
+
 def test_rolling_window_spans_procedures(lb, staff):
     c = Clinic(lb, staff)
     p1, v1 = c.session(T0 - datetime.timedelta(days=100), vial_units=200, diluent_ml=4)
@@ -232,6 +340,16 @@ def test_vial_past_its_use_by_time_after_reconstitution(lb, staff):
     assert "24 h" in w[0]["message"]
 
 
+def test_daxxify_use_by_time_after_reconstitution(lb, staff):
+    c = Clinic(lb, staff)
+    proc, vial = c.session(T0, product="daxibotulinumtoxinA", vial_units=100, diluent_ml=1.2,
+                           reconstituted_at=T0 - datetime.timedelta(hours=71))
+    assert "past_use_by" not in rules_of(c.check(proc, vial, 20))
+    (w,) = [x for x in c.check(proc, vial, 20, at=T0 + datetime.timedelta(hours=2))
+            if x["rule"] == "past_use_by"]
+    assert w["limit_value"] == 72 and "Toxins 2023" in w["source"]["via"]
+
+
 # local anaesthetics -----------------------------------------------------------------------
 
 def test_local_anaesthetic_over_its_mg_per_kg_maximum(lb, staff):
@@ -251,6 +369,48 @@ def test_local_anaesthetic_over_its_mg_per_kg_maximum(lb, staff):
     assert rules_of(w) == ["anaesthetic_mg_per_kg"]
     assert w[0]["value"] == pytest.approx(4.6) and w[0]["limit_value"] == 4.5
     assert lb.procedure(proc["id"])["totals"]["lidocaine"]["dose_mg"] == 200
+
+
+def trigger_point_session(lb, c, *agents):
+    """A trigger-point procedure with one vial of each (agent, mg/mL) given."""
+    proc = lb.start_procedure({"patient_id": c.patient["id"], "kind": "trigger_point",
+                               "started_at": T0}, by=c.nurse["id"])
+    vials = [lb.add_vial(proc["id"], {"product": agent, "mg_per_ml": mg_per_ml, "lot": "X",
+                                      "expiry": "2099-01"}, by=c.nurse["id"])
+             for agent, mg_per_ml in agents]
+    return proc, vials
+
+
+def test_local_anaesthetics_add_up_as_fractions_of_their_own_maxima(lb, staff):
+    c = Clinic(lb, staff, weight=70.0)  # lidocaine 300 mg (4.5 mg/kg: 315), with epi 490 mg
+    proc, (plain, epi) = trigger_point_session(lb, c, ("lidocaine", 20),
+                                               ("lidocaine_epinephrine", 20))
+    lb.log_injection(proc["id"], {"vial_id": plain["id"], "volume_ml": 14.5,
+                                  "muscle": "trapezius_upper"}, c.nurse["id"])  # 290 mg
+    assert rules_of(lb.check_injection(proc["id"], {"vial_id": epi["id"], "volume_ml": 0.5})
+                    ) == []  # 290/300 + 10/490 = 0.967 + 0.020: under 1
+    w = lb.check_injection(proc["id"], {"vial_id": epi["id"], "volume_ml": 14.5})  # 290 mg
+    assert rules_of(w) == ["anaesthetic_combined"]  # neither agent alone passes its maximum
+    assert w[0]["value"] == pytest.approx(290 / 300 + 290 / 490, abs=1e-3)
+    assert w[0]["limit_value"] == 1
+    assert "lidocaine 290 mg of 300 mg (0.97)" in w[0]["message"]
+    assert "lidocaine_epinephrine 290 mg of 490 mg (0.59)" in w[0]["message"]
+    assert w[0]["source"]["label"].startswith("clinic policy") and w[0]["verify"]
+
+
+def test_lidocaine_and_bupivacaine_add_up(lb, staff):
+    c = Clinic(lb, staff, weight=70.0)  # bupivacaine: 175 mg, no mg/kg figure
+    proc, (lido, bupi) = trigger_point_session(lb, c, ("lidocaine", 20), ("bupivacaine", 5))
+    lb.log_injection(proc["id"], {"vial_id": lido["id"], "volume_ml": 10,
+                                  "muscle": "trapezius_upper"}, c.nurse["id"])  # 200 mg
+    assert rules_of(lb.check_injection(proc["id"], {"vial_id": bupi["id"], "volume_ml": 10})
+                    ) == []  # 200/300 + 50/175 = 0.95
+    w = lb.check_injection(proc["id"], {"vial_id": bupi["id"], "volume_ml": 20})  # 100 mg
+    assert rules_of(w) == ["anaesthetic_combined"]
+    assert w[0]["value"] == pytest.approx(200 / 300 + 100 / 175, abs=1e-3)
+    # each agent's own warning still comes on its own
+    w = lb.check_injection(proc["id"], {"vial_id": bupi["id"], "volume_ml": 40})  # 200 mg
+    assert rules_of(w) == ["anaesthetic_combined", "anaesthetic_mg_max"]
 
 
 # overrides --------------------------------------------------------------------------------
@@ -305,6 +465,12 @@ def test_every_shipped_limit_has_a_source_and_a_verify_note(cat):
         assert t["source"]["label"] and t["verify"], key
         for lim in t["limits"]:
             assert lim.get("context"), (key, lim)
+            assert (lim.get("source") or t["source"])["label"], (key, lim)
+            assert lim.get("verify") or t["verify"], (key, lim)
+            if lim.get("value") is None:  # a figure left out says what to verify
+                assert "not confirmed" in lim["verify"], (key, lim)
+        if t.get("use_within_hours") is not None and t.get("use_within_source"):
+            assert t["use_within_source"]["label"], key
     for key, a in cat.anaesthetics.items():
         assert a["source"]["label"] and a["verify"], key
     assert set(m["region"] for m in cat.muscles.values()) == set(catalogue.REGIONS)
@@ -347,4 +513,19 @@ def test_a_malformed_catalogue_is_named_in_the_error(tmp_path):
     bad.write_text('{"toxins": {"x": {"limits": [{"rule": "per_fortnight"}]}}, '
                    '"anaesthetics": {}}')
     with pytest.raises(LogbookError, match="unknown rule 'per_fortnight'"):
+        catalogue.load(bad, catalogue.SHIPPED / "muscles.json")
+
+
+@pytest.mark.parametrize("limit, message", [
+    ({"rule": "per_kg_max", "value": 8, "scope": "arm", "regions": ["upper_limb"]},
+     "scope is session, limb"),
+    ({"rule": "per_kg_max", "value": 8, "scope": "limb", "regions": ["cervical"]},
+     "per-limb per_kg_max needs regions"),
+    ({"rule": "per_kg_max", "value": 8, "scope": "limb", "regions": None},
+     "per-limb per_kg_max needs regions"),
+])
+def test_a_limit_scope_the_app_cannot_apply_is_refused(tmp_path, limit, message):
+    bad = tmp_path / "products.json"
+    bad.write_text(json.dumps({"toxins": {"x": {"limits": [limit]}}, "anaesthetics": {}}))
+    with pytest.raises(LogbookError, match=message):
         catalogue.load(bad, catalogue.SHIPPED / "muscles.json")

@@ -79,6 +79,9 @@ def load(products: Path | None = None, muscles: Path | None = None) -> Catalogue
         for key, t in cat.toxins.items():
             for lim in t.get("limits", []):
                 _check_limit(p_path, key, lim)
+        if not _positive_or_null(cat.policy.get("anaesthetic_combined_max")):
+            raise LogbookError(f"{p_path}: clinic_policy: anaesthetic_combined_max must be a "
+                               "positive number or null")
     except (KeyError, TypeError, AttributeError) as e:
         raise LogbookError(f"{p_path} or {m_path} is not a catalogue this Needlepoint "
                            f"reads ({type(e).__name__}: {e})") from None
@@ -87,19 +90,33 @@ def load(products: Path | None = None, muscles: Path | None = None) -> Catalogue
 
 RULES = ("per_site_max", "per_session_max", "per_kg_max", "rolling_window_max",
          "min_interval_days", "per_muscle_max")
+# What a limit's total counts: the whole session (default) or one limb (region and side), as
+# a label gives e.g. "200 Units per single upper limb".
+SCOPES = (None, "session", "limb")
+LIMBS = ("upper_limb", "lower_limb")
 
 
 def _check_limit(path: Path, key: str, lim: dict) -> None:
     if lim["rule"] not in RULES:
         raise LogbookError(f"{path}: {key}: unknown rule {lim['rule']!r} (one of "
                            f"{', '.join(RULES)})")
-    value = lim.get("value")
-    if value is not None and not (isinstance(value, int | float) and value > 0):
+    if not _positive_or_null(lim.get("value")):
         raise LogbookError(f"{path}: {key}: {lim['rule']} must be a positive number or null")
     if lim["rule"] == "rolling_window_max" and not lim.get("window_days"):
         raise LogbookError(f"{path}: {key}: rolling_window_max needs window_days")
     if lim.get("population") not in (None, "adult", "pediatric"):
         raise LogbookError(f"{path}: {key}: population is adult, pediatric or null")
+    if lim.get("scope") not in SCOPES:
+        raise LogbookError(f"{path}: {key}: scope is session, limb or absent")
+    if lim.get("scope") == "limb" and not (lim.get("regions") and set(lim["regions"]) <= set(
+            LIMBS)):
+        raise LogbookError(f"{path}: {key}: a per-limb {lim['rule']} needs regions among "
+                           f"{', '.join(LIMBS)}")
+
+
+def _positive_or_null(value) -> bool:
+    return value is None or (isinstance(value, int | float) and not isinstance(value, bool)
+                             and value > 0)
 
 
 def _read(path: Path) -> dict:

@@ -82,6 +82,9 @@ def check(cat: Catalogue, *, patient: dict, procedure: dict, vial: dict, propose
         return out + [_warning("unknown_product", key, f"{key} is not in the product "
                                "catalogue: no dose limit can be checked")]
     out += _mismatch(cat, vial, proposed, key)
+    if not patient.get("birth_date"):
+        out.append(_warning("age_unknown", key, "age unknown: paediatric limits not checked (no "
+                            "birth date is recorded; adult limits applied)"))
     units = float(given["units"] or 0.0)
     muscle = proposed.get("muscle")
     region = cat.region_of(muscle)
@@ -106,7 +109,7 @@ def check(cat: Catalogue, *, patient: dict, procedure: dict, vial: dict, propose
         w = _limit(cat, key, product, lim, units=units, muscle=muscle,
                    side=proposed.get("side"), same=same, history=history, at=at,
                    weight=weight, procedure=procedure, regions=regions)
-        if w:
+        if w and not (w["rule"] == "no_weight" and any(x["rule"] == "no_weight" for x in out)):
             out.append(w)
     out += _interval(cat, key, product, pop, region, procedure, history)
     out += _typical(cat, key, muscle, proposed.get("side"), units, same)
@@ -114,7 +117,8 @@ def check(cat: Catalogue, *, patient: dict, procedure: dict, vial: dict, propose
 
 
 def population(birth_date: str | None, on: str | None) -> str:
-    """'pediatric' under 18 on the day of the procedure; 'adult' otherwise or when unknown."""
+    """'pediatric' under 18 on the day of the procedure; 'adult' otherwise or when unknown (a
+    toxin check then warns `age_unknown`: the pediatric limits were not applied)."""
     if not birth_date:
         return "adult"
     born = datetime.date.fromisoformat(birth_date[:10])
@@ -126,15 +130,15 @@ def population(birth_date: str | None, on: str | None) -> str:
 def _limit(cat, key, product, lim, *, units, muscle, side, same, history, at, weight,
            procedure, regions) -> dict | None:
     rule, value = lim["rule"], float(lim["value"])
-
-    def in_regions(s):
-        return regions is None or cat.region_of(s.get("muscle")) in regions
-
-    session_total = units + sum(float(s.get("units") or 0) for s in same if in_regions(s))
+    region = cat.region_of(muscle)
+    counts = _counts(cat, lim, regions, region, side)
+    place = _place(lim, region, side)
+    session_total = units + sum(float(s.get("units") or 0) for s in same if counts(s))
     if rule == "per_site_max" and units > value:
         return _over(rule, key, product, lim, units, f"{_u(units)} at one site")
     if rule == "per_session_max" and session_total > value:
-        return _over(rule, key, product, lim, session_total, f"{_u(session_total)} this session")
+        return _over(rule, key, product, lim, session_total,
+                     f"{_u(session_total)} {place}this session")
     if rule == "per_muscle_max" and muscle in (lim.get("muscles") or [muscle]):
         total = units + sum(float(s.get("units") or 0) for s in same
                             if s.get("muscle") == muscle and s.get("side") == side)
@@ -143,11 +147,11 @@ def _limit(cat, key, product, lim, *, units, muscle, side, same, history, at, we
     if rule in ("rolling_window_max", "per_kg_max") and lim.get("window_days"):
         start = at - datetime.timedelta(days=float(lim["window_days"]))
         past = sum(float(h.get("units") or 0) for h in history
-                   if h.get("product") == key and in_regions(h)
+                   if h.get("product") == key and counts(h)
                    and start <= ids.parse(h["at"]) <= at)
-        total, span = session_total + past, f"in {lim['window_days']:g} days"
+        total, span = session_total + past, f"{place}in {lim['window_days']:g} days"
     else:
-        total, span = session_total, "this session"
+        total, span = session_total, f"{place}this session"
     if rule == "rolling_window_max" and total > value:
         return _over(rule, key, product, lim, total, f"{_u(total)} {span}")
     if rule == "per_kg_max":
@@ -161,6 +165,30 @@ def _limit(cat, key, product, lim, *, units, muscle, side, same, history, at, we
                          f"{per_kg:.2f} U/kg {span} ({_u(total)} at {float(weight):g} kg)",
                          unit="U/kg")
     return None
+
+
+def _counts(cat, lim, regions, region, side):
+    """Which injections add to a limit's total: those in its regions; for a per-limb limit
+    (scope "limb"), only those into the same limb, the region and side of this injection. An
+    injection whose side is not given counts against either side, and when this one's side is
+    not given the whole region counts: never less than the limb's true total."""
+    def counts(row) -> bool:
+        r = cat.region_of(row.get("muscle"))
+        if regions is not None and r not in regions:
+            return False
+        if lim.get("scope") != "limb":
+            return True
+        return r == region and (not side or row.get("side") in (side, None))
+    return counts
+
+
+def _place(lim, region, side) -> str:
+    if lim.get("scope") != "limb":
+        return ""
+    limb = (region or "limb").replace("_", " ")
+    if side:
+        return f"into the {side} {limb} "
+    return f"into the {limb} (side not given: both sides counted) "
 
 
 def _interval(cat, key, product, pop, region, procedure, history) -> list[dict]:
@@ -220,6 +248,7 @@ def _vial_warnings(cat: Catalogue, vial: dict, at: datetime.datetime) -> list[di
             late = (at - use_by).total_seconds() / 3600
             out.append(_warning("past_use_by", key, f"vial prepared more than {hours:g} h ago "
                                 f"({late:.1f} h past its use-by time)", product=product,
+                                lim={"source": product.get("use_within_source")},
                                 limit_value=float(hours)))
     return out
 
@@ -253,7 +282,11 @@ def _anaesthetic(cat, key, patient, procedure, given, proposed, session) -> list
     mg = float(given["dose_mg"] or 0.0)
     if proposed.get("volume_ml") is None and proposed.get("dose_mg") is not None:
         mg = float(proposed["dose_mg"])
-    total = mg + sum(float(s.get("dose_mg") or 0) for s in session if s.get("product") == key)
+    by_agent: dict[str, float] = {key: mg}
+    for s in session:
+        if cat.kind_of(s.get("product") or "") == "anaesthetic":
+            by_agent[s["product"]] = by_agent.get(s["product"], 0.0) + float(s.get("dose_mg") or 0)
+    total = by_agent[key]
     out = []
     weight = procedure.get("weight_kg") or patient.get("weight_kg")
     lim = {"context": drug.get("generic", key), "source": drug.get("source"),
@@ -274,7 +307,45 @@ def _anaesthetic(cat, key, patient, procedure, given, proposed, session) -> list
         out.append(_warning("anaesthetic_mg_max", key, f"{key}: {total:g} mg this session "
                             f"passes the {drug['mg_max']:g} mg maximum", lim=lim,
                             limit_value=float(drug["mg_max"]), value=total))
-    return out
+    return out + _anaesthetics_together(cat, key, by_agent, weight)
+
+
+def anaesthetic_max_mg(drug: dict, weight: float | None) -> float | None:
+    """One agent's maximum this session: the lower of its mg/kg maximum at this weight and its
+    absolute maximum, as the catalogue gives them (None where it gives neither, or only a mg/kg
+    maximum and no weight is known)."""
+    caps = [float(drug["mg_max"])] if drug.get("mg_max") is not None else []
+    if drug.get("mg_per_kg_max") is not None and weight:
+        caps.append(float(drug["mg_per_kg_max"]) * float(weight))
+    return min(caps) if caps else None
+
+
+def _anaesthetics_together(cat, key, by_agent, weight) -> list[dict]:
+    """Local anaesthetics add up: each agent's mg over its own maximum, summed across the
+    agents given this session; a sum past the clinic policy's figure (1 as shipped) warns,
+    naming each agent and its share. One agent alone is left to its own warnings."""
+    limit = cat.policy.get("anaesthetic_combined_max")
+    given = {a: mg for a, mg in sorted(by_agent.items()) if mg > 0}
+    if limit is None or len(given) < 2:
+        return []
+    known, unknown = {}, []
+    for agent, mg in given.items():
+        cap = anaesthetic_max_mg(cat.anaesthetics.get(agent) or {}, weight)
+        if cap:
+            known[agent] = (mg, cap)
+        else:
+            unknown.append(agent)
+    share = sum(mg / cap for mg, cap in known.values())
+    if share <= float(limit):
+        return []
+    parts = [f"{a} {mg:g} mg of {cap:g} mg ({mg / cap:.2f})" for a, (mg, cap) in known.items()]
+    missing = (f"; not counted, no maximum known{'' if weight else ' (no weight recorded)'}: "
+               f"{', '.join(unknown)}" if unknown else "")
+    lim = {"source": cat.policy.get("anaesthetic_combined_source"),
+           "verify": cat.policy.get("anaesthetic_combined_verify")}
+    return [_warning("anaesthetic_combined", key, "local anaesthetics together this session: "
+                     f"{' + '.join(parts)} = {share:.2f} of the maximum, past {float(limit):g}"
+                     f"{missing}", lim=lim, limit_value=float(limit), value=round(share, 3))]
 
 
 # wording ------------------------------------------------------------------------------------
@@ -289,8 +360,9 @@ def _name(key, product) -> str:
 
 
 def _over(rule, key, product, lim, value, what, unit="U") -> dict:
+    per = " per limb" if lim.get("scope") == "limb" else ""
     return _warning(rule, key, f"{_name(key, product)}: {what} passes the {lim['value']:g} "
-                    f"{unit} {rule.replace('_', ' ')} ({lim.get('context', '')})", lim=lim,
+                    f"{unit} {rule.replace('_', ' ')}{per} ({lim.get('context', '')})", lim=lim,
                     product=product, limit_value=float(lim["value"]), value=float(value))
 
 

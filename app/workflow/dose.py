@@ -53,11 +53,14 @@ def complete(cat: Catalogue, vial: dict, *, units: float | None,
 def session_limit(cat: Catalogue, product: str, population: str,
                   regions: set[str]) -> float | None:
     """The smallest per-session maximum that applies to this product, population and the
-    regions injected so far (None where the label gives none)."""
+    regions injected so far (None where the label gives none). A per-limb maximum is not a
+    session total and is left to the warnings."""
     p = cat.toxins.get(product) or {}
     found = []
     for lim in p.get("limits", []):
         if lim["rule"] != "per_session_max" or lim.get("value") is None:
+            continue
+        if lim.get("scope") == "limb":
             continue
         if lim.get("population") not in (None, population):
             continue
