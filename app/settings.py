@@ -23,7 +23,12 @@ class Settings:
     # The clinic's declaration for sound card preamps, by card name: "none", "BF", "CF" or
     # "unknown". A sound card cannot tell; the app never assumes.
     soundcard_isolation: dict = field(default_factory=dict)
+    # Seconds without a touch or a key before the records lock: kept within 30 s and 30 min
+    # (app.workflow.access); 0 no longer turns the lock off.
     lock_after_s: int = 120
+    # The clinic's fewest digits for a new PIN: 4 to 12 (app.logbook.pins); PINs already set
+    # keep working.
+    pin_min_length: int = 4
     density: float = 0.0  # pixels per dp; 0: the screen's ppi / 160 (app.ui.display)
     fullscreen: bool = False  # on a desktop; Android always is
     # The key a foot pedal sends: it marks an injection whatever has focus (app.ui.pedal).

@@ -112,7 +112,7 @@ def test_pins_are_salted_slow_hashes_and_never_returned(lb):
     nurse = lb.add_user({"name": "N B", "role": "nurse", "pin": "1234"}, by=doc["id"])
     assert "pin_hash" not in doc and "pin" not in doc
     hashes = [r[0] for r in lb.db.execute("SELECT pin_hash FROM users")]
-    assert all(h.startswith("scrypt$16384$") for h in hashes)
+    assert all(h.startswith("scrypt$") for h in hashes)  # the cost: test_logbook_pins.py
     assert hashes[0] != hashes[1]  # same PIN, different salt
     assert lb.check_pin(doc["id"], "1234") and not lb.check_pin(doc["id"], "4321")
     assert lb.check_pin(nurse["id"], "1234")

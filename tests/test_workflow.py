@@ -40,7 +40,7 @@ def test_volume_weight_pain_site_and_required_fields():
     assert fields.parse_site("0").message == "Site is a whole number from 1 to 99"
     assert fields.parse_muscle("", {}).message == "Choose a muscle"
     assert fields.parse_muscle("nose", {"biceps_brachii": {}}).message.startswith("That")
-    assert fields.parse_pin("12a4").message == "A PIN is 4 to 8 digits"
+    assert fields.parse_pin("12a4").message == "A PIN is 4 to 12 digits"
     assert fields.parse_reason(" ").message.startswith("A reason is needed")
 
 
@@ -102,7 +102,7 @@ def test_idle_lock_and_roles(lb, users):
     now = [0.0]
     access = Access(lb, lock_after_s=120, clock=lambda: now[0])
     assert access.locked
-    assert access.sign_in(users["nurse"]["id"], "12") == "A PIN is 4 to 8 digits"
+    assert access.sign_in(users["nurse"]["id"], "12") == "A PIN is 4 to 12 digits"
     assert access.sign_in(users["nurse"]["id"], "9999") == "Wrong PIN: try again"
     assert access.sign_in(users["nurse"]["id"], "2468") == "" and access.role() == "nurse"
     now[0] = 119

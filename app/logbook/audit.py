@@ -19,8 +19,10 @@ from collections.abc import Iterable
 from sqlite_utils import Database
 
 from app.logbook.ids import new_id, now
+from app.logbook.migrations import DIGESTED
 
 GENESIS = "0" * 64
+DIGEST_PREFIX = "sha256:"
 
 
 def canonical(value) -> str | None:
@@ -29,6 +31,23 @@ def canonical(value) -> str | None:
         return None
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                       allow_nan=False)
+
+
+def carried(tbl: str, values: dict | None) -> dict | None:
+    """A row's values as the trail carries them: DIGESTED columns (a user's PIN hash) as the
+    SHA-256 of their value. A value already in that form stays as it is, so a trail entry
+    and a table row compare alike, and an old entry that carried the value itself (written
+    before 0004_pin_attempts) still matches its row."""
+    cols = DIGESTED.get(tbl, ())
+    if values is None or not cols:
+        return values
+    return {k: _digest(v) if k in cols else v for k, v in values.items()}
+
+
+def _digest(value):
+    if not isinstance(value, str) or value.startswith(DIGEST_PREFIX):
+        return value
+    return DIGEST_PREFIX + hashlib.sha256(value.encode("utf-8")).hexdigest()
 
 
 def entry_hash(prev_hash: str, entry: dict) -> str:
@@ -49,7 +68,8 @@ def append(db: Database, *, user_id: str | None, action: str, tbl: str, row_id: 
     """Add one entry after the current head. Call inside the transaction of the change."""
     _, prev = head(db)
     entry = {"id": new_id(), "at": at or now(), "user_id": user_id, "action": action,
-             "tbl": tbl, "row_id": row_id, "old": canonical(old), "new": canonical(new),
+             "tbl": tbl, "row_id": row_id, "old": canonical(carried(tbl, old)),
+             "new": canonical(carried(tbl, new)),
              "reason": reason, "prev_hash": prev}
     entry["hash"] = entry_hash(prev, entry)
     db.execute(
@@ -94,7 +114,7 @@ def replay(db: Database, tables: Iterable[str], skip: dict[str, tuple[str, ...]]
         if tbl not in tables:
             continue
         key = (tbl, row_id)
-        changes = json.loads(new) if new else {}
+        changes = carried(tbl, json.loads(new) if new else {})
         if action == "insert":
             if key in state:
                 problems.append(f"{tbl} row {row_id}: created twice in the audit trail")
@@ -103,7 +123,7 @@ def replay(db: Database, tables: Iterable[str], skip: dict[str, tuple[str, ...]]
             problems.append(f"{tbl} row {row_id}: changed in the audit trail before it "
                             "was created")
         else:
-            before = json.loads(old) if old else {}
+            before = carried(tbl, json.loads(old) if old else {})
             for field, value in before.items():
                 if state[key].get(field) != value:
                     problems.append(f"{tbl} row {row_id}: the trail's old value of {field} "
@@ -115,7 +135,8 @@ def replay(db: Database, tables: Iterable[str], skip: dict[str, tuple[str, ...]]
         cur = db.execute(f"SELECT * FROM [{tbl}]")
         cols = [d[0] for d in cur.description]
         for values in cur:
-            row = {c: v for c, v in zip(cols, values, strict=True) if c not in hidden}
+            row = carried(tbl, {c: v for c, v in zip(cols, values, strict=True)
+                                if c not in hidden})
             key = (tbl, row["id"])
             seen.add(key)
             recorded = state.get(key)

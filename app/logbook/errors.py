@@ -3,6 +3,7 @@ birth dates, so an error can go to a log or a crash report as it is."""
 
 from __future__ import annotations
 
+import math
 import sqlite3
 
 
@@ -12,6 +13,15 @@ class LogbookError(Exception):
 
 class NotALogbook(LogbookError):
     """The file is not a Needlepoint logbook: not SQLite, damaged, foreign or newer."""
+
+
+class PinLocked(LogbookError):
+    """Too many wrong PINs in a row: this user may try again in `wait_s` whole seconds. The
+    PIN given was not accepted (while held out it is not even checked)."""
+
+    def __init__(self, wait_s: float):
+        self.wait_s = max(1, math.ceil(wait_s))
+        super().__init__(f"too many wrong PINs: try again in {self.wait_s} s")
 
 
 class DiskFull(LogbookError):

@@ -19,9 +19,13 @@ migrations = Migrations(SET_NAME)
 
 # Tables whose every row is written through the audit trail, and that verify() replays.
 AUDITED = ("users", "patients", "procedures", "vials", "injections", "snippets",
-           "amendments", "dose_warnings", "observations")
+           "amendments", "dose_warnings", "observations", "pin_attempts")
 # Columns the audit trail does not carry (it holds their hash instead).
 NOT_AUDITED = {"snippets": ("samples",)}
+# Columns the audit trail carries as the SHA-256 of their value (app.logbook.audit.carried):
+# enough for verify() to see one changed behind its back, nothing to search a PIN against.
+# Entries written before 0004_pin_attempts carry the PIN hash itself and stay as they are.
+DIGESTED = {"users": ("pin_hash",)}
 
 
 @migrations(name="0001_core")
@@ -257,6 +261,24 @@ def m0003_snippet_source(db: Database) -> None:
              NOT IN (0, 3)
         BEGIN SELECT RAISE(ABORT,
             'a snippet''s source is its URI, kind and calibration together'); END""")
+
+
+@migrations(name="0004_pin_attempts")
+def m0004_pin_attempts(db: Database) -> None:
+    """Wrong PINs in a row, per user, so that the lockout (app.logbook.lockout) outlasts a
+    restart: the count, every attempt's count and time, and until when the user is held out.
+    Written through the audit trail like any record (each attempt an entry named by its
+    outcome) and never deleted, so a count set back behind the trail's back shows in
+    verify()."""
+    db.execute("""CREATE TABLE pin_attempts (
+        id TEXT PRIMARY KEY REFERENCES users(id),
+        failures INTEGER NOT NULL DEFAULT 0 CHECK (failures >= 0),
+        attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+        last_at TEXT,
+        locked_until TEXT
+    )""")
+    db.execute("""CREATE TRIGGER pin_attempts_no_delete BEFORE DELETE ON pin_attempts
+        BEGIN SELECT RAISE(ABORT, 'logbook records are never deleted'); END""")
 
 
 def names() -> list[str]:

@@ -25,6 +25,7 @@ from app.logbook import (
     errors,
     files,
     ids,
+    lockout,
     pins,
     provenance,
     records,
@@ -211,8 +212,24 @@ class Logbook:
         return [records.public_user(r) for r in self.db.query("SELECT * FROM users ORDER BY name")]
 
     def check_pin(self, user_id: str, pin: str) -> bool:
+        """True for the user's PIN; False for a wrong one, an unknown or an inactive user.
+        Wrong PINs in a row hold the user out for longer and longer (app.logbook.lockout):
+        raises PinLocked, with the seconds to wait, when this PIN starts a hold or comes
+        during one (the right PIN too: it is then not checked). Every attempt on a user is
+        an audit entry naming its outcome, never the PIN."""
         row = self._row("users", user_id)
-        return bool(row and row["active"] and pins.check_pin(pin, row["pin_hash"]))
+        if not row or not row["active"]:
+            return False
+        with self.transaction():
+            state = self._row("pin_attempts", user_id)
+            if state is None:
+                state = self._insert("pin_attempts", lockout.fresh(user_id), None)
+            tried = lockout.attempt(state, row["pin_hash"], pin)
+            self._update("pin_attempts", user_id, tried.changes,
+                         user_id if tried.right else None, action=tried.action)
+        if tried.wait_s:
+            raise errors.PinLocked(tried.wait_s)
+        return tried.right
 
     # patients -----------------------------------------------------------------------------
     def add_patient(self, patient: dict, by: str) -> dict:

@@ -9,6 +9,8 @@ from kivy.lang import Builder
 from kivy.properties import BooleanProperty, ListProperty, ObjectProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
 
+from app.logbook import pins
+
 Builder.load_file(str(Path(__file__).with_name("forms.kv")))
 
 MESSAGE_COLOUR = (1, 0.72, 0.35, 1)  # warm amber on the dark theme: readable, not alarming
@@ -86,5 +88,5 @@ class PinPad(BoxLayout):
             if self.submit is not None:
                 self.submit(self.chosen, self.pin)
             self.pin = ""
-        elif len(self.pin) < 8:
+        elif len(self.pin) < pins.MAX_LENGTH:
             self.pin += k

@@ -30,7 +30,7 @@ from kivy.uix.textinput import TextInput
 
 import app.ui.widgets  # noqa: F401  (registers NavBar, Meter and the button styles)
 from app import settings as settings_store
-from app.logbook import Logbook
+from app.logbook import Logbook, pins
 from app.logbook.errors import LogbookError
 from app.session.audio import AudioPath
 from app.session.live import LiveSession
@@ -118,6 +118,7 @@ class NeedlepointApp(App):
             sm.add_widget(RecordsUnavailable("procedure", str(e)))
             sm.add_widget(RecordsUnavailable("history", str(e)))
         else:
+            pins.set_min_length(self.settings.pin_min_length)
             self.access = Access(self.lb, lock_after_s=self.settings.lock_after_s)
             procedure = ProcedureScreen(ProcedureFlow(self.lb), self.access,
                                         on_queue=self._queued, on_lock=self._show_lock)

@@ -1,6 +1,9 @@
 """Who is signed in, and the idle lock. The lock hides records; it never touches the live
 screen, the sound or marking (the app keeps those outside of it). No Kivy: the clock is
-passed in, so tests run the idle timer without waiting."""
+passed in, so tests run the idle timer without waiting.
+
+The idle lock cannot be turned off: `lock_after_s` is kept within LOCK_FLOOR_S (30 s) and
+LOCK_CEILING_S (30 min), whatever the settings say (0 once meant never)."""
 
 from __future__ import annotations
 
@@ -8,19 +11,30 @@ import time
 from collections.abc import Callable
 
 from app.logbook import Logbook
+from app.logbook.errors import PinLocked
 from app.workflow.fields import parse_pin
 
 ROLES = {"physician": "Physician", "nurse": "Nurse", "admin": "Admin"}
+LOCK_FLOOR_S, LOCK_CEILING_S = 30.0, 30 * 60.0
+WRONG_PIN = "Wrong PIN: try again"
 
 
 class Access:
     def __init__(self, lb: Logbook, lock_after_s: float = 120,
                  clock: Callable[[], float] = time.monotonic):
         self.lb = lb
-        self.lock_after_s = float(lock_after_s)
+        self.lock_after_s = lock_after_s
         self.clock = clock
         self.user: dict | None = None
         self.last_activity = clock()
+
+    @property
+    def lock_after_s(self) -> float:
+        return self._lock_after_s
+
+    @lock_after_s.setter
+    def lock_after_s(self, seconds: float) -> None:
+        self._lock_after_s = min(max(float(seconds or 0), LOCK_FLOOR_S), LOCK_CEILING_S)
 
     @property
     def locked(self) -> bool:
@@ -34,8 +48,9 @@ class Access:
         c = parse_pin(pin)
         if not c.ok:
             return c.message
-        if not self.lb.check_pin(user_id, c.value):
-            return "Wrong PIN: try again"
+        said = self._pin(user_id, c.value)
+        if said:
+            return said
         self.user = next(u for u in self.users() if u["id"] == user_id)
         self.last_activity = self.clock()
         return ""
@@ -51,7 +66,14 @@ class Access:
         c = parse_pin(pin)
         if not c.ok:
             return c.message
-        return "" if self.lb.check_pin(user_id, c.value) else "Wrong PIN: try again"
+        return self._pin(user_id, c.value)
+
+    def _pin(self, user_id: str, pin: str) -> str:
+        """"" for the user's PIN, else what to show: wrong, or how long they are held out."""
+        try:
+            return "" if self.lb.check_pin(user_id, pin) else WRONG_PIN
+        except PinLocked as e:
+            return f"Too many wrong PINs: try again in {e.wait_s} s"
 
     def lock(self) -> None:
         self.user = None
@@ -60,9 +82,9 @@ class Access:
         self.last_activity = self.clock()
 
     def tick(self) -> bool:
-        """Call now and then; locks after `lock_after_s` without a touch or key (0: never).
-        True when this call locked."""
-        if self.user is None or self.lock_after_s <= 0:
+        """Call now and then; locks after `lock_after_s` without a touch or key. True when
+        this call locked."""
+        if self.user is None:
             return False
         if self.clock() - self.last_activity >= self.lock_after_s:
             self.lock()
@@ -73,7 +95,7 @@ class Access:
         """The tablet's first user: a physician (who can then add the others)."""
         if self.users():
             return None, "Users exist already: sign in"
-        c = parse_pin(pin)
+        c = parse_pin(pin, new=True)
         if not c.ok:
             return None, c.message
         if not (name or "").strip():

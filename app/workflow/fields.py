@@ -9,6 +9,7 @@ import datetime
 import re
 from dataclasses import dataclass
 
+from app.logbook import pins
 from app.logbook.rules import expiry_date
 
 
@@ -206,10 +207,12 @@ def parse_time_today(text: str, *, now: datetime.datetime | None = None) -> Chec
     return Checked(at, "")
 
 
-def parse_pin(text: str) -> Checked:
+def parse_pin(text: str, new: bool = False) -> Checked:
+    """A PIN typed to sign in (any a user may have), or a `new` one (the clinic's minimum
+    length): the logbook's rule (app.logbook.pins)."""
     t = (text or "").strip()
-    if not re.fullmatch(r"\d{4,8}", t):
-        return Checked(None, "A PIN is 4 to 8 digits")
+    if not pins.well_formed(t, new):
+        return Checked(None, f"A PIN is {pins.rule(new)}")
     return Checked(t, "")
 
 

@@ -1,0 +1,25 @@
+"""Shared test set-up."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.logbook import Logbook, pins
+
+
+@pytest.fixture(autouse=True, scope="session")
+def cheap_pin_hashes():
+    """PIN hashes at a cost a test can afford (n=2^10, not the app's 2^15): the suite adds and
+    checks hundreds of PINs. The hash carries its parameters, so nothing else changes;
+    tests/test_logbook_pins.py checks the production cost itself."""
+    saved = pins.COST
+    pins.COST = (2**10, 8, 1)
+    yield
+    pins.COST = saved
+
+
+@pytest.fixture
+def lb(tmp_path):
+    """A fresh logbook in the test's own folder (a test file may define its own)."""
+    with Logbook(tmp_path / "lb.db") as book:
+        yield book
