@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.logbook import Logbook, pins
+from app.logbook import Logbook, demo, pins
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -23,3 +23,9 @@ def lb(tmp_path):
     """A fresh logbook in the test's own folder (a test file may define its own)."""
     with Logbook(tmp_path / "lb.db") as book:
         yield book
+
+
+@pytest.fixture
+def staff(lb):
+    """The demo's physician and nurse, in `lb`."""
+    return demo.users(lb)

@@ -21,17 +21,6 @@ AMPLIFIER = {"source_uri": "spikerbox:/dev/ttyACM0", "source_kind": "amplifier",
              "calibrated": True}
 
 
-@pytest.fixture
-def lb(tmp_path):
-    with Logbook(tmp_path / "lb.db") as book:
-        yield book
-
-
-@pytest.fixture
-def staff(lb):
-    return demo.users(lb)
-
-
 def _procedure(lb, staff, **kw):
     doc, nurse = staff
     patient = demo.patient(lb, nurse["id"])
@@ -163,7 +152,9 @@ def test_after_sign_off_a_correction_is_an_amendment_that_never_overwrites(lb, s
     rec = lb.procedure(proc["id"])
     assert rec["injections"][0]["units"] == 20 and rec["injections"][0]["amended"]
     assert rec["totals"]["onabotulinumtoxinA"]["units"] == 20
-    assert rec["amendments"][0]["changes"] == {"units": {"old": 30, "new": 20}}
+    # The volume follows the units from the injection's own vial (5 U per 0.1 mL).
+    assert rec["amendments"][0]["changes"] == {"units": {"old": 30, "new": 20},
+                                               "volume_ml": {"old": 0.6, "new": 0.4}}
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         lb.db.execute("DELETE FROM amendments")
     # follow-up findings are additions, allowed after sign-off
@@ -193,14 +184,19 @@ def test_records_are_never_deleted_and_voiding_needs_a_reason(lb, staff):
     assert lb.verify()["ok"]
 
 
-def test_pain_scores_and_kinds_are_checked_by_the_database(lb, staff):
+def test_pain_scores_and_kinds_are_checked_by_the_api_and_the_database(lb, staff):
     doc, nurse = staff
     patient = demo.patient(lb, nurse["id"])
-    for bad in ({"pain_before": 11}, {"pain_before": -1}, {"kind": "acupuncture"}):
-        with pytest.raises(LogbookError, match="CHECK"):
+    for bad, field in (({"pain_before": 11}, "pain_before"), ({"pain_before": -1}, "pain_before"),
+                       ({"kind": "acupuncture"}, "kind")):
+        with pytest.raises(LogbookError, match=f"^{field}: "):
             lb.start_procedure({"patient_id": patient["id"], "kind": "botulinum", **bad},
                                by=nurse["id"])
     assert lb.db.execute("SELECT count(*) FROM procedures").fetchone()[0] == 0
+    with pytest.raises(sqlite3.IntegrityError, match="CHECK"):  # and beneath, the schema
+        lb.db.execute("INSERT INTO procedures (id, patient_id, kind, started_at, created_at, "
+                      "pain_before) VALUES ('x', ?, 'botulinum', 'now', 'now', 11)",
+                      [patient["id"]])
 
 
 def test_snippet_round_trips_exactly_with_its_scale(lb, staff):

@@ -11,21 +11,10 @@ import shutil
 
 import pytest
 
-from app.logbook import Logbook, LogbookError, catalogue, demo, ids, rules
+from app.logbook import LogbookError, catalogue, ids, rules
 from app.workflow import dose
 
 T0 = datetime.datetime(2025, 3, 3, 9, 0, tzinfo=datetime.UTC)
-
-
-@pytest.fixture
-def lb(tmp_path):
-    with Logbook(tmp_path / "lb.db") as book:
-        yield book
-
-
-@pytest.fixture
-def staff(lb):
-    return demo.users(lb)
 
 
 @pytest.fixture
@@ -476,17 +465,19 @@ def test_every_shipped_limit_has_a_source_and_a_verify_note(cat):
     assert set(m["region"] for m in cat.muscles.values()) == set(catalogue.REGIONS)
 
 
-def test_unknown_product_needs_a_kind_and_then_warns_on_every_check(lb, staff):
+def test_a_product_not_in_the_catalogue_is_refused_even_with_a_kind(lb, staff):
+    """No dose rule could be checked for it: the clinic adds it to assets/ first."""
     c = Clinic(lb, staff)
     proc = lb.start_procedure({"patient_id": c.patient["id"], "kind": "botulinum"},
                               by=c.nurse["id"])
-    with pytest.raises(LogbookError, match="not in the catalogue"):
-        lb.add_vial(proc["id"], {"product": "letibotulinumtoxinA", "vial_units": 100},
-                    by=c.nurse["id"])
-    vial = lb.add_vial(proc["id"], {"product": "letibotulinumtoxinA", "vial_units": 100,
-                                    "kind": "toxin", "diluent_ml": 2}, by=c.nurse["id"])
-    assert rules_of(lb.check_injection(proc["id"], {"vial_id": vial["id"], "units": 10})
-                    ) == ["unknown_product"]
+    for vial in ({"product": "letibotulinumtoxinA", "vial_units": 100},
+                 {"product": "letibotulinumtoxinA", "vial_units": 100, "kind": "toxin",
+                  "diluent_ml": 2}):
+        with pytest.raises(LogbookError, match="^product: not in the catalogue"):
+            lb.add_vial(proc["id"], vial, by=c.nurse["id"])
+    with pytest.raises(LogbookError, match="^vial_units: this product comes in 50, 100, 200"):
+        lb.add_vial(proc["id"], {"product": "onabotulinumtoxinA", "vial_units": 137,
+                                 "diluent_ml": 2}, by=c.nurse["id"])
 
 
 def test_a_clinic_copy_of_the_catalogue_replaces_the_shipped_one(lb, staff, tmp_path,
@@ -503,7 +494,7 @@ def test_a_clinic_copy_of_the_catalogue_replaces_the_shipped_one(lb, staff, tmp_
     assert cat.files["products"] == str(folder / "products.json")
     assert cat.files["muscles"] == str(catalogue.SHIPPED / "muscles.json")
     c = Clinic(lb, staff)
-    proc, vial = c.session(T0, vial_units=400, diluent_ml=8)
+    proc, vial = c.session(T0, vial_units=200, diluent_ml=4)
     assert "per_session_max" in rules_of(c.check(proc, vial, 310))
     shutil.rmtree(folder)
 

@@ -58,7 +58,11 @@ def normalise(d: dict) -> dict:
     out = {}
     for k, v in d.items():
         if v is not None and k in TIME_FIELDS:
-            v = ids.to_stamp(v)
+            try:
+                v = ids.to_stamp(v)
+            except (ValueError, TypeError):
+                raise LogbookError(f"{k}: is a time written ISO 8601 "
+                                   "(2026-12-07T14:30:00+01:00)") from None
         elif isinstance(v, bool):
             v = int(v)
         elif k in JSON_FIELDS and v is not None and not isinstance(v, str):

@@ -21,6 +21,11 @@ ADULT_AGE = 18
 
 # arithmetic ---------------------------------------------------------------------------------
 
+# Warnings that belong to the session (or a vial, or the patient), not to each injection:
+# recorded once per procedure.
+SESSION_RULES = {"min_interval", "mixed_products", "no_weight", "unknown_product",
+                 "lot_expired", "age_unknown"}
+
 def vial_volume_ml(cat: Catalogue, vial: dict) -> float | None:
     """Volume of drug in the vial once prepared: the diluent for a powder; the solution's own
     volume plus any diluent for a ready solution (rimabotulinumtoxinB)."""

@@ -29,8 +29,10 @@ from app.logbook import (
     pins,
     provenance,
     records,
+    roles,
     rules,
     snippets,
+    validate,
 )
 from app.logbook.errors import DiskFull, LogbookError, NotALogbook
 from app.logbook.migrations import NOT_AUDITED, migrations
@@ -43,10 +45,8 @@ SYNCHRONOUS = "FULL"  # the durability the app runs with; the bench measures thi
 # over WAL_LIMIT bytes (a bulk load; a clinic day stays far below it).
 WAL_LIMIT = 32 * 2**20
 BUSY_MS = 5000
-# Dose warnings that belong to the session (or a vial), not to each injection: recorded once.
 READABLE = {"users", "patients", "procedures", "vials", "injections"}
-SESSION_RULES = {"min_interval", "mixed_products", "no_weight", "unknown_product",
-                 "lot_expired"}
+SESSION_RULES = rules.SESSION_RULES
 
 
 
@@ -185,23 +185,31 @@ class Logbook:
                      reason=reason)
         return new
 
-    def _user(self, user_id: str | None, *, role: str | None = None) -> dict:
+    def _user(self, user_id: str | None, action: str | None = None) -> dict:
+        """The active user `user_id`, allowed to do `action` (app.logbook.roles)."""
         if not user_id:
             raise LogbookError("who is doing this? a user id is needed")
         user = self._row("users", user_id)
         if user is None or not user["active"]:
             raise LogbookError(f"no active user with id {user_id}")
-        if role and user["role"] != role:
-            raise LogbookError(f"only a {role} may do this")
+        if action:
+            roles.require(user, action)
         return user
 
     # users --------------------------------------------------------------------------------
     def add_user(self, user: dict, by: str | None = None) -> dict:
         """{name, role (physician|nurse|admin), pin}. The first user needs no `by`."""
         has_users = self.db.execute("SELECT 1 FROM users LIMIT 1").fetchone()
-        if has_users:  # after the first, users are added by a user (admins by an admin)
-            self._user(by, role="admin" if user.get("role") == "admin" else None)
-        row = {"id": ids.new_id(), "name": records.text(user, "name"), "role": user.get("role"),
+        action = roles.add_action(user.get("role"))
+        if has_users:  # after the first, users are added by a user allowed to (roles.py)
+            self._user(by, action)
+        elif user["role"] == "nurse":
+            raise LogbookError("role: the first user is a physician or an admin, who then "
+                               "adds the others")
+        name = validate.Field("name", "text", longest=100).check(user.get("name"))
+        if not name:
+            raise LogbookError("name is required")
+        row = {"id": ids.new_id(), "name": name, "role": user["role"],
                "pin_hash": pins.hash_pin(user.get("pin")), "active": 1,
                "created_at": ids.now()}
         with self.transaction():
@@ -233,9 +241,9 @@ class Logbook:
 
     # patients -----------------------------------------------------------------------------
     def add_patient(self, patient: dict, by: str) -> dict:
-        self._user(by)
+        self._user(by, "record")
         row = {"id": ids.new_id(), "created_at": ids.now(),
-               **records.pick(patient, records.PATIENT_FIELDS)}
+               **validate.clean("patients", records.pick(patient, records.PATIENT_FIELDS))}
         records.text(row, "mrn")
         records.text(row, "family_name")
         with self.transaction():
@@ -243,11 +251,14 @@ class Logbook:
 
     def update_patient(self, patient_id: str, changes: dict, by: str,
                        reason: str | None = None) -> dict:
-        self._user(by)
+        self._user(by, "record")
         self._need("patients", patient_id, "patient")
+        changes = validate.clean("patients", records.pick(changes, records.PATIENT_FIELDS))
+        for required in ("mrn", "family_name"):
+            if required in changes and changes[required] is None:
+                raise LogbookError(f"{required} is required")
         with self.transaction():
-            return self._update("patients", patient_id,
-                                records.pick(changes, records.PATIENT_FIELDS), by, reason)
+            return self._update("patients", patient_id, changes, by, reason)
 
     def patient(self, patient_id: str) -> dict:
         return self._need("patients", patient_id, "patient")
@@ -258,9 +269,9 @@ class Logbook:
 
     # procedures ---------------------------------------------------------------------------
     def start_procedure(self, procedure: dict, by: str) -> dict:
-        self._user(by)
+        self._user(by, "record")
         patient = self._need("patients", procedure.get("patient_id") or "", "patient")
-        row = records.procedure_fields(procedure)
+        row = self._procedure_fields(procedure)
         row = {"id": ids.new_id(), "patient_id": patient["id"],
                "weight_kg": patient["weight_kg"], "started_at": ids.now(),
                **row, "created_at": ids.now(), "created_by": by}
@@ -269,12 +280,24 @@ class Logbook:
 
     def update_procedure(self, procedure_id: str, changes: dict, by: str,
                          reason: str | None = None) -> dict:
-        self._user(by)
+        self._user(by, "record")
         proc = self._need("procedures", procedure_id, "procedure")
         records.not_signed(proc)
+        changes = self._procedure_fields(changes)
         with self.transaction():
-            return records.decode(self._update("procedures", procedure_id,
-                                        records.procedure_fields(changes), by, reason))
+            return records.decode(self._update("procedures", procedure_id, changes, by,
+                                               reason))
+
+    def _procedure_fields(self, values: dict) -> dict:
+        """A procedure's fields checked, its physician a physician and its nurse a user."""
+        fields = validate.clean("procedures", records.procedure_fields(values))
+        if fields.get("physician_id"):
+            doctor = self._row("users", fields["physician_id"])
+            if doctor is None or not doctor["active"] or doctor["role"] != "physician":
+                raise LogbookError("physician_id: not an active physician")
+        if fields.get("nurse_id") and self._row("users", fields["nurse_id"]) is None:
+            raise LogbookError("nurse_id: no such user")
+        return fields
 
     def end_procedure(self, procedure_id: str, by: str, *, pain_after: int | None = None,
                       at=None) -> dict:
@@ -286,10 +309,18 @@ class Logbook:
         return done
 
     def sign_off(self, procedure_id: str, by: str) -> dict:
-        """The physician's signature. From now on a correction is an amendment."""
-        self._user(by, role="physician")
+        """The physician's signature. From now on a correction is an amendment. Refused
+        while a dose warning is open (neither overridden nor on a voided injection): each
+        is named."""
+        self._user(by, "sign")
         proc = self._need("procedures", procedure_id, "procedure")
         records.not_signed(proc)
+        still = self.open_warnings(procedure_id)
+        if still:
+            raise LogbookError(f"{len(still)} dose warning{'s' if len(still) > 1 else ''} "
+                               "still open (a physician overrides each with a reason, or "
+                               "the injection is voided): "
+                               + "; ".join(f"{w['rule']}: {w['message']}" for w in still))
         at = ids.now()
         changes = {"signed_at": at, "signed_by": by}
         if not proc["ended_at"]:
@@ -301,48 +332,131 @@ class Logbook:
         return signed
 
     def amend(self, procedure_id: str, table: str, row_id: str, changes: dict, reason: str,
-              by: str) -> dict:
-        """A correction to a signed procedure: recorded beside the original, never over it."""
-        self._user(by)
+              by: str, *, overrides: dict | None = None) -> dict:
+        """A correction to a signed procedure: recorded beside the original, never over it.
+        Its fields are checked as at entry; a dose, where it went, or the procedure's
+        physician is a physician's to amend. An injection's units or volume recomputes the
+        other from its vial, and the dose rules run as at entry: each warning the amended
+        injection raises needs an override ({rule: reason}, a physician's), or nothing is
+        recorded. A voided injection takes no amendment but the one that restores it."""
+        user = self._user(by, "amend")
         proc = self._need("procedures", procedure_id, "procedure")
         if not proc["signed_at"]:
             raise LogbookError("this procedure is not signed yet: edit it instead")
-        if not (reason or "").strip():
-            raise LogbookError("an amendment needs a reason")
+        reason = validate.reason(reason, "an amendment's reason")
         if table not in records.AMENDABLE:
             raise LogbookError(f"only {', '.join(records.AMENDABLE)} can be amended")
         row = self._need(table, row_id, table[:-1])
         if (row["id"] if table == "procedures" else row["procedure_id"]) != procedure_id:
             raise LogbookError(f"that {table[:-1]} is not part of this procedure")
-        wanted = records.normalise(records.pick(changes, records.AMENDABLE[table]))
-        if not wanted or set(changes) - set(records.AMENDABLE[table]):
+        if not changes or set(changes) - set(records.AMENDABLE[table]):
             bad = sorted(set(changes) - set(records.AMENDABLE[table])) or ["(nothing)"]
             raise LogbookError(f"cannot amend {', '.join(bad)} of {table}")
+        if set(changes) & roles.DOSE_FIELDS:
+            roles.require(user, "amend_dose")
+        if table == "procedures":
+            wanted = self._procedure_fields(records.pick(changes, records.AMENDABLE[table]))
+        else:
+            wanted = validate.clean(table, records.normalise(
+                records.pick(changes, records.AMENDABLE[table])))
         current = self._effective(table, [row])[0]
+        if table == "vials":
+            validate.in_catalogue(self.cat, "vials", wanted, current["product"])
+        if table == "injections":
+            validate.in_catalogue(self.cat, "injections", wanted)
+            if current["voided"] and wanted.get("voided") != 0:
+                raise LogbookError("this injection is voided: only an amendment restoring it "
+                                   "(voided false) may change it")
+            wanted = self._completed(current, wanted)
         diff = {k: {"old": current.get(k), "new": v} for k, v in wanted.items()
                 if current.get(k) != v}
         if not diff:
             raise LogbookError("the amendment changes nothing")
         entry = {"id": ids.new_id(), "procedure_id": procedure_id, "tbl": table,
-                 "row_id": row_id, "changes": audit.canonical(diff), "reason": reason.strip(),
+                 "row_id": row_id, "changes": audit.canonical(diff), "reason": reason,
                  "by": by, "at": ids.now()}
         with self.transaction():
-            stored = self._insert("amendments", entry, by, reason.strip())
+            stored = self._insert("amendments", entry, by, reason)
+            if table == "injections":
+                self._amended_warnings(proc, {**current, **wanted}, overrides or {}, user)
         return {**stored, "changes": diff}
+
+    def _completed(self, current: dict, wanted: dict) -> dict:
+        """Units or volume changed alone: the other follows from the injection's own vial
+        (its dose in mg, too, for an anaesthetic)."""
+        vial_id = wanted.get("vial_id", current.get("vial_id"))
+        vial = self._row("vials", vial_id) if vial_id else None
+        if vial is None or ("units" in wanted) == ("volume_ml" in wanted):
+            return wanted
+        done = rules.complete_dose(self.cat, vial, units=wanted.get("units"),
+                                   volume_ml=wanted.get("volume_ml"))
+        filled = {k: done[k] for k in ("units", "volume_ml", "dose_mg")
+                  if k not in wanted and done.get(k) is not None}
+        return {**wanted, **filled}
+
+    def _amended_warnings(self, proc: dict, injection: dict, overrides: dict, user: dict
+                          ) -> None:
+        """The dose rules on an amended injection, as at entry. A signed record keeps no
+        open warning: each one not already overridden for this injection needs an override
+        now."""
+        if injection.get("voided") or not injection.get("vial_id"):
+            return
+        vial = self._need("vials", injection["vial_id"], "vial")
+        patient = self._need("patients", proc["patient_id"], "patient")
+        session = [r for r in self._session(proc["id"]) if r["id"] != injection["id"]]
+        warnings = rules.check(self.cat, patient=patient, procedure=proc, vial=vial,
+                               proposed=injection, session=session,
+                               history=self._history(patient["id"], proc["id"]))
+        settled = {r[0] for r in self.db.execute(
+            "SELECT rule FROM dose_warnings WHERE injection_id = ? AND override_reason IS "
+            "NOT NULL", [injection["id"]])}
+        new = [w for w in warnings if w["rule"] not in settled]
+        if not new:
+            return
+        given = self._overrides(overrides, user["id"]) if overrides else {}
+        missing = [w for w in new if w["rule"] not in given]
+        if missing:
+            raise LogbookError(
+                "the amended dose raises warnings that need a physician's override with a "
+                "reason: " + "; ".join(f"{w['rule']}: {w['message']}" for w in missing))
+        self._record_warnings(proc, injection["id"], vial, new, given, user["id"],
+                              repeat=True)
+
+    def open_warnings(self, procedure_id: str) -> list[dict]:
+        """Dose warnings of this procedure neither overridden nor on a voided injection."""
+        rows = list(self.db.query(
+            """SELECT w.* FROM dose_warnings w LEFT JOIN injections i ON i.id = w.injection_id
+               WHERE w.procedure_id = ? AND w.override_reason IS NULL
+               ORDER BY w.created_at""", [procedure_id]))
+        if not rows:
+            return []
+        ids_ = [r["injection_id"] for r in rows if r["injection_id"]]
+        voided = {r["id"] for r in self._effective("injections", [
+            self._row("injections", i) for i in set(ids_)]) if r["voided"]}
+        return [r for r in rows if r["injection_id"] not in voided]
+
+    def _overrides(self, overrides: dict, by: str | None) -> dict:
+        """{rule: reason} checked: each reason a few words (a blank one is refused, not
+        dropped), given by a physician."""
+        self._user(by, "override")
+        return {rule: validate.reason(text, f"the override of {rule}")
+                for rule, text in overrides.items()}
 
     # vials --------------------------------------------------------------------------------
     def add_vial(self, procedure_id: str, vial: dict, by: str) -> dict:
-        self._user(by)
+        self._user(by, "record")
         proc = self._need("procedures", procedure_id, "procedure")
         records.not_signed(proc)
-        key = records.text(vial, "product")
-        kind = self.cat.kind_of(key) or vial.get("kind")
-        if kind not in ("toxin", "anaesthetic"):
-            raise LogbookError(f"product {key!r} is not in the catalogue: add it there, or give "
-                               "kind 'toxin' or 'anaesthetic'")
-        row = {"id": ids.new_id(), "procedure_id": procedure_id, "kind": kind,
-               **records.normalise(records.pick(vial, records.VIAL_FIELDS)),
+        fields = validate.clean("vials", records.normalise(records.pick(
+            vial, records.VIAL_FIELDS)))
+        if not fields.get("product"):
+            raise LogbookError("product is required")
+        validate.in_catalogue(self.cat, "vials", fields)
+        kind = self.cat.kind_of(fields["product"])
+        row = {"id": ids.new_id(), "procedure_id": procedure_id, "kind": kind, **fields,
                "created_at": ids.now(), "created_by": by}
+        if (row.get("units_wasted") or 0) > (row.get("vial_units") or float("inf")):
+            raise LogbookError("units_wasted: more than the vial holds")
         if kind == "toxin" and not row.get("vial_units"):
             raise LogbookError("a toxin vial needs its strength (vial_units)")
         if row.get("volume_ml") is None and kind == "toxin":
@@ -357,11 +471,16 @@ class Logbook:
 
     def update_vial(self, vial_id: str, changes: dict, by: str, reason: str | None = None
                     ) -> dict:
-        self._user(by)
+        self._user(by, "record")
         vial = self._need("vials", vial_id, "vial")
         records.not_signed(self._need("procedures", vial["procedure_id"], "procedure"))
+        changes = validate.clean("vials", records.normalise(records.pick(
+            changes, records.VIAL_FIELDS)))
+        if "product" in changes and changes["product"] != vial["product"]:
+            raise LogbookError("product: a vial's product is not changed; add the right vial "
+                               "and void what was logged from this one")
+        validate.in_catalogue(self.cat, "vials", changes, vial["product"])
         with self.transaction():
-            changes = records.normalise(records.pick(changes, records.VIAL_FIELDS))
             return self._update("vials", vial_id, changes, by, reason)
 
     # injections ---------------------------------------------------------------------------
@@ -390,13 +509,15 @@ class Logbook:
         device URI; "amplifier", "simulator" or "replay"; whether its microvolt scale was
         calibrated) and are required, so that no new snippet is stored without its source.
         """
-        self._user(by)
-        overrides = {k: v.strip() for k, v in (overrides or {}).items() if v and v.strip()}
-        if overrides:
-            self._user(override_by or by, role="physician")
+        self._user(by, "record")
+        overrides = self._overrides(overrides, override_by or by) if overrides else {}
         proc = self._need("procedures", procedure_id, "procedure")
         records.not_signed(proc)
-        fields = records.normalise(records.pick(injection, records.INJECTION_FIELDS))
+        fields = validate.clean("injections", records.normalise(records.pick(
+            injection, records.INJECTION_FIELDS)))
+        validate.in_catalogue(self.cat, "injections", fields)
+        fields = {k: v for k, v in fields.items() if v is not None}
+        fields.pop("voided", None)  # an injection is logged as given; voiding comes after
         fields.setdefault("at", ids.now())
         if snippet is not None:
             samples, meta = snippets.validate(snippet)
@@ -449,9 +570,7 @@ class Logbook:
         records.not_signed(proc)
         inj = self._need("injections", injection_id, "injection")
         vial = self._row("vials", inj["vial_id"]) if inj.get("vial_id") else None
-        overrides = {k: v.strip() for k, v in (overrides or {}).items() if v and v.strip()}
-        if overrides:
-            self._user(by, role="physician")
+        overrides = self._overrides(overrides, by) if overrides else {}
         with self.transaction():
             self._record_warnings(proc, injection_id, vial, warnings, overrides, by)
 
@@ -465,13 +584,17 @@ class Logbook:
         """The patient's injections in other procedures, for rules that span procedures."""
         return self._history(patient_id, procedure_id)
 
-    def _record_warnings(self, proc, injection_id, vial, warnings, overrides, who):
+    def _record_warnings(self, proc, injection_id, vial, warnings, overrides, who, *,
+                         repeat: bool = False):
+        """`repeat`: an amendment's warnings, recorded even when the session already has
+        one of the same rule (the amended dose is a new decision)."""
         already = {(r[0], r[1]) for r in self.db.execute(
             "SELECT rule, coalesce(product, '') FROM dose_warnings WHERE procedure_id = ?",
             [proc["id"]])}
         out = []
         for w in warnings:
-            if w["rule"] in SESSION_RULES and (w["rule"], w["product"] or "") in already:
+            if not repeat and w["rule"] in SESSION_RULES and \
+                    (w["rule"], w["product"] or "") in already:
                 continue
             reason = overrides.get(w["rule"])
             row = {"id": ids.new_id(), "procedure_id": proc["id"],
@@ -486,35 +609,45 @@ class Logbook:
 
     def override_warning(self, warning_id: str, reason: str, by: str) -> dict:
         """A physician's decision, with its reason, on a warning recorded without one."""
-        self._user(by, role="physician")
+        self._user(by, "override")
         w = self._need("dose_warnings", warning_id, "dose warning")
         if w["override_reason"]:
             raise LogbookError("this warning was already overridden")
-        if not (reason or "").strip():
-            raise LogbookError("an override needs a reason")
+        reason = validate.reason(reason, "an override's reason")
         with self.transaction():
             return self._update("dose_warnings", warning_id, {
-                "override_reason": reason.strip(), "override_by": by,
-                "override_at": ids.now()}, by, reason.strip(), action="override")
+                "override_reason": reason, "override_by": by,
+                "override_at": ids.now()}, by, reason, action="override")
 
     def void_injection(self, injection_id: str, reason: str, by: str) -> dict:
         """Strike out an injection recorded by mistake (before sign-off; amend after)."""
-        if not (reason or "").strip():
-            raise LogbookError("voiding an injection needs a reason")
-        self._user(by)
+        reason = validate.reason(reason, "voiding's reason")
+        self._user(by, "record")
         inj = self._need("injections", injection_id, "injection")
         records.not_signed(self._need("procedures", inj["procedure_id"], "procedure"))
+        if inj["voided"]:
+            raise LogbookError("this injection is already voided")
         with self.transaction():
             return records.decode(self._update("injections", injection_id, {"voided": 1}, by,
-                                        reason.strip(), action="void"))
+                                        reason, action="void"))
 
     def update_injection(self, injection_id: str, changes: dict, by: str,
                          reason: str | None = None) -> dict:
-        self._user(by)
+        """Complete or correct an injection before sign-off. A voided one is not edited (it
+        was struck out; log it again). Units or volume given alone recomputes the other
+        from the injection's vial."""
+        self._user(by, "record")
         inj = self._need("injections", injection_id, "injection")
         records.not_signed(self._need("procedures", inj["procedure_id"], "procedure"))
+        if inj["voided"]:
+            raise LogbookError("this injection is voided: it is not edited (log it again)")
+        changes = validate.clean("injections", records.normalise(records.pick(
+            changes, records.INJECTION_FIELDS)))
+        if "voided" in changes:
+            raise LogbookError("voided: void an injection with its reason (void_injection)")
+        validate.in_catalogue(self.cat, "injections", changes)
+        changes = self._completed(inj, changes)
         with self.transaction():
-            changes = records.normalise(records.pick(changes, records.INJECTION_FIELDS))
             return records.decode(self._update("injections", injection_id, changes, by,
                                                reason))
 
@@ -535,12 +668,11 @@ class Logbook:
     def add_observation(self, procedure_id: str, obs: dict, by: str) -> dict:
         """A score on or after the day (pain_nrs, modified_ashworth, twstrs...): allowed after
         sign-off, because it is a new finding, not a correction."""
-        self._user(by)
+        self._user(by, "record")
         self._need("procedures", procedure_id, "procedure")
-        row = {"id": ids.new_id(), "procedure_id": procedure_id,
-               "scale": records.text(obs, "scale"), "timepoint": obs.get("timepoint"),
-               "muscle": obs.get("muscle"), "side": obs.get("side"), "value": obs.get("value"),
-               "at": ids.to_stamp(obs["at"]) if obs.get("at") else ids.now(), "by": by}
+        checked = validate.observation(obs)
+        row = {"id": ids.new_id(), "procedure_id": procedure_id, **checked,
+               "at": checked.get("at") or ids.now(), "by": by}
         with self.transaction():
             return self._insert("observations", row, by)
 

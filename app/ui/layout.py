@@ -52,9 +52,9 @@ def _clip(w, rect):
 
 def visible_widgets(root) -> list[dict]:
     """The current screen's buttons, labels and sliders that are drawn, each with `kind`,
-    `cls`, its .kv `id` where it has one, `text` (a slider's value), `rect` [left, top, width, height] in window pixels with the origin at the
-    top left (as in the PNG), `in_scroll` (inside a region that scrolls) and `clipped`
-    (partly hidden by it)."""
+    `cls`, its .kv `id` where it has one, `text` (a slider's value), `rect` [left, top,
+    width, height] in window pixels with the origin at the top left (as in the PNG),
+    `in_scroll` (inside a region that scrolls) and `clipped` (partly hidden by it)."""
     from kivy.core.window import Window
 
     screen = root.current_screen if hasattr(root, "current_screen") else root

@@ -347,7 +347,7 @@ class ProcedureFlow:
                                       "volume_ml": inj.get("volume_ml"), "at": inj["at"]},
                             session=session, history=history)
         have = {w["rule"] for w in recorded}
-        session_rules = {w["rule"] for w in rec["dose_warnings"]} & _SESSION
+        session_rules = {w["rule"] for w in rec["dose_warnings"]} & rules.SESSION_RULES
         new = [w for w in found if w["rule"] not in have and w["rule"] not in session_rules]
         return recorded + new
 
@@ -454,9 +454,6 @@ class ProcedureFlow:
     def summary(self) -> dict:
         rec = self.record()
         return summary(self.cat, rec)
-
-
-_SESSION = {"min_interval", "mixed_products", "no_weight", "unknown_product", "lot_expired"}
 
 
 def summary(cat, rec: dict) -> dict:
