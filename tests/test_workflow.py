@@ -160,9 +160,12 @@ def test_a_procedure_from_setup_to_signature_and_history(lb, users, tmp_path):
                                                    "unit vials"}
     vial, msgs = flow.add_vial({**form, "expiry": "2027-03"}, nurse)
     assert msgs == {}
-    # A mark while nobody is signed in waits; three marks are saved with their EMG.
+    # A mark while nobody is signed in waits, its EMG already in the logbook's pending
+    # marks (a crash would lose nothing); three marks are saved with their EMG.
     assert flow.on_mark(fake_mark(), None) is None and len(flow.queued) == 1
+    assert [m["id"] for m in lb.pending_marks()] == [flow.queued[0].pending_id]
     entries = flow.flush_queue(nurse) + [flow.on_mark(fake_mark(), nurse) for _ in range(2)]
+    assert lb.pending_marks() == []  # each taken by its injection
     assert len(entries) == 3 and lb.snippet(entries[0].injection_id)["uv_per_count"] == 0.02
     assert lb.snippet(entries[0].injection_id)["provenance"] == "SIMULATED - not a patient"
     e = entries[0]

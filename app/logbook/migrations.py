@@ -19,9 +19,9 @@ migrations = Migrations(SET_NAME)
 
 # Tables whose every row is written through the audit trail, and that verify() replays.
 AUDITED = ("users", "patients", "procedures", "vials", "injections", "snippets",
-           "amendments", "dose_warnings", "observations", "pin_attempts")
+           "amendments", "dose_warnings", "observations", "pin_attempts", "pending_marks")
 # Columns the audit trail does not carry (it holds their hash instead).
-NOT_AUDITED = {"snippets": ("samples",)}
+NOT_AUDITED = {"snippets": ("samples",), "pending_marks": ("samples",)}
 # Columns the audit trail carries as the SHA-256 of their value (app.logbook.audit.carried):
 # enough for verify() to see one changed behind its back, nothing to search a PIN against.
 # Entries written before 0004_pin_attempts carry the PIN hash itself and stay as they are.
@@ -57,6 +57,18 @@ def m0001_core(db: Database) -> None:
     db.execute("""CREATE TRIGGER snippets_no_update BEFORE UPDATE ON snippets
         BEGIN SELECT RAISE(ABORT, 'EMG snippets are never rewritten'); END""")
 
+
+# A snippet's EMG and its scale, as the snippets and pending marks store it (the text is
+# part of each table's stored schema: it never changes).
+_EMG_COLUMNS = """        fs REAL NOT NULL CHECK (fs > 0),
+        channels INTEGER NOT NULL CHECK (channels >= 1),
+        frames INTEGER NOT NULL CHECK (frames >= 1),
+        uv_per_count REAL NOT NULL CHECK (uv_per_count > 0),
+        injection_index INTEGER NOT NULL,
+        encoding TEXT NOT NULL,
+        samples BLOB NOT NULL,
+        sha256 TEXT NOT NULL,
+"""
 
 _CORE = [
     """CREATE TABLE users (
@@ -147,15 +159,7 @@ _CORE = [
     """CREATE TABLE snippets (
         id TEXT PRIMARY KEY,
         injection_id TEXT NOT NULL UNIQUE REFERENCES injections(id),
-        fs REAL NOT NULL CHECK (fs > 0),
-        channels INTEGER NOT NULL CHECK (channels >= 1),
-        frames INTEGER NOT NULL CHECK (frames >= 1),
-        uv_per_count REAL NOT NULL CHECK (uv_per_count > 0),
-        injection_index INTEGER NOT NULL,
-        encoding TEXT NOT NULL,
-        samples BLOB NOT NULL,
-        sha256 TEXT NOT NULL,
-        created_at TEXT NOT NULL
+""" + _EMG_COLUMNS + """        created_at TEXT NOT NULL
     )""",
     """CREATE TABLE amendments (
         id TEXT PRIMARY KEY,
@@ -279,6 +283,42 @@ def m0004_pin_attempts(db: Database) -> None:
     )""")
     db.execute("""CREATE TRIGGER pin_attempts_no_delete BEFORE DELETE ON pin_attempts
         BEGIN SELECT RAISE(ABORT, 'logbook records are never deleted'); END""")
+
+
+@migrations(name="0005_pending_marks")
+def m0005_pending_marks(db: Database) -> None:
+    """Every mark, written the moment its 7 s of EMG are complete, whether or not anyone is
+    signed in or a procedure is open, so that a crash or a flat battery loses none. A
+    pending mark is later taken by one injection (its snippet) or discarded with a reason;
+    it is never deleted, and its EMG never changes."""
+    db.execute("""CREATE TABLE pending_marks (
+        id TEXT PRIMARY KEY,
+        pressed_at TEXT NOT NULL,
+        procedure_id TEXT REFERENCES procedures(id),
+""" + _EMG_COLUMNS + """        findings TEXT,
+        source_uri TEXT NOT NULL,
+        source_kind TEXT NOT NULL CHECK (source_kind IN ('amplifier', 'simulator', 'replay')),
+        calibrated INTEGER NOT NULL CHECK (calibrated IN (0, 1)),
+        injection_id TEXT UNIQUE REFERENCES injections(id),
+        taken_at TEXT,
+        taken_by TEXT REFERENCES users(id),
+        discarded_at TEXT,
+        discarded_by TEXT REFERENCES users(id),
+        discard_reason TEXT CHECK (discard_reason IS NULL OR length(trim(discard_reason)) > 2),
+        created_at TEXT NOT NULL,
+        CHECK (injection_id IS NULL OR discarded_at IS NULL)
+    )""")
+    db.execute("CREATE INDEX pending_marks_open ON pending_marks (injection_id, discarded_at)")
+    db.execute("""CREATE TRIGGER pending_marks_no_delete BEFORE DELETE ON pending_marks
+        BEGIN SELECT RAISE(ABORT, 'logbook records are never deleted'); END""")
+    # Once taken or discarded, it stays so; its EMG and time never change.
+    db.execute("""CREATE TRIGGER pending_marks_settled BEFORE UPDATE ON pending_marks
+        WHEN OLD.injection_id IS NOT NULL OR OLD.discarded_at IS NOT NULL
+          OR NEW.samples IS NOT OLD.samples OR NEW.sha256 IS NOT OLD.sha256
+          OR NEW.pressed_at IS NOT OLD.pressed_at OR NEW.fs IS NOT OLD.fs
+          OR NEW.uv_per_count IS NOT OLD.uv_per_count
+        BEGIN SELECT RAISE(ABORT, 'a pending mark is taken or discarded once; its EMG never
+            changes'); END""")
 
 
 def names() -> list[str]:

@@ -31,6 +31,14 @@ def public_user(row: dict) -> dict:
     return {k: v for k, v in row.items() if k != "pin_hash"}
 
 
+def pending(row: dict) -> dict:
+    """A pending mark as the API returns it: no samples, findings decoded."""
+    out = {k: v for k, v in row.items() if k != "samples"}
+    if isinstance(out.get("findings"), str):
+        out["findings"] = json.loads(out["findings"])
+    return out
+
+
 def pick(d: dict, fields) -> dict:
     return {k: d[k] for k in fields if k in d}
 

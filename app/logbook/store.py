@@ -498,7 +498,8 @@ class Logbook:
 
     def log_injection(self, procedure_id: str, injection: dict, by: str, *,
                       snippet: dict | None = None, overrides: dict | None = None,
-                      override_by: str | None = None) -> dict:
+                      override_by: str | None = None, pending_mark: str | None = None
+                      ) -> dict:
         """Record one injection (and its EMG snippet) as it happened; returns it with the dose
         warnings it raised. Warnings never stop the record: the needle is already in. Those in
         `overrides` ({rule: reason}) are recorded as overridden by `override_by` (default
@@ -508,6 +509,9 @@ class Logbook:
         source_uri, source_kind, calibrated}: the last three say where the EMG came from (the
         device URI; "amplifier", "simulator" or "replay"; whether its microvolt scale was
         calibrated) and are required, so that no new snippet is stored without its source.
+
+        `pending_mark` (an id from `add_pending_mark`) gives the snippet instead: that
+        mark's EMG, which the injection then takes (once).
         """
         self._user(by, "record")
         overrides = self._overrides(overrides, override_by or by) if overrides else {}
@@ -519,6 +523,10 @@ class Logbook:
         fields = {k: v for k, v in fields.items() if v is not None}
         fields.pop("voided", None)  # an injection is logged as given; voiding comes after
         fields.setdefault("at", ids.now())
+        if pending_mark is not None:
+            if snippet is not None:
+                raise LogbookError("give a snippet or a pending mark, not both")
+            snippet = self._pending_snippet(pending_mark, procedure_id)
         if snippet is not None:
             samples, meta = snippets.validate(snippet)
             blob, sha = snippets.encode(samples)
@@ -555,6 +563,10 @@ class Logbook:
                     "created_at": ids.now()}, by)
             recorded = self._record_warnings(proc, row["id"], vial, warnings, overrides,
                                              override_by or by)
+            if pending_mark is not None:
+                self._update("pending_marks", pending_mark, {
+                    "injection_id": row["id"], "procedure_id": procedure_id,
+                    "taken_at": ids.now(), "taken_by": by}, by, action="take")
         source = ({**provenance.source(meta["source_kind"], meta["source_uri"],
                                        meta["calibrated"]), "snippet_id": snippet_id}
                   if snippet is not None else None)
@@ -650,6 +662,73 @@ class Logbook:
         with self.transaction():
             return records.decode(self._update("injections", injection_id, changes, by,
                                                reason))
+
+    # pending marks ---------------------------------------------------------------------
+    def add_pending_mark(self, snippet: dict, *, pressed_at, procedure_id: str | None = None
+                         ) -> dict:
+        """A mark's EMG (a snippet, as `log_injection` takes it), kept the moment it is
+        complete, whether or not anyone is signed in (so no user: the tablet may be locked)
+        or a procedure is open. An injection takes it later (`log_injection(...,
+        pending_mark=id)`), or a user discards it with a reason. Returns it without its
+        samples."""
+        samples, meta = snippets.validate(snippet)
+        blob, sha = snippets.encode(samples)
+        if procedure_id is not None:
+            records.not_signed(self._need("procedures", procedure_id, "procedure"))
+        findings = snippet.get("findings")
+        row = {"id": ids.new_id(),
+               "pressed_at": validate.Field("pressed_at", "stamp").check(pressed_at),
+               "procedure_id": procedure_id, **meta, "encoding": snippets.ENCODING,
+               "samples": blob, "sha256": sha,
+               "findings": records.to_json(findings) if findings is not None else None,
+               "created_at": ids.now()}
+        if row["pressed_at"] is None:
+            raise LogbookError("pressed_at is required")
+        with self.transaction():
+            stored = self._insert("pending_marks", row, None)
+        return records.pending(stored)
+
+    def pending_marks(self, procedure_id: str | None = None) -> list[dict]:
+        """Marks neither taken by an injection nor discarded, oldest first, without their
+        samples: all of them, or those of `procedure_id` and those made with none open."""
+        sql = ("SELECT * FROM pending_marks WHERE injection_id IS NULL AND discarded_at IS "
+               "NULL")
+        args: list = []
+        if procedure_id is not None:
+            sql += " AND (procedure_id = ? OR procedure_id IS NULL)"
+            args.append(procedure_id)
+        return [records.pending(r) for r in self.db.query(sql + " ORDER BY pressed_at", args)]
+
+    def discard_pending_mark(self, mark_id: str, reason: str, by: str) -> dict:
+        """A mark that was no injection (pressed by mistake), set aside with a reason; its
+        EMG is kept."""
+        self._user(by, "record")
+        reason = validate.reason(reason, "discarding's reason")
+        self._open_mark(mark_id)
+        with self.transaction():
+            return records.pending(self._update(
+                "pending_marks", mark_id, {"discarded_at": ids.now(), "discarded_by": by,
+                                           "discard_reason": reason}, by, reason,
+                action="discard"))
+
+    def _open_mark(self, mark_id: str) -> dict:
+        mark = self._need("pending_marks", mark_id, "pending mark")
+        if mark["injection_id"] or mark["discarded_at"]:
+            raise LogbookError("this mark was already taken by an injection or discarded")
+        return mark
+
+    def _pending_snippet(self, mark_id: str, procedure_id: str) -> dict:
+        """An open pending mark's EMG as a snippet for `procedure_id`."""
+        m = self._open_mark(mark_id)
+        if m["procedure_id"] not in (None, procedure_id):
+            raise LogbookError("that mark was made during another procedure")
+        return {"samples": snippets.decode(m["samples"], m["frames"], m["channels"],
+                                           m["encoding"]),
+                "uv_per_count": m["uv_per_count"], "fs": m["fs"],
+                "injection_index": m["injection_index"],
+                "findings": json.loads(m["findings"]) if m["findings"] else None,
+                "source_uri": m["source_uri"], "source_kind": m["source_kind"],
+                "calibrated": bool(m["calibrated"])}
 
     def snippet(self, injection_id: str) -> dict | None:
         """The stored snippet with its samples as int16 (frames, channels), `calibrated` as

@@ -41,14 +41,17 @@ def verify_db(db: Database) -> dict:
     present = [t for t in AUDITED if t in tables]
     problems += audit.replay(db, present, NOT_AUDITED)
     checked = 0
-    for sid, blob, sha in db.execute("SELECT id, samples, sha256 FROM snippets"):
-        checked += 1
-        try:
-            ok = snippets.sha256_of(blob) == sha
-        except Exception:  # zlib.error or worse: the blob itself is damaged
-            ok = False
-        if not ok:
-            problems.append(f"snippet {sid}: samples do not match their hash")
+    for table, what in (("snippets", "snippet"), ("pending_marks", "pending mark")):
+        if table not in tables:
+            continue
+        for sid, blob, sha in db.execute(f"SELECT id, samples, sha256 FROM {table}"):
+            checked += 1
+            try:
+                ok = snippets.sha256_of(blob) == sha
+            except Exception:  # zlib.error or worse: the blob itself is damaged
+                ok = False
+            if not ok:
+                problems.append(f"{what} {sid}: samples do not match their hash")
     counts = {t: db.execute(f"SELECT count(*) FROM [{t}]").fetchone()[0] for t in present}
     return _report(not problems, problems, integrity=integrity == ["ok"], schema=applied,
                    audit_entries=entries, head=head, snippets_checked=checked, counts=counts)

@@ -60,6 +60,7 @@ class Mark:
     source_uri: str | None = None  # the device's URI
     source_kind: str | None = None  # "amplifier", "simulator" or "replay"
     calibrated: bool | None = None  # whether the device's microvolt scale was calibrated
+    pending_id: str | None = None  # its row in the logbook's pending marks, once written
 
     @property
     def complete(self) -> bool:

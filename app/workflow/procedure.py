@@ -7,12 +7,15 @@ thrown away (the screens keep the text)."""
 from __future__ import annotations
 
 import datetime
+import logging
 import time
 from dataclasses import dataclass, field
 
 from app.logbook import Logbook, LogbookError, ids, rules
 from app.workflow import dose, fields, snippet
 from app.workflow.fields import Checked
+
+log = logging.getLogger(__name__)
 
 KINDS = {"botulinum": "Botulinum toxin", "trigger_point": "Trigger point",
          "dry_needling": "Dry needling"}
@@ -215,8 +218,17 @@ class ProcedureFlow:
 
     # -- marks and entries --------------------------------------------------------------------
     def on_mark(self, mark, by: str | None) -> Entry | None:
-        """A completed mark from the live screen: saved at once, with its EMG, when someone
-        is signed in and a procedure is open; otherwise queued for the next user."""
+        """A completed mark from the live screen: its EMG is written at once to the
+        logbook's pending marks, whoever is signed in (so a crash loses none); it becomes
+        an injection at once when someone is signed in and a procedure is open, otherwise
+        it waits for the next user."""
+        open_id = self.procedure["id"] if self.procedure is not None else None
+        try:
+            mark.pending_id = self.lb.add_pending_mark(
+                snippet.from_mark(mark), pressed_at=_pressed_at(mark),
+                procedure_id=open_id)["id"]
+        except LogbookError as e:  # the disk is full: held in memory, as before
+            log.warning("a mark's EMG could not be written to the pending marks: %s", e)
         if by is None or self.procedure is None:
             self.queued.append(mark)
             return None
@@ -230,13 +242,12 @@ class ProcedureFlow:
         return saved
 
     def _save_mark(self, mark, by: str) -> Entry:
-        at = datetime.datetime.now(datetime.UTC) - datetime.timedelta(
-            seconds=max(time.monotonic() - mark.pressed_at, 0.0))
-        fields_ = {"at": at, "guidance": "emg"}
+        fields_ = {"at": _pressed_at(mark), "guidance": "emg"}
         if self.vial_id:
             fields_["vial_id"] = self.vial_id
-        inj = self.lb.log_injection(self.procedure["id"], fields_, by,
-                                    snippet=snippet.from_mark(mark))
+        pending = getattr(mark, "pending_id", None)
+        emg = {"pending_mark": pending} if pending else {"snippet": snippet.from_mark(mark)}
+        inj = self.lb.log_injection(self.procedure["id"], fields_, by, **emg)
         entry = Entry(inj["id"], mark, text={"guidance": "emg"})
         entry.recorded_rules = {w["rule"] for w in inj["warnings"]}
         self.entries.append(entry)
@@ -482,3 +493,9 @@ def summary(cat, rec: dict) -> dict:
             "followup_pain": [o["value"] for o in pain if o["timepoint"] == "followup"],
             "warnings": rec["dose_warnings"], "signed": bool(rec.get("signed_at")),
             "amendments": rec["amendments"]}
+
+
+def _pressed_at(mark) -> datetime.datetime:
+    """The wall-clock time of a mark's press (the mark holds the monotonic one)."""
+    return datetime.datetime.now(datetime.UTC) - datetime.timedelta(
+        seconds=max(time.monotonic() - mark.pressed_at, 0.0))
