@@ -10,7 +10,21 @@ import sys
 
 from tests.uiutil import child_env
 
-SCRIPT = """
+# In each script: wait for what is looked at, not for a time (a loaded machine starts the
+# app in seconds), up to a minute.
+WHEN = """
+import time as _t
+def when(ready, then, limit_s=60.0):
+    from kivy.clock import Clock
+    deadline = _t.monotonic() + limit_s
+    def poll(_dt):
+        if ready() or _t.monotonic() > deadline:
+            then()
+            return False
+    Clock.schedule_interval(poll, 0.05)
+"""
+
+SCRIPT = WHEN + """
 import json, logging, sys
 from pathlib import Path
 from app.ui.env import prepare_kivy
@@ -28,12 +42,13 @@ Logger.addHandler(Catch())
 from app.ui.main import NeedlepointApp
 app = NeedlepointApp("sim:denervated")
 result = {}
-def look(_dt):
+def look():
     live = app.root.get_screen("live")
     result.update(sound=live.sound_text, chunks=app.session.counters.chunks,
                   status=app.session.status, said=said)
     app.stop()
-Clock.schedule_once(look, 3.0)
+when(lambda: app.session is not None and app.session.counters.chunks > 20
+     and app.root.get_screen("live").sound_text, look)
 app.run()
 print("RESULT " + json.dumps(result))
 """
@@ -56,7 +71,7 @@ def test_no_output_device_is_said_once_and_the_app_carries_on(tmp_path):
     assert result["chunks"] > 20 and result["status"] == "streaming"
 
 
-DAMAGED = """
+DAMAGED = WHEN + """
 import json, sys
 from pathlib import Path
 from app.ui.env import prepare_kivy
@@ -65,13 +80,13 @@ from kivy.clock import Clock
 from app.ui.main import NeedlepointApp
 app = NeedlepointApp("sim:denervated", sound=False, remember=False)
 result = {}
-def look(_dt):
+def look():
     app.root.current = "history"
     result.update(screens=app.root.screen_names, chunks=app.session.counters.chunks,
                   message=app.root.get_screen("history").message)
     app.live.mark_injection()
     app.stop()
-Clock.schedule_once(look, 3.0)
+when(lambda: app.session is not None and app.session.counters.chunks > 20, look)
 app.run()
 print("RESULT " + json.dumps(result))
 """
@@ -85,7 +100,7 @@ def test_a_damaged_logbook_leaves_the_live_screen_working(tmp_path):
     assert (tmp_path / "logbook.db").read_bytes().startswith(b"this is not")  # untouched
 
 
-FIRST = """
+FIRST = WHEN + """
 import json, sys, time
 from pathlib import Path
 from app.ui.env import prepare_kivy
@@ -102,7 +117,7 @@ from kivy.core.window import Window
 Window.bind(on_flip=lambda *_: seen.setdefault("frame", time.monotonic()))
 from app.ui.main import NeedlepointApp
 app = NeedlepointApp("sim:denervated")
-Clock.schedule_once(lambda _dt: app.stop(), 2.0)
+when(lambda: "sound" in seen and "frame" in seen, app.stop)
 app.run()
 print("RESULT " + json.dumps(seen))
 """
