@@ -7,6 +7,7 @@ products."""
 from __future__ import annotations
 
 import json
+import re
 
 from app.logbook import ids
 from app.logbook.errors import LogbookError
@@ -93,6 +94,9 @@ def procedure_fields(p: dict) -> dict:
         codes = p["billing_codes"]
         if isinstance(codes, str):
             codes = [c.strip() for c in codes.split(",") if c.strip()]
+        if not isinstance(codes, list | tuple) or not all(
+                isinstance(c, str) and re.fullmatch(r"[A-Za-z0-9.\-]{1,20}", c) for c in codes):
+            raise LogbookError("billing_codes: a list of codes (letters, digits, . or -)")
         p["billing_codes"] = to_json(list(codes))
     return normalise(pick(p, PROCEDURE_FIELDS))
 
