@@ -53,8 +53,9 @@ def _clip(w, rect):
 def visible_widgets(root) -> list[dict]:
     """The current screen's buttons, labels and sliders that are drawn, each with `kind`,
     `cls`, its .kv `id` where it has one, `text` (a slider's value), `rect` [left, top,
-    width, height] in window pixels with the origin at the top left (as in the PNG),
-    `in_scroll` (inside a region that scrolls) and `clipped` (partly hidden by it)."""
+    width, height]: the part of it in view, in window pixels with the origin at the top
+    left (as in the PNG), `in_scroll` (inside a region that scrolls), and `clipped` with
+    `whole` (its whole rectangle) when a scrolling region hides part of it."""
     from kivy.core.window import Window
 
     screen = root.current_screen if hasattr(root, "current_screen") else root
@@ -68,16 +69,24 @@ def visible_widgets(root) -> list[dict]:
         seen = _clip(w, rect)
         if seen is None:
             continue
-        left, bottom, right, top = rect
         text = getattr(w, "text", "") if kind != "slider" else f"{w.value:g}"
         if kind == "label" and not str(text).strip():
             continue
-        out.append({"kind": kind, "cls": type(w).__name__, "id": names.get(id(w), ""),
-                    "text": str(text),
-                    "rect": [round(left, 1), round(Window.height - top, 1),
-                             round(right - left, 1), round(top - bottom, 1)],
-                    "in_scroll": _in_scroll(w), "clipped": seen != rect})
+        item = {"kind": kind, "cls": type(w).__name__, "id": names.get(id(w), ""),
+                "text": str(text), "rect": _png_rect(seen, Window.height),
+                "in_scroll": _in_scroll(w), "clipped": seen != rect}
+        if item["clipped"]:
+            item["whole"] = _png_rect(rect, Window.height)
+        out.append(item)
     return out
+
+
+def _png_rect(r, height: float) -> list[float]:
+    """(left, bottom, right, top) from the window's bottom as [left, top, width, height]
+    from its top."""
+    left, bottom, right, top = r
+    return [round(left, 1), round(height - top, 1), round(right - left, 1),
+            round(top - bottom, 1)]
 
 
 def _names(screen) -> dict[int, str]:
