@@ -62,13 +62,13 @@ def test_controls_are_whole_large_and_never_move_with_the_findings(size, density
 def test_screenshot_writes_the_widgets_and_the_density_it_used(tmp_path):
     out, listed = tmp_path / "live.png", tmp_path / "live.json"
     done = subprocess.run(
-        [sys.executable, "-m", "app.commands.cli", "screenshot", "--size", "1024x600",
+        [sys.executable, "-m", "app.commands.cli", "screenshot", "--size", "1280x800",
          "--density", "1.33", "--seconds", "1.5", "--device", URI, "--out", str(out),
          "--widgets", str(listed)],
         env=child_env(tmp_path), capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
     got = json.loads(listed.read_text())
-    assert got["size"] == [1024, 600] and got["density"] == pytest.approx(1.33)
+    assert got["size"] == [1280, 800] and got["density"] == pytest.approx(1.33)
     assert got["density_source"] == "stated"
     mark = _controls(got["widgets"])["MARK INJECTION"]
     assert mark["rect"][3] >= TOUCH_DP * 1.33 - 0.5

@@ -52,6 +52,9 @@ TRACE_FPS = 30
 # the height (in dp, between the bounds).
 SIDE_SHARE, SIDE_MIN_DP, SIDE_MAX_DP = 0.3, 290.0, 440.0
 FINDINGS_SHARE, FINDINGS_MIN_DP, FINDINGS_MAX_DP = 0.2, 110.0, 300.0
+# The trace's scales, Sweep, Freeze and Mark need this much width in one row (at the widest
+# controls); narrower, they take two rows.
+ONE_ROW_DP = 940.0
 
 Builder.load_file(str(Path(__file__).with_name("live.kv")))
 
@@ -95,6 +98,7 @@ class LiveScreen(OrientedScreen):
     marks_done = NumericProperty(0)
     side_w = NumericProperty(dp(SIDE_MIN_DP))  # landscape: the panel's and Mark's width
     findings_h = NumericProperty(dp(FINDINGS_MIN_DP))  # portrait: the panel's height
+    one_row = BooleanProperty(True)  # the bottom controls in one row (wide landscape)
     audio = None  # the session's AudioPath (the volume slider may speak before __init__)
 
     def __init__(self, session: LiveSession | None = None, on_mark=None, **kw):
@@ -206,6 +210,7 @@ class LiveScreen(OrientedScreen):
         self.side_w = dp(max(SIDE_MIN_DP, min(SIDE_MAX_DP, SIDE_SHARE * self.width / dp(1))))
         self.findings_h = dp(max(FINDINGS_MIN_DP,
                                  min(FINDINGS_MAX_DP, FINDINGS_SHARE * self.height / dp(1))))
+        self.one_row = self.width >= self.height and self.width / dp(1) >= ONE_ROW_DP
 
     def on_landscape(self, _screen, landscape: bool) -> None:
         """The status bar's sound and stream health sit beside the device in landscape, on
