@@ -53,6 +53,9 @@ def test_the_whole_workflow_by_touch_and_pedal(tmp_path):
     assert m["sign"] == "Wrong PIN: try again" and res["signed"]
     assert res["summary"].startswith("BOTOX  130 U of 400")
     assert res["export"].startswith("PDF: 1 file(s)")
+    new = res["new_setup"]  # the last patient's answers are not carried over
+    assert new["typed"] == dict.fromkeys(new["typed"], "") and new["form"] == {}
+    assert new["at_top"] and new["patient"] == "No patient chosen"
     assert res["locked_by_button"] and res["relocked_user"] == "nurse"
     # Found in history, with charts per muscle and a snippet drawn and played (or NO SOUND).
     assert len(res["history_rows"]) == 1 and "MRN-2024" in res["history_rows"][0]

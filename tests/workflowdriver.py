@@ -406,6 +406,14 @@ def workflow(app, args):
     out["summary"] = close.totals_text
     yield from touch(button(close, "Print (PDF)"))
     out["export"] = close.export_message
+    # The next patient's set-up starts clean and at the top.
+    yield from touch(button(close, "New procedure"))
+    yield 0.3
+    setup = proc.ids.steps.get_screen("setup")
+    out["new_setup"] = {"typed": {k: setup.ids[k].text for k in (
+        "search", "weight", "indication", "pain", "lot", "expiry", "diluent", "strength")},
+        "form": dict(setup.form), "at_top": setup.children[0].scroll_y == 1,
+        "patient": setup.patient_text}
     yield from touch(button(proc, "Lock  Dr Ada Reyes"))  # handing the tablet back
     out["locked_by_button"] = app.lock.parent is not None and app.access.locked
     choose_user(app, "nurse")

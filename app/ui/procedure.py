@@ -71,9 +71,7 @@ class ProcedureScreen(Screen):
         self.flow.procedure = None
         self.flow.patient = None
         self.flow.vials, self.flow.entries, self.flow.vial_id = [], [], None
-        setup = self.ids.steps.get_screen("setup")
-        setup.form = {}
-        setup.patient_text, setup.last_text = "No patient chosen", ""
+        self.ids.steps.get_screen("setup").clear()
         self.ids.steps.get_screen("entry").entry = None
         self.show("setup")
 

@@ -41,6 +41,21 @@ class SetupPanel(OrientedScreen):
         if self.ctx is not None:
             self.refresh()
 
+    def clear(self) -> None:
+        """A new procedure starts clean and at the top: nothing typed or picked for the
+        last patient is carried into the next."""
+        from kivy.uix.scrollview import ScrollView
+        from kivy.uix.textinput import TextInput
+
+        for w in self.walk(restrict=True):
+            if isinstance(w, TextInput):
+                w.text = ""
+            elif isinstance(w, ScrollView):
+                w.scroll_y = 1
+        self.form = {}
+        self.patient_text, self.last_text = "No patient chosen", ""
+        self.per_tenth = self.vials_text = self.start_message = self.vial_message = ""
+
     def refresh(self) -> None:
         flow = self.ctx.flow
         self.started = flow.procedure is not None
