@@ -53,6 +53,9 @@ def test_the_whole_workflow_by_touch_and_pedal(tmp_path):
     assert m["sign"] == "Wrong PIN: try again" and res["signed"]
     assert res["summary"].startswith("BOTOX  130 U of 400")
     assert res["export"].startswith("PDF: 1 file(s)")
+    assert res["voided"] == {"struck": True, "record_voided": 1, "muscle": None,
+                             "message": res["voided"]["message"]}
+    assert res["voided"]["message"].endswith("voided.")
     new = res["new_setup"]  # the last patient's answers are not carried over
     assert new["typed"] == dict.fromkeys(new["typed"], "") and new["form"] == {}
     assert new["at_top"] and new["patient"] == "No patient chosen"
@@ -78,7 +81,8 @@ def test_the_whole_workflow_by_touch_and_pedal(tmp_path):
         users = {u["id"]: u for u in lb.users()}
         assert rec["signed_at"] and users[rec["signed_by"]]["role"] == "physician"
         assert (rec["pain_before"], rec["pain_after"]) == (6, 3)
-        inj = rec["injections"]
+        assert [i["voided"] for i in rec["injections"]] == [0, 0, 0, 0, 1]
+        inj = [i for i in rec["injections"] if not i["voided"]]
         assert [(i["muscle"], i["side"], i["units"], i["volume_ml"], i["site"]) for i in inj] == [
             ("biceps_brachii", "left", 60.0, 1.2, 1), ("brachialis", "left", 20.0, 0.4, 2),
             ("biceps_brachii", "left", 25.0, 0.5, 3), ("brachioradialis", "left", 25.0, 0.5,

@@ -390,6 +390,16 @@ def workflow(app, args):
     yield from touch(button(entry, "Brachioradialis"))
     yield from touch(button(entry, "Left"))
     yield from type_into(entry.ids.units, "25")
+    # An injection logged by mistake, voided: struck through, and a tap changes nothing.
+    yield from touch(button(entry, "+ Injection"))
+    yield from type_into(entry.ids.void_reason, "logged by mistake")
+    yield from touch(button(entry, "Void"))
+    voided = entry.entry
+    yield from touch(button(entry, "Arm"))
+    yield from touch(button(entry, "Biceps brachii"))
+    row = proc.flow.lb.row("injections", voided.injection_id)
+    out["voided"] = {"struck": entry.voided, "record_voided": row["voided"],
+                     "muscle": row["muscle"], "message": entry.void_message}
     # Close and sign.
     yield from touch(button(entry, "Close"))
     close = proc.ids.steps.get_screen("close")

@@ -49,6 +49,7 @@ class EntryPanel(OrientedScreen):
     is_physician = BooleanProperty(False)
     trigger = BooleanProperty(False)
     void_message = StringProperty("")
+    voided = BooleanProperty(False)  # struck through; its fields take no edit
 
     def __init__(self, **kw):
         super().__init__(name="entry", **kw)
@@ -101,6 +102,7 @@ class EntryPanel(OrientedScreen):
     def show(self, entry) -> None:
         flow = self.ctx.flow
         self.number = (flow.entries.index(entry) + 1) if entry in flow.entries else 0
+        self.voided = flow.is_voided(entry) if entry is not None else False
         t = entry.text if entry else {}
         m = entry.messages if entry else {}
         self._syncing = True
@@ -135,7 +137,7 @@ class EntryPanel(OrientedScreen):
 
     # -- fields ------------------------------------------------------------------------
     def edit(self, name: str, text) -> None:
-        if self._syncing or self.entry is None:
+        if self._syncing or self.entry is None or self.voided:
             return
         user = self.ctx.user_id()
         if user is None:
@@ -259,6 +261,7 @@ class EntryPanel(OrientedScreen):
         if user is None or self.entry is None:
             return
         msg = self.ctx.flow.void(self.entry, reason, user)
+        self.voided = not msg
         self.ids.void_reason.text = "" if not msg else self.ids.void_reason.text
         self.void_message = msg or f"Injection {self.number} voided."
         self._update_dose()

@@ -396,6 +396,10 @@ class ProcedureFlow:
         pop = rules.population(rec["patient"].get("birth_date"), rec["started_at"])
         return dose.running_totals(self.cat, rec["injections"], rec["vials"], pop)
 
+    def is_voided(self, entry: Entry) -> bool:
+        row = self.lb.row("injections", entry.injection_id) if entry.injection_id else None
+        return bool(row and row["voided"])
+
     def void(self, entry: Entry, reason: str, by: str) -> str:
         c = fields.parse_reason(reason)
         if not c.ok:
