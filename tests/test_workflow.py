@@ -269,3 +269,30 @@ def test_the_all_procedures_list_reads_newest_first(lb, users):
     rows = history.all_procedures(lb)
     assert [r["mrn"] for r in rows] == ["M20", "M10", "M00"]
     assert history.procedure_row_text(rows[0]).endswith("Trigger point  0 inj  OPEN")
+
+
+def test_a_mark_pressed_with_no_procedure_open_is_never_saved_into_a_later_one(lb, staff):
+    """It stays unassigned, with its EMG, until a user assigns it to the open procedure
+    (audited as taken by them) or discards it with a reason."""
+    doc, nurse = (u["id"] for u in staff)
+    flow = ProcedureFlow(lb)
+    assert flow.on_mark(fake_mark(), nurse) is None and flow.on_mark(fake_mark(), None) is None
+    assert len(flow.unassigned()) == 2 and flow.queued == []
+    flow.add_patient({"mrn": "UA-1", "family_name": "Later", "birth_date": "1970-01-01",
+                      "weight_kg": "70"}, nurse)
+    proc, msgs = flow.start({"kind": "botulinum", "indication": "spasticity",
+                             "physician_id": doc, "pain_before": "5", "timeout_identity": 1,
+                             "timeout_consent": 1, "timeout_side": 1}, nurse)
+    assert msgs == {} and flow.flush_queue(nurse) == []
+    assert lb.procedure(proc["id"])["injections"] == []  # nothing saved silently
+    first, second = flow.unassigned()
+    entry = flow.assign(first["id"], nurse)
+    inj = lb.procedure(proc["id"])["injections"]
+    assert [i["id"] for i in inj] == [entry.injection_id] and inj[0]["has_snippet"]
+    assert inj[0]["at"] == first["pressed_at"]  # timed at its press
+    assert flow.discard(second["id"], "", nurse).startswith("A reason is needed")
+    assert flow.discard(second["id"], "pressed before the patient came in", nurse) == ""
+    assert flow.unassigned() == []
+    taken = lb.db.execute("SELECT user_id FROM audit WHERE tbl = 'pending_marks' AND "
+                          "action = 'take'").fetchall()
+    assert taken == [(nurse,)]

@@ -234,7 +234,8 @@ def many_marks(app, args):
     procedure = app.root.get_screen("procedure")
     return {"delivered": len(delivered), "distinct": len({id(m) for m in delivered}),
             "complete": sum(m.complete for m in delivered),
-            "queued": len(procedure.flow.queued), "mark_text": live.mark_text,
+            "queued": len(procedure.flow.queued),
+            "unassigned": len(procedure.flow.unassigned()), "mark_text": live.mark_text,
             "marks_done": live.marks_done}
 
 
@@ -245,8 +246,7 @@ def _catch_marks(live) -> list:
 
     def catch(mark):
         delivered.append(mark)
-        if handed is not None:
-            handed(mark)
+        return handed(mark) if handed is not None else None
 
     live.on_mark = catch
     return delivered

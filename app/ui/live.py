@@ -399,10 +399,9 @@ class LiveScreen(OrientedScreen):
         for mark in session.take_marks():
             self.marks_done += 1
             seconds = len(mark.samples) / mark.fs
-            self.mark_text = (f"Injection {self.marks_done} marked: {seconds:.1f} s of EMG "
-                              "kept")
-            if self.on_mark is not None:
-                self.on_mark(mark)
+            # The record's own words: "Injection 3", or why the mark has no number yet.
+            said = self.on_mark(mark) if self.on_mark is not None else None
+            self.mark_text = f"{said or 'Mark'}: {seconds:.1f} s of EMG kept"
 
 
 def _move(widget, parent) -> None:

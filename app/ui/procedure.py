@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kivy.lang import Builder
-from kivy.properties import BooleanProperty, StringProperty
+from kivy.properties import BooleanProperty, NumericProperty, StringProperty
 from kivy.uix.screenmanager import Screen
 
 import app.ui.close  # noqa: F401
@@ -24,6 +24,9 @@ class ProcedureScreen(Screen):
     header = StringProperty("")
     user_text = StringProperty("")
     has_procedure = BooleanProperty(False)
+    unassigned_count = NumericProperty(0)  # marks pressed with no procedure open
+    unassigned_text = StringProperty("")
+    unassigned_message = StringProperty("")
 
     def __init__(self, flow: ProcedureFlow, access, on_queue=None, on_lock=None, **kw):
         self.flow = flow
@@ -46,6 +49,7 @@ class ProcedureScreen(Screen):
         self.header = (f"{pt['family_name']}  MRN {pt['mrn']}  ·  "
                        f"{KINDS.get(p['kind'], p['kind'])}: {p.get('indication') or ''}"
                        if p and pt else "New procedure")
+        self._show_unassigned()
         current = self.ids.steps.current_screen
         if hasattr(current, "refresh") and current.ctx is not None:
             current.refresh()
@@ -76,14 +80,58 @@ class ProcedureScreen(Screen):
         self.show("setup")
 
     # -- marks ---------------------------------------------------------------------------
-    def add_mark(self, mark) -> None:
-        """From the live screen, for every completed mark: never refused, never lost."""
+    def add_mark(self, mark) -> str:
+        """From the live screen, for every completed mark: never refused, never lost.
+        Returns what the live screen says of it: the record's injection number, or why it
+        has none yet."""
         entry = self.flow.on_mark(mark, self.user_id())
         if entry is None:
             if self.on_queue is not None:
                 self.on_queue(len(self.flow.queued))
-            return
+            self.refresh()
+            if self.flow.procedure is None:
+                return "Mark kept, no procedure open (assign it on Procedure)"
+            return "Mark kept, waiting for sign-in"
         self._opened(entry)
+        return f"Injection {self.flow.entries.index(entry) + 1} marked"
+
+    # -- marks pressed with no procedure open ---------------------------------------------
+    def assign_unassigned(self) -> None:
+        """The oldest unassigned mark made this procedure's injection (a user's choice)."""
+        user, marks = self.user_id(), self.flow.unassigned()
+        if user is None or not marks:
+            return
+        done = self.flow.assign(marks[0]["id"], user)
+        if isinstance(done, str):
+            self.unassigned_message = done
+            return
+        self.unassigned_message = ""
+        self._opened(done)
+
+    def discard_unassigned(self, reason: str) -> None:
+        user, marks = self.user_id(), self.flow.unassigned()
+        if user is None or not marks:
+            return
+        self.unassigned_message = self.flow.discard(marks[0]["id"], reason, user)
+        if not self.unassigned_message:
+            self.ids.discard_reason.text = ""
+        self.refresh()
+
+    def _show_unassigned(self) -> None:
+        from app.logbook import ids
+        from app.session.activity import findings
+
+        marks = self.flow.unassigned() if self.access.user else []
+        self.unassigned_count = len(marks)
+        if not marks:
+            self.unassigned_text = ""
+            return
+        m = marks[0]
+        at = ids.parse(m["pressed_at"]).astimezone().strftime("%H:%M:%S")
+        words = "; ".join(findings(m.get("findings") or {})[:2])
+        more = f" (+{len(marks) - 1} more)" if len(marks) > 1 else ""
+        self.unassigned_text = (f"Mark pressed at {at} with no procedure open{more}: "
+                                f"{words or 'EMG kept'}")
 
     def signed_in(self) -> None:
         """The next user after the lock: marks made meanwhile are saved and opened."""

@@ -219,27 +219,72 @@ class ProcedureFlow:
     # -- marks and entries --------------------------------------------------------------------
     def on_mark(self, mark, by: str | None) -> Entry | None:
         """A completed mark from the live screen: its EMG is written at once to the
-        logbook's pending marks, whoever is signed in (so a crash loses none); it becomes
-        an injection at once when someone is signed in and a procedure is open, otherwise
-        it waits for the next user."""
+        logbook's pending marks, whoever is signed in (so a crash loses none). It belongs
+        to the procedure open when it was pressed: it becomes that procedure's injection at
+        once when someone is signed in, else when the next user signs in. A mark pressed
+        with no procedure open is never saved into a later one: it stays unassigned
+        (`unassigned()`) until a user assigns or discards it."""
         open_id = self.procedure["id"] if self.procedure is not None else None
+        mark.procedure_id = open_id
         try:
             mark.pending_id = self.lb.add_pending_mark(
                 snippet.from_mark(mark), pressed_at=_pressed_at(mark),
                 procedure_id=open_id)["id"]
         except LogbookError as e:  # the disk is full: held in memory, as before
             log.warning("a mark's EMG could not be written to the pending marks: %s", e)
-        if by is None or self.procedure is None:
+            mark.pending_id = None
+        if open_id is None:
+            if mark.pending_id is None:
+                self.queued.append(mark)  # only in memory: shown waiting, not lost
+            return None
+        if by is None:
             self.queued.append(mark)
             return None
         return self._save_mark(mark, by)
 
     def flush_queue(self, by: str) -> list[Entry]:
+        """The next user after the lock: the marks made meanwhile during the open
+        procedure become its injections."""
         if self.procedure is None:
             return []
-        saved = [self._save_mark(m, by) for m in self.queued]
-        self.queued = []
+        mine = [m for m in self.queued
+                if getattr(m, "procedure_id", None) == self.procedure["id"]]
+        saved = [self._save_mark(m, by) for m in mine]
+        self.queued = [m for m in self.queued if m not in mine]
         return saved
+
+    def unassigned(self) -> list[dict]:
+        """Marks pressed with no procedure open, oldest first (their time, source and
+        findings; their EMG stays in the logbook)."""
+        return [m for m in self.lb.pending_marks() if m["procedure_id"] is None]
+
+    def assign(self, pending_id: str, by: str) -> Entry | str:
+        """An unassigned mark made this procedure's injection, by a user's choice (the
+        logbook's audit trail records who took it). Returns the entry, or a message."""
+        if self.procedure is None:
+            return "Start the procedure first, then assign the mark to it"
+        mark = next((m for m in self.unassigned() if m["id"] == pending_id), None)
+        if mark is None:
+            return "That mark was already assigned or discarded"
+        fields_ = {"at": mark["pressed_at"], "guidance": "emg"}
+        if self.vial_id:
+            fields_["vial_id"] = self.vial_id
+        inj = self.lb.log_injection(self.procedure["id"], fields_, by, pending_mark=pending_id)
+        entry = Entry(inj["id"], None, text={"guidance": "emg"})
+        entry.recorded_rules = {w["rule"] for w in inj["warnings"]}
+        self.entries.append(entry)
+        return entry
+
+    def discard(self, pending_id: str, reason: str, by: str) -> str:
+        """An unassigned mark set aside with a reason (its EMG is kept): "" or a message."""
+        c = fields.parse_reason(reason)
+        if not c.ok:
+            return c.message
+        try:
+            self.lb.discard_pending_mark(pending_id, c.value, by)
+        except LogbookError as e:
+            return str(e)
+        return ""
 
     def _save_mark(self, mark, by: str) -> Entry:
         fields_ = {"at": _pressed_at(mark), "guidance": "emg"}
