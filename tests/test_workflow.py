@@ -296,3 +296,29 @@ def test_a_mark_pressed_with_no_procedure_open_is_never_saved_into_a_later_one(l
     taken = lb.db.execute("SELECT user_id FROM audit WHERE tbl = 'pending_marks' AND "
                           "action = 'take'").fetchall()
     assert taken == [(nurse,)]
+
+
+def test_each_injection_is_drawn_from_its_own_vial_and_converts_with_it(lb, staff):
+    """Two vials of one product, two dilutions: the entry names the vial in use, one tap
+    moves an injection to the other, and its volume follows that vial's dilution."""
+    doc, nurse = (u["id"] for u in staff)
+    flow = ProcedureFlow(lb)
+    flow.add_patient({"mrn": "VV-1", "family_name": "Vials", "birth_date": "1970-01-01",
+                      "weight_kg": "70"}, nurse)
+    flow.start({"kind": "botulinum", "indication": "spasticity", "physician_id": doc,
+                "pain_before": "5", "timeout_identity": 1, "timeout_consent": 1,
+                "timeout_side": 1}, nurse)
+    form = {"product": "onabotulinumtoxinA", "vial_units": "100", "expiry": "2030-01",
+            "reconstituted_at": "00:00"}
+    a, _ = flow.add_vial({**form, "diluent_ml": "2", "lot": "C4471"}, nurse)
+    b, _ = flow.add_vial({**form, "diluent_ml": "1", "lot": "C5512"}, nurse)
+    e = flow.new_entry(nurse)  # drawn from the vial in use: the last added
+    assert flow.vial_of(e)["id"] == b["id"]
+    assert flow.set_field(e, "units", "20", nurse) == "" and e.text["volume_ml"] == "0.2"
+    assert flow.set_vial(e, a["id"], nurse) == ""
+    inj = flow.injection(e)
+    assert (inj["vial_id"], inj["units"], inj["volume_ml"]) == (a["id"], 20.0, 0.4)
+    assert e.text["volume_ml"] == "0.4" and flow.vial_id == a["id"]
+    assert flow.vial_label(a) == "BOTOX lot C4471: 5 U / 0.1 mL, 80 U left"
+    assert flow.vial_label(b) == "BOTOX lot C5512: 10 U / 0.1 mL, 100 U left"
+    assert flow.injection(flow.new_entry(nurse))["vial_id"] == a["id"]

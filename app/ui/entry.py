@@ -50,6 +50,7 @@ class EntryPanel(OrientedScreen):
     trigger = BooleanProperty(False)
     void_message = StringProperty("")
     voided = BooleanProperty(False)  # struck through; its fields take no edit
+    vial_message = StringProperty("")
 
     def __init__(self, **kw):
         super().__init__(name="entry", **kw)
@@ -79,6 +80,37 @@ class EntryPanel(OrientedScreen):
             b.bind(on_release=lambda btn: self.open(btn.entry))
             box.add_widget(b)
 
+    def _fill_vials(self, entry) -> None:
+        """The procedure's vials, the injection's own chosen: one tap draws it from
+        another. With no vial on the injection yet, it asks for one."""
+        flow, box = self.ctx.flow, self.ids.vials
+        box.clear_widgets()
+        own = flow.vial_of(entry) if entry is not None else None
+        if entry is not None and own is None and flow.vials:
+            self.vial_message = "Choose the vial this injection was drawn from"
+        elif not flow.vials:
+            self.vial_message = "No vial yet: add one in Set-up"
+        else:
+            self.vial_message = ""
+        for v in flow.vials:
+            b = Factory.NpPick(text=flow.vial_label(v),
+                               chosen=own is not None and own["id"] == v["id"])
+            b.vial_id = v["id"]
+            b.bind(on_release=lambda btn: self.choose_vial(btn.vial_id))
+            box.add_widget(b)
+
+    def choose_vial(self, vial_id: str) -> None:
+        user = self.ctx.user_id()
+        if user is None or self.entry is None or self.voided:
+            return
+        flow, entry = self.ctx.flow, self.entry
+        self.vial_message = flow.set_vial(entry, vial_id, user)
+        typed = entry.text.get("units")
+        if not self.vial_message and typed and entry.messages.get("units"):
+            # Units typed before the injection had a vial: taken now, with its dilution.
+            entry.messages["units"] = flow.set_field(entry, "units", typed, user)
+        self.show(entry)
+
     @staticmethod
     def _dp() -> float:
         from kivy.metrics import dp
@@ -103,6 +135,7 @@ class EntryPanel(OrientedScreen):
         flow = self.ctx.flow
         self.number = (flow.entries.index(entry) + 1) if entry in flow.entries else 0
         self.voided = flow.is_voided(entry) if entry is not None else False
+        self._fill_vials(entry)
         t = entry.text if entry else {}
         m = entry.messages if entry else {}
         self._syncing = True

@@ -314,6 +314,36 @@ class ProcedureFlow:
     def record(self) -> dict:
         return self.lb.procedure(self.procedure["id"])
 
+    def vial_label(self, vial: dict) -> str:
+        """What the entry screen shows of a vial: brand, lot, dilution, units left."""
+        used = sum(float(i["units"] or 0) for i in self.record()["injections"]
+                   if i.get("vial_id") == vial["id"] and not i["voided"])
+        left = (f", {float(vial['vial_units']) - used - float(vial.get('units_wasted') or 0):g}"
+                " U left" if vial.get("vial_units") else "")
+        return (f"{dose.brand(self.cat, vial['product'])} lot {vial.get('lot') or '?'}: "
+                f"{dose.per_tenth_ml_text(self.cat, vial)}{left}")
+
+    def set_vial(self, entry: Entry, vial_id: str, by: str) -> str:
+        """The vial this injection was drawn from (one tap); it becomes the vial in use
+        for the next ones. Its units stay as given and the volume follows this vial's
+        dilution (the logbook recomputes it). "" or a message."""
+        if vial_id not in {v["id"] for v in self.vials}:
+            return "That vial is not part of this procedure"
+        self.vial_id = vial_id
+        inj = self.lb.row("injections", entry.injection_id) if entry.injection_id else None
+        if inj is None:
+            return ""
+        changes = {"vial_id": vial_id}
+        if inj.get("units") is not None:
+            changes["units"] = inj["units"]
+        try:
+            done = self.lb.update_injection(entry.injection_id, changes, by)
+        except LogbookError as e:
+            return str(e)
+        if done.get("volume_ml") is not None:
+            entry.text["volume_ml"] = f"{done['volume_ml']:g}"
+        return ""
+
     def vial_of(self, entry: Entry) -> dict | None:
         inj = self.lb.row("injections", entry.injection_id)
         return next((v for v in self.vials if v["id"] == (inj or {}).get("vial_id")), None)
@@ -342,7 +372,8 @@ class ProcedureFlow:
             c = fields.parse_units(text)
             if c.ok and c.value is not None:
                 if vial is None:
-                    c = Checked(None, "Add a vial first: units need a product")
+                    c = Checked(None, "Choose the vial this injection was drawn from"
+                                if self.vials else "Add a vial first: units need a product")
                 else:
                     done = dose.complete(self.cat, vial, units=c.value, volume_ml=None)
                     changes = {"units": c.value, "volume_ml": done["volume_ml"]}
