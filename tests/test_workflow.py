@@ -322,3 +322,30 @@ def test_each_injection_is_drawn_from_its_own_vial_and_converts_with_it(lb, staf
     assert flow.vial_label(a) == "BOTOX lot C4471: 5 U / 0.1 mL, 80 U left"
     assert flow.vial_label(b) == "BOTOX lot C5512: 10 U / 0.1 mL, 100 U left"
     assert flow.injection(flow.new_entry(nurse))["vial_id"] == a["id"]
+
+
+def test_a_warning_of_an_entry_never_left_is_recorded_before_the_signature(lb, staff):
+    """90 U typed into a biceps and the procedure closed without leaving the entry: the
+    close screen lists the warning and the signature waits for its override."""
+    from app.logbook import LogbookError
+
+    doc, nurse = (u["id"] for u in staff)
+    flow = ProcedureFlow(lb)
+    flow.add_patient({"mrn": "NL-1", "family_name": "Never", "birth_date": "1970-01-01",
+                      "weight_kg": "70"}, nurse)
+    flow.start({"kind": "botulinum", "indication": "spasticity", "physician_id": doc,
+                "pain_before": "5", "timeout_identity": 1, "timeout_consent": 1,
+                "timeout_side": 1}, nurse)
+    flow.add_vial({"product": "onabotulinumtoxinA", "vial_units": "100", "expiry": "2030-01",
+                   "reconstituted_at": "00:00", "diluent_ml": "2", "lot": "C1"}, nurse)
+    e = flow.new_entry(nurse)
+    for name, value in (("muscle", "biceps_brachii"), ("side", "left"), ("units", "90")):
+        assert flow.set_field(e, name, value, nurse) == ""
+    assert lb.open_warnings(flow.procedure["id"]) == []  # not recorded while in the entry
+    listed = flow.open_warnings()
+    assert "per_site_max" in {w["rule"] for w in listed}
+    with pytest.raises(LogbookError, match="still open"):
+        flow.sign(doc)
+    for w in listed:
+        lb.override_warning(w["id"], "deliberate, large muscle", doc)
+    assert flow.sign(doc)["signed_at"]

@@ -485,7 +485,13 @@ class ProcedureFlow:
 
     # -- close, sign, amend, export -------------------------------------------------------------
     def open_warnings(self) -> list[dict]:
-        return [w for w in self.record()["dose_warnings"] if not w["override_reason"]]
+        """The procedure's dose warnings still open, each entry's current ones recorded
+        first (an entry never left has not recorded its own yet): what the close screen
+        lists and what a signature waits for. Those on a voided injection do not count."""
+        for e in self.entries:
+            if e.injection_id and not self.is_voided(e):
+                self.finish_entry(e)
+        return self.lb.open_warnings(self.procedure["id"])
 
     def incomplete(self) -> list[str]:
         """Injections not voided that still lack a muscle, a side or (with a vial) a dose:
@@ -529,6 +535,7 @@ class ProcedureFlow:
         return {}
 
     def sign(self, physician_id: str) -> dict:
+        self.open_warnings()  # none may be left unrecorded: the logbook refuses open ones
         self.procedure = self.lb.sign_off(self.procedure["id"], physician_id)
         return self.procedure
 
