@@ -278,12 +278,8 @@ def test_a_mark_pressed_with_no_procedure_open_is_never_saved_into_a_later_one(l
     flow = ProcedureFlow(lb)
     assert flow.on_mark(fake_mark(), nurse) is None and flow.on_mark(fake_mark(), None) is None
     assert len(flow.unassigned()) == 2 and flow.queued == []
-    flow.add_patient({"mrn": "UA-1", "family_name": "Later", "birth_date": "1970-01-01",
-                      "weight_kg": "70"}, nurse)
-    proc, msgs = flow.start({"kind": "botulinum", "indication": "spasticity",
-                             "physician_id": doc, "pain_before": "5", "timeout_identity": 1,
-                             "timeout_consent": 1, "timeout_side": 1}, nurse)
-    assert msgs == {} and flow.flush_queue(nurse) == []
+    proc = _started(lb, doc, nurse, "UA-1", flow).procedure
+    assert flow.flush_queue(nurse) == []
     assert lb.procedure(proc["id"])["injections"] == []  # nothing saved silently
     first, second = flow.unassigned()
     entry = flow.assign(first["id"], nurse)
@@ -302,12 +298,7 @@ def test_each_injection_is_drawn_from_its_own_vial_and_converts_with_it(lb, staf
     """Two vials of one product, two dilutions: the entry names the vial in use, one tap
     moves an injection to the other, and its volume follows that vial's dilution."""
     doc, nurse = (u["id"] for u in staff)
-    flow = ProcedureFlow(lb)
-    flow.add_patient({"mrn": "VV-1", "family_name": "Vials", "birth_date": "1970-01-01",
-                      "weight_kg": "70"}, nurse)
-    flow.start({"kind": "botulinum", "indication": "spasticity", "physician_id": doc,
-                "pain_before": "5", "timeout_identity": 1, "timeout_consent": 1,
-                "timeout_side": 1}, nurse)
+    flow = _started(lb, doc, nurse, "VV-1")
     form = {"product": "onabotulinumtoxinA", "vial_units": "100", "expiry": "2030-01",
             "reconstituted_at": "00:00"}
     a, _ = flow.add_vial({**form, "diluent_ml": "2", "lot": "C4471"}, nurse)
@@ -330,12 +321,7 @@ def test_a_warning_of_an_entry_never_left_is_recorded_before_the_signature(lb, s
     from app.logbook import LogbookError
 
     doc, nurse = (u["id"] for u in staff)
-    flow = ProcedureFlow(lb)
-    flow.add_patient({"mrn": "NL-1", "family_name": "Never", "birth_date": "1970-01-01",
-                      "weight_kg": "70"}, nurse)
-    flow.start({"kind": "botulinum", "indication": "spasticity", "physician_id": doc,
-                "pain_before": "5", "timeout_identity": 1, "timeout_consent": 1,
-                "timeout_side": 1}, nurse)
+    flow = _started(lb, doc, nurse, "NL-1")
     flow.add_vial({"product": "onabotulinumtoxinA", "vial_units": "100", "expiry": "2030-01",
                    "reconstituted_at": "00:00", "diluent_ml": "2", "lot": "C1"}, nurse)
     e = flow.new_entry(nurse)
@@ -349,3 +335,15 @@ def test_a_warning_of_an_entry_never_left_is_recorded_before_the_signature(lb, s
     for w in listed:
         lb.override_warning(w["id"], "deliberate, large muscle", doc)
     assert flow.sign(doc)["signed_at"]
+
+
+def _started(lb, doc, nurse, mrn, flow=None):
+    """A botulinum procedure started through the flow for a new patient `mrn`."""
+    flow = flow or ProcedureFlow(lb)
+    flow.add_patient({"mrn": mrn, "family_name": "Flow", "birth_date": "1970-01-01",
+                      "weight_kg": "70"}, nurse)
+    _, msgs = flow.start({"kind": "botulinum", "indication": "spasticity",
+                          "physician_id": doc, "pain_before": "5", "timeout_identity": 1,
+                          "timeout_consent": 1, "timeout_side": 1}, nurse)
+    assert msgs == {}
+    return flow
