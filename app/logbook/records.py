@@ -12,7 +12,6 @@ import re
 from app.logbook import ids
 from app.logbook.errors import LogbookError
 
-PATIENT_FIELDS = ("mrn", "family_name", "given_name", "birth_date", "sex", "weight_kg")
 PROCEDURE_FIELDS = ("kind", "indication", "physician_id", "nurse_id", "weight_kg",
                     "timeout_identity", "timeout_consent", "timeout_side", "timeout_at",
                     "started_at", "ended_at", "billing_codes", "pain_before", "pain_after",

@@ -46,7 +46,9 @@ SYNCHRONOUS = "FULL"  # the durability the app runs with; the bench measures thi
 WAL_LIMIT = 32 * 2**20
 BUSY_MS = 5000
 READABLE = {"users", "patients", "procedures", "vials", "injections"}
-SESSION_RULES = rules.SESSION_RULES
+# A snippet's EMG, its scale and its source: the columns a pending mark hands its injection.
+EMG_COLUMNS = ("fs", "channels", "frames", "uv_per_count", "injection_index", "encoding",
+               "samples", "sha256", "source_uri", "source_kind", "calibrated")
 
 
 
@@ -243,7 +245,7 @@ class Logbook:
     def add_patient(self, patient: dict, by: str) -> dict:
         self._user(by, "record")
         row = {"id": ids.new_id(), "created_at": ids.now(),
-               **validate.clean("patients", records.pick(patient, records.PATIENT_FIELDS))}
+               **validate.clean("patients", patient)}
         records.text(row, "mrn")
         records.text(row, "family_name")
         with self.transaction():
@@ -253,7 +255,7 @@ class Logbook:
                        reason: str | None = None) -> dict:
         self._user(by, "record")
         self._need("patients", patient_id, "patient")
-        changes = validate.clean("patients", records.pick(changes, records.PATIENT_FIELDS))
+        changes = validate.clean("patients", changes)
         for required in ("mrn", "family_name"):
             if required in changes and changes[required] is None:
                 raise LogbookError(f"{required} is required")
@@ -355,10 +357,9 @@ class Logbook:
         if set(changes) & roles.DOSE_FIELDS:
             roles.require(user, "amend_dose")
         if table == "procedures":
-            wanted = self._procedure_fields(records.pick(changes, records.AMENDABLE[table]))
+            wanted = self._procedure_fields(changes)
         else:
-            wanted = validate.clean(table, records.normalise(
-                records.pick(changes, records.AMENDABLE[table])))
+            wanted = validate.clean(table, changes)
         current = self._effective(table, [row])[0]
         if table == "vials":
             validate.in_catalogue(self.cat, "vials", wanted, current["product"])
@@ -425,14 +426,11 @@ class Logbook:
     def open_warnings(self, procedure_id: str) -> list[dict]:
         """Dose warnings of this procedure neither overridden nor on a voided injection."""
         rows = list(self.db.query(
-            """SELECT w.* FROM dose_warnings w LEFT JOIN injections i ON i.id = w.injection_id
-               WHERE w.procedure_id = ? AND w.override_reason IS NULL
-               ORDER BY w.created_at""", [procedure_id]))
-        if not rows:
-            return []
-        ids_ = [r["injection_id"] for r in rows if r["injection_id"]]
-        voided = {r["id"] for r in self._effective("injections", [
-            self._row("injections", i) for i in set(ids_)]) if r["voided"]}
+            "SELECT * FROM dose_warnings WHERE procedure_id = ? AND override_reason IS NULL "
+            "ORDER BY created_at", [procedure_id]))
+        injections = [self._row("injections", i)
+                      for i in {r["injection_id"] for r in rows if r["injection_id"]}]
+        voided = {r["id"] for r in self._effective("injections", injections) if r["voided"]}
         return [r for r in rows if r["injection_id"] not in voided]
 
     def _overrides(self, overrides: dict, by: str | None) -> dict:
@@ -447,8 +445,7 @@ class Logbook:
         self._user(by, "record")
         proc = self._need("procedures", procedure_id, "procedure")
         records.not_signed(proc)
-        fields = validate.clean("vials", records.normalise(records.pick(
-            vial, records.VIAL_FIELDS)))
+        fields = validate.clean("vials", vial)
         if not fields.get("product"):
             raise LogbookError("product is required")
         validate.in_catalogue(self.cat, "vials", fields)
@@ -474,8 +471,7 @@ class Logbook:
         self._user(by, "record")
         vial = self._need("vials", vial_id, "vial")
         records.not_signed(self._need("procedures", vial["procedure_id"], "procedure"))
-        changes = validate.clean("vials", records.normalise(records.pick(
-            changes, records.VIAL_FIELDS)))
+        changes = validate.clean("vials", changes)
         if "product" in changes and changes["product"] != vial["product"]:
             raise LogbookError("product: a vial's product is not changed; add the right vial "
                                "and void what was logged from this one")
@@ -517,22 +513,14 @@ class Logbook:
         overrides = self._overrides(overrides, override_by or by) if overrides else {}
         proc = self._need("procedures", procedure_id, "procedure")
         records.not_signed(proc)
-        fields = validate.clean("injections", records.normalise(records.pick(
-            injection, records.INJECTION_FIELDS)))
+        fields = validate.clean("injections", injection)
         validate.in_catalogue(self.cat, "injections", fields)
         fields = {k: v for k, v in fields.items() if v is not None}
         fields.pop("voided", None)  # an injection is logged as given; voiding comes after
         fields.setdefault("at", ids.now())
-        if pending_mark is not None:
-            if snippet is not None:
-                raise LogbookError("give a snippet or a pending mark, not both")
-            snippet = self._pending_snippet(pending_mark, procedure_id)
-        if snippet is not None:
-            samples, meta = snippets.validate(snippet)
-            blob, sha = snippets.encode(samples)
-            findings = snippet.get("findings")
-            if findings is not None and fields.get("emg_findings") is None:
-                fields["emg_findings"] = records.to_json(findings)
+        emg, findings = self._emg(snippet, pending_mark, procedure_id)
+        if findings is not None and fields.get("emg_findings") is None:
+            fields["emg_findings"] = findings
         with self.transaction():
             vial = None  # dry needling, or a needle placed without a drug
             if fields.get("vial_id") is not None:
@@ -555,23 +543,41 @@ class Logbook:
             row = {"id": ids.new_id(), "procedure_id": procedure_id, "seq": seq, **fields,
                    "voided": 0, "created_at": ids.now(), "created_by": by}
             stored = self._insert("injections", row, by)
-            snippet_id = ids.new_id() if snippet is not None else None
-            if snippet is not None:
-                self._insert("snippets", {
-                    "id": snippet_id, "injection_id": row["id"], **meta,
-                    "encoding": snippets.ENCODING, "samples": blob, "sha256": sha,
-                    "created_at": ids.now()}, by)
+            snippet_id = ids.new_id() if emg is not None else None
+            if emg is not None:
+                self._insert("snippets", {"id": snippet_id, "injection_id": row["id"], **emg,
+                                          "created_at": ids.now()}, by)
             recorded = self._record_warnings(proc, row["id"], vial, warnings, overrides,
                                              override_by or by)
             if pending_mark is not None:
                 self._update("pending_marks", pending_mark, {
                     "injection_id": row["id"], "procedure_id": procedure_id,
                     "taken_at": ids.now(), "taken_by": by}, by, action="take")
-        source = ({**provenance.source(meta["source_kind"], meta["source_uri"],
-                                       meta["calibrated"]), "snippet_id": snippet_id}
-                  if snippet is not None else None)
-        return {**records.decode(stored), "has_snippet": snippet is not None,
+        source = ({**provenance.source(emg["source_kind"], emg["source_uri"],
+                                       emg["calibrated"]), "snippet_id": snippet_id}
+                  if emg is not None else None)
+        return {**records.decode(stored), "has_snippet": emg is not None,
                 "emg_source": source, "warnings": recorded}
+
+    def _emg(self, snippet: dict | None, pending_mark: str | None, procedure_id: str
+             ) -> tuple[dict | None, str | None]:
+        """(the snippets row's EMG columns, the findings as JSON text) of a snippet given
+        (checked and compressed here) or of a pending mark (taken as it was stored: its EMG
+        was compressed once, when it was kept); (None, None) with neither."""
+        if pending_mark is not None:
+            if snippet is not None:
+                raise LogbookError("give a snippet or a pending mark, not both")
+            m = self._open_mark(pending_mark)
+            if m["procedure_id"] not in (None, procedure_id):
+                raise LogbookError("that mark was made during another procedure")
+            return {k: m[k] for k in EMG_COLUMNS}, m["findings"]
+        if snippet is None:
+            return None, None
+        samples, meta = snippets.validate(snippet)
+        blob, sha = snippets.encode(samples)
+        findings = snippet.get("findings")
+        return ({**meta, "encoding": snippets.ENCODING, "samples": blob, "sha256": sha},
+                records.to_json(findings) if findings is not None else None)
 
     def record_warnings(self, procedure_id: str, injection_id: str, warnings: list[dict],
                         overrides: dict | None = None, by: str | None = None) -> None:
@@ -605,7 +611,7 @@ class Logbook:
             [proc["id"]])}
         out = []
         for w in warnings:
-            if not repeat and w["rule"] in SESSION_RULES and \
+            if not repeat and w["rule"] in rules.SESSION_RULES and \
                     (w["rule"], w["product"] or "") in already:
                 continue
             reason = overrides.get(w["rule"])
@@ -653,8 +659,7 @@ class Logbook:
         records.not_signed(self._need("procedures", inj["procedure_id"], "procedure"))
         if inj["voided"]:
             raise LogbookError("this injection is voided: it is not edited (log it again)")
-        changes = validate.clean("injections", records.normalise(records.pick(
-            changes, records.INJECTION_FIELDS)))
+        changes = validate.clean("injections", changes)
         if "voided" in changes:
             raise LogbookError("voided: void an injection with its reason (void_injection)")
         validate.in_catalogue(self.cat, "injections", changes)
@@ -716,19 +721,6 @@ class Logbook:
         if mark["injection_id"] or mark["discarded_at"]:
             raise LogbookError("this mark was already taken by an injection or discarded")
         return mark
-
-    def _pending_snippet(self, mark_id: str, procedure_id: str) -> dict:
-        """An open pending mark's EMG as a snippet for `procedure_id`."""
-        m = self._open_mark(mark_id)
-        if m["procedure_id"] not in (None, procedure_id):
-            raise LogbookError("that mark was made during another procedure")
-        return {"samples": snippets.decode(m["samples"], m["frames"], m["channels"],
-                                           m["encoding"]),
-                "uv_per_count": m["uv_per_count"], "fs": m["fs"],
-                "injection_index": m["injection_index"],
-                "findings": json.loads(m["findings"]) if m["findings"] else None,
-                "source_uri": m["source_uri"], "source_kind": m["source_kind"],
-                "calibrated": bool(m["calibrated"])}
 
     def snippet(self, injection_id: str) -> dict | None:
         """The stored snippet with its samples as int16 (frames, channels), `calibrated` as

@@ -19,14 +19,15 @@ from dataclasses import dataclass
 
 from app.logbook import ids
 from app.logbook.errors import LogbookError
+from app.logbook.records import normalise, to_json
+from app.logbook.rules import expiry_date
 
 CODE_RE = r"[A-Za-z0-9\-/.]"
 
 
 @dataclass(frozen=True)
 class Field:
-    """One stored field: its kind and its bounds. `private` fields (who the patient is)
-    are never quoted back, even in part; no field is."""
+    """One stored field: its kind and its bounds. No refusal quotes the value."""
 
     name: str
     kind: str  # text, enum, number, integer, date, expiry, stamp, flag, json, id
@@ -110,8 +111,6 @@ class Field:
         return d.isoformat()
 
     def _expiry(self, v):
-        from app.logbook.rules import expiry_date
-
         if not isinstance(v, str) or not re.fullmatch(r"\d{4}-\d{2}(-\d{2})?", v.strip()):
             self._refuse("is YYYY-MM or YYYY-MM-DD")
         try:
@@ -144,8 +143,6 @@ class Field:
                 v = json.loads(v)
             except ValueError:
                 self._refuse("is not valid JSON")
-        from app.logbook.records import to_json
-
         text = to_json(v)
         if len(text) > self.longest:
             self._refuse(f"is at most {self.longest} characters as JSON")
@@ -229,10 +226,11 @@ REASON_LONGEST = 1000
 
 
 def clean(table: str, values: dict) -> dict:
-    """`values` checked and in their stored form; fields the table does not have are left
-    out (the caller picks them)."""
+    """The table's fields among `values`, checked and in their stored form; anything else
+    in `values` is left out."""
     fields = {f.name: f for f in TABLES[table]}
-    return {k: fields[k].check(v) for k, v in values.items() if k in fields}
+    given = normalise({k: v for k, v in values.items() if k in fields})
+    return {k: fields[k].check(v) for k, v in given.items()}
 
 
 def observation(values: dict) -> dict:
