@@ -310,8 +310,9 @@ def test_each_injection_is_drawn_from_its_own_vial_and_converts_with_it(lb, staf
     inj = flow.injection(e)
     assert (inj["vial_id"], inj["units"], inj["volume_ml"]) == (a["id"], 20.0, 0.4)
     assert e.text["volume_ml"] == "0.4" and flow.vial_id == a["id"]
-    assert flow.vial_label(a) == "BOTOX lot C4471: 5 U / 0.1 mL, 80 U left"
-    assert flow.vial_label(b) == "BOTOX lot C5512: 10 U / 0.1 mL, 100 U left"
+    labels = flow.vial_labels()
+    assert labels[a["id"]] == "BOTOX lot C4471: 5 U / 0.1 mL, 80 U left"
+    assert labels[b["id"]] == "BOTOX lot C5512: 10 U / 0.1 mL, 100 U left"
     assert flow.injection(flow.new_entry(nurse))["vial_id"] == a["id"]
 
 

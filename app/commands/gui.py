@@ -55,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
                                           fullscreen=args.fullscreen or saved.fullscreen)
     except ValueError as e:  # the settings file's density: --density is checked already
         raise UsageError(f"the settings' density: {e}") from None
-    print(f"needlepoint: density {density:g} ({source})")
+    print(f"needlepoint: density {density:g} ({source})" if density
+          else f"needlepoint: density: {source}'s own")
     from app.ui.main import NeedlepointApp
 
     NeedlepointApp(args.device, status=args.status).run()

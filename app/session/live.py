@@ -60,7 +60,10 @@ class Mark:
     source_uri: str | None = None  # the device's URI
     source_kind: str | None = None  # "amplifier", "simulator" or "replay"
     calibrated: bool | None = None  # whether the device's microvolt scale was calibrated
-    pending_id: str | None = None  # its row in the logbook's pending marks, once written
+    # Kept by the records (app.workflow.procedure): its row in the logbook's pending marks,
+    # once written, and the procedure open at the press (None: none was).
+    pending_id: str | None = None
+    procedure_id: str | None = None
 
     @property
     def complete(self) -> bool:

@@ -92,8 +92,9 @@ class EntryPanel(OrientedScreen):
             self.vial_message = "No vial yet: add one in Set-up"
         else:
             self.vial_message = ""
+        labels = flow.vial_labels() if flow.vials else {}
         for v in flow.vials:
-            b = Factory.NpPick(text=flow.vial_label(v),
+            b = Factory.NpPick(text=labels[v["id"]],
                                chosen=own is not None and own["id"] == v["id"])
             b.vial_id = v["id"]
             b.bind(on_release=lambda btn: self.choose_vial(btn.vial_id))

@@ -247,8 +247,7 @@ class ProcedureFlow:
         procedure become its injections."""
         if self.procedure is None:
             return []
-        mine = [m for m in self.queued
-                if getattr(m, "procedure_id", None) == self.procedure["id"]]
+        mine = [m for m in self.queued if m.procedure_id == self.procedure["id"]]
         saved = [self._save_mark(m, by) for m in mine]
         self.queued = [m for m in self.queued if m not in mine]
         return saved
@@ -290,8 +289,8 @@ class ProcedureFlow:
         fields_ = {"at": _pressed_at(mark), "guidance": "emg"}
         if self.vial_id:
             fields_["vial_id"] = self.vial_id
-        pending = getattr(mark, "pending_id", None)
-        emg = {"pending_mark": pending} if pending else {"snippet": snippet.from_mark(mark)}
+        emg = ({"pending_mark": mark.pending_id} if mark.pending_id
+               else {"snippet": snippet.from_mark(mark)})
         inj = self.lb.log_injection(self.procedure["id"], fields_, by, **emg)
         entry = Entry(inj["id"], mark, text={"guidance": "emg"})
         entry.recorded_rules = {w["rule"] for w in inj["warnings"]}
@@ -314,14 +313,21 @@ class ProcedureFlow:
     def record(self) -> dict:
         return self.lb.procedure(self.procedure["id"])
 
-    def vial_label(self, vial: dict) -> str:
-        """What the entry screen shows of a vial: brand, lot, dilution, units left."""
-        used = sum(float(i["units"] or 0) for i in self.record()["injections"]
-                   if i.get("vial_id") == vial["id"] and not i["voided"])
-        left = (f", {float(vial['vial_units']) - used - float(vial.get('units_wasted') or 0):g}"
-                " U left" if vial.get("vial_units") else "")
-        return (f"{dose.brand(self.cat, vial['product'])} lot {vial.get('lot') or '?'}: "
-                f"{dose.per_tenth_ml_text(self.cat, vial)}{left}")
+    def vial_labels(self) -> dict[str, str]:
+        """What the entry screen shows of each vial, by id: brand, lot, dilution, units
+        left (the record read once for all of them)."""
+        used: dict[str, float] = {}
+        for i in self.record()["injections"]:
+            if i.get("vial_id") and not i["voided"]:
+                used[i["vial_id"]] = used.get(i["vial_id"], 0.0) + float(i["units"] or 0)
+        labels = {}
+        for v in self.vials:
+            left = (float(v["vial_units"]) - used.get(v["id"], 0.0)
+                    - float(v.get("units_wasted") or 0))
+            labels[v["id"]] = (f"{dose.brand(self.cat, v['product'])} lot "
+                               f"{v.get('lot') or '?'}: {dose.per_tenth_ml_text(self.cat, v)}"
+                               + (f", {left:g} U left" if v.get("vial_units") else ""))
+        return labels
 
     def set_vial(self, entry: Entry, vial_id: str, by: str) -> str:
         """The vial this injection was drawn from (one tap); it becomes the vial in use
