@@ -192,7 +192,6 @@ def test_a_procedure_from_setup_to_signature_and_history(lb, users, tmp_path):
     assert flow.set_field(e2, "volume_ml", "0.4", nurse) == ""
     assert e2.text["units"] == "20"
     assert flow.set_field(e2, "volume_ml", "-1", nurse) == "Volume cannot be negative"
-    flow.finish_entry(e2)
     assert [t["text"] for t in flow.totals()] == ["BOTOX  80 U of 400"]
     assert flow.close("", {vial["id"]: "-2"}, nurse) == {
         "injections": "Injection 3: choose a muscle, choose the side, enter units or volume "
@@ -316,9 +315,10 @@ def test_each_injection_is_drawn_from_its_own_vial_and_converts_with_it(lb, staf
     assert flow.injection(flow.new_entry(nurse))["vial_id"] == a["id"]
 
 
-def test_a_warning_of_an_entry_never_left_is_recorded_before_the_signature(lb, staff):
-    """90 U typed into a biceps and the procedure closed without leaving the entry: the
-    close screen lists the warning and the signature waits for its override."""
+def test_a_warning_is_recorded_the_moment_its_dose_is_confirmed(lb, staff):
+    """90 U confirmed in a biceps: the warning is on record at once (the app may die right
+    after); the close screen lists it and the signature waits for its override. A dose
+    corrected before that withdraws it instead."""
     from app.logbook import LogbookError
 
     doc, nurse = (u["id"] for u in staff)
@@ -326,15 +326,24 @@ def test_a_warning_of_an_entry_never_left_is_recorded_before_the_signature(lb, s
     flow.add_vial({"product": "onabotulinumtoxinA", "vial_units": "100", "expiry": "2030-01",
                    "reconstituted_at": "00:00", "diluent_ml": "2", "lot": "C1"}, nurse)
     e = flow.new_entry(nurse)
-    for name, value in (("muscle", "biceps_brachii"), ("side", "left"), ("units", "90")):
+    for name, value in (("muscle", "biceps_brachii"), ("side", "left")):
         assert flow.set_field(e, name, value, nurse) == ""
-    assert lb.open_warnings(flow.procedure["id"]) == []  # not recorded while in the entry
-    listed = flow.open_warnings()
-    assert "per_site_max" in {w["rule"] for w in listed}
+    assert flow.preview(e, "units", "90") == "= 1.8 mL, Enter to save"
+    assert lb.open_warnings(flow.procedure["id"]) == []  # a preview records nothing
+    assert flow.set_field(e, "units", "90", nurse) == ""
+    listed = lb.open_warnings(flow.procedure["id"])
+    assert [w["rule"] for w in listed] == ["per_site_max"] == \
+        [w["rule"] for w in flow.open_warnings()] == [w["rule"] for w in flow.warnings(e)]
     with pytest.raises(LogbookError, match="still open"):
         flow.sign(doc)
+    e2 = flow.new_entry(nurse)
+    for name, value in (("muscle", "brachialis"), ("side", "left"), ("units", "70"),
+                        ("units", "40")):
+        assert flow.set_field(e2, name, value, nurse) == ""
+    assert flow.warnings(e2) == [] and len(flow.open_warnings()) == 1
     for w in listed:
-        lb.override_warning(w["id"], "deliberate, large muscle", doc)
+        assert flow.override(e, w, "deliberate, large muscle", doc) == ""
+    flow.close("2", {}, nurse)
     assert flow.sign(doc)["signed_at"]
 
 

@@ -321,6 +321,34 @@ def m0005_pending_marks(db: Database) -> None:
             changes'); END""")
 
 
+@migrations(name="0006_warning_withdrawn")
+def m0006_warning_withdrawn(db: Database) -> None:
+    """A dose warning recorded the moment its value was confirmed, and then made moot by a
+    corrected value before sign-off, is withdrawn: kept, with when, by whom and why, and no
+    longer open. A warning is decided once: overridden by a physician with a reason, or
+    withdrawn with a note; never both, never twice, and the warning itself never changes."""
+    for col in ("withdrawn_at TEXT", "withdrawn_by TEXT REFERENCES users(id)",
+                "withdrawn_note TEXT"):
+        db.execute(f"ALTER TABLE dose_warnings ADD COLUMN {col}")
+    db.execute("DROP TRIGGER dose_warnings_override")
+    same = """NEW.rule IS OLD.rule AND NEW.message IS OLD.message
+          AND NEW.value IS OLD.value AND NEW.limit_value IS OLD.limit_value
+          AND NEW.injection_id IS OLD.injection_id AND NEW.product IS OLD.product
+          AND NEW.source IS OLD.source AND NEW.created_at IS OLD.created_at"""
+    db.execute(f"""CREATE TRIGGER dose_warnings_decided BEFORE UPDATE ON dose_warnings
+        WHEN NOT (OLD.override_reason IS NULL AND OLD.withdrawn_at IS NULL AND {same} AND (
+            (NEW.withdrawn_at IS NULL AND NEW.withdrawn_by IS NULL
+             AND NEW.withdrawn_note IS NULL
+             AND NEW.override_reason IS NOT NULL AND length(trim(NEW.override_reason)) > 0
+             AND (SELECT role FROM users WHERE id = NEW.override_by) IS 'physician')
+         OR (NEW.override_reason IS NULL AND NEW.override_by IS NULL
+             AND NEW.override_at IS NULL
+             AND NEW.withdrawn_at IS NOT NULL AND NEW.withdrawn_by IS NOT NULL
+             AND NEW.withdrawn_note IS NOT NULL AND length(trim(NEW.withdrawn_note)) > 0)))
+        BEGIN SELECT RAISE(ABORT, 'a dose warning is decided once: overridden by a
+            physician with a reason, or withdrawn with a note'); END""")
+
+
 def names() -> list[str]:
     """Every migration this Needlepoint knows, oldest first."""
     return [m.name for m in migrations._migrations]

@@ -25,6 +25,9 @@ ADULT_AGE = 18
 # recorded once per procedure.
 SESSION_RULES = {"min_interval", "mixed_products", "no_weight", "unknown_product",
                  "lot_expired", "age_unknown"}
+# The injection fields the rules read: confirming one of them runs them again.
+INPUTS = {"muscle", "side", "units", "volume_ml", "dose_mg", "vial_id", "at"}
+
 
 def vial_volume_ml(cat: Catalogue, vial: dict) -> float | None:
     """Volume of drug in the vial once prepared: the diluent for a powder; the solution's own

@@ -427,7 +427,7 @@ class Logbook:
         """Dose warnings of this procedure neither overridden nor on a voided injection."""
         rows = list(self.db.query(
             "SELECT * FROM dose_warnings WHERE procedure_id = ? AND override_reason IS NULL "
-            "ORDER BY created_at", [procedure_id]))
+            "AND withdrawn_at IS NULL ORDER BY created_at", [procedure_id]))
         injections = [self._row("injections", i)
                       for i in {r["injection_id"] for r in rows if r["injection_id"]}]
         voided = {r["id"] for r in self._effective("injections", injections) if r["voided"]}
@@ -607,7 +607,8 @@ class Logbook:
         """`repeat`: an amendment's warnings, recorded even when the session already has
         one of the same rule (the amended dose is a new decision)."""
         already = {(r[0], r[1]) for r in self.db.execute(
-            "SELECT rule, coalesce(product, '') FROM dose_warnings WHERE procedure_id = ?",
+            "SELECT rule, coalesce(product, '') FROM dose_warnings WHERE procedure_id = ? "
+            "AND withdrawn_at IS NULL",
             [proc["id"]])}
         out = []
         for w in warnings:
@@ -631,6 +632,9 @@ class Logbook:
         w = self._need("dose_warnings", warning_id, "dose warning")
         if w["override_reason"]:
             raise LogbookError("this warning was already overridden")
+        if w["withdrawn_at"]:
+            raise LogbookError("this warning was withdrawn (" + w["withdrawn_note"] + "): "
+                               "nothing to override")
         reason = validate.reason(reason, "an override's reason")
         with self.transaction():
             return self._update("dose_warnings", warning_id, {
@@ -665,8 +669,59 @@ class Logbook:
         validate.in_catalogue(self.cat, "injections", changes)
         changes = self._completed(inj, changes)
         with self.transaction():
-            return records.decode(self._update("injections", injection_id, changes, by,
+            done = records.decode(self._update("injections", injection_id, changes, by,
                                                reason))
+            if changes.keys() & rules.INPUTS:
+                self._settle_warnings(inj["procedure_id"], injection_id, changes, by)
+        return done
+
+    def _settle_warnings(self, procedure_id: str, injection_id: str, changes: dict,
+                         by: str) -> None:
+        """The dose rules the moment a value is confirmed: a warning the injection raises
+        now is recorded at once (open, for a physician), and an open one that the change made
+        moot (on this injection, or a session total on another) is withdrawn with a note.
+        One whose wording changed (another dose) is withdrawn and recorded anew. An
+        overridden warning stays as the physician decided it."""
+        proc = self._need("procedures", procedure_id, "procedure")
+        recorded = list(self.db.query(
+            "SELECT * FROM dose_warnings WHERE procedure_id = ? AND withdrawn_at IS NULL",
+            [procedure_id]))
+        now_raised = {}
+        for inj_id in {injection_id} | {w["injection_id"] for w in recorded
+                                         if w["injection_id"] and not w["override_reason"]}:
+            now_raised[inj_id] = self._warnings_now(proc, inj_id)
+        note = "no longer raised once " + " and ".join(
+            f"{k} became {_shown(v)}" for k, v in changes.items())
+        for w in recorded:
+            if w["override_reason"] or w["injection_id"] not in now_raised:
+                continue
+            if (w["rule"], w["message"]) not in {(x["rule"], x["message"])
+                                                 for x in now_raised[w["injection_id"]]}:
+                self._update("dose_warnings", w["id"], {
+                    "withdrawn_at": ids.now(), "withdrawn_by": by, "withdrawn_note": note},
+                    by, note, action="withdraw")
+        kept = {(w["rule"], w["message"]) for w in recorded if w["injection_id"] ==
+                injection_id}
+        settled = {w["rule"] for w in recorded if w["injection_id"] == injection_id
+                   and w["override_reason"]}
+        new = [w for w in now_raised[injection_id]
+               if (w["rule"], w["message"]) not in kept and w["rule"] not in settled]
+        if new:
+            inj = self._need("injections", injection_id, "injection")
+            self._record_warnings(proc, injection_id, self._row("vials", inj["vial_id"]),
+                                  new, {}, None)
+
+    def _warnings_now(self, proc: dict, injection_id: str) -> list[dict]:
+        """The dose rules on one injection of an unsigned procedure as it now stands."""
+        inj = self._need("injections", injection_id, "injection")
+        if inj["voided"] or not inj.get("vial_id"):
+            return []
+        vial = self._need("vials", inj["vial_id"], "vial")
+        patient = self._need("patients", proc["patient_id"], "patient")
+        session = [r for r in self._session(proc["id"]) if r["id"] != injection_id]
+        return rules.check(self.cat, patient=patient, procedure=proc, vial=vial,
+                           proposed=inj, session=session,
+                           history=self._history(patient["id"], proc["id"]))
 
     # pending marks ---------------------------------------------------------------------
     def add_pending_mark(self, snippet: dict, *, pressed_at, procedure_id: str | None = None
@@ -868,3 +923,10 @@ class Logbook:
 
     def schema_version(self) -> list[str]:
         return [m.name for m in migrations.applied(self.db)]
+
+
+def _shown(value) -> str:
+    """A changed value as a note about it says it: 40 not 40.0, "nothing" for None."""
+    if value is None:
+        return "nothing"
+    return f"{value:g}" if isinstance(value, float) else str(value)

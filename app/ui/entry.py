@@ -1,8 +1,10 @@
 """Injection entry, opened by each mark (button or pedal) on the live screen: the muscle by
 region with search and the patient's usual muscles first, side, site, units (volume
 computed) or volume (units computed), guidance, the analyser's findings, twitch, adverse
-event. Each field is saved the moment it is right; the running totals against the limits
-stay in view; a warning is overridden only with a reason, by a physician."""
+event. A field is saved once, when it is confirmed (a pick, Enter, the focus leaving, or
+the entry closing), never per keystroke; a dose's warning is recorded with it. The running
+totals against the limits stay in view; a warning is overridden only with a reason, by a
+physician."""
 
 from __future__ import annotations
 
@@ -104,6 +106,7 @@ class EntryPanel(OrientedScreen):
         user = self.ctx.user_id()
         if user is None or self.entry is None or self.voided:
             return
+        self.commit_typed()
         flow, entry = self.ctx.flow, self.entry
         self.vial_message = flow.set_vial(entry, vial_id, user)
         typed = entry.text.get("units")
@@ -119,10 +122,10 @@ class EntryPanel(OrientedScreen):
         return dp(1)
 
     def open(self, entry) -> None:
-        """Show one injection (the newest mark opens itself); leaving one records its open
-        warnings for the physician."""
-        if self.entry is not None and self.entry is not entry:
-            self.ctx.flow.finish_entry(self.entry)
+        """Show one injection (the newest mark opens itself); what was typed into the one
+        left and not yet confirmed is confirmed as it leaves."""
+        if self.entry is not entry:
+            self.commit_typed()
         self.entry = entry
         self._fill_list()
         self.show(entry)
@@ -142,8 +145,7 @@ class EntryPanel(OrientedScreen):
         self._syncing = True
         try:
             for wid, name in ENTRY_FIELDS.items():
-                self.ids[wid].text = t.get(name, "")
-                self.ids[wid].message = m.get(name, "")
+                self.ids[wid].show(t.get(name, ""), m.get(name, ""))
         finally:
             self._syncing = False
         self.muscle = t.get("muscle") or ""
@@ -170,6 +172,25 @@ class EntryPanel(OrientedScreen):
         self._update_dose()
 
     # -- fields ------------------------------------------------------------------------
+    def commit_typed(self) -> None:
+        """The entry closes (another opens, the screen is left, the tablet locks): each
+        field typed into and not yet confirmed is confirmed now, once."""
+        if self.entry is None or self.voided:
+            return
+        for wid in ENTRY_FIELDS:
+            self.ids[wid].confirm()
+
+    def on_pre_leave(self, *_):
+        self.commit_typed()
+
+    def preview(self, name: str, text: str) -> None:
+        """As units or volume are typed: the other, from the vial's dilution, under the
+        field; nothing is saved until the value is confirmed."""
+        if self._syncing or self.entry is None or self.voided:
+            return
+        wid = {v: k for k, v in ENTRY_FIELDS.items()}[name]
+        self.ids[wid].note = self.ctx.flow.preview(self.entry, name, text)
+
     def edit(self, name: str, text) -> None:
         if self._syncing or self.entry is None or self.voided:
             return
@@ -181,13 +202,14 @@ class EntryPanel(OrientedScreen):
             other = "volume" if name == "units" else "units"
             self._syncing = True
             try:
-                self.ids[other].text = self.entry.text.get(ENTRY_FIELDS[other], "")
-                self.ids[other].message = self.entry.messages.get(ENTRY_FIELDS[other], "")
+                self.ids[other].show(self.entry.text.get(ENTRY_FIELDS[other], ""),
+                                     self.entry.messages.get(ENTRY_FIELDS[other], ""))
             finally:
                 self._syncing = False
         wid = {v: k for k, v in ENTRY_FIELDS.items()}.get(name)
         if wid:
             self.ids[wid].message = msg
+            self.ids[wid].note = ""
         if name == "muscle":
             self.muscle_message = msg
         if name in ("muscle", "side", "units", "volume_ml"):
@@ -301,8 +323,7 @@ class EntryPanel(OrientedScreen):
         self._update_dose()
 
     def close_procedure(self) -> None:
-        if self.entry is not None:
-            self.ctx.flow.finish_entry(self.entry)
+        self.commit_typed()
         self.ctx.show("close")
 
 

@@ -33,7 +33,12 @@ class Section(BoxLayout):
 
 
 class Field(Section):
-    """Title, a text input and the message about what was typed (kept as typed)."""
+    """Title, a text input and the message about what was typed (kept as typed).
+
+    `on_edit` comes with each keystroke (for a preview); `on_confirm` once per value the
+    person confirmed: Enter, or the focus leaving with the text changed since it was shown
+    or last confirmed. A screen that records fields binds `on_confirm`, so the record holds
+    what was meant, not what was typed on the way."""
 
     title = StringProperty("")
     text = StringProperty("")
@@ -41,13 +46,32 @@ class Field(Section):
     message = StringProperty("")
     note = StringProperty("")  # a neutral line under the input (what was computed)
     password = BooleanProperty(False)
-    __events__ = ("on_edit",)  # (field, text) each time the text changes
+    confirmed = StringProperty("")  # the text as last shown from the record or confirmed
+    __events__ = ("on_edit", "on_confirm")
 
     def changed(self, value: str) -> None:
         self.text = value
         self.dispatch("on_edit", value)
 
+    def show(self, text: str, message: str = "") -> None:
+        """Text from the record: shown as it stands, nothing to confirm."""
+        self.confirmed = text
+        self.text = text
+        self.message = message
+
+    @property
+    def pending(self) -> bool:
+        return self.text != self.confirmed
+
+    def confirm(self) -> None:
+        if self.pending:
+            self.confirmed = self.text
+            self.dispatch("on_confirm", self.text)
+
     def on_edit(self, value: str) -> None:
+        pass
+
+    def on_confirm(self, value: str) -> None:
         pass
 
 

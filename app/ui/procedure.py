@@ -36,6 +36,7 @@ class ProcedureScreen(Screen):
         super().__init__(name="procedure", **kw)
         for name in ("setup", "entry", "close"):
             self.ids.steps.get_screen(name).ctx = self
+        access.before_lock.append(self.ids.steps.get_screen("entry").commit_typed)
 
     def on_pre_enter(self, *_):
         self.refresh()

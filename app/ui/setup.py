@@ -86,7 +86,7 @@ class SetupPanel(OrientedScreen):
         weight = pt.get("weight_kg")
         self.patient_text = (f"{pt['family_name']}, {pt.get('given_name') or ''}  "
                              f"MRN {pt['mrn']}  born {pt.get('birth_date') or '?'}")
-        self.ids.weight.text = f"{weight:g}" if weight else ""
+        self.ids.weight.show(f"{weight:g}" if weight else "")
         self.last_text = last_session_text(flow, pt["id"])
 
     def add_patient(self) -> None:

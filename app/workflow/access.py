@@ -27,6 +27,9 @@ class Access:
         self.clock = clock
         self.user: dict | None = None
         self.last_activity = clock()
+        # Called with the user still signed in, just before any lock: what they typed and
+        # did not confirm is theirs to record (the entry closing confirms it).
+        self.before_lock: list[Callable[[], None]] = []
 
     @property
     def lock_after_s(self) -> float:
@@ -76,6 +79,9 @@ class Access:
             return f"Too many wrong PINs: try again in {e.wait_s} s"
 
     def lock(self) -> None:
+        if self.user is not None:
+            for fn in self.before_lock:
+                fn()
         self.user = None
 
     def activity(self) -> None:

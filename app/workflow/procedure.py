@@ -34,7 +34,6 @@ class Entry:
     mark: object = None
     text: dict = field(default_factory=dict)
     messages: dict = field(default_factory=dict)
-    recorded_rules: set = field(default_factory=set)
 
 
 class ProcedureFlow:
@@ -270,7 +269,6 @@ class ProcedureFlow:
             fields_["vial_id"] = self.vial_id
         inj = self.lb.log_injection(self.procedure["id"], fields_, by, pending_mark=pending_id)
         entry = Entry(inj["id"], None, text={"guidance": "emg"})
-        entry.recorded_rules = {w["rule"] for w in inj["warnings"]}
         self.entries.append(entry)
         return entry
 
@@ -293,7 +291,6 @@ class ProcedureFlow:
                else {"snippet": snippet.from_mark(mark)})
         inj = self.lb.log_injection(self.procedure["id"], fields_, by, **emg)
         entry = Entry(inj["id"], mark, text={"guidance": "emg"})
-        entry.recorded_rules = {w["rule"] for w in inj["warnings"]}
         self.entries.append(entry)
         return entry
 
@@ -354,9 +351,26 @@ class ProcedureFlow:
         inj = self.lb.row("injections", entry.injection_id)
         return next((v for v in self.vials if v["id"] == (inj or {}).get("vial_id")), None)
 
+    def preview(self, entry: Entry, name: str, text: str) -> str:
+        """What units or volume being typed would make of the other, at this injection's
+        vial's dilution; nothing is saved. "" when there is nothing to say yet."""
+        vial = self.vial_of(entry)
+        c = (fields.parse_units if name == "units" else fields.parse_volume)(text)
+        if vial is None or not c.ok or c.value is None:
+            return ""
+        if name == "units":
+            done = dose.complete(self.cat, vial, units=c.value, volume_ml=None)
+            other = done["volume_ml"] is not None and f"{done['volume_ml']:g} mL"
+        else:
+            done = dose.complete(self.cat, vial, units=None, volume_ml=c.value)
+            other = (done["units"] is not None and f"{done['units']:g} U") or (
+                done["dose_mg"] is not None and f"{done['dose_mg']:g} mg")
+        return f"= {other}, Enter to save" if other else ""
+
     def set_field(self, entry: Entry, name: str, text, by: str) -> str:
-        """Check one field as typed and save it at once when it is right. Returns the
-        message for beside the field ("" when saved). Units fill in the volume and volume
+        """Check one confirmed field and save it when it is right (the logbook records
+        the dose warnings it raises). Returns the message for beside the field ("" when
+        saved). Units fill in the volume and volume
         the units, from the vial's dilution."""
         entry.text[name] = text
         changes: dict = {}
@@ -422,56 +436,23 @@ class ProcedureFlow:
         return next((p for p in self.plan if p["muscle"] == muscle), None)
 
     def warnings(self, entry: Entry) -> list[dict]:
-        """The dose warnings this injection raises as it now reads (this injection itself
-        not counted twice), with those already recorded and their overrides."""
-        rec = self.record()
-        inj = next(i for i in rec["injections"] if i["id"] == entry.injection_id)
-        vial = next((v for v in rec["vials"] if v["id"] == inj.get("vial_id")), None)
-        recorded = [w for w in rec["dose_warnings"] if w["injection_id"] == inj["id"]]
-        if vial is None:
-            return recorded
-        product_of = {v["id"]: v["product"] for v in rec["vials"]}
-        session = [{**i, "product": product_of.get(i["vial_id"])} for i in rec["injections"]
-                   if i["id"] != inj["id"] and not i["voided"] and i.get("vial_id")]
-        history = self.lb.prior_injections(rec["patient_id"], rec["id"])
-        found = rules.check(self.cat, patient=rec["patient"], procedure=rec, vial=vial,
-                            proposed={"muscle": inj.get("muscle"), "side": inj.get("side"),
-                                      "units": inj.get("units"),
-                                      "volume_ml": inj.get("volume_ml"), "at": inj["at"]},
-                            session=session, history=history)
-        have = {w["rule"] for w in recorded}
-        session_rules = {w["rule"] for w in rec["dose_warnings"]} & rules.SESSION_RULES
-        new = [w for w in found if w["rule"] not in have and w["rule"] not in session_rules]
-        return recorded + new
+        """The dose warnings recorded on this injection and not withdrawn, overridden or
+        open. The logbook records each the moment the value that raises it is confirmed
+        (app.logbook.store.update_injection), so what is shown is what is on record."""
+        return list(self.lb.db.query(
+            "SELECT * FROM dose_warnings WHERE injection_id = ? AND withdrawn_at IS NULL "
+            "ORDER BY created_at", [entry.injection_id]))
 
     def override(self, entry: Entry, warning: dict, reason: str, physician_id: str) -> str:
-        """A physician's override of one warning, with its reason."""
+        """A physician's override of one recorded warning, with its reason."""
         c = fields.parse_reason(reason)
         if not c.ok:
             return c.message
         try:
-            if warning.get("id"):
-                self.lb.override_warning(warning["id"], c.value, physician_id)
-            else:
-                self._record(entry, [warning], {warning["rule"]: c.value}, physician_id)
+            self.lb.override_warning(warning["id"], c.value, physician_id)
         except LogbookError as e:
             return str(e)
         return ""
-
-    def finish_entry(self, entry: Entry) -> None:
-        """Leaving an injection: its warnings not overridden are recorded, open, for the
-        physician to decide before signing."""
-        open_ = [w for w in self.warnings(entry) if not w.get("id")]
-        if open_:
-            self._record(entry, open_, {}, None)
-
-    def _record(self, entry: Entry, warnings: list[dict], overrides: dict,
-                who: str | None) -> None:
-        # The logbook records warnings only inside log_injection; an injection completed
-        # field by field needs the same recording afterwards (see docs/workflow.md).
-        self.lb.record_warnings(self.procedure["id"], entry.injection_id, warnings,
-                                overrides, who)
-        entry.recorded_rules |= {w["rule"] for w in warnings}
 
     def totals(self) -> list[dict]:
         rec = self.record()
@@ -491,12 +472,8 @@ class ProcedureFlow:
 
     # -- close, sign, amend, export -------------------------------------------------------------
     def open_warnings(self) -> list[dict]:
-        """The procedure's dose warnings still open, each entry's current ones recorded
-        first (an entry never left has not recorded its own yet): what the close screen
-        lists and what a signature waits for. Those on a voided injection do not count."""
-        for e in self.entries:
-            if e.injection_id and not self.is_voided(e):
-                self.finish_entry(e)
+        """The procedure's dose warnings still open: what the close screen lists and what a
+        signature waits for. Those on a voided injection do not count."""
         return self.lb.open_warnings(self.procedure["id"])
 
     def incomplete(self) -> list[str]:
@@ -541,7 +518,6 @@ class ProcedureFlow:
         return {}
 
     def sign(self, physician_id: str) -> dict:
-        self.open_warnings()  # none may be left unrecorded: the logbook refuses open ones
         self.procedure = self.lb.sign_off(self.procedure["id"], physician_id)
         return self.procedure
 
