@@ -126,6 +126,14 @@ def choose_user(app, role: str) -> None:
     raise LookupError(role)
 
 
+def new_patient(setup, mrn: str, family: str, given: str, born: str, weight: str):
+    ids = setup.ids
+    for field, text in ((ids.mrn, mrn), (ids.family, family), (ids.given, given),
+                        (ids.born, born), (ids.new_weight, weight)):
+        yield from type_into(field, text)
+    yield from touch(button(setup, "Add patient"))
+
+
 def button(root, text: str):
     for w in root.walk():
         if getattr(w, "text", None) == text and hasattr(w, "trigger_action"):
@@ -293,12 +301,7 @@ def workflow(app, args):
     setup = proc.ids.steps.get_screen("setup")
     ids = setup.ids
     # A new patient, bad input first: each field says what is wrong and keeps the text.
-    yield from type_into(ids.mrn, "MRN-2024")
-    yield from type_into(ids.family, "Lindqvist")
-    yield from type_into(ids.given, "Maja")
-    yield from type_into(ids.born, "2099-01-01")
-    yield from type_into(ids.new_weight, "sixty")
-    yield from touch(button(setup, "Add patient"))
+    yield from new_patient(setup, "MRN-2024", "Lindqvist", "Maja", "2099-01-01", "sixty")
     out["messages"]["patient"] = {"born": ids.born.message, "weight": ids.new_weight.message,
                                   "kept": [ids.born.text, ids.new_weight.text]}
     yield from type_into(ids.born, "1970-04-09")

@@ -163,7 +163,7 @@ def run_export(args) -> int:
         if args.format == "csv":
             from app.logbook import export_csv
 
-            files = export_csv.export(records, out)
+            files = export_csv.export(records, out, users)
         elif args.format == "fhir":
             from app.logbook import export_fhir
 

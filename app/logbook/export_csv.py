@@ -10,20 +10,23 @@ import csv
 import json
 from pathlib import Path
 
+from app.logbook import wording
 from devices.files import atomic_write
 
 PROCEDURE_COLUMNS = ("procedure_id", "mrn", "kind", "indication", "started_at", "ended_at",
                      "weight_kg", "timeout_identity", "timeout_consent", "timeout_side",
                      "billing_codes", "pain_before", "pain_after", "products", "injections",
-                     "open_warnings", "signed_at", "amendments")
+                     "open_warnings", "signed_at", "signed_by", "amendments",
+                     "amendment_notes")
 INJECTION_COLUMNS = ("procedure_id", "injection_id", "seq", "at", "product", "lot", "expiry",
                      "muscle", "side", "site", "units", "volume_ml", "dose_mg", "needle_gauge",
                      "needle_length_mm", "guidance", "twitch", "adverse_event", "voided",
                      "amended", "has_snippet", "emg_source", "source_kind", "source_uri",
-                     "calibrated", "emg_findings")
+                     "calibrated", "emg_findings", "dose_warnings")
 
 
-def export(records: list[dict], out: Path) -> list[Path]:
+def export(records: list[dict], out: Path, users: dict[str, dict] | None = None
+           ) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     procs, injs = out / "procedures.csv", out / "injections.csv"
     # Patients' records (MRN, doses, findings): owner-only, as the logbook.
@@ -31,17 +34,18 @@ def export(records: list[dict], out: Path) -> list[Path]:
         w = csv.DictWriter(f, PROCEDURE_COLUMNS)
         w.writeheader()
         for r in records:
-            w.writerow(procedure_row(r))
+            w.writerow(procedure_row(r, users))
     with atomic_write(injs, 0o600, newline="") as f:
         w = csv.DictWriter(f, INJECTION_COLUMNS)
         w.writeheader()
         for r in records:
-            for row in injection_rows(r):
+            for row in injection_rows(r, users):
                 w.writerow(row)
     return [procs, injs]
 
 
-def procedure_row(r: dict) -> dict:
+def procedure_row(r: dict, users: dict | None = None) -> dict:
+    voided = {i["id"] for i in r["injections"] if i["voided"]}
     totals = "; ".join(f"{k} {_total(t)}" for k, t in r["totals"].items())
     return {"procedure_id": r["id"], "mrn": r["patient"]["mrn"], "kind": r["kind"],
             "indication": r["indication"], "started_at": r["started_at"],
@@ -50,14 +54,20 @@ def procedure_row(r: dict) -> dict:
             "timeout_side": r["timeout_side"], "billing_codes": " ".join(r["billing_codes"]),
             "pain_before": r["pain_before"], "pain_after": r["pain_after"], "products": totals,
             "injections": sum(1 for i in r["injections"] if not i["voided"]),
-            "open_warnings": sum(1 for w in r["dose_warnings"] if not w["override_reason"]),
-            "signed_at": r["signed_at"], "amendments": len(r["amendments"])}
+            "open_warnings": sum(1 for w in r["dose_warnings"] if wording.warning_state(
+                w, {}, w["injection_id"] in voided).startswith("OPEN")),
+            "signed_at": r["signed_at"], "signed_by": wording.who(users or {}, r["signed_by"])
+            if r["signed_by"] else "", "amendments": len(r["amendments"]),
+            "amendment_notes": " | ".join(wording.amendment(a, users or {}, r["signed_by"])
+                                          for a in r["amendments"])}
 
 
-def injection_rows(r: dict):
+def injection_rows(r: dict, users: dict | None = None):
     vials = {v["id"]: v for v in r["vials"]}
     for i in r["injections"]:
         v = vials.get(i["vial_id"], {})
+        warned = " | ".join(wording.warning(w, users or {}, bool(i["voided"]))
+                            for w in r["dose_warnings"] if w["injection_id"] == i["id"])
         yield {"procedure_id": r["id"], "injection_id": i["id"], "seq": i["seq"],
                "at": i["at"], "product": v.get("product"), "lot": v.get("lot"),
                "expiry": v.get("expiry"), "muscle": i["muscle"], "side": i["side"],
@@ -67,7 +77,8 @@ def injection_rows(r: dict):
                "twitch": i["twitch"], "adverse_event": i["adverse_event"],
                "voided": i["voided"], "amended": int(bool(i.get("amended"))),
                "has_snippet": int(i["has_snippet"]), **_source(i.get("emg_source")),
-               "emg_findings": json.dumps(i["emg_findings"]) if i["emg_findings"] else ""}
+               "emg_findings": json.dumps(i["emg_findings"]) if i["emg_findings"] else "",
+               "dose_warnings": warned}
 
 
 def _source(src: dict | None) -> dict:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from app.logbook import ids, rules
+from app.logbook import ids, rules, wording
 from devices.files import atomic_write
 
 SNOMED = "http://snomed.info/sct"
@@ -52,12 +52,12 @@ def bundle(r: dict, users: dict[str, dict] | None = None) -> dict:
     for role in ("physician_id", "nurse_id"):
         if r.get(role):
             entries.append(_practitioner(r[role], users.get(r[role]), role[:-3]))
-    entries.append(_procedure(r))
+    entries.append(_procedure(r, users))
     for v in r["vials"]:
         entries.append(_medication(v))
     for i in r["injections"]:
         if i.get("vial_id"):
-            entries.append(_administration(r, i))
+            entries.append(_administration(r, i, users))
         if i.get("emg_source"):
             entries.append(_emg(r, i))
     return {
@@ -100,7 +100,7 @@ def _practitioner(user_id: str, user: dict | None, role: str) -> dict:
     return res
 
 
-def _procedure(r: dict) -> dict:
+def _procedure(r: dict, users: dict) -> dict:
     codes = [{"system": CPT, "code": c} for c in r.get("billing_codes") or []]
     period = {"start": _dt(r["started_at"])}
     if r.get("ended_at"):
@@ -115,8 +115,7 @@ def _procedure(r: dict) -> dict:
                      f"{', ' + o['muscle'] if o.get('muscle') else ''}"
                      f"{' ' + o['side'] if o.get('side') else ''}): {o['value']:g}")
     for a in r.get("amendments", []):
-        notes.append(f"Amended {a['at'][:16]}: {a['tbl']} {', '.join(a['changes'])}: "
-                     f"{a['reason']}")
+        notes.append("Amended " + wording.amendment(a, users, r.get("signed_by")))
     res = {"resourceType": "Procedure", "id": r["id"],
            "status": "completed" if r.get("ended_at") else "in-progress",
            "code": {"text": KIND_TEXT.get(r["kind"], r["kind"]),
@@ -147,7 +146,7 @@ def _medication(v: dict) -> dict:
     return res
 
 
-def _administration(r: dict, i: dict) -> dict:
+def _administration(r: dict, i: dict, users: dict) -> dict:
     if i.get("units") is not None:
         dose = {"value": float(i["units"]), "unit": "U", "system": UCUM, "code": "[U]"}
     elif i.get("dose_mg") is not None:
@@ -162,6 +161,8 @@ def _administration(r: dict, i: dict) -> dict:
                                     "display": "Intramuscular route"}]}}
     if dose:
         dosage["dose"] = dose
+    if i.get("volume_ml") is not None:
+        dosage["text"] = f"{i['volume_ml']:g} mL"
     res = {"resourceType": "MedicationAdministration", "id": i["id"],
            "status": "entered-in-error" if i.get("voided") else "completed",
            "medicationReference": _ref(i["vial_id"]), "subject": _ref(r["patient_id"]),
@@ -179,6 +180,9 @@ def _administration(r: dict, i: dict) -> dict:
         notes.append(f"local twitch response: {_yn(i['twitch'])}")
     if i.get("adverse_event"):
         notes.append(f"adverse event: {i['adverse_event']}")
+    for w in r.get("dose_warnings", []):
+        if w["injection_id"] == i["id"]:
+            notes.append("dose warning: " + wording.warning(w, users, bool(i.get("voided"))))
     if notes:
         res["note"] = [{"text": n} for n in notes]
     return res

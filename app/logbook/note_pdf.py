@@ -12,7 +12,7 @@ from pathlib import Path
 
 from fpdf import FPDF
 
-from app.logbook import catalogue
+from app.logbook import catalogue, wording
 from app.logbook.errors import LogbookError
 from devices.files import atomic_write
 
@@ -46,8 +46,8 @@ def note(r: dict, users: dict[str, dict]) -> FPDF:
     _line(pdf, f"Patient: {name}   MRN {p['mrn']}   born {p.get('birth_date') or '?'}   "
                f"weight {r.get('weight_kg') or '?'} kg")
     _line(pdf, f"Indication: {r.get('indication') or '-'}")
-    _line(pdf, f"Physician: {_who(users, r.get('physician_id'))}   Nurse: "
-               f"{_who(users, r.get('nurse_id'))}")
+    _line(pdf, f"Physician: {wording.who(users, r.get('physician_id'))}   Nurse: "
+               f"{wording.who(users, r.get('nurse_id'))}")
     _line(pdf, f"Start {_t(r['started_at'])}   End {_t(r.get('ended_at'))}   (UTC)")
     _line(pdf, f"Time-out: identity {_yn(r['timeout_identity'])}, consent "
                f"{_yn(r['timeout_consent'])}, side {_yn(r['timeout_side'])}")
@@ -60,7 +60,7 @@ def note(r: dict, users: dict[str, dict]) -> FPDF:
                    f"{_v(v.get('diluent_ml'))} mL  prepared {_t(v.get('reconstituted_at'))}  "
                    f"wasted {_v(v.get('units_wasted'))} U")
     _heading(pdf, "Injections")
-    product = {v["id"]: v["product"] for v in r["vials"]}
+    product = {v["id"]: f"{v['product']} lot {v.get('lot') or '?'}" for v in r["vials"]}
     muscle = _muscle_names()
     for i in r["injections"]:
         dose = (f"{i['units']:g} U" if i["units"] is not None else
@@ -81,10 +81,11 @@ def note(r: dict, users: dict[str, dict]) -> FPDF:
         _line(pdf, f"{key}: {amount} in {t['volume_ml']:g} mL, {t['injections']} injections")
     if r["dose_warnings"]:
         _heading(pdf, "Dose warnings")
+        voided = {i["id"] for i in r["injections"] if i["voided"]}
+        seq = {i["id"]: i["seq"] for i in r["injections"]}
         for w in r["dose_warnings"]:
-            state = (f"OVERRIDDEN by {_who(users, w['override_by'])}: {w['override_reason']}"
-                     if w["override_reason"] else "NOT OVERRIDDEN")
-            _line(pdf, f"{w['message']}  [{state}]")
+            where = f"{seq[w['injection_id']]}. " if w.get("injection_id") in seq else ""
+            _line(pdf, where + wording.warning(w, users, w.get("injection_id") in voided))
     if r.get("observations"):
         _heading(pdf, "Observations")
         for o in r["observations"]:
@@ -93,11 +94,9 @@ def note(r: dict, users: dict[str, dict]) -> FPDF:
     if r["amendments"]:
         _heading(pdf, "Amendments after sign-off")
         for a in r["amendments"]:
-            changes = "; ".join(f"{k}: {c['old']} -> {c['new']}" for k, c in a["changes"].items())
-            _line(pdf, f"{_t(a['at'])} {_who(users, a['by'])}: {a['tbl']} {changes}. "
-                       f"Reason: {a['reason']}")
+            _line(pdf, wording.amendment(a, users, r.get("signed_by")))
     _heading(pdf, "Signature")
-    _line(pdf, f"Signed {_t(r['signed_at'])} by {_who(users, r.get('signed_by'))}"
+    _line(pdf, f"Signed {_t(r['signed_at'])} by {wording.who(users, r.get('signed_by'))}"
           if r.get("signed_at") else "NOT SIGNED")
     _line(pdf, f"Record {r['id']}")
     return pdf
@@ -123,12 +122,6 @@ def _heading(pdf: FPDF, text: str) -> None:
 
 def _latin1(text: str) -> str:
     return text.encode("latin-1", "replace").decode("latin-1")
-
-
-def _who(users: dict, user_id: str | None) -> str:
-    if not user_id:
-        return "-"
-    return (users.get(user_id) or {}).get("name") or user_id[:8]
 
 
 def _t(stamp: str | None) -> str:

@@ -395,23 +395,32 @@ class Logbook:
                   if k not in wanted and done.get(k) is not None}
         return {**wanted, **filled}
 
-    def _amended_warnings(self, proc: dict, injection: dict, overrides: dict, user: dict
-                          ) -> None:
-        """The dose rules on an amended injection, as at entry. A signed record keeps no
-        open warning: each one not already overridden for this injection needs an override
-        now."""
-        if injection.get("voided") or not injection.get("vial_id"):
-            return
-        vial = self._need("vials", injection["vial_id"], "vial")
-        patient = self._need("patients", proc["patient_id"], "patient")
-        session = [r for r in self._session(proc["id"]) if r["id"] != injection["id"]]
-        warnings = rules.check(self.cat, patient=patient, procedure=proc, vial=vial,
-                               proposed=injection, session=session,
-                               history=self._history(patient["id"], proc["id"]))
+    def amendment_warnings(self, procedure_id: str, injection_id: str, changes: dict
+                           ) -> tuple[dict, list[dict]]:
+        """What amending an injection would make of it (its values with the other of units
+        or volume recomputed from its vial) and the dose warnings that would then need a
+        physician's override; nothing is written. For the screen, before it is confirmed."""
+        proc = self._need("procedures", procedure_id, "procedure")
+        row = self._need("injections", injection_id, "injection")
+        current = self._effective("injections", [row])[0]
+        wanted = self._completed(current, validate.clean("injections", changes))
+        amended = {**current, **wanted}
+        return amended, self._amendment_rules(proc, amended)
+
+    def _amendment_rules(self, proc: dict, injection: dict) -> list[dict]:
+        """The dose rules on an amended injection, as at entry, less those already
+        overridden for it."""
+        warnings = self._rules_on(proc, injection)
         settled = {r[0] for r in self.db.execute(
             "SELECT rule FROM dose_warnings WHERE injection_id = ? AND override_reason IS "
             "NOT NULL", [injection["id"]])}
-        new = [w for w in warnings if w["rule"] not in settled]
+        return [w for w in warnings if w["rule"] not in settled]
+
+    def _amended_warnings(self, proc: dict, injection: dict, overrides: dict, user: dict
+                          ) -> None:
+        """A signed record keeps no open warning: each one the amended injection raises and
+        not already overridden for it needs an override now."""
+        new = self._amendment_rules(proc, injection)
         if not new:
             return
         given = self._overrides(overrides, user["id"]) if overrides else {}
@@ -420,6 +429,7 @@ class Logbook:
             raise LogbookError(
                 "the amended dose raises warnings that need a physician's override with a "
                 "reason: " + "; ".join(f"{w['rule']}: {w['message']}" for w in missing))
+        vial = self._need("vials", injection["vial_id"], "vial")
         self._record_warnings(proc, injection["id"], vial, new, given, user["id"],
                               repeat=True)
 
@@ -713,14 +723,18 @@ class Logbook:
 
     def _warnings_now(self, proc: dict, injection_id: str) -> list[dict]:
         """The dose rules on one injection of an unsigned procedure as it now stands."""
-        inj = self._need("injections", injection_id, "injection")
-        if inj["voided"] or not inj.get("vial_id"):
+        return self._rules_on(proc, self._need("injections", injection_id, "injection"))
+
+    def _rules_on(self, proc: dict, injection: dict) -> list[dict]:
+        """The dose rules on one injection (as given: stored, or amended) among the rest of
+        its procedure and the patient's other procedures."""
+        if injection.get("voided") or not injection.get("vial_id"):
             return []
-        vial = self._need("vials", inj["vial_id"], "vial")
+        vial = self._need("vials", injection["vial_id"], "vial")
         patient = self._need("patients", proc["patient_id"], "patient")
-        session = [r for r in self._session(proc["id"]) if r["id"] != injection_id]
+        session = [r for r in self._session(proc["id"]) if r["id"] != injection["id"]]
         return rules.check(self.cat, patient=patient, procedure=proc, vial=vial,
-                           proposed=inj, session=session,
+                           proposed=injection, session=session,
                            history=self._history(patient["id"], proc["id"]))
 
     # pending marks ---------------------------------------------------------------------

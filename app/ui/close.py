@@ -1,6 +1,7 @@
 """Close and sign: the summary (injections, totals per product, units wasted, findings,
 pain before and after), the warnings still open, the physician's signature with a PIN, then
-amendments only, and the note printed (PDF) or exported."""
+amendments only (each shown as it will be recorded, authorised by the PIN of the physician
+who signed or of another physician as co-signer), and the note printed (PDF) or exported."""
 
 from __future__ import annotations
 
@@ -34,6 +35,9 @@ class ClosePanel(OrientedScreen):
     status = StringProperty("")
     sign_message = StringProperty("")
     amend_message = StringProperty("")
+    amend_preview_text = StringProperty("")
+    amend_by = StringProperty("")  # the physician whose PIN authorises an amendment
+    amend_by_name = StringProperty("")
     export_message = StringProperty("")
     end_message = StringProperty("")
 
@@ -59,7 +63,8 @@ class ClosePanel(OrientedScreen):
             lines.append(r["text"] + (f"\n     {r['findings']}" if r["findings"] else "")
                          + ("   twitch" if r["twitch"] else "")
                          + (f"\n     ADVERSE: {r['adverse_event']}" if r["adverse_event"]
-                            else ""))
+                            else "")
+                         + "".join(f"\n     Dose warning: {w}" for w in r["warnings"]))
         self.summary_text = "\n".join(lines) or "No injection recorded."
         after = s["pain_after"] if s["pain_after"] is not None else "-"
         pain = f"Pain before {s['pain_before']}, after {after}"
@@ -71,6 +76,7 @@ class ClosePanel(OrientedScreen):
                        "Record pain after and units wasted, then end.")
         self._fill_wasted()
         self._fill_warnings()
+        self._fill_amend_who()
 
     def _fill_wasted(self) -> None:
         box = self.ids.wasted
@@ -135,26 +141,71 @@ class ClosePanel(OrientedScreen):
         self.sign_message = ""
         self.refresh()
 
-    def amend(self) -> None:
-        flow = self.ctx.flow
-        user = self.ctx.user_id()
-        if user is None:
+    # -- amendments after the signature --------------------------------------------------
+    def _fill_amend_who(self) -> None:
+        """The physician who signed, chosen by default; any other physician may authorise
+        instead when the signer is away, and is recorded as the amendment's author beside
+        the signer (the note says "co-signer")."""
+        box = self.ids.amend_who
+        box.clear_widgets()
+        signer = (self.ctx.flow.procedure or {}).get("signed_by")
+        if not self.signed or not signer:
             return
-        from app.workflow import fields
+        if self.amend_by not in {u["id"] for u in self._physicians()}:
+            self.amend_by = signer
+        for u in self._physicians():
+            b = Factory.NpPick(text=u["name"] + (" (signed)" if u["id"] == signer
+                                                 else " (co-signer)"),
+                               chosen=u["id"] == self.amend_by)
+            b.user_id = u["id"]
+            b.bind(on_release=lambda btn: self.choose_amend_by(btn.user_id))
+            box.add_widget(b)
+        self.amend_by_name = next(u["name"] for u in self._physicians()
+                                  if u["id"] == self.amend_by)
 
-        seq = fields.parse_site(self.ids.amend_n.text, required=True)
-        units = fields.parse_units(self.ids.amend_units.text, required=True)
-        self.ids.amend_n.message = "" if seq.ok else "Injection number, as listed above"
-        self.ids.amend_units.message = units.message
-        if not (seq.ok and units.ok):
+    def _physicians(self) -> list[dict]:
+        return [u for u in self.ctx.access.users() if u["role"] == "physician"]
+
+    def choose_amend_by(self, user_id: str) -> None:
+        self.amend_by = user_id
+        self._fill_amend_who()
+
+    def amend_preview(self) -> dict:
+        """The amendment as it would be recorded, shown as it is typed; nothing saved."""
+        ids = self.ids
+        found = self.ctx.flow.units_amendment(ids.amend_n.text, ids.amend_units.text)
+        text = found["text"]
+        if found["warnings"]:
+            text += ("\nSaving also overrides, with the reason below: "
+                     + "; ".join(w["message"] for w in found["warnings"]))
+        self.amend_preview_text = text
+        return found
+
+    def amend(self) -> None:
+        flow, access, ids = self.ctx.flow, self.ctx.access, self.ids
+        if self.ctx.user_id() is None:
             return
-        rec = flow.record()
-        inj = next((i for i in rec["injections"] if i["seq"] == seq.value), None)
-        if inj is None:
-            self.ids.amend_n.message = "No injection with that number"
+        found = self.amend_preview()
+        ids.amend_n.message = found["messages"]["seq"]
+        ids.amend_units.message = found["messages"]["units"]
+        if not found["changes"]:
             return
-        self.amend_message = flow.amend("injections", inj["id"], {"units": units.value},
-                                        self.ids.amend_reason.text, user) or "Amendment saved."
+        who = self.amend_by
+        msg = access.check(who, ids.amend_pin.text, role="physician")
+        ids.amend_pin.text = ""
+        if msg:
+            self.amend_message = f"{self.amend_by_name}'s PIN: {msg}"
+            return
+        reason = ids.amend_reason.text
+        overrides = {w["rule"]: reason for w in found["warnings"]}
+        self.amend_message = flow.amend("injections", found["injection"]["id"],
+                                        found["changes"], reason, who,
+                                        overrides=overrides) or "Amendment saved."
+        if self.amend_message == "Amendment saved.":
+            for f in (ids.amend_n, ids.amend_units):
+                f.show("")
+            ids.amend_reason.text = ""
+            self.amend_preview_text = ""
         self.refresh()
 
     def export(self, kind: str) -> None:

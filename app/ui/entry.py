@@ -156,15 +156,15 @@ class EntryPanel(OrientedScreen):
         self.guidance = t.get("guidance") or "emg"
         self.twitch = bool(t.get("twitch"))
         words = []
-        if entry is not None and entry.mark is not None:
+        emg = flow.emg_of(entry) if entry is not None else None
+        if emg is not None:
             from app.logbook.provenance import label
             from app.session.activity import findings
 
-            mark = entry.mark
             # Where the EMG came from first: simulated or replayed EMG never passes for the
             # patient's; an uncalibrated amplifier's words leave out what needs microvolts.
-            words = [label(mark.source_kind, mark.source_uri, mark.calibrated)] + findings(
-                mark.findings or {}, calibrated=mark.calibrated is not False)
+            words = [label(emg["kind"], emg["uri"], emg["calibrated"])] + findings(
+                emg["findings"], calibrated=emg["calibrated"] is not False)
         self.findings_text = ("EMG at the mark: " + "; ".join(words)) if words else (
             "No EMG mark for this injection" if entry else
             "No injection yet: press MARK INJECTION or the pedal on the live screen")
@@ -212,6 +212,8 @@ class EntryPanel(OrientedScreen):
             self.ids[wid].note = ""
         if name == "muscle":
             self.muscle_message = msg
+        if name in ("units", "volume_ml"):
+            self._fill_vials(self.entry)  # units left in each vial
         if name in ("muscle", "side", "units", "volume_ml"):
             self._update_dose()
 

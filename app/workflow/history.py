@@ -138,7 +138,7 @@ def export(lb: Logbook, procedure_id: str, kind: str, out: Path) -> list[Path]:
         return note_pdf.export([rec], out, users)
     if kind == "csv":
         from app.logbook import export_csv
-        return export_csv.export([rec], out)
+        return export_csv.export([rec], out, users)
     if kind == "fhir":
         from app.logbook import export_fhir
         return export_fhir.export([rec], out, users)

@@ -7,11 +7,12 @@ thrown away (the screens keep the text)."""
 from __future__ import annotations
 
 import datetime
+import json
 import logging
 import time
 from dataclasses import dataclass, field
 
-from app.logbook import Logbook, LogbookError, ids, rules
+from app.logbook import Logbook, LogbookError, ids, rules, wording
 from app.workflow import dose, fields, snippet
 from app.workflow.fields import Checked
 
@@ -304,6 +305,24 @@ class ProcedureFlow:
         self.entries.append(entry)
         return entry
 
+    def emg_of(self, entry: Entry) -> dict | None:
+        """Where the injection's EMG came from and what the analyser found in it
+        ({kind, uri, calibrated, findings}), from its live mark or, for a mark assigned
+        from the pending ones, from the record; None when it has no EMG."""
+        m = entry.mark
+        if m is not None:
+            return {"kind": m.source_kind, "uri": m.source_uri, "calibrated": m.calibrated,
+                    "findings": m.findings or {}}
+        row = self.lb.db.execute(
+            "SELECT s.source_kind, s.source_uri, s.calibrated, i.emg_findings FROM injections "
+            "i JOIN snippets s ON s.injection_id = i.id WHERE i.id = ?",
+            [entry.injection_id]).fetchone()
+        if row is None:
+            return None
+        return {"kind": row[0], "uri": row[1],
+                "calibrated": None if row[2] is None else bool(row[2]),
+                "findings": json.loads(row[3]) if row[3] else {}}
+
     def injection(self, entry: Entry) -> dict:
         return next(i for i in self.record()["injections"] if i["id"] == entry.injection_id)
 
@@ -521,38 +540,77 @@ class ProcedureFlow:
         self.procedure = self.lb.sign_off(self.procedure["id"], physician_id)
         return self.procedure
 
-    def amend(self, table: str, row_id: str, changes: dict, reason: str, by: str) -> str:
+    def amend(self, table: str, row_id: str, changes: dict, reason: str, by: str, *,
+              overrides: dict | None = None) -> str:
         c = fields.parse_reason(reason)
         if not c.ok:
             return c.message
         try:
-            self.lb.amend(self.procedure["id"], table, row_id, changes, c.value, by)
+            self.lb.amend(self.procedure["id"], table, row_id, changes, c.value, by,
+                          overrides=overrides)
         except LogbookError as e:
             return str(e)
         return ""
 
-    def summary(self) -> dict:
+    def units_amendment(self, seq_text: str, units_text: str) -> dict:
+        """An amendment of one injection's units, checked and shown before it is confirmed:
+        {"messages": {field: message}, "injection": the record's injection or None,
+        "text": its dose now and as amended (the volume recomputed from its vial),
+        "warnings": those the amended dose raises, which the amendment must override}."""
+        seq = fields.parse_site(seq_text, required=True)
+        units = fields.parse_units(units_text, required=True)
+        out = {"messages": {"seq": "" if seq.ok else "Injection number, as listed above",
+                            "units": units.message},
+               "injection": None, "text": "", "warnings": [], "changes": {}}
+        if not seq.ok:
+            return out
         rec = self.record()
-        return summary(self.cat, rec)
+        inj = next((i for i in rec["injections"] if i["seq"] == seq.value), None)
+        if inj is None:
+            out["messages"]["seq"] = "No injection with that number"
+            return out
+        out["injection"] = inj
+        if not units.ok:
+            return out
+        try:
+            amended, warnings = self.lb.amendment_warnings(self.procedure["id"], inj["id"],
+                                                           {"units": units.value})
+        except LogbookError as e:
+            out["messages"]["units"] = str(e)
+            return out
+        vial = next((v for v in rec["vials"] if v["id"] == inj.get("vial_id")), None)
+        at = f" at {dose.per_tenth_ml_text(self.cat, vial)}" if vial else ""
+        name = self.cat.muscles.get(inj.get("muscle") or "", {}).get("name", "muscle ?")
+        out["text"] = (f"Injection {inj['seq']}, {name} {inj.get('side') or ''}: "
+                       f"{_dose_text(inj)} -> {_dose_text(amended)}{at}")
+        out["warnings"] = warnings
+        out["changes"] = {"units": units.value}
+        return out
+
+    def summary(self) -> dict:
+        return summary(self.cat, self.record(), {u["id"]: u for u in self.lb.users()})
 
 
-def summary(cat, rec: dict) -> dict:
+def summary(cat, rec: dict, users: dict | None = None) -> dict:
     """What the close screen and the history detail show of one procedure."""
+    users = users or {}
     names = {k: m["name"] for k, m in cat.muscles.items()}
+    lots = {v["id"]: f"  lot {v.get('lot') or '?'}" for v in rec["vials"]} \
+        if len(rec["vials"]) > 1 else {}
     rows = []
     for i in rec["injections"]:
         words = (i.get("emg_findings") or {}).get("words") or []
-        dose_text = (f"{i['units']:g} U" if i.get("units") is not None else
-                     f"{i['dose_mg']:g} mg" if i.get("dose_mg") is not None else "no dose")
-        vol = f" ({i['volume_ml']:g} mL)" if i.get("volume_ml") is not None else ""
         rows.append({
             "id": i["id"], "seq": i["seq"], "voided": bool(i["voided"]),
             "has_snippet": bool(i.get("has_snippet")),
             "text": (f"{i['seq']}. {names.get(i.get('muscle'), i.get('muscle') or 'muscle ?')}"
-                     f" {i.get('side') or ''} site {i.get('site') or '-'}: {dose_text}{vol}"
+                     f" {i.get('side') or ''} site {i.get('site') or '-'}: {_dose_text(i)}"
+                     f"{lots.get(i.get('vial_id'), '')}"
                      f"{'  VOID' if i['voided'] else ''}"),
             "findings": "; ".join(words) if words else "",
-            "twitch": bool(i.get("twitch")), "adverse_event": i.get("adverse_event")})
+            "twitch": bool(i.get("twitch")), "adverse_event": i.get("adverse_event"),
+            "warnings": [wording.warning(w, users, bool(i["voided"]))
+                         for w in rec["dose_warnings"] if w["injection_id"] == i["id"]]})
     wasted = sum(float(v.get("units_wasted") or 0) for v in rec["vials"])
     pop = rules.population(rec["patient"].get("birth_date"), rec["started_at"])
     totals = dose.running_totals(cat, rec["injections"], rec["vials"], pop)
@@ -562,6 +620,12 @@ def summary(cat, rec: dict) -> dict:
             "followup_pain": [o["value"] for o in pain if o["timepoint"] == "followup"],
             "warnings": rec["dose_warnings"], "signed": bool(rec.get("signed_at")),
             "amendments": rec["amendments"]}
+
+
+def _dose_text(i: dict) -> str:
+    amount = (f"{i['units']:g} U" if i.get("units") is not None else
+              f"{i['dose_mg']:g} mg" if i.get("dose_mg") is not None else "no dose")
+    return amount + (f" ({i['volume_ml']:g} mL)" if i.get("volume_ml") is not None else "")
 
 
 def _pressed_at(mark) -> datetime.datetime:
