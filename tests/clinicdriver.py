@@ -25,6 +25,7 @@ from tests.workflowdriver import (
     into_view,
     new_patient,
     pin,
+    pin_checked,
     seed,
     shot,
     touch,
@@ -108,11 +109,15 @@ class Timed:
 
 
 def clinic(app, args):
+    from app.ui.close import ClosePanel
     from app.ui.entry import EntryPanel
 
     timed = Timed()
-    for name in ("edit", "choose_vial", "override", "void"):
+    for name in ("edit", "choose_vial", "override", "_update_dose", "void"):
         timed.wrap(EntryPanel, name)
+    for name in ("end", "sign", "_sign", "amend", "_amend", "amend_preview", "refresh",
+                 "_fill_wasted", "_fill_warnings", "_fill_amend_who"):
+        timed.wrap(ClosePanel, name)
     out_dir = Path(args["out"])
     out_dir.mkdir(parents=True, exist_ok=True)
     sm = app.root
@@ -201,6 +206,7 @@ def clinic(app, args):
     yield from type_into(row.ids.reason, "large muscle, deliberate dose")
     yield from type_into(row.ids.pin, DOC_PIN)
     yield from touch(button(row, "Override"))
+    yield from pin_checked(lambda: row.error)
     res["entry3"]["overridden"] = [c.done for c in entry.ids.warnings.children]
     step("entry3-overridden")
     # 7. The nurse hands the tablet over and takes it back: lock, sign in.
@@ -251,6 +257,7 @@ def clinic(app, args):
     res["end_message"] = close.end_message
     yield from type_into(close.ids.sign_pin, DOC_PIN)
     yield from touch(button(close, "Sign procedure"))
+    yield from pin_checked(lambda: close.sign_message)
     res["signed"] = close.signed
     step("signed")
     # 12. An amendment after the signature: injection 1 was 25 U, not 20.
@@ -261,10 +268,12 @@ def clinic(app, args):
     yield from type_into(close.ids.amend_reason, "25 U given, 20 U written")
     yield from type_into(close.ids.amend_pin, "0000")
     yield from touch(button(close, "Save amendment"))
+    yield from pin_checked(lambda: close.amend_message)
     res["amend_wrong_pin"] = close.amend_message
     step("amend-preview")
     yield from type_into(close.ids.amend_pin, DOC_PIN)
     yield from touch(button(close, "Save amendment"))
+    yield from pin_checked(lambda: close.amend_message)
     res["amend_message"] = close.amend_message
     res["summary_after_amend"] = close.summary_text
     step("amended")

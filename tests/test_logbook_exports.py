@@ -153,3 +153,27 @@ def test_pdf_note_per_procedure(book, tmp_path):
         users = {u["id"]: u for u in lb.users()}
     pdf = note_pdf.note(rec, users)
     assert pdf.pages_count >= 1
+
+
+def test_an_amendment_by_another_physician_is_named_a_co_signers_everywhere(tmp_path):
+    from app.logbook import export_csv, export_fhir, note_pdf
+    from tests.test_ui_clinic import pdf_text
+
+    with Logbook(tmp_path / "lb.db") as lb:
+        doc, _nurse = demo.users(lb)
+        other = lb.add_user({"name": "Dr Ben Okoro", "role": "physician", "pin": "8642"},
+                            by=doc["id"])
+        rec = demo.procedure(lb, sign=True)
+        first = rec["injections"][0]
+        lb.amend(rec["id"], "injections", first["id"], {"units": first["units"] + 5},
+                 "5 U more were given", other["id"])
+        rec = lb.procedure(rec["id"])
+        users = {u["id"]: u for u in lb.users()}
+    said = (f"Dr Ben Okoro (co-signer; signed by {users[doc['id']]['name']}): injection "
+            f"units {first['units']:g} -> {first['units'] + 5:g}")
+    (procs, _injs) = export_csv.export([rec], tmp_path / "csv", users)
+    assert said in next(csv.DictReader(procs.open()))["amendment_notes"]
+    (fhir,) = export_fhir.export([rec], tmp_path / "fhir", users)
+    assert said in fhir.read_text()
+    (pdf,) = note_pdf.export([rec], tmp_path / "pdf", users)
+    assert said in pdf_text(pdf)

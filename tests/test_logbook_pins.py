@@ -235,6 +235,41 @@ def test_sign_in_and_a_signature_say_how_long_to_wait(lb, users, t):
     assert said == "Too many wrong PINs: try again in 30 s"
 
 
+def test_a_pin_checked_later_leaves_the_caller_and_counts_as_a_pin_checked_now(lb, users, t):
+    """The hash is checked on a thread of its own; the count is written by the caller's
+    thread (here, the test's queue standing for the app's next frame), with the same
+    verdicts, lockout and audit entries as a check made at once."""
+    import queue
+    import threading
+
+    posted: queue.Queue = queue.Queue()
+    access = Access(lb, post=posted.put)
+    said: list[str] = []
+    main = threading.get_ident()
+
+    def run(user: str, pin: str, role: str | None = "physician") -> str:
+        access.check_later(user, pin, role, lambda words: said.append(
+            (words, threading.get_ident() == main)))
+        while len(said) == 0:
+            posted.get(timeout=30)()  # the caller's thread runs what was posted
+        return said.pop()
+
+    assert run(users["doc"], DOC_PIN) == ("", True)
+    assert run(users["doc"], "0000") == ("Wrong PIN: try again", True)
+    assert run(users["nurse"], NURSE_PIN) == ("Only a physician may do this", True)
+    words, on_main = run(users["doc"], "12")  # not a PIN on its face: never hashed, counted
+    assert words == "A PIN is 4 to 12 digits" and on_main
+    for _ in range(3):
+        run(users["doc"], "0000")
+    assert run(users["doc"], "0000") == ("Too many wrong PINs: try again in 30 s", True)
+    assert run(users["doc"], DOC_PIN) == ("Too many wrong PINs: try again in 30 s", True)
+    actions = [r[0] for r in lb.db.execute(
+        "SELECT action FROM audit WHERE tbl = 'pin_attempts' AND row_id = ? ORDER BY seq",
+        [users["doc"]])]
+    assert actions == ["insert", "pin_right"] + ["pin_wrong"] * 5 + ["pin_refused"]
+    assert lb.verify()["ok"]
+
+
 @pytest.mark.parametrize(("asked", "kept"), [(0, LOCK_FLOOR_S), (None, LOCK_FLOOR_S),
                                              (1, LOCK_FLOOR_S), (-5, LOCK_FLOOR_S),
                                              (120, 120), (10**6, LOCK_CEILING_S)])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import stat
 import zlib
@@ -32,8 +33,9 @@ EXPECTED = {1: ("C4471", "biceps_brachii", "left", 25.0, 0.5, 0),  # 20 U amende
 @pytest.fixture(scope="module")
 def session(tmp_path_factory):
     home = tmp_path_factory.mktemp("clinic")
+    shots = os.environ.get("CLINIC_SHOTS") or str(home / "shots")  # a screenshot a step
     with display(DISPLAYS) as disp:
-        res = result(start("clinic", {"out": str(home / "shots")}, home, disp,
+        res = result(start("clinic", {"out": shots}, home, disp,
                            driver="tests.clinicdriver"), 420)
     return home, res
 

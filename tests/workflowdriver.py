@@ -126,6 +126,15 @@ def choose_user(app, role: str) -> None:
     raise LookupError(role)
 
 
+def pin_checked(said):
+    """Wait out a PIN's check (on a thread of its own: Access.check_later) until `said()`,
+    the words it leaves on screen, are its verdict."""
+    from app.ui.forms import PinGate
+
+    yield TAP_GAP_S
+    yield from until(lambda: said() != PinGate.CHECKING)
+
+
 def new_patient(setup, mrn: str, family: str, given: str, born: str, weight: str):
     ids = setup.ids
     for field, text in ((ids.mrn, mrn), (ids.family, family), (ids.given, given),
@@ -368,6 +377,7 @@ def workflow(app, args):
             yield from type_into(row.ids.reason, "large muscle, deliberate dose")
             yield from type_into(row.ids.pin, DOC_PIN)
             yield from touch(button(row, "Override"))
+            yield from pin_checked(lambda r=row: r.error)
             out["overridden"] = [c.done for c in entry.ids.warnings.children]
     out["totals_end"] = [t for t, _c in entry.totals]
     # The idle lock: records hide, the live screen and marking carry on.
@@ -412,9 +422,11 @@ def workflow(app, args):
     yield from touch(button(close, "End procedure"))
     yield from type_into(close.ids.sign_pin, NURSE_PIN)
     yield from touch(button(close, "Sign procedure"))
+    yield from pin_checked(lambda: close.sign_message)
     out["messages"]["sign"] = close.sign_message
     yield from type_into(close.ids.sign_pin, DOC_PIN)
     yield from touch(button(close, "Sign procedure"))
+    yield from pin_checked(lambda: close.sign_message)
     out["signed"] = close.signed
     out["summary"] = close.totals_text
     yield from touch(button(close, "Print (PDF)"))

@@ -67,14 +67,16 @@ class Attempt:
         return self.action == "pin_right"
 
 
-def attempt(state: dict, stored_hash: str, pin) -> Attempt:
-    """One try of `pin` against the user's stored hash, given their pin_attempts row."""
+def attempt(state: dict, stored_hash: str, pin, *, right: bool | None = None) -> Attempt:
+    """One try of `pin` against the user's stored hash, given their pin_attempts row.
+    `right`: the hash already checked against this PIN (off the UI thread), by the caller
+    that read both."""
     t = clock()
     counted = {"attempts": state["attempts"] + 1, "last_at": _stamp(t)}
     wait = wait_s(state, t)
     if wait > 0:
         return Attempt("pin_refused", counted, wait)
-    if pins.check_pin(pin, stored_hash):
+    if pins.check_pin(pin, stored_hash) if right is None else right:
         return Attempt("pin_right", {**counted, "failures": 0, "locked_until": None})
     failures = state["failures"] + 1
     hold = hold_s(failures)

@@ -13,7 +13,8 @@ import contextlib
 import json
 import os
 import sqlite3
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -230,11 +231,37 @@ class Logbook:
         row = self._row("users", user_id)
         if not row or not row["active"]:
             return False
+        return self._count_pin(user_id, row["pin_hash"], pin, None)
+
+    def check_pin_later(self, user_id: str, pin: str, done: Callable[[object], None],
+                        post: Callable[[Callable[[], None]], None]) -> None:
+        """check_pin without holding the caller's thread for the hash (scrypt, about 0.1 s
+        by design): the hash is checked on a thread of its own (hashlib releases the GIL),
+        then `post` runs the counting on the caller's thread, which owns this connection,
+        and `done` gets True, False or the PinLocked."""
+        row = self._row("users", user_id)
+        if not row or not row["active"]:
+            post(lambda: done(False))
+            return
+
+        def finish(right: bool) -> None:
+            try:
+                done(self._count_pin(user_id, row["pin_hash"], pin, right))
+            except errors.PinLocked as e:
+                done(e)
+
+        def check() -> None:
+            right = pins.check_pin(pin, row["pin_hash"])
+            post(lambda: finish(right))
+
+        threading.Thread(target=check, name="pin-check", daemon=True).start()
+
+    def _count_pin(self, user_id: str, stored: str, pin: str, right: bool | None) -> bool:
         with self.transaction():
             state = self._row("pin_attempts", user_id)
             if state is None:
                 state = self._insert("pin_attempts", lockout.fresh(user_id), None)
-            tried = lockout.attempt(state, row["pin_hash"], pin)
+            tried = lockout.attempt(state, stored, pin, right=right)
             self._update("pin_attempts", user_id, tried.changes,
                          user_id if tried.right else None, action=tried.action)
         if tried.wait_s:

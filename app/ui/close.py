@@ -11,8 +11,9 @@ from kivy.factory import Factory
 from kivy.lang import Builder
 from kivy.properties import BooleanProperty, ObjectProperty, StringProperty
 
-import app.ui.entry  # noqa: F401  (WarningRow)
-import app.ui.forms  # noqa: F401
+from app.logbook import LogbookError
+from app.ui.entry import override_warning  # and its WarningRow
+from app.ui.forms import PinGate
 from app.ui.widgets import OrientedScreen
 from app.workflow import dose
 from app.workflow.history import export
@@ -44,6 +45,7 @@ class ClosePanel(OrientedScreen):
     def __init__(self, **kw):
         super().__init__(name="close", **kw)
         self._wasted: dict[str, object] = {}
+        self._gate = PinGate()
 
     def on_pre_enter(self, *_):
         if self.ctx is not None:
@@ -104,17 +106,7 @@ class ClosePanel(OrientedScreen):
             box.add_widget(row)
 
     def override(self, row, warning, reason, pin) -> None:
-        access, flow = self.ctx.access, self.ctx.flow
-        who = access.user["id"] if access.role() == "physician" else \
-            flow.procedure["physician_id"]
-        if access.role() != "physician":
-            msg = access.check(who, pin, role="physician")
-            if msg:
-                row.error = f"Physician's PIN: {msg}"
-                return
-        row.error = flow.override(None, warning, reason, who)
-        if not row.error:
-            self.refresh()
+        override_warning(self.ctx, self._gate, row, warning, reason, pin, self.refresh)
 
     def end(self) -> None:
         user = self.ctx.user_id()
@@ -132,13 +124,15 @@ class ClosePanel(OrientedScreen):
     def sign(self) -> None:
         flow, access = self.ctx.flow, self.ctx.access
         who = flow.procedure["physician_id"]
-        msg = access.check(who, self.ids.sign_pin.text, role="physician")
-        self.ids.sign_pin.text = ""
-        if msg:
-            self.sign_message = msg
-            return
-        flow.sign(who)
-        self.sign_message = ""
+        pin, self.ids.sign_pin.text = self.ids.sign_pin.text, ""
+        self._gate.check(access, who, pin, lambda m: setattr(self, "sign_message", m),
+                         lambda: self._sign(who))
+
+    def _sign(self, who: str) -> None:
+        try:
+            self.ctx.flow.sign(who)
+        except LogbookError as e:  # a warning opened meanwhile: named, nothing signed
+            self.sign_message = str(e)
         self.refresh()
 
     # -- amendments after the signature --------------------------------------------------
@@ -182,7 +176,7 @@ class ClosePanel(OrientedScreen):
         return found
 
     def amend(self) -> None:
-        flow, access, ids = self.ctx.flow, self.ctx.access, self.ids
+        access, ids = self.ctx.access, self.ids
         if self.ctx.user_id() is None:
             return
         found = self.amend_preview()
@@ -190,12 +184,13 @@ class ClosePanel(OrientedScreen):
         ids.amend_units.message = found["messages"]["units"]
         if not found["changes"]:
             return
-        who = self.amend_by
-        msg = access.check(who, ids.amend_pin.text, role="physician")
-        ids.amend_pin.text = ""
-        if msg:
-            self.amend_message = f"{self.amend_by_name}'s PIN: {msg}"
-            return
+        who, name = self.amend_by, self.amend_by_name
+        pin, ids.amend_pin.text = ids.amend_pin.text, ""
+        self._gate.check(access, who, pin, lambda m: setattr(self, "amend_message", m),
+                         lambda: self._amend(found, who), whose=f"{name}'s PIN: ")
+
+    def _amend(self, found: dict, who: str) -> None:
+        flow, ids = self.ctx.flow, self.ids
         reason = ids.amend_reason.text
         overrides = {w["rule"]: reason for w in found["warnings"]}
         self.amend_message = flow.amend("injections", found["injection"]["id"],

@@ -22,7 +22,7 @@ from kivy.properties import (
 from kivy.uix.boxlayout import BoxLayout
 
 import app.ui.forms  # noqa: F401
-from app.ui.forms import MESSAGE_COLOUR
+from app.ui.forms import MESSAGE_COLOUR, PinGate
 from app.ui.widgets import OrientedScreen
 
 Builder.load_file(str(Path(__file__).with_name("entry.kv")))
@@ -57,6 +57,7 @@ class EntryPanel(OrientedScreen):
     def __init__(self, **kw):
         super().__init__(name="entry", **kw)
         self._syncing = False
+        self._gate = PinGate()
 
     def on_pre_enter(self, *_):
         if self.ctx is not None:
@@ -295,24 +296,7 @@ class EntryPanel(OrientedScreen):
             box.add_widget(row)
 
     def override(self, row, warning: dict, reason: str, pin: str) -> None:
-        from app.workflow.fields import parse_reason
-
-        access, flow = self.ctx.access, self.ctx.flow
-        if not parse_reason(reason).ok:
-            row.error = parse_reason(reason).message
-            return
-        if access.role() == "physician":
-            who = access.user["id"]
-        else:
-            who = flow.procedure["physician_id"]
-            msg = access.check(who, pin, role="physician")
-            if msg:
-                row.error = f"Physician's PIN: {msg}"
-                return
-        msg = flow.override(self.entry, warning, reason, who)
-        row.error = msg
-        if not msg:
-            self._update_dose()
+        override_warning(self.ctx, self._gate, row, warning, reason, pin, self._update_dose)
 
     def void(self, reason: str) -> None:
         user = self.ctx.user_id()
@@ -327,6 +311,31 @@ class EntryPanel(OrientedScreen):
     def close_procedure(self) -> None:
         self.commit_typed()
         self.ctx.show("close")
+
+
+def override_warning(ctx, gate: PinGate, row, warning: dict, reason: str, pin: str,
+                     after) -> None:
+    """A warning row's Override, on the entry and the close screen alike: a physician
+    signed in decides at once; for a nurse, the procedure's physician's PIN is checked
+    first (without holding the screen). `after()` shows the screen anew."""
+    from app.workflow.fields import parse_reason
+
+    access, flow = ctx.access, ctx.flow
+    if not parse_reason(reason).ok:
+        row.error = parse_reason(reason).message
+        return
+
+    def decide(who: str) -> None:
+        row.error = flow.override(None, warning, reason, who)
+        if not row.error:
+            after()
+
+    if access.role() == "physician":
+        decide(access.user["id"])
+        return
+    who = flow.procedure["physician_id"]
+    gate.check(access, who, pin, lambda m: setattr(row, "error", m), lambda: decide(who),
+               whose="Physician's PIN: ")
 
 
 def _default_region(flow) -> str:

@@ -75,6 +75,33 @@ class Field(Section):
         pass
 
 
+class PinGate:
+    """A physician's PIN for one act (an override, a signature, an amendment), checked
+    without holding the frame (Access.check_later), one check at a time: a second tap while
+    the first is checked does nothing, so the act cannot run twice."""
+
+    CHECKING = "Checking the PIN..."
+
+    def __init__(self):
+        self.busy = False
+
+    def check(self, access, who: str, pin: str, say, then, whose: str = "") -> None:
+        """`say(words)` shows "Checking the PIN...", then "" or why not (after `whose`, as
+        "Physician's PIN: "); `then()` runs the act once the PIN is right."""
+        if self.busy:
+            return
+        self.busy = True
+        say(self.CHECKING)
+
+        def done(refused: str) -> None:
+            self.busy = False
+            say(whose + refused if refused else "")
+            if not refused:
+                then()
+
+        access.check_later(who, pin, "physician", done)
+
+
 class PinPad(BoxLayout):
     """Who (one button per user) and the PIN, on big keys."""
 

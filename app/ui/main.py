@@ -119,7 +119,8 @@ class NeedlepointApp(App):
             sm.add_widget(RecordsUnavailable("history", str(e)))
         else:
             pins.set_min_length(self.settings.pin_min_length)
-            self.access = Access(self.lb, lock_after_s=self.settings.lock_after_s)
+            self.access = Access(self.lb, lock_after_s=self.settings.lock_after_s,
+                                 post=_post)
             procedure = ProcedureScreen(ProcedureFlow(self.lb), self.access,
                                         on_queue=self._queued, on_lock=self._show_lock)
             self.procedure = procedure

@@ -21,8 +21,12 @@ WRONG_PIN = "Wrong PIN: try again"
 
 class Access:
     def __init__(self, lb: Logbook, lock_after_s: float = 120,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic,
+                 post: Callable[[Callable[[], None]], None] | None = None):
         self.lb = lb
+        # Runs a function on the thread that owns the logbook (the app's main thread, at its
+        # next frame); without one, a PIN check runs to its end in the caller.
+        self.post = post
         self.lock_after_s = lock_after_s
         self.clock = clock
         self.user: dict | None = None
@@ -61,15 +65,35 @@ class Access:
     def check(self, user_id: str, pin: str, role: str | None = None) -> str:
         """Someone else's PIN for one act (a physician's override or signature while the
         nurse is signed in): "" when it is theirs and they have the role."""
+        refused, digits = self._on_its_face(user_id, pin, role)
+        return refused or self._pin(user_id, digits)
+
+    def check_later(self, user_id: str, pin: str, role: str | None,
+                    done: Callable[[str], None]) -> None:
+        """`check` that never holds the UI for the PIN's hash: `done` is called with the
+        same words, at a later frame (at once when the PIN cannot be right on its face)."""
+        refused, digits = self._on_its_face(user_id, pin, role)
+        if refused or self.post is None:
+            done(refused or self._pin(user_id, digits))
+            return
+
+        def verdict(result) -> None:
+            if isinstance(result, PinLocked):
+                done(f"Too many wrong PINs: try again in {result.wait_s} s")
+            else:
+                done("" if result else WRONG_PIN)
+
+        self.lb.check_pin_later(user_id, digits, verdict, self.post)
+
+    def _on_its_face(self, user_id: str, pin: str, role: str | None) -> tuple[str, str]:
+        """(why this cannot be right without checking the hash, or ""; the PIN's digits)."""
         user = next((u for u in self.users() if u["id"] == user_id), None)
         if user is None:
-            return "Choose who you are"
+            return "Choose who you are", ""
         if role and user["role"] != role:
-            return f"Only a {role} may do this"
+            return f"Only a {role} may do this", ""
         c = parse_pin(pin)
-        if not c.ok:
-            return c.message
-        return self._pin(user_id, c.value)
+        return c.message, c.value or ""
 
     def _pin(self, user_id: str, pin: str) -> str:
         """"" for the user's PIN, else what to show: wrong, or how long they are held out."""

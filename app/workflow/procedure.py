@@ -462,7 +462,8 @@ class ProcedureFlow:
             "SELECT * FROM dose_warnings WHERE injection_id = ? AND withdrawn_at IS NULL "
             "ORDER BY created_at", [entry.injection_id]))
 
-    def override(self, entry: Entry, warning: dict, reason: str, physician_id: str) -> str:
+    def override(self, entry: Entry | None, warning: dict, reason: str, physician_id: str
+                 ) -> str:
         """A physician's override of one recorded warning, with its reason."""
         c = fields.parse_reason(reason)
         if not c.ok:
