@@ -520,3 +520,19 @@ def test_a_limit_scope_the_app_cannot_apply_is_refused(tmp_path, limit, message)
     bad.write_text(json.dumps({"toxins": {"x": {"limits": [limit]}}, "anaesthetics": {}}))
     with pytest.raises(LogbookError, match=message):
         catalogue.load(bad, catalogue.SHIPPED / "muscles.json")
+
+
+def test_more_units_drawn_from_a_vial_than_it_held(lb, staff):
+    c = Clinic(lb, staff)
+    proc, v = c.session(T0)
+    c.inject(proc, v, units=40, muscle="splenius_capitis")
+    c.inject(proc, v, units=40, muscle="levator_scapulae")
+    lb.update_vial(v["id"], {"units_wasted": 10}, staff[1]["id"])
+    assert "vial_overdrawn" not in rules_of(c.check(proc, v, units=10,
+                                                      muscle="trapezius_upper"))
+    over = [w for w in c.check(proc, v, units=15, muscle="trapezius_upper")
+            if w["rule"] == "vial_overdrawn"]
+    assert [w["message"] for w in over] == [
+        "15 U drawn from lot (no lot), which had 10 U left of 100 U: check which vial the "
+        "syringe came from"]
+    assert (over[0]["limit_value"], over[0]["value"]) == (10.0, 15.0)

@@ -59,7 +59,7 @@ def test_the_screens_said_what_the_record_holds(session):
     assert res["entry4"] == {"vial_chosen": ["BOTOX lot C5512: 10 U / 0.1 mL, 10 U left"],
                              "volume": "0.3"}
     assert res["entry5"] == {"voided": True, "message": "Injection 5 voided."}
-    assert res["entry6"]["open_at_90"] == 2 and res["entry6"]["warnings_at_25"] == []
+    assert res["entry6"]["open_at_90"] == 3 and res["entry6"]["warnings_at_25"] == []
     assert res["totals"] == ["BOTOX  155 U of 400"] and res["signed"]
     assert res["amend_preview"] == ("Injection 1, Biceps brachii left: 20 U (0.4 mL) -> "
                                     "25 U (0.5 mL) at 5 U / 0.1 mL")
@@ -98,7 +98,8 @@ def test_the_record_holds_each_injection_as_tapped(session):
                     (w["override_by"], bool(w["withdrawn_at"])) for w in rec["dose_warnings"]}
         assert warnings == {("per_site_max", 3): (doc, False),
                             ("per_site_max", 6): (None, True),
-                            ("muscle_typical_max", 6): (None, True)}
+                            ("muscle_typical_max", 6): (None, True),
+                            ("vial_overdrawn", 6): (None, True)}
         assert lb.open_warnings(rec["id"]) == [] and rec["signed_by"] == doc
         (amend,) = rec["amendments"]
         assert amend["by"] == doc and amend["changes"] == {
@@ -148,7 +149,7 @@ def test_the_csv_says_lot_dose_volume_warnings_and_amendment(session):
     assert "[OVERRIDDEN by Dr Ada Reyes: large muscle, deliberate dose]" in \
         by_seq[3]["dose_warnings"]
     assert by_seq[6]["dose_warnings"].count("[WITHDRAWN by Nurse Sam Lee: no longer raised "
-                                            "once units became 25") == 2
+                                            "once units became 25") == 3
     assert by_seq[1]["dose_warnings"] == by_seq[4]["dose_warnings"] == ""
     (proc,) = csv.DictReader((out / "procedures.csv").open())
     assert proc["open_warnings"] == "0" and proc["amendments"] == "1"

@@ -323,8 +323,8 @@ def test_a_warning_is_recorded_the_moment_its_dose_is_confirmed(lb, staff):
 
     doc, nurse = (u["id"] for u in staff)
     flow = _started(lb, doc, nurse, "NL-1")
-    flow.add_vial({"product": "onabotulinumtoxinA", "vial_units": "100", "expiry": "2030-01",
-                   "reconstituted_at": "00:00", "diluent_ml": "2", "lot": "C1"}, nurse)
+    flow.add_vial({"product": "onabotulinumtoxinA", "vial_units": "200", "expiry": "2030-01",
+                   "reconstituted_at": "00:00", "diluent_ml": "4", "lot": "C1"}, nurse)
     e = flow.new_entry(nurse)
     for name, value in (("muscle", "biceps_brachii"), ("side", "left")):
         assert flow.set_field(e, name, value, nurse) == ""

@@ -336,7 +336,9 @@ def workflow(app, args):
     out["messages"]["expiry"] = ids.expiry.message
     yield from touch(button(setup, "Add vial"))
     out["messages"]["diluent"] = ids.diluent.message
-    yield from type_into(ids.diluent, "2")
+    # 130 U go into this session: a 200 U vial (a 100 U one would be overdrawn, and warn)
+    yield from type_into(ids.strength, "200")
+    yield from type_into(ids.diluent, "4")
     yield from type_into(ids.expiry, "2030-06")
     out["per_tenth"] = setup.per_tenth
     yield from touch(button(setup, "Add vial"))

@@ -62,9 +62,9 @@ def procedure(lb: Logbook, *, patient_id: str | None = None, sign: bool = True,
         "timeout": {"identity": True, "consent": True, "side": True},
         "billing_codes": ["64616", "95874"], "pain_before": 6}, by=nurse["id"])
     vial = lb.add_vial(proc["id"], {
-        "product": "onabotulinumtoxinA", "vial_units": 100, "lot": "C1234C3",
+        "product": "onabotulinumtoxinA", "vial_units": 200, "lot": "C1234C3",
         "expiry": (start + datetime.timedelta(days=400)).strftime("%Y-%m"),
-        "diluent": "0.9% sodium chloride", "diluent_ml": 2.0,
+        "diluent": "0.9% sodium chloride", "diluent_ml": 4.0,
         "reconstituted_at": start}, by=nurse["id"])
     plan = [("sternocleidomastoid", "left", 25), ("splenius_capitis", "right", 40),
             ("trapezius_upper", "right", 30), ("levator_scapulae", "right", 20)]

@@ -90,6 +90,7 @@ def check(cat: Catalogue, *, patient: dict, procedure: dict, vial: dict, propose
         return out + [_warning("unknown_product", key, f"{key} is not in the product "
                                "catalogue: no dose limit can be checked")]
     out += _mismatch(cat, vial, proposed, key)
+    out += _overdrawn(vial, float(given["units"] or 0.0), session)
     if not patient.get("birth_date"):
         out.append(_warning("age_unknown", key, "age unknown: paediatric limits not checked (no "
                             "birth date is recorded; adult limits applied)"))
@@ -267,6 +268,23 @@ def expiry_date(text: str) -> datetime.date:
         year, month = int(text[:4]), int(text[5:7])
         return datetime.date(year, month, calendar.monthrange(year, month)[1])
     return datetime.date.fromisoformat(text[:10])
+
+
+def _overdrawn(vial: dict, units: float, session: list[dict]) -> list[dict]:
+    """More units drawn from one vial than it held: a syringe charged to the wrong vial, or
+    a dose typed wrong. Arithmetic on the record, not a label limit."""
+    held = vial.get("vial_units")
+    if not held or not units:
+        return []
+    before = sum(float(s.get("units") or 0) for s in session
+                 if s.get("vial_id") == vial.get("id"))
+    left = float(held) - float(vial.get("units_wasted") or 0) - before
+    if units <= left + 1e-9:
+        return []
+    return [_warning("vial_overdrawn", vial.get("product"),
+                     f"{_u(units)} drawn from lot {vial.get('lot') or '(no lot)'}, which had "
+                     f"{_u(max(left, 0.0))} left of {float(held):g} U: check which vial the "
+                     "syringe came from", limit_value=round(left, 3), value=units)]
 
 
 def _mismatch(cat, vial, proposed, key) -> list[dict]:

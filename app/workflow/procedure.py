@@ -342,7 +342,7 @@ class ProcedureFlow:
                     - float(v.get("units_wasted") or 0))
             labels[v["id"]] = (f"{dose.brand(self.cat, v['product'])} lot "
                                f"{v.get('lot') or '?'}: {dose.per_tenth_ml_text(self.cat, v)}"
-                               + (f", {left:g} U left" if v.get("vial_units") else ""))
+                               + (_left_text(left) if v.get("vial_units") else ""))
         return labels
 
     def set_vial(self, entry: Entry, vial_id: str, by: str) -> str:
@@ -621,6 +621,11 @@ def summary(cat, rec: dict, users: dict | None = None) -> dict:
             "followup_pain": [o["value"] for o in pain if o["timepoint"] == "followup"],
             "warnings": rec["dose_warnings"], "signed": bool(rec.get("signed_at")),
             "amendments": rec["amendments"]}
+
+
+def _left_text(left: float) -> str:
+    # A vial drawn past what it held says so, not "-30 U left" (a warning is on record).
+    return f", {left:g} U left" if left >= 0 else f", {-left:g} U MORE than it held"
 
 
 def _dose_text(i: dict) -> str:
