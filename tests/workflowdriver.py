@@ -114,7 +114,7 @@ def pin(app, digits: str):
         tap(find(pad, "Button", d))
         yield TAP_GAP_S
     tap(find(pad, "Button", "OK"))
-    yield TAP_GAP_S
+    yield from pin_checked(lambda: pad.message)
 
 
 def choose_user(app, role: str) -> None:

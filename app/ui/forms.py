@@ -76,9 +76,9 @@ class Field(Section):
 
 
 class PinGate:
-    """A physician's PIN for one act (an override, a signature, an amendment), checked
-    without holding the frame (Access.check_later), one check at a time: a second tap while
-    the first is checked does nothing, so the act cannot run twice."""
+    """A PIN for one act (signing in; a physician's override, signature or amendment),
+    checked without holding the frame (Access.check_later), one check at a time: a second
+    tap while the first is checked does nothing, so the act cannot run twice."""
 
     CHECKING = "Checking the PIN..."
 
@@ -88,6 +88,14 @@ class PinGate:
     def check(self, access, who: str, pin: str, say, then, whose: str = "") -> None:
         """`say(words)` shows "Checking the PIN...", then "" or why not (after `whose`, as
         "Physician's PIN: "); `then()` runs the act once the PIN is right."""
+        self._run(lambda done: access.check_later(who, pin, "physician", done), say, then,
+                  whose)
+
+    def sign_in(self, access, who: str, pin: str, say, then) -> None:
+        """The lock's sign-in, the same way (`Access.sign_in_later`)."""
+        self._run(lambda done: access.sign_in_later(who, pin, done), say, then, "")
+
+    def _run(self, start, say, then, whose: str) -> None:
         if self.busy:
             return
         self.busy = True
@@ -99,7 +107,7 @@ class PinGate:
             if not refused:
                 then()
 
-        access.check_later(who, pin, "physician", done)
+        start(done)
 
 
 class PinPad(BoxLayout):

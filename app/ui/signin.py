@@ -10,7 +10,7 @@ from kivy.lang import Builder
 from kivy.properties import BooleanProperty, ObjectProperty, StringProperty
 from kivy.uix.modalview import ModalView
 
-import app.ui.forms  # noqa: F401  (PinPad, NpInput)
+from app.ui.forms import PinGate  # and PinPad, NpInput
 
 Builder.load_file(str(Path(__file__).with_name("signin.kv")))
 
@@ -27,6 +27,7 @@ class LockView(ModalView):
         self._signed_in = on_signed_in
         self._live = on_live
         self.ids.pad.submit = self.try_pin
+        self._gate = PinGate()
 
     def refresh(self, queued: int = 0) -> None:
         users = self.access.users()
@@ -40,12 +41,14 @@ class LockView(ModalView):
         if not user_id:
             self.ids.pad.message = "Choose who you are first"
             return
-        msg = self.access.sign_in(user_id, pin)
-        self.ids.pad.message = msg
-        if not msg:
-            # At once: a fading pad would still take the next touches meant for the screen.
-            self.dismiss(animation=False)
-            self._signed_in()
+        self._gate.sign_in(self.access, user_id, pin,
+                           lambda words: setattr(self.ids.pad, "message", words),
+                           self._in)
+
+    def _in(self) -> None:
+        # At once: a fading pad would still take the next touches meant for the screen.
+        self.dismiss(animation=False)
+        self._signed_in()
 
     def create_first(self, name: str, pin: str) -> None:
         user, msg = self.access.add_first_user(name, pin)
