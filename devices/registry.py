@@ -3,7 +3,7 @@ discovery, simulator and file replay beside the hardware. The URI grammar is dev
 
 from __future__ import annotations
 
-from devices import lsl, replay, simulator, soundcard
+from devices import lsl, physio, replay, simulator, soundcard
 from devices.base import Device, DeviceInfo
 from devices.errors import UnknownDevice
 from devices.spikerbox import device as spikerbox
@@ -12,8 +12,8 @@ from devices.uri import Scheme, Uri, parse_uri
 DEFAULT_URI = "sim:denervated"  # something to see and hear on a fresh machine
 
 SCHEMES: dict[str, Scheme] = {
-    s.name: s for s in (simulator.SCHEME, replay.SCHEME, spikerbox.SCHEME, soundcard.SCHEME,
-                        lsl.SCHEME)
+    s.name: s for s in (simulator.SCHEME, physio.SCHEME, replay.SCHEME, spikerbox.SCHEME,
+                        soundcard.SCHEME, lsl.SCHEME)
 }
 
 
