@@ -146,6 +146,8 @@ def clinic(app, args):
     yield from pin(app, NURSE_PIN)
     yield 0.3
     res["unassigned_text"] = proc.unassigned_text
+    res["unassigned_emg_s"] = len(proc.unassigned_samples) / flow.lb.pending_snippet(
+        flow.unassigned()[0]["id"])["fs"]
     setup = proc.ids.steps.get_screen("setup")
     ids = setup.ids
     yield from new_patient(setup, "MRN-7731", "Haddad", "Rana", "1966-11-20", "68")

@@ -43,8 +43,9 @@ def session(tmp_path_factory):
 def test_the_screens_said_what_the_record_holds(session):
     _home, res = session
     assert res["early_mark_text"].startswith("Mark kept, no procedure open")
-    assert res["unassigned_text"].startswith("Mark pressed at ")
-    assert "with no procedure open" in res["unassigned_text"]
+    assert res["unassigned_text"].startswith("SIMULATED - not a patient. Mark pressed at ")
+    assert "with no procedure open: " in res["unassigned_text"]
+    assert round(res["unassigned_emg_s"], 2) == 7.0  # its EMG drawn beside it
     e1 = res["entry1"]
     assert e1["number"] == 1 and e1["findings"].startswith(
         "EMG at the mark: SIMULATED - not a patient")

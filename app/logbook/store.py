@@ -821,7 +821,15 @@ class Logbook:
     def snippet(self, injection_id: str) -> dict | None:
         """The stored snippet with its samples as int16 (frames, channels), `calibrated` as
         True, False or None (not recorded), and `provenance`: its source in words."""
-        cur = self.db.execute("SELECT * FROM snippets WHERE injection_id = ?", [injection_id])
+        return self._emg_row("snippets", "injection_id", injection_id)
+
+    def pending_snippet(self, mark_id: str) -> dict | None:
+        """A pending mark's EMG as `snippet` gives an injection's (to show it before it is
+        assigned or discarded)."""
+        return self._emg_row("pending_marks", "id", mark_id)
+
+    def _emg_row(self, table: str, key: str, value: str) -> dict | None:
+        cur = self.db.execute(f"SELECT * FROM {table} WHERE {key} = ?", [value])
         values = cur.fetchone()
         if values is None:
             return None

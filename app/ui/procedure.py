@@ -8,12 +8,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from kivy.lang import Builder
-from kivy.properties import BooleanProperty, NumericProperty, StringProperty
+from kivy.properties import (
+    BooleanProperty,
+    NumericProperty,
+    ObjectProperty,
+    StringProperty,
+)
 from kivy.uix.screenmanager import Screen
 
 import app.ui.close  # noqa: F401
 import app.ui.entry  # noqa: F401
 import app.ui.setup  # noqa: F401
+import app.ui.snippet_view  # noqa: F401  (SnippetView, in procedure.kv)
 from app.workflow.procedure import KINDS, ProcedureFlow
 
 Builder.load_file(str(Path(__file__).with_name("procedure.kv")))
@@ -27,12 +33,15 @@ class ProcedureScreen(Screen):
     unassigned_count = NumericProperty(0)  # marks pressed with no procedure open
     unassigned_text = StringProperty("")
     unassigned_message = StringProperty("")
+    unassigned_samples = ObjectProperty(None, allownone=True)  # its EMG, drawn beside it
 
     def __init__(self, flow: ProcedureFlow, access, on_queue=None, on_lock=None, **kw):
         self.flow = flow
         self.access = access
         self.on_queue = on_queue  # told how many marks wait (the lock shows it)
         self.on_lock = on_lock  # the app shows its PIN pad
+        self._shown_mark: str | None = None
+        self._shown_source = ""
         super().__init__(name="procedure", **kw)
         for name in ("setup", "entry", "close"):
             self.ids.steps.get_screen(name).ctx = self
@@ -126,13 +135,22 @@ class ProcedureScreen(Screen):
         self.unassigned_count = len(marks)
         if not marks:
             self.unassigned_text = ""
+            self.unassigned_samples = None
+            self._shown_mark = None
             return
         m = marks[0]
+        if m["id"] != self._shown_mark:  # its EMG decoded once, not at every refresh
+            snip = self.flow.lb.pending_snippet(m["id"])
+            self._shown_mark, self._shown_source = m["id"], snip["provenance"]
+            self.unassigned_samples = (snip["samples"][:, 0].astype("float32")
+                                       * snip["uv_per_count"])
+            self.ids.unassigned_emg.injection_index = snip["injection_index"]
         at = ids.parse(m["pressed_at"]).astimezone().strftime("%H:%M:%S")
         words = "; ".join(findings(m.get("findings") or {})[:2])
         more = f" (+{len(marks) - 1} more)" if len(marks) > 1 else ""
-        self.unassigned_text = (f"Mark pressed at {at} with no procedure open{more}: "
-                                f"{words or 'EMG kept'}")
+        # Where the EMG came from first: what is cut short is never the word SIMULATED.
+        self.unassigned_text = (f"{self._shown_source}. Mark pressed at {at} with no "
+                                f"procedure open{more}: {words or 'EMG kept'}")
 
     def signed_in(self) -> None:
         """The next user after the lock: marks made meanwhile are saved and opened."""
