@@ -80,6 +80,19 @@ def test_a_wrong_kind_is_a_false_positive_and_a_miss():
     assert s.confusion["positive_sharp_wave"] == {"positive_sharp_wave": 1}
 
 
+def test_unclassified_is_a_miss_for_its_true_kind_and_no_false_positive():
+    truth = [ev(1.0, "fibrillation"), ev(2.0, "positive_sharp_wave")]
+    detected = [ev(1.0, "unclassified"), ev(2.0, "positive_sharp_wave"), ev(3.0, "unclassified")]
+    s = score(truth, detected)
+    assert (s.kinds["fibrillation"].tp, s.kinds["fibrillation"].fn) == (0, 1)
+    assert s.kinds["fibrillation"].fp == 0
+    assert s.kinds["positive_sharp_wave"].f1 == 1.0
+    assert "unclassified" not in s.kinds
+    assert s.total().fp == 0
+    assert s.confusion["fibrillation"] == {"unclassified": 1}
+    assert s.ignored_kinds["unclassified"] == {"unclassified": 1}
+
+
 def test_matching_ignores_kind_and_takes_the_nearest_first():
     truth = [ev(1.0, "fibrillation")]
     detected = [ev(1.001, "muap"), ev(1.0025, "fibrillation")]

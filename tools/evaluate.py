@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from devices.simulator import render
+from devices import physio, simulator
 from tools.scoring import (
     EXCUSING_SEGMENTS,
     EventScore,
@@ -48,6 +48,7 @@ DEFAULT_OUT = "docs/analyser-accuracy.md"
 MAINS_HZ = 50
 HUM = f"mains={MAINS_HZ}&hum_uv=20"
 MAX_ACTIVE_UNITS = 4  # the criterion covers motor unit activity with up to 4 active units
+RENDERERS = {"sim": simulator.render, "physio": physio.render}
 
 # The acceptance criteria. "Most" and "almost nowhere" are our readings of the issue.
 F1_TARGETS = {"fibrillation": 0.9, "positive_sharp_wave": 0.9, "muap": 0.9,
@@ -77,6 +78,7 @@ class Scenario:
     params: str = ""  # its query options
     seconds: float = 30.0
     units: int | None = None  # motor units in the pool, lowered until at most 4 fire
+    scheme: str = "sim"  # the generator: "sim" (devices/simulator) or "physio" (devices/physio)
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,7 @@ class Job:
         opts += [f"seed={self.seed}", f"fs={c.fs}", f"noise_uv={c.noise_uv:g}"]
         if c.hum:
             opts.append(HUM)
-        return f"sim:{s.name}?" + "&".join(opts)
+        return f"{s.scheme}:{s.name}?" + "&".join(opts)
 
 
 def scenarios(quick: bool) -> list[Scenario]:
@@ -171,7 +173,7 @@ def simulate_job(job: Job):
     units = job.scenario.units
     while True:
         uri = job.uri(units)
-        x, truth = render(uri, job.scenario.seconds)
+        x, truth = RENDERERS[job.scenario.scheme](uri, job.scenario.seconds)
         if units is None or units <= 1 or active_units(truth) <= MAX_ACTIVE_UNITS:
             return uri, x, truth, units
         units -= 1

@@ -54,6 +54,7 @@ def record_report(path: Path) -> dict:
         "units": us,
         "median_unit_uv": float(np.median([u["amplitude_uv"] for u in us])) if us else None,
         "median_unit_ms": float(np.median([u["duration_ms"] for u in us])) if us else None,
+        "counts": dict(a.summary["counts"]),
         "spontaneous": {k: a.summary["counts"].get(k, 0) for k in SPONTANEOUS},
         "spontaneous_per_min": sum(a.summary["counts"].get(k, 0) for k in SPONTANEOUS)
         / minutes,

@@ -33,6 +33,11 @@ The rules, all in one place (each function repeats the part it applies):
    of kind K that are neither TP nor ignored/excused (rules 2-4), so a detection of kind K
    matched to scored truth of kind J != K is FP for K and FN for J. Precision TP/(TP+FP),
    recall TP/(TP+FN), F1 2TP/(2TP+FP+FN); nan when the denominator is 0.
+6. `unclassified`: a detection the analyser declined to name. Matched to scored truth of
+   kind J it is a miss (FN) for J and is shown in the confusion table's `unclassified`
+   column; it is never a false positive of any kind (not even when it matches no truth:
+   then it is counted under `ignored_kinds["unclassified"]` and in the SPURIOUS row), and
+   it has no row of its own in `kinds`.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ BIN_EDGES = (0.0, 1.0, 2.0, 3.0, 5.0, math.inf)  # amplitude bins, multiples of 
 EXCUSING_SEGMENTS = ("insertional_activity", "local_twitch_response", "end_plate_noise")
 MISSED = "missed"
 SPURIOUS = "spurious"
+UNCLASSIFIED = "unclassified"
 KIND_ORDER = ("fibrillation", "positive_sharp_wave", "end_plate_spike", "fasciculation",
               "muap", "myotonic_discharge")
 
@@ -397,10 +403,14 @@ def _segment_at(t: float, excuse: list[tuple[float, float, str]]) -> str:
 def _score_detections(out: EventScore, m: Matching, reasons: list[str]) -> None:
     for j, reason in enumerate(reasons):
         kind = m.detected_kinds[j]
+        i = m.detected_to_truth[j]
+        if not reason and kind == UNCLASSIFIED and i < 0:
+            reason = UNCLASSIFIED  # not named: no false positive of any kind (rule 6)
         if reason:
             _bump(out.ignored_kinds, reason, kind)
             continue
-        i = m.detected_to_truth[j]
+        if kind == UNCLASSIFIED:
+            continue  # matched: a miss for the truth's kind, counted in _score_truth
         if i < 0 or m.truth_kinds[i] != kind:
             out.kinds.setdefault(kind, KindScore()).fp += 1
 
