@@ -285,6 +285,14 @@ def clinic(app, args):
         yield from touch(button(close, label))
         exports[kind] = close.export_message
     res["exports"] = exports
+    # 14. Lot recall on the History screen: who received lot C5512?
+    yield from touch(find(proc, "Choice", "History"))
+    hist = app.root.get_screen("history")
+    yield from touch(button(hist, "Lot recall"))
+    yield from type_into(hist.ids.search, " c5512")
+    yield 0.3
+    res["recall"] = {"note": hist.note, "rows": [r["text"] for r in hist.rows]}
+    step("history-lot-recall")
     res["procedure_id"] = flow.procedure["id"]
     res["commit_ms"] = timed.ms
     return res

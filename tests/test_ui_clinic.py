@@ -69,7 +69,15 @@ def test_the_screens_said_what_the_record_holds(session):
     assert res["amend_message"] == "Amendment saved."
     assert res["summary_after_amend"].startswith(
         "1. Biceps brachii left site 1: 25 U (0.5 mL)  lot C4471")
-    assert len(res["steps"]) == 14
+    assert len(res["steps"]) == 15
+    day = res["started_at"][:10]
+    assert res["recall"] == {
+        "note": "Lot c5512 (matched trimmed, any case): 1 patient(s), 2 injection(s); 1 "
+                "voided, not given",
+        "rows": [f"{day}  Haddad, Rana  MRN MRN-7731   onabotulinumtoxinA lot C5512  "
+                 "Biceps brachii left 60 U",
+                 f"{day}  Haddad, Rana  MRN MRN-7731   onabotulinumtoxinA lot C5512  "
+                 "Flexor carpi radialis right 30 U"]}
 
 
 def test_the_record_holds_each_injection_as_tapped(session):

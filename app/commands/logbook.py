@@ -24,10 +24,11 @@ FORMATS = ("csv", "fhir", "edf", "pdf")
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "logbook", help="procedure records: demo, list, show, export, backup, restore, verify",
+        "logbook", help="procedure records: demo, list, show, lot, export, backup, restore, "
+        "verify",
         description="The procedure logbook (SQLite). Every subcommand takes --db PATH; the "
         "default is logbook.db under NEEDLEPOINT_HOME (~/.local/share/needlepoint).")
-    jobs = p.add_subparsers(dest="job", metavar="{demo,list,show,export,backup,restore,"
+    jobs = p.add_subparsers(dest="job", metavar="{demo,list,show,lot,export,backup,restore,"
                             "verify,catalogue}")
     jobs.required = True
     db = argparse.ArgumentParser(add_help=False)
@@ -57,6 +58,12 @@ def add_parser(sub) -> None:
     e.add_argument("--out", required=True, metavar="DIR")
     e.add_argument("--procedure", metavar="ID", help="only this procedure (default: all)")
     e.set_defaults(func=run_export)
+
+    lot = jobs.add_parser("lot", parents=[db], help="lot recall: every patient and injection "
+                          "that received a lot (matched trimmed, any case)")
+    lot.add_argument("lot", help="the lot number, as on the vial")
+    lot.add_argument("--json", action="store_true")
+    lot.set_defaults(func=run_lot)
 
     b = jobs.add_parser("backup", parents=[db], help="a verified copy (SQLite online backup)")
     b.add_argument("--out", required=True, metavar="FILE")
@@ -148,6 +155,16 @@ def run_show(args) -> int:
         print(json.dumps(rec, indent=2))
         return 0
     print(format_record(rec, users))
+    return 0
+
+
+@_guard
+def run_lot(args) -> int:
+    from app.logbook import recall
+
+    with _open(args) as lb:
+        found = lb.lot_recall(args.lot)
+    print(json.dumps(found, indent=2) if args.json else recall.text(found))
     return 0
 
 

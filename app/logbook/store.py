@@ -29,6 +29,7 @@ from app.logbook import (
     lockout,
     pins,
     provenance,
+    recall,
     records,
     roles,
     rules,
@@ -963,6 +964,28 @@ class Logbook:
                WHERE p.patient_id = ? AND p.id <> ? AND v.kind = 'toxin'""",
             [patient_id, procedure_id]))
         return [r for r in self._effective("injections", rows) if not r["voided"]]
+
+    def lot_recall(self, lot: str) -> dict:
+        """Every patient and injection that received `lot` (app.logbook.recall.group)."""
+        want = recall.normal(lot)
+        if not want:
+            raise LogbookError("lot: type the lot number to look for")
+        vials = [v for v in self._effective("vials", list(self.db.query(
+            "SELECT * FROM vials"))) if recall.normal(v.get("lot")) == want]
+        if not vials:
+            return recall.group(lot, [], [], {}, {})
+        procs = {v["procedure_id"] for v in vials}
+        marks = ",".join("?" * len(procs))
+        injections = [i for i in self._effective("injections", list(self.db.query(
+            f"SELECT * FROM injections WHERE procedure_id IN ({marks})", list(procs))))
+            if i.get("vial_id") in {v["id"] for v in vials}]
+        procedures = {p["id"]: p for p in self.db.query(
+            f"SELECT * FROM procedures WHERE id IN ({marks})", list(procs))}
+        people = {p["patient_id"] for p in procedures.values()}
+        patients = {p["id"]: p for p in self.db.query(
+            f"SELECT * FROM patients WHERE id IN ({','.join('?' * len(people))})",
+            list(people))}
+        return recall.group(lot, vials, injections, procedures, patients)
 
     # integrity ----------------------------------------------------------------------------
     def verify(self) -> dict:

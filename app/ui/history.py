@@ -120,10 +120,34 @@ class HistRow(ButtonBehavior, Widget):
             self.screen.open_row(self.row_kind, self.row_id)
 
 
+def lot_rows(lb, text: str, screen) -> tuple[list[dict], str]:
+    """Lot recall on the list page: one row per injection that received the lot (a tap opens
+    its procedure) and the recall's first line as the note."""
+    from app.logbook import recall
+
+    if not text.strip():
+        return [], "Type a lot number: every patient and injection that received it"
+    found = lb.lot_recall(text)
+    names = {k: m["name"] for k, m in lb.cat.muscles.items()}
+    rows = []
+    for prod in found["products"]:
+        for p in prod["patients"]:
+            for i in p["injections"]:
+                dose = (f"{i['units']:g} U" if i["units"] is not None else
+                        f"{i['dose_mg']:g} mg" if i["dose_mg"] is not None else "no dose")
+                rows.append({"text": f"{i['at'][:10]}  {p['name']}  MRN {p['mrn']}   "
+                                     f"{prod['product']} lot {i['lot']}  "
+                                     f"{names.get(i['muscle'], i['muscle'] or 'muscle ?')} "
+                                     f"{i['side'] or ''} {dose}",
+                             "row_id": i["procedure_id"], "row_kind": "procedure",
+                             "screen": screen})
+    return rows, recall.text(found).splitlines()[0]
+
+
 class HistoryScreen(OrientedScreen):
     rows = ListProperty([])
     note = StringProperty("")
-    mode = StringProperty("patients")  # or "procedures"
+    mode = StringProperty("patients")  # or "procedures", or "lot" (recall)
     page = StringProperty("list")
     patient_title = StringProperty("")
     detail_title = StringProperty("")
@@ -167,6 +191,8 @@ class HistoryScreen(OrientedScreen):
                                   f"{(p['last'] or '-')[:10]}", "row_id": p["id"],
                           "row_kind": "patient", "screen": self} for p in found]
             self.note = f"{len(found)} patient(s)"
+        elif self.mode == "lot":
+            self.rows, self.note = lot_rows(self.lb, text, self)
         else:
             found = queries.all_procedures(self.lb)
             t = text.strip().lower()
