@@ -3,6 +3,8 @@ of divisions) with numpy alone, written as PNG with zlib. The live app draws wit
 this is for files.
 
     python -m tools.figures scenarios docs/scenarios     # one PNG per simulator scenario
+    python -m tools.figures physio docs/physio           # each kind: physio: beside sim: and
+                                                         # the real PhysioNet records
 """
 
 from __future__ import annotations
@@ -185,9 +187,105 @@ def stats_table(names) -> str:
     return "\n".join(rows)
 
 
+# physio: beside sim: and the real records (issue 27) ---------------------------------------
+
+# Per kind: the physio: and sim: scenarios that show it, and the sensitivity (uV/div).
+KIND_VIEWS = {
+    "fibrillation": ("denervated?grade=2", "denervated?grade=2", 100),
+    "positive_sharp_wave": ("denervated?grade=4", "denervated?grade=4", 100),
+    "end_plate_spike": ("endplate", "endplate", 200),
+    "fasciculation": ("fasciculation", "denervated?grade=1&fasc_hz=2", 500),
+    "muap": ("voluntary?effort=0.2", "voluntary?effort=0.2", 500),
+    "myotonic_discharge": ("myotonic", "myotonic", 200),
+}
+SOURCE_COLOURS = {"physio": (255, 150, 40), "sim": (120, 230, 140), "real": (90, 160, 255)}
+REAL_RECORD = "emg_healthy"
+
+
+def _render_any(scheme: str, query: str, seconds: float, seed: int):
+    sep = "&" if "?" in query else "?"
+    uri = f"{scheme}:{query}{sep}seed={seed}&fs={FS:g}&noise_uv=5"
+    if scheme == "physio":
+        from devices.physio import render
+    else:
+        from devices.simulator import render
+    return render(uri, seconds)
+
+
+def _example(truth, kind: str, after_s: float = 1.0) -> float:
+    """The time of a clear potential of the kind: the largest after after_s with no other
+    potential within 8 ms (any of the kind if none stands alone)."""
+    ts = np.array([e["t"] for e in truth.events])
+    of_kind = [e for e in truth.events if e["kind"] == kind and e["t"] > after_s]
+    alone = [e for e in of_kind if (np.abs(ts - e["t"]) < 0.008).sum() == 1]
+    pick = alone or of_kind or truth.events
+    return float(max(pick, key=lambda e: e["amplitude_uv"])["t"])
+
+
+def _real(data: Path, kind: str) -> tuple[np.ndarray, float, float]:
+    """The real record's samples, its rate, and where to look: its largest potential for
+    motor-unit kinds; its quietest 200 ms for the spontaneous kinds it does not contain."""
+    from devices.formats import read_recording
+
+    rec = read_recording(data / f"{REAL_RECORD}.hea")
+    x = rec.samples[:, 0].astype(np.float64)
+    x = x - np.median(x)
+    fs = float(rec.fs)
+    if kind in ("muap", "fasciculation"):
+        return x, fs, float(np.argmax(np.abs(x)) / fs)
+    win = int(0.2 * fs)
+    rms = [x[i:i + win].std() for i in range(0, x.size - win, win // 2)]
+    return x, fs, float((int(np.argmin(rms)) * (win // 2) + win // 2) / fs)
+
+
+def _panel(img, top, height, left, width, x, uv):
+    sub = img[:, left:left + width]
+    draw_trace(sub, top, height, x, uv)
+
+
+def kind_figure(kind: str, out: Path, data: Path, seed: int = FIGURE_SEED) -> dict:
+    """Three rows (physio:, sim:, the real record; a coloured strip on the left says which:
+    orange, green, blue), each 200 ms at 20 ms/div on the left and 20 ms around one
+    potential at 2 ms/div on the right, at one sensitivity for the kind."""
+    phys_q, sim_q, uv = KIND_VIEWS[kind]
+    rows = []
+    for scheme, q in (("physio", phys_q), ("sim", sim_q)):
+        x, truth = _render_any(scheme, q, 12.0, seed)
+        rows.append((scheme, x, FS, _example(truth, kind)))
+    rx, rfs, rt = _real(data, kind)
+    rows.append(("real", rx, rfs, rt))
+    w, strip, h, gap = 1400, 14, 220, 14
+    img = np.zeros((len(rows) * (h + gap) + gap, w, 3), np.uint8)
+    img[:] = BACKGROUND
+    long_w = (w - strip - 3 * gap) * 2 // 3
+    zoom_w = w - strip - 3 * gap - long_w
+    where = {}
+    for i, (scheme, x, fs, t) in enumerate(rows):
+        top = gap + i * (h + gap)
+        img[top:top + h, :strip] = SOURCE_COLOURS[scheme]
+        a = max(int((t - 0.05) * fs), 0)
+        _panel(img, top, h, strip + gap, long_w, x[a:a + int(0.2 * fs)], uv)
+        b = max(int((t - 0.008) * fs), 0)
+        _panel(img, top, h, strip + 2 * gap + long_w, zoom_w, x[b:b + int(0.02 * fs)], uv)
+        where[scheme] = round(t, 4)
+    write_png(out, img)
+    return {"kind": kind, "uv_per_div": uv, "at_s": where}
+
+
+def physio_figures(outdir: Path, data: Path) -> list[dict]:
+    outdir.mkdir(parents=True, exist_ok=True)
+    return [kind_figure(k, outdir / f"{k}.png", data) for k in KIND_VIEWS]
+
+
 def main(argv: list[str]) -> int:
+    if len(argv) == 2 and argv[0] == "physio":
+        data = Path(__file__).resolve().parents[2] / "shared" / "data" / "physionet-emgdb"
+        for info in physio_figures(Path(argv[1]), data):
+            print(f"{argv[1]}/{info['kind']}.png: {info['uv_per_div']} uV/div, "
+                  f"potentials at {info['at_s']} s")
+        return 0
     if len(argv) != 2 or argv[0] != "scenarios":
-        print("usage: python -m tools.figures scenarios OUTDIR", file=sys.stderr)
+        print("usage: python -m tools.figures scenarios|physio OUTDIR", file=sys.stderr)
         return 2
     outdir = Path(argv[1])
     outdir.mkdir(parents=True, exist_ok=True)
