@@ -293,6 +293,13 @@ def clinic(app, args):
     yield 0.3
     res["recall"] = {"note": hist.note, "rows": [r["text"] for r in hist.rows]}
     step("history-lot-recall")
+    # 15. The procedure's detail from the recall: the whole record as it now reads.
+    rows = [w for w in hist.ids.list.children[0].children if hasattr(w, "row_id")]
+    yield from touch(rows[-1])
+    yield 0.3
+    res["detail_record"] = next(w.text for w in hist.ids.injections.children
+                                if w.text.startswith("1. "))
+    step("history-procedure-detail")
     res["procedure_id"] = flow.procedure["id"]
     res["commit_ms"] = timed.ms
     return res

@@ -69,7 +69,15 @@ def test_the_screens_said_what_the_record_holds(session):
     assert res["amend_message"] == "Amendment saved."
     assert res["summary_after_amend"].startswith(
         "1. Biceps brachii left site 1: 25 U (0.5 mL)  lot C4471")
-    assert len(res["steps"]) == 15
+    assert len(res["steps"]) == 16
+    record = res["detail_record"].splitlines()
+    assert record[0].endswith("Biceps brachii left site 1: 25 U (0.5 mL)  onabotulinumtoxinA "
+                              "lot C4471, entered by Nurse Sam Lee  (amended)")
+    assert record[1].startswith("     EMG (SIMULATED - not a patient): ")
+    assert "[OVERRIDDEN by Dr Ada Reyes: large muscle, deliberate dose]" in res["detail_record"]
+    assert record[-2].startswith("Signed ") and record[-2].endswith(" UTC by Dr Ada Reyes")
+    assert record[-1].endswith("Dr Ada Reyes: injection units 20 -> 25; volume_ml 0.4 -> 0.5. "
+                               "Reason: 25 U given, 20 U written")
     day = res["started_at"][:10]
     assert res["recall"] == {
         "note": "Lot c5512 (matched trimmed, any case): 1 patient(s), 2 injection(s); 1 "

@@ -274,6 +274,9 @@ class HistoryScreen(OrientedScreen):
             b.findings = r["findings"]
             b.bind(on_release=lambda btn: self.open_snippet(btn.injection_id, btn.findings))
             box.add_widget(b)
+        users = {u["id"]: u for u in self.lb.users()}
+        box.add_widget(Factory.NpWords(text="\n".join(queries.record_lines(
+            self.lb.cat, rec, users)), color=theme.DIM))
         self.ids.snippet.samples_uv = None
         self.snippet_text, self.sound_text, self.export_message = (
             "Tap an injection marked [EMG] to see its snippet.", "", "")

@@ -118,6 +118,41 @@ def detail(cat, rec: dict) -> dict:
     return s
 
 
+def record_lines(cat, rec: dict, users: dict) -> list[str]:
+    """The whole record of one procedure as it now reads, for its detail page: each
+    injection with its vial and lot, dose and volume, the EMG words at the mark and where
+    the EMG came from, who entered it, its warnings with their state; then who signed and
+    every amendment with its before and after (app.logbook.wording, as the exports say)."""
+    from app.logbook import wording
+
+    names = {k: m["name"] for k, m in cat.muscles.items()}
+    vials = {v["id"]: v for v in rec["vials"]}
+    lines = []
+    for i in rec["injections"]:
+        v = vials.get(i.get("vial_id")) or {}
+        vial = f"  {v['product']} lot {v.get('lot') or '?'}" if v else "  no drug"
+        lines.append(f"{i['seq']}. {i['at'][11:16]} UTC  "
+                     f"{names.get(i.get('muscle'), i.get('muscle') or 'muscle ?')} "
+                     f"{i.get('side') or ''} site {i.get('site') or '-'}: "
+                     f"{flow.dose_text(i)}{vial}, entered by "
+                     f"{wording.who(users, i.get('created_by'))}"
+                     f"{'  VOIDED' if i['voided'] else ''}"
+                     f"{'  (amended)' if i.get('amended') else ''}")
+        words = (i.get("emg_findings") or {}).get("words") or []
+        if i.get("emg_source"):
+            lines.append(f"     EMG ({i['emg_source']['label']}): "
+                         + ("; ".join(words) if words else "nothing named"))
+        for w in rec["dose_warnings"]:
+            if w["injection_id"] == i["id"]:
+                lines.append("     Warning: " + wording.warning(w, users, bool(i["voided"])))
+    lines.append(f"Signed {rec['signed_at'][:16].replace('T', ' ')} UTC by "
+                 f"{wording.who(users, rec.get('signed_by'))}" if rec.get("signed_at")
+                 else "Not signed.")
+    lines += ["Amended " + wording.amendment(a, users, rec.get("signed_by"))
+              for a in rec["amendments"]]
+    return lines
+
+
 def _sources(injections) -> str:
     """The distinct sources of these injections' EMG, in order, as one line."""
     seen = dict.fromkeys(w for w in map(provenance, injections) if w)
