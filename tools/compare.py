@@ -377,8 +377,8 @@ def build_parser() -> argparse.ArgumentParser:
         "\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true",
                    help="2 seeds each and smaller grids; the report goes to stdout")
-    p.add_argument("--sim-seeds", type=evaluate._seeds, help="default 14001-14006")
-    p.add_argument("--physio-seeds", type=evaluate._seeds,
+    p.add_argument("--sim-seeds", type=evaluate.seed_list, help="default 14001-14006")
+    p.add_argument("--physio-seeds", type=evaluate.seed_list,
                    help="default 27001-27010, the reporting seeds")
     p.add_argument("--out", help=f"markdown report (default {DEFAULT_OUT}; stdout with "
                    "--quick)")
@@ -416,7 +416,7 @@ def main(argv: list[str] | None = None, analyze=None) -> int:
                                     _progress("physio:"))
     real, checks = real_column(data)
     info = {"command": shlex.join([".venv/bin/python", "-m", "tools.compare", *argv]),
-            "commit": evaluate._commit(), "elapsed_s": time.perf_counter() - t0,
+            "commit": evaluate.commit_id(), "elapsed_s": time.perf_counter() - t0,
             "sim_seeds": list(sim_seeds), "physio_seeds": list(phys_seeds),
             "quick": args.quick, "extra": []}
     figs = as_json(sim_results, phys_results, checks, info)

@@ -541,14 +541,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a smaller grid (1 seed, 8 scenarios, 4 conditions), under a minute")
     p.add_argument("--out", help=f"markdown report (default {DEFAULT_OUT}; with --quick "
                    "the report goes to stdout unless --out is given)")
-    p.add_argument("--seeds", type=_seeds, help="comma-separated seeds (default: 14001,"
+    p.add_argument("--seeds", type=seed_list, help="comma-separated seeds (default: 14001,"
                    "14002,14003; with --quick 14001)")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                    help="worker processes (default: one per CPU)")
     return p
 
 
-def _seeds(text: str) -> tuple[int, ...]:
+def seed_list(text: str) -> tuple[int, ...]:
     try:
         seeds = tuple(int(s) for s in text.split(",") if s.strip())
     except ValueError as e:
@@ -568,7 +568,7 @@ def load_analyser() -> Analyze | None:
     return analyze
 
 
-def _commit() -> str:
+def commit_id() -> str:
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                              text=True, timeout=5, cwd=Path(__file__).resolve().parent)
@@ -596,7 +596,7 @@ def main(argv: list[str] | None = None, analyze: Analyze | None = None) -> int:
     results = run_all(grid(args.quick, seeds), analyze, args.jobs, _progress)
     judged = criteria(results)
     info = ReportInfo(shlex.join([".venv/bin/python", "-m", "tools.evaluate", *argv]), seeds,
-                      args.quick, time.perf_counter() - t0, _commit())
+                      args.quick, time.perf_counter() - t0, commit_id())
     _write(report(results, info, judged), args.out or (None if args.quick else DEFAULT_OUT))
     for c in judged:
         print(c.line())
