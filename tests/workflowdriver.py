@@ -239,7 +239,8 @@ def shots(app, args):
     yield 0.3
     hist.open_procedure(proc.flow.procedure["id"])
     yield 0.3
-    inj = [b for b in hist.ids.injections.children if "EMG" in b.text]
+    inj = [b for b in hist.ids.injections.children
+           if hasattr(b, "injection_id") and "EMG" in b.text]
     if inj:
         yield from touch(inj[-1])
     yield 0.3
@@ -459,7 +460,8 @@ def workflow(app, args):
     out["timeline"] = [b.text for b in hist.ids.timeline.children]
     out["charts"] = [c.title for c in hist.ids.charts.children]
     yield from touch(hist.ids.timeline.children[-1])
-    inj = [b for b in hist.ids.injections.children[::-1] if "EMG" in b.text]
+    inj = [b for b in hist.ids.injections.children[::-1]
+           if hasattr(b, "injection_id") and "EMG" in b.text]
     out["injections_with_emg"] = len(inj)
     out["emg_rows"] = [b.text for b in inj]
     yield from touch(inj[0])
