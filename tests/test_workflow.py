@@ -215,7 +215,8 @@ def test_a_procedure_from_setup_to_signature_and_history(lb, users, tmp_path):
     assert tl["procedures"][0]["totals"] == "BOTOX  70 U of 400"
     series = history.muscle_series(lb, pt["id"])
     p = series["biceps_brachii:left"]["points"][0]
-    assert (p["units"], p["rms_uv"], p["tonic"], p["pain_followup"]) == (50.0, 283.0, 1.0, 2)
+    assert (p["doses"], p["rms_uv"], p["tonic"], p["pain_followup"]) == (
+        {"onabotulinumtoxinA": {"amount": 50.0, "unit": "U"}}, 283.0, 1.0, 2)
     assert [r["mrn"] for r in history.patients(lb, "Doe")] == ["MRN77"]
     for kind in history.EXPORTS:
         assert history.export(lb, proc["id"], kind, tmp_path / kind)

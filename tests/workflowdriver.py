@@ -458,7 +458,7 @@ def workflow(app, args):
     rows = [w for w in hist.ids.list.children[0].children if hasattr(w, "row_id")]
     yield from touch(rows[0])
     out["timeline"] = [b.text for b in hist.ids.timeline.children]
-    out["charts"] = [c.title for c in hist.ids.charts.children]
+    out["charts"] = [c.title for c in hist.ids.charts.children if hasattr(c, "strips")]
     yield from touch(hist.ids.timeline.children[-1])
     inj = [b for b in hist.ids.injections.children[::-1]
            if hasattr(b, "injection_id") and "EMG" in b.text]

@@ -80,3 +80,60 @@ def procedure(lb: Logbook, *, patient_id: str | None = None, sign: bool = True,
     if sign:
         lb.sign_off(proc["id"], doc["id"])
     return lb.procedure(proc["id"])
+
+
+# Four visits over eleven months (12 weeks apart at least, as the labels ask) for one
+# spastic arm: BOTOX, then DYSPORT (units of the two are never comparable), three muscles,
+# pain falling, EMG activity at injection falling.
+HISTORY = [  # (days ago, product, vial units, diluent mL, [(muscle, units, rms, epn, tonic)],
+    #          pain before, after)
+    (345, "onabotulinumtoxinA", 200, 4.0, [("biceps_brachii", 60, 180.0, 40, True),
+                                          ("brachialis", 40, 150.0, 30, True),
+                                          ("flexor_digitorum_superficialis", 30, 90.0, 20,
+                                           False)], 7, 5),
+    (255, "onabotulinumtoxinA", 200, 4.0, [("biceps_brachii", 70, 140.0, 30, True),
+                                          ("brachialis", 40, 120.0, 25, False)], 6, 4),
+    (170, "onabotulinumtoxinA", 200, 4.0, [("biceps_brachii", 80, 110.0, 22, False),
+                                          ("brachialis", 50, 100.0, 15, False),
+                                          ("flexor_digitorum_superficialis", 30, 70.0, 12,
+                                           False)], 5, 3),
+    (86, "abobotulinumtoxinA", 500, 2.5, [("biceps_brachii", 250, 95.0, 12, False),
+                                          ("flexor_digitorum_superficialis", 100, 60.0, 8,
+                                           False)], 4, 2),
+]
+
+
+def history(lb: Logbook, patient_id: str, now: datetime.datetime | None = None) -> list[str]:
+    """Signed earlier visits for `patient_id` (their ids, oldest first), HISTORY's days
+    before `now`, without EMG snippets: the findings at injection are recorded as an
+    amplifier's analysis would give them."""
+    doc, nurse = users(lb)
+    now = now or datetime.datetime.now(ids.UTC)
+    made = []
+    for days, product, strength, diluent, plan, before, after in HISTORY:
+        at = now - datetime.timedelta(days=days)
+        proc = lb.start_procedure({
+            "patient_id": patient_id, "kind": "botulinum",
+            "indication": "post-stroke upper limb spasticity", "physician_id": doc["id"],
+            "nurse_id": nurse["id"], "started_at": at, "pain_before": before,
+            "timeout": {"identity": True, "consent": True, "side": True}}, by=nurse["id"])
+        vial = lb.add_vial(proc["id"], {
+            "product": product, "vial_units": strength, "diluent_ml": diluent,
+            "lot": f"D{days:03d}", "expiry": (at + datetime.timedelta(days=300)
+                                                   ).strftime("%Y-%m"),
+            "reconstituted_at": at}, by=nurse["id"])
+        for k, (muscle, units, rms, epn, tonic) in enumerate(plan):
+            lb.log_injection(proc["id"], {
+                "vial_id": vial["id"], "at": at + datetime.timedelta(minutes=3 + 3 * k),
+                "muscle": muscle, "side": "left", "site": 1, "units": units,
+                "guidance": "emg", "emg_findings": {"rms_uv": rms,
+                                                    "end_plate_noise_per_s": epn,
+                                                    "tonic_activity": tonic}},
+                nurse["id"], overrides={"per_site_max": "divided over sites as planned",
+                                        "muscle_typical_max": "severe spasticity"},
+                override_by=doc["id"])
+        lb.end_procedure(proc["id"], nurse["id"], pain_after=after,
+                         at=at + datetime.timedelta(minutes=20))
+        lb.sign_off(proc["id"], doc["id"])
+        made.append(proc["id"])
+    return made

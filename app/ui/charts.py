@@ -1,94 +1,118 @@
-"""Per-muscle charts over time, drawn with Kivy's canvas (no plotting library): units given
-(bars, per product), the EMG activity at injection (RMS and end-plate noise lines, tonic
-activity as a filled dot) and the pain scores (before, after, follow-up)."""
+"""Per-muscle charts over time, drawn with Kivy's canvas (no plotting library), as strips
+on a shared time axis (visits placed by date): one strip per product with its doses as
+bars on its own scale (two products never share one), RMS (uV) and end-plate noise (/s) at
+injection as lines (a ring where tonic activity was found), pain 0-10 (ring before, dot
+after, square at follow-up). Each strip's label, unit and top number sit on its left;
+the strips themselves come from app.workflow.history.chart_strips."""
 
 from __future__ import annotations
 
 from kivy.graphics import Color, Ellipse, Line, Rectangle
+from kivy.metrics import dp
 from kivy.properties import ListProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.widget import Widget
 
-UNITS = (0.3, 0.75, 0.55, 1)
-RMS = (0.55, 0.75, 1, 1)
-EPN = (1, 0.72, 0.35, 1)
+BARS = [(0.3, 0.75, 0.55, 1), (0.75, 0.55, 0.95, 1), (0.95, 0.8, 0.35, 1)]
+LINES = {"RMS": (0.55, 0.75, 1, 1), "End-plate noise": (1, 0.72, 0.35, 1)}
 PAIN = (1, 0.5, 0.5, 1)
 GRID = (0.2, 0.24, 0.3, 1)
+STRIP_DP = 58
+
+
+def strip_colour(strip: dict):
+    """A product keeps its colour on every chart (by its name); lines by their measure."""
+    if strip["kind"] == "bars":
+        return BARS[sum(map(ord, strip["label"])) % len(BARS)]
+    return LINES.get(strip["label"], PAIN)
 
 
 class MuscleChart(Widget):
-    points = ListProperty([])  # app.workflow.history.muscle_series(...)[key]["points"]
+    strips = ListProperty([])  # app.workflow.history.chart_strips(...)
+    xs = ListProperty([])  # each visit's place on the time axis, 0..1
 
     def __init__(self, **kw):
         super().__init__(**kw)
-        self.bind(pos=self.redraw, size=self.redraw, points=self.redraw)
+        self.bind(pos=self.redraw, size=self.redraw, strips=self.redraw, xs=self.redraw)
 
     def redraw(self, *_):
         self.canvas.clear()
-        pts = self.points
         with self.canvas:
             Color(0.1, 0.12, 0.15, 1)
             Rectangle(pos=self.pos, size=self.size)
-        if not pts or self.width < 20:
+        if not self.strips or not self.xs or self.width < 40:
             return
-        n = len(pts)
-        band = self.height / 3
-        step = self.width / n
-        umax = max((p["units"] or 0) for p in pts) or 1.0
-        rmax = max((p["rms_uv"] or 0) for p in pts) or 1.0
-        emax = max((p["epn_per_s"] or 0) for p in pts) or 1.0
+        band = self.height / len(self.strips)
+        pad = dp(18)
+        xs = [self.x + pad + x * (self.width - 2 * pad) for x in self.xs]
         with self.canvas:
-            Color(*GRID)
-            for k in (1, 2):
-                Line(points=[self.x, self.y + k * band, self.right, self.y + k * band])
-            top = self.y + 2 * band  # units band, top third
-            Color(*UNITS)
-            for i, p in enumerate(pts):
-                h = (p["units"] or 0) / umax * band * 0.85
-                Rectangle(pos=(self.x + i * step + step * 0.2, top), size=(step * 0.6, h))
-            mid = self.y + band  # EMG band, middle third
-            for key, mx, colour in (("rms_uv", rmax, RMS), ("epn_per_s", emax, EPN)):
-                line = [(self.x + (i + 0.5) * step, mid + (p[key] or 0) / mx * band * 0.85)
-                        for i, p in enumerate(pts) if p[key] is not None]
-                Color(*colour)
-                if len(line) > 1:
-                    Line(points=[c for xy in line for c in xy], width=1.5)
-                for cx, cy in line:
-                    Ellipse(pos=(cx - 4, cy - 4), size=(8, 8))
-            for i, p in enumerate(pts):  # tonic activity: a ring on the EMG band's floor
-                if p["tonic"]:
-                    Color(*RMS)
-                    Line(circle=(self.x + (i + 0.5) * step, mid + 8, 6), width=1.5)
-            Color(*PAIN)  # pain band, bottom third: before (hollow), after and follow-up
-            for i, p in enumerate(pts):
-                cx = self.x + (i + 0.5) * step
-                for key, dx in (("pain_before", -10), ("pain_after", 0), ("pain_followup", 10)):
-                    if p[key] is None:
-                        continue
-                    cy = self.y + p[key] / 10 * band * 0.85 + 4
-                    if key == "pain_before":
-                        Line(circle=(cx + dx, cy, 5), width=1.3)
-                    else:
-                        Ellipse(pos=(cx + dx - 5, cy - 5), size=(10, 10))
+            for k, strip in enumerate(self.strips):
+                floor = self.top - (k + 1) * band + dp(4)
+                scale = (band - dp(10)) / strip["top"]
+                Color(*GRID)
+                Line(points=[self.x, floor, self.right, floor])
+                if strip["kind"] == "pain":  # ticks at 5 and 10
+                    for tick in (5, 10):
+                        Line(points=[self.x, floor + tick * scale, self.right,
+                                     floor + tick * scale], dash_length=4, dash_offset=4)
+                Color(*strip_colour(strip))
+                if strip["kind"] == "bars":
+                    w = dp(14)
+                    for x, v in zip(xs, strip["values"], strict=True):
+                        if v:
+                            Rectangle(pos=(x - w / 2, floor), size=(w, v * scale))
+                elif strip["kind"] == "line":
+                    pts = [(x, floor + v * scale) for x, v in zip(xs, strip["values"],
+                                                                   strict=True)
+                           if v is not None]
+                    if len(pts) > 1:
+                        Line(points=[c for xy in pts for c in xy], width=1.5)
+                    for cx, cy in pts:
+                        Ellipse(pos=(cx - 4, cy - 4), size=(8, 8))
+                    for x, ring in zip(xs, strip.get("rings") or [], strict=False):
+                        if ring:
+                            Line(circle=(x, floor + dp(6), dp(6)), width=1.5)
+                else:
+                    for x, (before, after, follow) in zip(xs, strip["values"], strict=True):
+                        if before is not None:
+                            Line(circle=(x - dp(8), floor + before * scale, dp(5)), width=1.3)
+                        if after is not None:
+                            Ellipse(pos=(x - dp(5), floor + after * scale - dp(5)),
+                                    size=(dp(10), dp(10)))
+                        if follow is not None:
+                            Rectangle(pos=(x + dp(4), floor + follow * scale - dp(4)),
+                                      size=(dp(8), dp(8)))
 
 
 class ChartCard(BoxLayout):
-    """A muscle's title, its chart and, under each column, its date and units (layout in
-    history.kv)."""
+    """A muscle's title, its strips each with its axis on the left, and the visits' dates
+    (four-digit years) placed under the time axis (layout in history.kv)."""
 
     title = StringProperty("")
-    points = ListProperty([])
+    note = StringProperty("")  # where the EMG was not the patient's, calibrated
+    strips = ListProperty([])
+    xs = ListProperty([])
+    dates = ListProperty([])
 
     def on_kv_post(self, _base):
-        self.on_points()
+        self.on_strips()
 
-    def on_points(self, *_):
+    def on_strips(self, *_):
         from kivy.factory import Factory
 
-        if "dates" not in self.ids:  # points given to __init__ come before the kv rule
+        if "axes" not in self.ids:  # given to __init__ before the kv rule
             return
+        self.height = dp(STRIP_DP) * len(self.strips) + dp(26 + 30)
+        axes = self.ids.axes
+        axes.clear_widgets()
+        for strip in self.strips:
+            colour = strip_colour(strip)
+            axes.add_widget(Factory.ChartAxis(
+                text=f"{strip['label']}\n0-{strip['top']:g} {strip['unit']}"
+                if strip["kind"] != "pain" else "Pain\n0-10", color=colour))
         box = self.ids.dates
         box.clear_widgets()
-        for p in self.points:
-            unit = "U" if p.get("product") else ""
-            box.add_widget(Factory.ChartDate(text=f"{p['date'][2:]}\n{p['units']:g} {unit}"))
+        for x, d in zip(self.xs, self.dates, strict=True):
+            # kept inside the card at the ends of the time axis
+            place = {"x": 0} if x < 0.08 else {"right": 1} if x > 0.92 else {"center_x": x}
+            box.add_widget(Factory.ChartDate(text=d, pos_hint={**place, "y": 0}))

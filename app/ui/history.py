@@ -21,7 +21,7 @@ from kivy.uix.widget import Widget
 
 import app.ui.forms  # noqa: F401
 from app.ui import theme
-from app.ui.charts import MuscleChart  # noqa: F401  (for history.kv)
+from app.ui.charts import ChartCard, MuscleChart  # noqa: F401  (for history.kv)
 from app.ui.snippet_view import SnippetView  # noqa: F401
 from app.ui.widgets import OrientedScreen
 from app.workflow import history as queries
@@ -233,10 +233,15 @@ class HistoryScreen(OrientedScreen):
             b.bind(on_release=lambda btn: self.open_procedure(btn.procedure_id))
             box.add_widget(b)
         charts = self.ids.charts
-        charts.clear_widgets()
+        for card in [w for w in charts.children if isinstance(w, ChartCard)]:
+            charts.remove_widget(card)  # the legend above them stays
         for _key, s in sorted(queries.muscle_series(self.lb, patient_id,
                                                    tl["records"]).items()):
-            charts.add_widget(Factory.ChartCard(title=s["title"], points=s["points"]))
+            pts = s["points"]
+            charts.add_widget(Factory.ChartCard(
+                title=s["title"], note=queries.chart_note(pts),
+                xs=queries.date_positions([p["date"] for p in pts]),
+                dates=[p["date"] for p in pts], strips=queries.chart_strips(self.lb.cat, pts)))
         self.followup_message = ""
         self.go("patient")
 

@@ -114,14 +114,18 @@ def _in_transition(root) -> bool:
 
 
 def _demo_logbook() -> str:
-    """A fresh home holding the demo procedure; returns the demo physician's id."""
+    """A fresh home holding the demo patient's earlier visits and today's demo procedure;
+    returns the demo physician's id."""
     from app.logbook import Logbook, demo
 
     home = tempfile.mkdtemp(prefix="needlepoint-screenshot-")
     os.environ["NEEDLEPOINT_HOME"] = home  # read when the app opens its logbook
     lb = Logbook(Path(home) / "logbook.db")
     try:
-        demo.procedure(lb)
-        return next(u["id"] for u in lb.users() if u["role"] == "physician")
+        doc, nurse = demo.users(lb)
+        pt = demo.patient(lb, nurse["id"])
+        demo.history(lb, pt["id"])  # earlier visits, so the patient page has a history
+        demo.procedure(lb, patient_id=pt["id"])
+        return doc["id"]
     finally:
         lb.close()

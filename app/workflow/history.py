@@ -7,6 +7,8 @@ replayed snippet is never read as the patient's."""
 
 from __future__ import annotations
 
+import datetime
+import math
 from pathlib import Path
 
 from app.logbook import Logbook
@@ -70,10 +72,10 @@ def timeline(lb: Logbook, patient_id: str) -> dict:
 
 def muscle_series(lb: Logbook, patient_id: str, records: list[dict] | None = None
                   ) -> dict[str, dict]:
-    """Per muscle and side: one point per procedure with the units given (per product,
-    never added across products), the mean RMS, end-plate noise rate and tonic share found
-    at its injections with where that EMG came from (`provenance`), and the procedure's pain
-    scores (before, after, follow-up)."""
+    """Per muscle and side: one point per procedure with the dose given per product
+    (`doses`: {product: {"amount", "unit"}}, never added across products), the mean RMS,
+    end-plate noise rate and tonic share found at its injections with where that EMG came
+    from (`provenance`), and the procedure's pain scores (before, after, follow-up)."""
     records = records if records is not None else lb.patient_history(patient_id)["procedures"]
     names = {k: m["name"] for k, m in lb.cat.muscles.items()}
     out: dict[str, dict] = {}
@@ -85,10 +87,14 @@ def muscle_series(lb: Logbook, patient_id: str, records: list[dict] | None = Non
             if i["voided"] or not i.get("muscle"):
                 continue
             key = f"{i['muscle']}:{i.get('side') or ''}"
-            p = per.setdefault(key, {"units": 0.0, "product": i.get("product"), "rms": [],
-                                     "epn": [], "tonic": [], "injections": []})
+            p = per.setdefault(key, {"doses": {}, "rms": [], "epn": [], "tonic": [],
+                                     "injections": []})
             p["injections"].append(i)
-            p["units"] += float(i.get("units") or 0)
+            if i.get("product"):
+                mg = i.get("units") is None and i.get("dose_mg") is not None
+                d = p["doses"].setdefault(i["product"], {"amount": 0.0,
+                                                         "unit": "mg" if mg else "U"})
+                d["amount"] += float((i.get("dose_mg") if mg else i.get("units")) or 0)
             e = emg_summary(i.get("emg_findings"))
             for k, name in (("rms", "rms_uv"), ("epn", "epn_per_s"), ("tonic", "tonic")):
                 if e[name] is not None:
@@ -99,13 +105,66 @@ def muscle_series(lb: Logbook, patient_id: str, records: list[dict] | None = Non
                                      "title": f"{names.get(muscle, muscle)} {side}".strip(),
                                      "points": []})
             s["points"].append({
-                "date": rec["started_at"][:10], "units": p["units"], "product": p["product"],
+                "date": rec["started_at"][:10], "doses": p["doses"],
                 "rms_uv": _mean(p["rms"]), "epn_per_s": _mean(p["epn"]),
                 "tonic": _mean(p["tonic"]), "pain_before": rec.get("pain_before"),
                 "pain_after": rec.get("pain_after"),
                 "pain_followup": pain_follow[-1] if pain_follow else None,
                 "provenance": _sources(p["injections"])})
     return out
+
+
+def chart_strips(cat, points: list[dict]) -> list[dict]:
+    """A muscle's chart as horizontal strips, each on its own scale with its unit: one per
+    product (its doses as bars: two products never share a scale), RMS (uV) and end-plate
+    noise (/s) at injection as lines, pain 0-10. Each strip: {label, unit, kind, top (the
+    axis's upper number), values (per point, None where not recorded)}."""
+    from app.workflow import dose
+
+    strips = []
+    products = sorted({k for p in points for k in p["doses"]})
+    for prod in products:
+        amounts = [p["doses"].get(prod, {}).get("amount") for p in points]
+        unit = next(p["doses"][prod]["unit"] for p in points if prod in p["doses"])
+        strips.append({"label": dose.brand(cat, prod), "unit": unit, "kind": "bars",
+                       "top": nice_top(max(a or 0 for a in amounts)), "values": amounts})
+    for key, label, unit in (("rms_uv", "RMS", "uV"), ("epn_per_s", "End-plate noise", "/s")):
+        values = [p[key] for p in points]
+        if any(v is not None for v in values):
+            strips.append({"label": label, "unit": unit, "kind": "line",
+                           "top": nice_top(max(v or 0 for v in values)), "values": values,
+                           "rings": [bool(p["tonic"]) for p in points]
+                           if key == "rms_uv" else None})
+    strips.append({"label": "Pain", "unit": "0-10", "kind": "pain", "top": 10,
+                   "values": [(p["pain_before"], p["pain_after"], p["pain_followup"])
+                              for p in points]})
+    return strips
+
+
+def nice_top(value: float) -> float:
+    """The axis's upper number: 1, 2 or 5 times a power of ten, at or above `value`."""
+    if value <= 0:
+        return 1.0
+    k = 10 ** math.floor(math.log10(value))
+    return next(m * k for m in (1, 2, 5, 10) if m * k >= value - 1e-9)
+
+
+def date_positions(dates: list[str]) -> list[float]:
+    """Where each visit sits along the time axis, 0 to 1, by its date (a single visit in
+    the middle): eight months and eight days apart are not drawn alike."""
+    days = [datetime.date.fromisoformat(d[:10]).toordinal() for d in dates]
+    if not days or max(days) == min(days):
+        return [0.5] * len(days)
+    lo, hi = min(days), max(days)
+    return [(d - lo) / (hi - lo) for d in days]
+
+
+def chart_note(points: list[dict]) -> str:
+    """What the chart must say of its EMG: where it was not the patient's, calibrated."""
+    sources = "; ".join(dict.fromkeys(p["provenance"] for p in points if p["provenance"]))
+    odd = [w for w in sources.split("; ") if w.startswith(("SIMULATED", "REPLAY"))
+           or "uncalibrated" in w or "not recorded" in w]
+    return ("EMG: " + "; ".join(odd)) if odd else ""
 
 
 def detail(cat, rec: dict) -> dict:
@@ -138,10 +197,11 @@ def record_lines(cat, rec: dict, users: dict) -> list[str]:
                      f"{wording.who(users, i.get('created_by'))}"
                      f"{'  VOIDED' if i['voided'] else ''}"
                      f"{'  (amended)' if i.get('amended') else ''}")
-        words = (i.get("emg_findings") or {}).get("words") or []
+        words = (i.get("emg_findings") or {}).get("words")
         if i.get("emg_source"):
-            lines.append(f"     EMG ({i['emg_source']['label']}): "
-                         + ("; ".join(words) if words else "nothing named"))
+            lines.append(f"     EMG ({i['emg_source']['label']}): " + (
+                "; ".join(words) if words else "nothing named" if words is not None
+                else "kept without the analyser's words"))
         for w in rec["dose_warnings"]:
             if w["injection_id"] == i["id"]:
                 lines.append("     Warning: " + wording.warning(w, users, bool(i["voided"])))
