@@ -9,7 +9,9 @@ garbage out of the speaker, each a few in-place multiplications on preallocated 
 - ran dry (underrun): what was there is played, then the last sample fades to zero over
   `FADE` samples and the rest is silence; when data returns it fades in;
 - too much queued (the card stalled, or the writer burst): the block fades out, the excess
-  is skipped, and the next block fades in, so latency snaps back instead of creeping;
+  is skipped, and the next block fades in, so latency snaps back instead of creeping; the
+  block that resumes after running dry has a tighter limit (`resume_above`): a stall's
+  backlog is skipped at once rather than played late;
 - it notes the least slack it found (frames left after its block), which the writer uses
   to size the target fill.
 """
@@ -30,15 +32,19 @@ class AudioRing:
         # Writer's settings, read by the callback:
         self.skip_above = self.capacity  # frames queued past this after a block: skip
         self.skip_to = 0  # ... down to this
+        self.resume_above = self.capacity  # the same, for the block that resumes after
+        # running dry: what came late during the stall is not played late
         # Callback's counters, read by the writer:
         self.underruns = 0  # callbacks that found too little
         self.skipped = 0  # frames skipped for latency
         self.overruns = 0  # writes that did not fit (the writer drops their tail)
         self.dropped = 0
         self.low_slack = self.capacity  # least frames left after a block, since reset
-        self.missing = 0  # frames the callback found no signal for, ever (run dry)
+        self.missing = 0  # frames the callback found no signal for, ever (run dry; the
+        # wait before the first block counts none)
         self.callbacks = 0
         self.starved = True  # nothing played yet: the first data fades in
+        self._ran_dry = False  # starved after playing (an underrun), not before the start
         self._fade_in_next = False
         self._last = 0.0
         self._fade_from, self._faded = 0.0, FADE
@@ -79,6 +85,7 @@ class AudioRing:
         take = min(avail, frames)
         if self.starved and take < frames:
             take = 0  # after running dry, resume only with a whole block in hand
+        limit = self.resume_above if self._ran_dry and take else self.skip_above
         start = r % self.capacity
         first = min(take, self.capacity - start)
         out[:first] = self.buf[start:start + first]
@@ -90,16 +97,17 @@ class AudioRing:
         if take < frames:
             if take:
                 self._last = out[take - 1]
-            self.missing += frames - take
+            if self._ran_dry or not self.starved:  # (before the start nothing is missing)
+                self.missing += frames - take
             self._underrun(out, take)  # the fade starts from the last sample played
         else:
             if self.starved or self._fade_in_next:
                 k = min(FADE, take)
                 out[:k] *= self._up[:k]
-                self.starved = self._fade_in_next = False
+                self.starved = self._fade_in_next = self._ran_dry = False
             self._last = out[take - 1]
         r += take
-        if avail - take > self.skip_above:
+        if avail - take > limit:
             # Too much queued: end this block in a fade and jump to the target.
             k = min(FADE, take)
             out[take - k:take] *= self._down[FADE - k:]
@@ -114,7 +122,7 @@ class AudioRing:
     def _underrun(self, out: np.ndarray, take: int) -> None:
         if not self.starved:
             self.underruns += 1
-            self.starved = True
+            self.starved = self._ran_dry = True
             self._fade_from, self._faded = self._last, 0
         # The fade may span callbacks: a block that ran dry near its end goes on fading in
         # the next one, so the ramp is never cut short into a step.

@@ -328,6 +328,42 @@ def test_the_ring_skips_back_to_its_target_with_fades():
     assert out[0] < 0.05 and out[-1] == 1.0  # fades in again after the jump
 
 
+def test_after_running_dry_the_tighter_limit_skips_what_came_late():
+    """The block that resumes after an underrun skips down to the target past
+    `resume_above`; other blocks keep what `skip_above` allows (a stall's backlog would
+    otherwise play late until the ratio drained it)."""
+    ring = AudioRing(48000)
+    ring.skip_above, ring.resume_above, ring.skip_to = 5000, 600, 400
+    out = np.zeros(128, np.float32)
+    ring.write(np.ones(528, np.float32))
+    ring.read_into(out)  # the very first block is no resumption: nothing skipped
+    assert ring.skipped == 0 and ring.queued == 400
+    for _ in range(4):
+        ring.read_into(out)  # runs dry in the fourth
+    assert ring.underruns == 1
+    ring.write(np.full(1000, 0.5, np.float32))  # the stall's backlog comes at once
+    ring.read_into(out)
+    assert out[0] < 0.05 and np.all(out[FADE:-FADE] == 0.5)  # fades in, and out
+    assert ring.queued == 400  # resumed at the target, the late part skipped
+    ring.write(np.full(1000, 0.5, np.float32))
+    ring.read_into(out)
+    assert ring.queued == 400 + 1000 - 128  # playing on: the wider limit again
+
+
+def test_the_wait_before_the_first_block_is_no_shortfall():
+    """Blocks the card asks for before any sound was written are not counted missing: the
+    first underrun's shortfall (which may raise the target) is its own."""
+    ring = AudioRing(4800)
+    out = np.zeros(128, np.float32)
+    for _ in range(6):
+        ring.read_into(out)
+    assert ring.missing == 0 and ring.underruns == 0
+    ring.write(np.ones(200, np.float32))
+    ring.read_into(out)
+    ring.read_into(out)  # 72 played, then dry: 56 missing
+    assert ring.underruns == 1 and ring.missing == 56
+
+
 def test_an_underrun_fades_from_the_last_sample():
     ring = AudioRing(4800)
     ring.write(np.full(300, 0.5, np.float32))

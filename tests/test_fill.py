@@ -163,3 +163,44 @@ def test_relearning_forgets_a_start_that_held_everything_up():
     for _ in range(400):  # 2 s of 5 ms chunks, the ring as full as the target
         c.update(c.target_s or 0.004, 0.005, 0.002, starved=False)
     assert c.target_s < 0.01
+
+
+def _one_stall(stall_s: float, whole: bool, seconds: float = 12.0, at_s: float = 10.0):
+    """5 ms chunks; at `at_s` the reader stalls `stall_s` and the card runs dry, then what
+    came meanwhile arrives: as one long chunk (`whole`: the amplifier's link held it) or
+    as the usual chunks one after the other (a reader thread that fell behind). Returns
+    (times, fill before each chunk in ms, the underruns, samples of the backlog not played
+    as counted by the path)."""
+    path = AudioPath(FS_IN, fs_out=FS_OUT, blocksize=BLOCK)
+    card = VirtualCard(path.ring, FS_OUT, BLOCK, 0.0, lambda *a: None)
+    x = np.random.default_rng(1).normal(0, 20, int(seconds * FS_IN)).astype(np.float32)
+    times, fills, sent, k = [], [], 0, 0
+    while sent + CHUNK <= x.size:
+        t = (k + 1) * CHUNK / FS_IN
+        k += 1
+        if at_s <= t < at_s + stall_s:
+            continue  # nothing comes: the chunks of the stall wait
+        end = k * CHUNK
+        card.run_until(t)
+        pieces = [(sent, end)] if whole else [(i, i + CHUNK) for i in range(sent, end, CHUNK)]
+        for a, b in pieces:
+            times.append(t)
+            fills.append(path.ring.queued / FS_OUT * 1000)
+            path.push(x[a:b], a)
+        sent = end
+    return np.array(times), np.array(fills), path.ring.underruns, path.late_dropped
+
+
+@pytest.mark.parametrize("whole", [True, False])
+def test_after_running_dry_a_stalls_backlog_is_skipped_not_played_late(whole):
+    """A stall too short for the skip margin (12 ms) still runs the ring dry: the faded gap
+    is taken, and the sound resumes at its usual delay. What came late is skipped; played,
+    it kept the delay that much longer for a third of a second while the ratio drained it."""
+    times, fills, underruns, dropped = _one_stall(0.012, whole)
+    before = fills[(times > 8.0) & (times < 10.0)]
+    resumed = times[times >= 10.012].min()  # the backlog came then, chunk after chunk
+    after = fills[(times > resumed) & (times < 10.6)]
+    assert underruns == 1
+    assert after.max() <= before.max() + 0.5, (after.max(), before.max())
+    if whole:
+        assert dropped > 0  # the oldest of the late chunk went, not the newest

@@ -54,6 +54,7 @@ class AudioPath:
         self._underruns_seen = 0
         self._missing_seen = 0
         self._skipped_seen = 0
+        self.late_dropped = 0  # samples of a stall's backlog not played (came too late)
         self._next_index: int | None = None
         self._idling = False
         # With `wait_for_speaker`, nothing is rendered until a speaker is attached: the app
@@ -103,8 +104,29 @@ class AudioPath:
         ring.skip_to = target + usual // 2
         ring.skip_above = target + max(int(SKIP_MARGIN_MIN_S * self.fs_out),
                                        SKIP_MARGIN_CHUNKS * usual)
+        # After running dry, the sound resumes with its newest sample where a usual chunk
+        # puts it; a backlog that came as several chunks is skipped by the callback.
+        ring.resume_above = target + usual
+        if starved and ring.starved and not gap and fill == 0:  # the ring waits, empty
+            out, positions = self._resume_on_time(out, positions, target + usual)
         taken = ring.write(out)
         return positions[:taken]
+
+    def _resume_on_time(self, out: np.ndarray, positions: np.ndarray,
+                        level: int) -> tuple[np.ndarray, np.ndarray]:
+        """The first chunk after the ring ran dry: the sound resumes with its newest sample
+        where a usual chunk puts it (`level`: the target and a usual chunk), never later.
+        The renderer put the target's worth of silence before the chunk; a chunk that holds
+        what came late (the stall's backlog) would then play late by the backlog's length
+        for as long as the fill control takes to drain it (a third of a second and more).
+        So the silence goes first, and then the oldest of the backlog: the gap is already
+        there (the ring faded out), and the ring fades the sound in again where it
+        resumes."""
+        cut = len(out) - level
+        if cut <= 0:
+            return out, positions
+        self.late_dropped += int(np.isfinite(positions[:cut]).sum())
+        return out[cut:], positions[cut:]
 
     def _usual_chunk(self, chunk: int) -> int:
         """The median of the device's recent chunks, in output samples."""
@@ -126,6 +148,7 @@ class AudioPath:
         want = int((self.renderer.control.target_s + IDLE_S) * self.fs_out) - ring.queued
         if want > 0:
             self._idling = True
+            ring.resume_above = ring.capacity  # silence (and chimes) is not a late backlog
             ring.write(self.renderer.render_idle(want))
 
     # -- the controls (any thread: the renderer reads each once per chunk) ---------------
