@@ -69,3 +69,16 @@ def test_the_demo_history_charts_each_product_apart(tmp_path):
     assert dates == sorted(dates) and len(set(dates)) == 4
     assert [s["label"] for s in strips] == ["DYSPORT", "BOTOX", "RMS", "End-plate noise",
                                             "Pain"]
+
+
+def test_the_change_since_the_last_visit_says_a_new_product_never_subtracts_it(cat):
+    a = _point("2026-01-05", {"onabotulinumtoxinA": {"amount": 40.0, "unit": "U"}}, 90, 20)
+    b = _point("2026-04-01", {"onabotulinumtoxinA": {"amount": 50.0, "unit": "U"}}, 70, 15)
+    c = _point("2026-07-01", {"abobotulinumtoxinA": {"amount": 300.0, "unit": "U"}}, 60)
+    assert history.change_line(cat, [a]) == ""
+    assert history.change_line(cat, [a, b]) == (
+        "Since 2026-01-05: BOTOX 40 -> 50 U, RMS 90 -> 70 uV, end-plate noise 20 -> 15/s, "
+        "pain after 3 -> 3")
+    assert history.change_line(cat, [b, c]) == (
+        "Since 2026-04-01: BOTOX 50 U -> DYSPORT 300 U: product changed, RMS 70 -> 60 uV, "
+        "pain after 3 -> 3")

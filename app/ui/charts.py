@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from kivy.graphics import Color, Ellipse, Line, Rectangle
 from kivy.metrics import dp
-from kivy.properties import ListProperty, StringProperty
+from kivy.properties import ListProperty, NumericProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.widget import Widget
 
@@ -90,7 +90,9 @@ class ChartCard(BoxLayout):
 
     title = StringProperty("")
     note = StringProperty("")  # where the EMG was not the patient's, calibrated
+    change = StringProperty("")  # since the visit before (app.workflow.history.change_line)
     strips = ListProperty([])
+    strips_height = NumericProperty(0)
     xs = ListProperty([])
     dates = ListProperty([])
 
@@ -102,7 +104,7 @@ class ChartCard(BoxLayout):
 
         if "axes" not in self.ids:  # given to __init__ before the kv rule
             return
-        self.height = dp(STRIP_DP) * len(self.strips) + dp(26 + 30)
+        self.strips_height = dp(STRIP_DP) * len(self.strips)
         axes = self.ids.axes
         axes.clear_widgets()
         for strip in self.strips:

@@ -240,6 +240,7 @@ class HistoryScreen(OrientedScreen):
             pts = s["points"]
             charts.add_widget(Factory.ChartCard(
                 title=s["title"], note=queries.chart_note(pts),
+                change=queries.change_line(self.lb.cat, pts),
                 xs=queries.date_positions([p["date"] for p in pts]),
                 dates=[p["date"] for p in pts], strips=queries.chart_strips(self.lb.cat, pts)))
         self.followup_message = ""

@@ -141,6 +141,35 @@ def chart_strips(cat, points: list[dict]) -> list[dict]:
     return strips
 
 
+def change_line(cat, points: list[dict]) -> str:
+    """What changed at this muscle since the visit before: the dose per product (a change
+    of product is said, never subtracted), the EMG at injection, the pain after. "" for a
+    first visit."""
+    from app.workflow import dose
+
+    if len(points) < 2:
+        return ""
+    before, now = points[-2], points[-1]
+
+    def doses(p) -> str:
+        return " + ".join(f"{dose.brand(cat, k)} {d['amount']:g} {d['unit']}"
+                          for k, d in sorted(p["doses"].items())) or "no drug"
+
+    if set(before["doses"]) == set(now["doses"]) and len(now["doses"]) == 1:
+        (key,) = now["doses"]
+        unit = now["doses"][key]["unit"]
+        parts = [f"{dose.brand(cat, key)} {before['doses'][key]['amount']:g} -> "
+                 f"{now['doses'][key]['amount']:g} {unit}"]
+    else:
+        parts = [f"{doses(before)} -> {doses(now)}"
+                 + (": product changed" if set(before["doses"]) != set(now["doses"]) else "")]
+    for key, label, unit in (("rms_uv", "RMS", " uV"), ("epn_per_s", "end-plate noise", "/s"),
+                             ("pain_after", "pain after", "")):
+        if before[key] is not None and now[key] is not None:
+            parts.append(f"{label} {before[key]:g} -> {now[key]:g}{unit}")
+    return f"Since {before['date']}: " + ", ".join(parts)
+
+
 def nice_top(value: float) -> float:
     """The axis's upper number: 1, 2 or 5 times a power of ten, at or above `value`."""
     if value <= 0:
