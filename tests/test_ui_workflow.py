@@ -62,6 +62,7 @@ def test_the_whole_workflow_by_touch_and_pedal(tmp_path):
     assert res["locked_by_button"] and res["relocked_user"] == "nurse"
     # Found in history, with charts per muscle and a snippet drawn and played (or NO SOUND).
     assert len(res["history_rows"]) == 1 and "MRN-2024" in res["history_rows"][0]
+    assert res["list_drawn_under_patient"] is False
     assert res["timeline"] == ["2026-11-24  Botulinum toxin  4 inj  BOTOX  130 U of 400  "
                                "pain 6->3".replace("2026-11-24", res["timeline"][0][:10])]
     assert sorted(res["charts"]) == ["Biceps brachii left", "Brachialis left",

@@ -456,7 +456,11 @@ def workflow(app, args):
     out["history_rows"] = [r["text"] for r in hist.rows]
     out["lock_open_in_history"] = app.lock.parent is not None
     rows = [w for w in hist.ids.list.children[0].children if hasattr(w, "row_id")]
-    yield from touch(rows[0])
+    tap(rows[0])  # the frame after the tap: the list is gone or not drawn, never half
+    page = hist.ids.pages.get_screen("list")
+    out["list_drawn_under_patient"] = (hist.ids.pages.current == "patient"
+                                       and page.parent is not None and page.opacity > 0)
+    yield TAP_GAP_S
     out["timeline"] = [b.text for b in hist.ids.timeline.children]
     out["charts"] = [c.title for c in hist.ids.charts.children if hasattr(c, "strips")]
     yield from touch(hist.ids.timeline.children[-1])

@@ -212,7 +212,14 @@ class HistoryScreen(OrientedScreen):
     def go(self, page: str) -> None:
         self.stop()
         self.page = page
-        self.ids.pages.current = page
+        pages = self.ids.pages
+        old = pages.current_screen
+        pages.get_screen(page).opacity = 1
+        pages.current = page
+        if old is not None and old is not pages.current_screen:
+            # NoTransition keeps the screen left drawn under the new one for a frame: a
+            # patient's page over the list it was opened from.
+            old.opacity = 0
 
     # -- a patient ------------------------------------------------------------------------
     def open_patient(self, patient_id: str) -> None:
