@@ -23,7 +23,7 @@ import app.ui.forms  # noqa: F401
 from app.ui import theme
 from app.ui.charts import ChartCard, MuscleChart  # noqa: F401  (for history.kv)
 from app.ui.snippet_view import SnippetView  # noqa: F401
-from app.ui.widgets import OrientedScreen
+from app.ui.widgets import OrientedScreen, switch_now
 from app.workflow import history as queries
 from app.workflow.playback import Player
 from app.workflow.procedure import KINDS
@@ -212,14 +212,7 @@ class HistoryScreen(OrientedScreen):
     def go(self, page: str) -> None:
         self.stop()
         self.page = page
-        pages = self.ids.pages
-        old = pages.current_screen
-        pages.get_screen(page).opacity = 1
-        pages.current = page
-        if old is not None and old is not pages.current_screen:
-            # NoTransition keeps the screen left drawn under the new one for a frame: a
-            # patient's page over the list it was opened from.
-            old.opacity = 0
+        switch_now(self.ids.pages, page)
 
     # -- a patient ------------------------------------------------------------------------
     def open_patient(self, patient_id: str) -> None:

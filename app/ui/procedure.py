@@ -20,6 +20,7 @@ import app.ui.close  # noqa: F401
 import app.ui.entry  # noqa: F401
 import app.ui.setup  # noqa: F401
 import app.ui.snippet_view  # noqa: F401  (SnippetView, in procedure.kv)
+from app.ui.widgets import switch_now
 from app.workflow.procedure import KINDS, ProcedureFlow
 
 Builder.load_file(str(Path(__file__).with_name("procedure.kv")))
@@ -75,7 +76,7 @@ class ProcedureScreen(Screen):
 
     def show(self, step: str) -> None:
         self.step = step
-        self.ids.steps.current = step
+        switch_now(self.ids.steps, step)
         self.refresh()
 
     def started(self) -> None:
@@ -163,7 +164,7 @@ class ProcedureScreen(Screen):
         panel = self.ids.steps.get_screen("entry")
         panel.open(entry)
         if self.ids.steps.current != "entry":
-            self.ids.steps.current = "entry"
+            switch_now(self.ids.steps, "entry")
             self.step = "entry"
         self.refresh()
 

@@ -45,3 +45,14 @@ class OrientedScreen(Screen):
         self.landscape = self.width >= self.height
         short_dp = min(self.width, self.height) / dp(1)
         self.ctl = dp(max(CONTROL_MIN_DP, min(CONTROL_MAX_DP, CONTROL_SHARE * short_dp)))
+
+
+def switch_now(manager, name: str) -> None:
+    """Show screen `name` of a NoTransition manager with no frame of the old screen drawn
+    under it (Kivy keeps the screen left for a frame until the transition ends): the old
+    one is hidden at once, and a screen is shown again when it comes back."""
+    old = manager.current_screen
+    manager.get_screen(name).opacity = 1
+    manager.current = name
+    if old is not None and old is not manager.current_screen:
+        old.opacity = 0
