@@ -94,6 +94,14 @@ def test_sharp_waves_are_positive_first_and_end_plate_spikes_negative_first():
     assert any(s["kind"] == "end_plate_noise" for s in ep.segments)
 
 
+def test_insertional_activity_covers_the_discharges_a_move_set_off():
+    x, truth = render("physio:rest?seed=202&fs=10000&noise_uv=0", 2)
+    (seg,) = [s for s in truth.segments if s["kind"] == "insertional_activity"]
+    end = int(seg["end"] * 10000)
+    # after it, only the last 5 % of the baseline shift's decay
+    assert np.abs(x[end:]).max() < 0.1 * np.abs(x[:end]).max()
+
+
 def test_myotonic_discharge_fires_at_20_to_150_hz():
     _, truth = render("physio:myotonic?seed=2&fs=10000&noise_uv=0", 12)
     t = np.array([e["t"] for e in truth.events if e["kind"] == "myotonic_discharge"])

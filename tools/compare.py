@@ -410,13 +410,14 @@ def main(argv: list[str] | None = None, analyze=None) -> int:
     sim_seeds = args.sim_seeds or (SIM_SEEDS[:2] if args.quick else SIM_SEEDS)
     phys_seeds = args.physio_seeds or (PHYSIO_SEEDS[:2] if args.quick else PHYSIO_SEEDS)
     t0 = time.perf_counter()
+    commit = evaluate.commit_id()  # what ran: the commit at the start
     sim_results = evaluate.run_all(sim_grid(sim_seeds), analyze, args.jobs,
                                    _progress("sim:"))
     phys_results = evaluate.run_all(physio_grid(args.quick, phys_seeds), analyze, args.jobs,
                                     _progress("physio:"))
     real, checks = real_column(data)
     info = {"command": shlex.join([".venv/bin/python", "-m", "tools.compare", *argv]),
-            "commit": evaluate.commit_id(), "elapsed_s": time.perf_counter() - t0,
+            "commit": commit, "elapsed_s": time.perf_counter() - t0,
             "sim_seeds": list(sim_seeds), "physio_seeds": list(phys_seeds),
             "quick": args.quick, "extra": []}
     figs = as_json(sim_results, phys_results, checks, info)

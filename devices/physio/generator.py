@@ -370,8 +370,6 @@ class Insertion(Source):
         rng, g = self.rng, self.grid
         for m in self.moves:
             length = rng.uniform(0.05, 0.3)
-            self.trains.segments.append({"start": m, "end": m + length,
-                                         "kind": "insertional_activity"})
             tau = rng.uniform(0.03, 0.1)
             n = int(tau * 6 * g.fine_hz)
             shift = rng.uniform(50, 500) * rng.choice((-1, 1)) * np.exp(
@@ -381,6 +379,11 @@ class Insertion(Source):
                 f = Fibre(truncated_normal(rng, 55, 9, 25, 90), log_uniform(rng, 0.05, 0.5),
                           _off_end_plate(rng), *_half_lengths(rng), theta=_theta(rng))
                 burst.append((m + rng.uniform(0, length), g.amplifier(g.fibre(f))))
+            # The segment lasts while what the move set off lasts: the discharges fired
+            # within `length` peak later (their end plates lie 3-25 mm away) and the shift
+            # decays over a few tau.
+            end = max([m + length, m + 3 * tau] + [t + w.size / g.fine_hz for t, w in burst])
+            self.trains.segments.append({"start": m, "end": end, "kind": "insertional_activity"})
             yield Fire(m, g.amplifier(shift), None)
             for t, w in sorted(burst, key=lambda b: b[0]):
                 yield Fire(t, w, None)
