@@ -230,4 +230,5 @@ def test_the_pdf_note_says_lot_dose_volume_warnings_and_amendment(session):
                  "[WITHDRAWN by Nurse Sam Lee: no longer raised once units became 25",
                  "units 20 -> 25; volume_ml 0.4 -> 0.5. Reason: 25 U given, 20 U written"):
         assert line in text, line
-    assert "VOIDED" in text and "NOT OVERRIDDEN" not in text and "OPEN" not in text
+    assert "VOIDED: nothing was given" in text
+    assert "NOT OVERRIDDEN" not in text and "OPEN" not in text

@@ -66,6 +66,10 @@ def note(r: dict, users: dict[str, dict]) -> FPDF:
         dose = (f"{i['units']:g} U" if i["units"] is not None else
                 f"{i['dose_mg']:g} mg" if i["dose_mg"] is not None else "-")
         flags = (" VOIDED" if i["voided"] else "") + (" (amended)" if i.get("amended") else "")
+        if i["voided"] and not i.get("muscle") and i["units"] is None:
+            # struck out before anything was entered: nothing was given, nothing to list
+            _line(pdf, f"{i['seq']:>3}. {_t(i['at'])[11:]}  VOIDED: nothing was given")
+            continue
         _line(pdf, f"{i['seq']:>3}. {_t(i['at'])[11:]}  {i.get('side') or ''} "
                    f"{muscle.get(i.get('muscle'), i.get('muscle') or '?')} "
                    f"site {i.get('site') or '?'}: {dose} "

@@ -264,7 +264,8 @@ class HistoryScreen(OrientedScreen):
         rec = self.lb.procedure(procedure_id)
         s = queries.detail(self.lb.cat, rec)
         pt = rec["patient"]
-        self.detail_title = (f"{rec['started_at'][:16].replace('T', ' ')}  {pt['family_name']}"
+        self.detail_title = (f"{rec['started_at'][:16].replace('T', ' ')} UTC  "
+                             f"{pt['family_name']}"
                              f"  MRN {pt['mrn']}  {KINDS.get(rec['kind'], rec['kind'])}")
         self.detail_text = ("   ".join(t["text"] for t in s["totals"]) or "No drug") + \
             f"\nPain {_n(s['pain_before'])} -> {_n(s['pain_after'])}" + \
