@@ -724,17 +724,20 @@ class Logbook:
         recorded = list(self.db.query(
             "SELECT * FROM dose_warnings WHERE procedure_id = ? AND withdrawn_at IS NULL",
             [procedure_id]))
+        around = self._around(proc)  # the session and history, read once for them all
         now_raised = {}
         for inj_id in {injection_id} | {w["injection_id"] for w in recorded
                                          if w["injection_id"] and not w["override_reason"]}:
-            now_raised[inj_id] = self._warnings_now(proc, inj_id)
+            now_raised[inj_id] = self._rules_on(
+                proc, self._need("injections", inj_id, "injection"), around)
+        raised = {inj_id: {(x["rule"], x["message"]) for x in found}
+                  for inj_id, found in now_raised.items()}
         note = "no longer raised once " + " and ".join(
             f"{k} became {_shown(v)}" for k, v in changes.items())
         for w in recorded:
             if w["override_reason"] or w["injection_id"] not in now_raised:
                 continue
-            if (w["rule"], w["message"]) not in {(x["rule"], x["message"])
-                                                 for x in now_raised[w["injection_id"]]}:
+            if (w["rule"], w["message"]) not in raised[w["injection_id"]]:
                 self._update("dose_warnings", w["id"], {
                     "withdrawn_at": ids.now(), "withdrawn_by": by, "withdrawn_note": note},
                     by, note, action="withdraw")
@@ -749,21 +752,26 @@ class Logbook:
             self._record_warnings(proc, injection_id, self._row("vials", inj["vial_id"]),
                                   new, {}, None)
 
-    def _warnings_now(self, proc: dict, injection_id: str) -> list[dict]:
-        """The dose rules on one injection of an unsigned procedure as it now stands."""
-        return self._rules_on(proc, self._need("injections", injection_id, "injection"))
+    def _around(self, proc: dict) -> tuple[dict, list[dict], list[dict]]:
+        """What the dose rules read besides the injection: the patient, the procedure's
+        injections that count, and the patient's other procedures' injections."""
+        patient = self._need("patients", proc["patient_id"], "patient")
+        return (patient, self._session(proc["id"]),
+                self._history(patient["id"], proc["id"]))
 
-    def _rules_on(self, proc: dict, injection: dict) -> list[dict]:
+    def _rules_on(self, proc: dict, injection: dict,
+                  around: tuple[dict, list[dict], list[dict]] | None = None) -> list[dict]:
         """The dose rules on one injection (as given: stored, or amended) among the rest of
-        its procedure and the patient's other procedures."""
+        its procedure and the patient's other procedures (`around`, read here if not
+        given)."""
         if injection.get("voided") or not injection.get("vial_id"):
             return []
         vial = self._need("vials", injection["vial_id"], "vial")
-        patient = self._need("patients", proc["patient_id"], "patient")
-        session = [r for r in self._session(proc["id"]) if r["id"] != injection["id"]]
+        patient, session, history = around or self._around(proc)
         return rules.check(self.cat, patient=patient, procedure=proc, vial=vial,
-                           proposed=injection, session=session,
-                           history=self._history(patient["id"], proc["id"]))
+                           proposed=injection,
+                           session=[r for r in session if r["id"] != injection["id"]],
+                           history=history)
 
     # pending marks ---------------------------------------------------------------------
     def add_pending_mark(self, snippet: dict, *, pressed_at, procedure_id: str | None = None
