@@ -6,6 +6,8 @@ voided injections were not given and are only counted."""
 
 from __future__ import annotations
 
+from app.logbook import wording
+
 
 def normal(lot: str | None) -> str:
     return (lot or "").strip().casefold()
@@ -68,8 +70,7 @@ def text(found: dict) -> str:
         for p in prod["patients"]:
             lines.append(f"  {p['mrn']}  {p['name']}  born {p['birth_date'] or '?'}")
             for i in p["injections"]:
-                dose = (f"{i['units']:g} U" if i["units"] is not None else
-                        f"{i['dose_mg']:g} mg" if i["dose_mg"] is not None else "no dose")
+                dose = wording.dose(i)
                 lines.append(f"    {i['at'][:16].replace('T', ' ')} UTC  "
                              f"{i['muscle'] or 'muscle ?'} {i['side'] or ''}  {dose}  "
                              f"(procedure {i['procedure_id'][:8]}, "

@@ -11,6 +11,16 @@ def who(users: dict, user_id: str | None) -> str:
     return (users.get(user_id) or {}).get("name") or user_id[:8]
 
 
+def dose(i: dict, volume: bool = False) -> str:
+    """An injection's dose as every screen and export says it: units, else mg, else "no
+    dose"; with `volume`, its volume after it in brackets."""
+    amount = (f"{i['units']:g} U" if i.get("units") is not None else
+              f"{i['dose_mg']:g} mg" if i.get("dose_mg") is not None else "no dose")
+    if volume and i.get("volume_ml") is not None:
+        amount += f" ({i['volume_ml']:g} mL)"
+    return amount
+
+
 def warning_state(w: dict, users: dict, voided: bool = False) -> str:
     """OVERRIDDEN (by whom, why), WITHDRAWN (why), on a voided injection, or OPEN."""
     if w.get("override_reason"):

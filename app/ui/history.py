@@ -123,7 +123,7 @@ class HistRow(ButtonBehavior, Widget):
 def lot_rows(lb, text: str, screen) -> tuple[list[dict], str]:
     """Lot recall on the list page: one row per injection that received the lot (a tap opens
     its procedure) and the recall's first line as the note."""
-    from app.logbook import recall
+    from app.logbook import recall, wording
 
     if not text.strip():
         return [], "Type a lot number: every patient and injection that received it"
@@ -133,8 +133,7 @@ def lot_rows(lb, text: str, screen) -> tuple[list[dict], str]:
     for prod in found["products"]:
         for p in prod["patients"]:
             for i in p["injections"]:
-                dose = (f"{i['units']:g} U" if i["units"] is not None else
-                        f"{i['dose_mg']:g} mg" if i["dose_mg"] is not None else "no dose")
+                dose = wording.dose(i)
                 rows.append({"text": f"{i['at'][:10]}  {p['name']}  MRN {p['mrn']}   "
                                      f"{prod['product']} lot {i['lot']}  "
                                      f"{names.get(i['muscle'], i['muscle'] or 'muscle ?')} "

@@ -222,7 +222,7 @@ def record_lines(cat, rec: dict, users: dict) -> list[str]:
         lines.append(f"{i['seq']}. {i['at'][11:16]} UTC  "
                      f"{names.get(i.get('muscle'), i.get('muscle') or 'muscle ?')} "
                      f"{i.get('side') or ''} site {i.get('site') or '-'}: "
-                     f"{flow.dose_text(i)}{vial}, entered by "
+                     f"{wording.dose(i, volume=True)}{vial}, entered by "
                      f"{wording.who(users, i.get('created_by'))}"
                      f"{'  VOIDED' if i['voided'] else ''}"
                      f"{'  (amended)' if i.get('amended') else ''}")

@@ -583,7 +583,8 @@ class ProcedureFlow:
         at = f" at {dose.per_tenth_ml_text(self.cat, vial)}" if vial else ""
         name = self.cat.muscles.get(inj.get("muscle") or "", {}).get("name", "muscle ?")
         out["text"] = (f"Injection {inj['seq']}, {name} {inj.get('side') or ''}: "
-                       f"{dose_text(inj)} -> {dose_text(amended)}{at}")
+                       f"{wording.dose(inj, volume=True)} -> "
+                       f"{wording.dose(amended, volume=True)}{at}")
         out["warnings"] = warnings
         out["changes"] = {"units": units.value}
         return out
@@ -605,7 +606,8 @@ def summary(cat, rec: dict, users: dict | None = None) -> dict:
             "id": i["id"], "seq": i["seq"], "voided": bool(i["voided"]),
             "has_snippet": bool(i.get("has_snippet")),
             "text": (f"{i['seq']}. {names.get(i.get('muscle'), i.get('muscle') or 'muscle ?')}"
-                     f" {i.get('side') or ''} site {i.get('site') or '-'}: {dose_text(i)}"
+                     f" {i.get('side') or ''} site {i.get('site') or '-'}: "
+                     f"{wording.dose(i, volume=True)}"
                      f"{lots.get(i.get('vial_id'), '')}"
                      f"{'  VOID' if i['voided'] else ''}"),
             "findings": "; ".join(words) if words else "",
@@ -626,12 +628,6 @@ def summary(cat, rec: dict, users: dict | None = None) -> dict:
 def _left_text(left: float) -> str:
     # A vial drawn past what it held says so, not "-30 U left" (a warning is on record).
     return f", {left:g} U left" if left >= 0 else f", {-left:g} U MORE than it held"
-
-
-def dose_text(i: dict) -> str:
-    amount = (f"{i['units']:g} U" if i.get("units") is not None else
-              f"{i['dose_mg']:g} mg" if i.get("dose_mg") is not None else "no dose")
-    return amount + (f" ({i['volume_ml']:g} mL)" if i.get("volume_ml") is not None else "")
 
 
 def _pressed_at(mark) -> datetime.datetime:
