@@ -83,9 +83,10 @@ class EntryPanel(OrientedScreen):
             b.bind(on_release=lambda btn: self.open(btn.entry))
             box.add_widget(b)
 
-    def _fill_vials(self, entry) -> None:
+    def _fill_vials(self, entry, rec: dict | None) -> None:
         """The procedure's vials, the injection's own chosen: one tap draws it from
-        another. With no vial on the injection yet, it asks for one."""
+        another. With no vial on the injection yet, it asks for one. (`rec`: the record as
+        this refresh read it.)"""
         flow, box = self.ctx.flow, self.ids.vials
         box.clear_widgets()
         own = flow.vial_of(entry) if entry is not None else None
@@ -95,7 +96,7 @@ class EntryPanel(OrientedScreen):
             self.vial_message = "No vial yet: add one in Set-up"
         else:
             self.vial_message = ""
-        labels = flow.vial_labels() if flow.vials else {}
+        labels = flow.vial_labels(rec) if flow.vials else {}
         for v in flow.vials:
             b = Factory.NpPick(text=labels[v["id"]],
                                chosen=own is not None and own["id"] == v["id"])
@@ -140,7 +141,8 @@ class EntryPanel(OrientedScreen):
         flow = self.ctx.flow
         self.number = (flow.entries.index(entry) + 1) if entry in flow.entries else 0
         self.voided = flow.is_voided(entry) if entry is not None else False
-        self._fill_vials(entry)
+        rec = self._record()
+        self._fill_vials(entry, rec)
         t = entry.text if entry else {}
         m = entry.messages if entry else {}
         self._syncing = True
@@ -170,7 +172,12 @@ class EntryPanel(OrientedScreen):
             "No EMG mark for this injection" if entry else
             "No injection yet: press MARK INJECTION or the pedal on the live screen")
         self.filter_muscles(self.ids.msearch.text)
-        self._update_dose()
+        self._update_dose(rec)
+
+    def _record(self) -> dict | None:
+        """The procedure's record, read once for a refresh's vials and totals alike."""
+        flow = self.ctx.flow
+        return flow.record() if flow.procedure is not None else None
 
     # -- fields ------------------------------------------------------------------------
     def commit_typed(self) -> None:
@@ -213,10 +220,11 @@ class EntryPanel(OrientedScreen):
             self.ids[wid].note = ""
         if name == "muscle":
             self.muscle_message = msg
-        if name in ("units", "volume_ml"):
-            self._fill_vials(self.entry)  # units left in each vial
         if name in ("muscle", "side", "units", "volume_ml"):
-            self._update_dose()
+            rec = self._record()
+            if name in ("units", "volume_ml"):
+                self._fill_vials(self.entry, rec)  # units left in each vial
+            self._update_dose(rec)
 
     def choose_muscle(self, muscle_id: str) -> None:
         self.muscle = muscle_id
@@ -272,14 +280,14 @@ class EntryPanel(OrientedScreen):
             box.add_widget(b)
 
     # -- dose, totals and warnings -------------------------------------------------------
-    def _update_dose(self) -> None:
+    def _update_dose(self, rec: dict | None = None) -> None:
         flow = self.ctx.flow
         if flow.procedure is None:
             self.totals = []
             return
         self.totals = [(t["text"], OVER_COLOUR if t["share"] > 1 else MESSAGE_COLOUR
                         if t["share"] >= 0.8 else (0.9, 0.93, 0.95, 1))
-                       for t in flow.totals()] or [("No vial yet: add one in set-up",
+                       for t in flow.totals(rec)] or [("No vial yet: add one in set-up",
                                                     MESSAGE_COLOUR)]
         self._fill_warnings()
 

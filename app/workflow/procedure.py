@@ -329,11 +329,11 @@ class ProcedureFlow:
     def record(self) -> dict:
         return self.lb.procedure(self.procedure["id"])
 
-    def vial_labels(self) -> dict[str, str]:
+    def vial_labels(self, rec: dict | None = None) -> dict[str, str]:
         """What the entry screen shows of each vial, by id: brand, lot, dilution, units
-        left (the record read once for all of them)."""
+        left (the record, `rec` or read here, once for all of them)."""
         used: dict[str, float] = {}
-        for i in self.record()["injections"]:
+        for i in (rec or self.record())["injections"]:
             if i.get("vial_id") and not i["voided"]:
                 used[i["vial_id"]] = used.get(i["vial_id"], 0.0) + float(i["units"] or 0)
         labels = {}
@@ -474,8 +474,9 @@ class ProcedureFlow:
             return str(e)
         return ""
 
-    def totals(self) -> list[dict]:
-        rec = self.record()
+    def totals(self, rec: dict | None = None) -> list[dict]:
+        """The session's running totals per product (from `rec`, or the record read here)."""
+        rec = rec or self.record()
         pop = rules.population(rec["patient"].get("birth_date"), rec["started_at"])
         return dose.running_totals(self.cat, rec["injections"], rec["vials"], pop)
 
