@@ -471,6 +471,12 @@ class Logbook:
         voided = {r["id"] for r in self._effective("injections", injections) if r["voided"]}
         return [r for r in rows if r["injection_id"] not in voided]
 
+    def warnings_of(self, injection_id: str) -> list[dict]:
+        """An injection's dose warnings not withdrawn, overridden or open, oldest first."""
+        return list(self.db.query(
+            "SELECT * FROM dose_warnings WHERE injection_id = ? AND withdrawn_at IS NULL "
+            "ORDER BY created_at", [injection_id]))
+
     def _overrides(self, overrides: dict, by: str | None) -> dict:
         """{rule: reason} checked: each reason a few words (a blank one is refused, not
         dropped), given by a physician."""

@@ -458,9 +458,7 @@ class ProcedureFlow:
         """The dose warnings recorded on this injection and not withdrawn, overridden or
         open. The logbook records each the moment the value that raises it is confirmed
         (app.logbook.store.update_injection), so what is shown is what is on record."""
-        return list(self.lb.db.query(
-            "SELECT * FROM dose_warnings WHERE injection_id = ? AND withdrawn_at IS NULL "
-            "ORDER BY created_at", [entry.injection_id]))
+        return self.lb.warnings_of(entry.injection_id)
 
     def override(self, entry: Entry | None, warning: dict, reason: str, physician_id: str
                  ) -> str:
