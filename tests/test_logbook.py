@@ -161,9 +161,9 @@ def test_after_sign_off_a_correction_is_an_amendment_that_never_overwrites(lb, s
     lb.add_observation(proc["id"], {"scale": "pain_nrs", "timepoint": "followup", "value": 2},
                        nurse["id"])
     lb.add_observation(proc["id"], {"scale": "modified_ashworth", "timepoint": "followup",
-                                    "muscle": "biceps_brachii", "side": "left", "value": 1.5},
+                                    "muscle": "biceps_brachii", "side": "left", "grade": "1+"},
                        nurse["id"])
-    with pytest.raises(LogbookError, match="CHECK"):
+    with pytest.raises(LogbookError, match="whole number from 0 to 10"):
         lb.add_observation(proc["id"], {"scale": "pain_nrs", "timepoint": "followup",
                                         "value": 11}, nurse["id"])
     assert len(lb.procedure(proc["id"])["observations"]) == 2

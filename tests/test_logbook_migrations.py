@@ -64,6 +64,12 @@ def test_a_logbook_at_each_version_upgrades_with_its_data_intact(version, tmp_pa
             assert snip["provenance"] == "source not recorded"
             assert snip["calibrated"] is None
             assert rec["injections"][0]["emg_source"]["label"] == "source not recorded"
+        # from 0007: an Ashworth grade stays its text, a correction stays linked
+        for want in expected.get("observations", []):
+            got = next(o for o in rec["observations"] if o["id"] == want["id"])
+            assert {k: got[k] for k in want} == want
+            assert got["current"] == (want["id"] not in {
+                o["supersedes"] for o in expected["observations"]})
         # and the upgraded logbook takes new records, new tables included
         doc = next(u for u in lb.users() if u["role"] == "physician")
         lb.add_observation(rec["id"], {"scale": "pain_nrs", "timepoint": "followup",

@@ -349,6 +349,54 @@ def m0006_warning_withdrawn(db: Database) -> None:
             physician with a reason, or withdrawn with a note'); END""")
 
 
+@migrations(name="0007_observation_grades")
+def m0007_observation_grades(db: Database) -> None:
+    """Outcome scales as they are read: a Modified Ashworth grade kept as its text ("1+"
+    stays 1+; `value` is its place on the scale, 0 to 5, for ordering only), a Goal
+    Attainment Scaling goal's text, and one value per scale, muscle, side, goal and time
+    point of a procedure: a correction is a new row that supersedes the current one
+    (`supersedes`), checked here, once only. Observations stay append-only. Rows stored
+    before keep NULL in all three (an Ashworth value then reads "grade not recorded")."""
+    # written out, not taken from app.logbook.scales: a released migration never changes
+    ashworth = ("0", "1", "1+", "2", "3", "4")
+    ranges = {"pain_nrs": (0, 10), "twstrs_severity": (0, 35), "twstrs_disability": (0, 30),
+              "twstrs_pain": (0, 20), "gas": (-2, 2)}
+    grades = ", ".join(f"'{g}'" for g in ashworth)
+    db.execute(f"""ALTER TABLE observations ADD COLUMN grade TEXT
+        CHECK (grade IS NULL OR grade IN ({grades}))""")
+    db.execute("""ALTER TABLE observations ADD COLUMN goal TEXT
+        CHECK (goal IS NULL OR length(trim(goal)) BETWEEN 1 AND 300)""")
+    db.execute("ALTER TABLE observations ADD COLUMN supersedes TEXT "
+               "REFERENCES observations(id)")
+    # a value is corrected once: the next correction supersedes the correction
+    db.execute("""CREATE UNIQUE INDEX observations_superseded_once
+        ON observations (supersedes) WHERE supersedes IS NOT NULL""")
+    same = """o.procedure_id = NEW.procedure_id AND o.scale = NEW.scale
+              AND o.timepoint = NEW.timepoint AND o.muscle IS NEW.muscle
+              AND o.side IS NEW.side AND o.goal IS NEW.goal"""
+    one = ("one value per scale, muscle, side and time point: a correction supersedes the "
+           "current value of the same procedure")
+    db.execute(f"""CREATE TRIGGER observations_supersede BEFORE INSERT ON observations
+        WHEN (NEW.supersedes IS NOT NULL AND NOT EXISTS (SELECT 1 FROM observations o
+                WHERE o.id = NEW.supersedes AND {same}))
+          OR (NEW.supersedes IS NULL AND EXISTS (SELECT 1 FROM observations o
+                WHERE {same}))
+        BEGIN SELECT RAISE(ABORT, '{one}'); END""")
+    ranks = " ".join(f"WHEN '{g}' THEN {k}" for k, g in enumerate(ashworth))
+    within = " ".join(f"OR (NEW.scale = '{s}' AND (NEW.value <> CAST(NEW.value AS INTEGER)"
+                      f" OR NEW.value NOT BETWEEN {lo} AND {hi}))"
+                      for s, (lo, hi) in ranges.items())
+    outside = ("an outcome outside its scale (an Ashworth grade with its muscle, a GAS level "
+               "with its goal, each within its range)")
+    db.execute(f"""CREATE TRIGGER observations_scale BEFORE INSERT ON observations
+        WHEN (NEW.scale = 'modified_ashworth' AND (NEW.grade IS NULL OR NEW.muscle IS NULL
+                OR NEW.value IS NOT (CASE NEW.grade {ranks} END)))
+          OR (NEW.scale <> 'modified_ashworth' AND NEW.grade IS NOT NULL)
+          OR ((NEW.scale = 'gas') <> (NEW.goal IS NOT NULL))
+          {within}
+        BEGIN SELECT RAISE(ABORT, '{outside}'); END""")
+
+
 def names() -> list[str]:
     """Every migration this Needlepoint knows, oldest first."""
     return [m.name for m in migrations._migrations]

@@ -33,6 +33,7 @@ from app.logbook import (
     records,
     roles,
     rules,
+    scales,
     snippets,
     validate,
 )
@@ -856,15 +857,39 @@ class Logbook:
         return row
 
     def add_observation(self, procedure_id: str, obs: dict, by: str) -> dict:
-        """A score on or after the day (pain_nrs, modified_ashworth, twstrs...): allowed after
-        sign-off, because it is a new finding, not a correction."""
+        """A score on or after the day (app.logbook.scales: pain_nrs at follow-up,
+        modified_ashworth with its grade and muscle, twstrs_*, gas with its goal): allowed
+        after sign-off, because it is a new finding, not a correction of the record. One
+        value per scale, muscle, side, goal and time point: a second one supersedes the
+        current one (a correction, linked, the earlier kept); the same value again writes
+        nothing and returns the current one. `supersedes`, when given, must be the current
+        one's id (a correction of a value someone else has corrected meanwhile is
+        refused)."""
         self._user(by, "record")
         self._need("procedures", procedure_id, "procedure")
         checked = validate.observation(obs)
         row = {"id": ids.new_id(), "procedure_id": procedure_id, **checked,
                "at": checked.get("at") or ids.now(), "by": by}
         with self.transaction():
+            now = self.current_observation(row)
+            if checked["supersedes"] is not None and checked["supersedes"] != (now or {}).get(
+                    "id"):
+                raise LogbookError("supersedes: not the current value of this scale here "
+                                   "(corrected meanwhile?)")
+            if now is not None and (now["value"], now.get("grade")) == (row["value"],
+                                                                        row["grade"]):
+                return now
+            row["supersedes"] = now["id"] if now else None
             return self._insert("observations", row, by)
+
+    def current_observation(self, obs: dict) -> dict | None:
+        """The value now recorded for what `obs` is of (its procedure, scale, time point,
+        muscle, side and goal), or None."""
+        rows = list(self.db.query(
+            """SELECT * FROM observations WHERE procedure_id = ? AND scale = ?
+               AND timepoint = ? AND muscle IS ? AND side IS ? AND goal IS ?""",
+            list(scales.key(obs))))
+        return next((o for o in scales.current(rows) if o["current"]), None)
 
     # reading ------------------------------------------------------------------------------
     def procedures(self, patient_id: str | None = None, limit: int | None = None
@@ -946,7 +971,8 @@ class Logbook:
                     i["product"] = product.get(i["vial_id"])
                     rec["injections"].append(i)
             rec["dose_warnings"] = [w for w in warnings if w["procedure_id"] == p["id"]]
-            rec["observations"] = [o for o in observations if o["procedure_id"] == p["id"]]
+            rec["observations"] = scales.current(
+                [o for o in observations if o["procedure_id"] == p["id"]])
             rec["amendments"] = [a for a in amendments if a["procedure_id"] == p["id"]]
             rec["totals"] = records.totals(rec)
             out.append(rec)

@@ -17,7 +17,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from app.logbook import ids
+from app.logbook import ids, scales
 from app.logbook.errors import LogbookError
 from app.logbook.records import normalise, to_json
 from app.logbook.rules import expiry_date
@@ -219,6 +219,9 @@ OBSERVATION = (
     Field("side", "enum", choices=SIDES),
     Field("value", "number", lo=-1000, hi=1000),
     Field("at", "stamp"),
+    Field("grade", "enum", choices=scales.ASHWORTH),
+    Field("goal", "text", longest=300),
+    Field("supersedes", "id"),
 )
 TABLES = {"patients": PATIENT, "procedures": PROCEDURE, "vials": VIAL,
           "injections": INJECTION}
@@ -234,12 +237,41 @@ def clean(table: str, values: dict) -> dict:
 
 
 def observation(values: dict) -> dict:
-    """A score on or after the day, checked: its scale, timepoint and value required."""
+    """A score on or after the day, checked: its scale and timepoint required, and for the
+    scales the logbook knows (app.logbook.scales) its value within the scale: a Modified
+    Ashworth grade as its text with its muscle (`value` then follows from the grade), a GAS
+    level with its goal's text, whole numbers in range for the others. Pain before and
+    after are the procedure's own fields, not observations."""
     fields = {f.name: f for f in OBSERVATION}
     out = {k: fields[k].check(values.get(k)) for k in fields}
-    for required in ("scale", "timepoint", "value"):
+    for required in ("scale", "timepoint"):
         if out[required] is None:
             raise LogbookError(f"{required} is required")
+    scale = scales.SCALES.get(out["scale"])
+    if out["scale"] == "modified_ashworth":
+        if out["grade"] is None:
+            raise LogbookError("grade: a Modified Ashworth grade is one of "
+                               + ", ".join(scales.ASHWORTH))
+        if out["muscle"] is None:
+            raise LogbookError("muscle: a Modified Ashworth grade is of one muscle")
+        if out["value"] is not None and out["value"] != scales.rank(out["grade"]):
+            raise LogbookError("value: a Modified Ashworth grade is given as its text "
+                               "(grade), not as a number")
+        out["value"] = float(scales.rank(out["grade"]))
+    elif out["grade"] is not None:
+        raise LogbookError("grade: only a Modified Ashworth value has a grade")
+    if out["value"] is None:
+        raise LogbookError("value is required")
+    if (out["goal"] is None) == bool(scale and scale.get("goal")):
+        raise LogbookError("goal: a GAS level is given with its goal's text, and only it")
+    if out["scale"] == "pain_nrs" and out["timepoint"] != "followup":
+        raise LogbookError("timepoint: pain before and after are the procedure's own "
+                           "pain_before and pain_after")
+    if scale and out["scale"] != "modified_ashworth" and (
+            out["value"] != int(out["value"])
+            or not scale["lo"] <= out["value"] <= scale["hi"]):
+        raise LogbookError(f"value: {scale['label']} is a whole number from "
+                           f"{scale['lo']} to {scale['hi']}")
     return out
 
 
