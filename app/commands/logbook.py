@@ -275,6 +275,8 @@ def format_verify(rep: dict, path: Path) -> str:
 
 
 def format_record(r: dict, users: dict) -> str:
+    from app.logbook import scales
+
     def who(uid):
         return (users.get(uid) or {}).get("name", uid[:8] if uid else "-")
 
@@ -308,9 +310,7 @@ def format_record(r: dict, users: dict) -> str:
         state = (f"overridden by {who(w['override_by'])}: {w['override_reason']}"
                  if w["override_reason"] else "NOT OVERRIDDEN")
         lines.append(f"warning   {w['message']} [{state}]")
-    for o in r.get("observations", []):
-        lines.append(f"observed  {o['at'][:16]} {o['scale']} {o['timepoint']} "
-                     f"{o.get('muscle') or ''} {o.get('side') or ''}: {o['value']:g}")
+    lines += [f"observed  {t}" for t in scales.lines(r.get("observations", []))]
     for a in r["amendments"]:
         changes = "; ".join(f"{k} {c['old']} -> {c['new']}" for k, c in a["changes"].items())
         lines.append(f"amended   {a['at'][:16]} by {who(a['by'])}: {a['tbl']} "

@@ -10,14 +10,14 @@ import csv
 import json
 from pathlib import Path
 
-from app.logbook import wording
+from app.logbook import scales, wording
 from devices.files import atomic_write
 
 PROCEDURE_COLUMNS = ("procedure_id", "mrn", "kind", "indication", "started_at", "ended_at",
                      "weight_kg", "timeout_identity", "timeout_consent", "timeout_side",
                      "billing_codes", "pain_before", "pain_after", "products", "injections",
                      "open_warnings", "signed_at", "signed_by", "amendments",
-                     "amendment_notes")
+                     "amendment_notes", "observations")
 INJECTION_COLUMNS = ("procedure_id", "injection_id", "seq", "at", "product", "lot", "expiry",
                      "muscle", "side", "site", "units", "volume_ml", "dose_mg", "needle_gauge",
                      "needle_length_mm", "guidance", "twitch", "adverse_event", "voided",
@@ -59,7 +59,8 @@ def procedure_row(r: dict, users: dict | None = None) -> dict:
             "signed_at": r["signed_at"], "signed_by": wording.who(users or {}, r["signed_by"])
             if r["signed_by"] else "", "amendments": len(r["amendments"]),
             "amendment_notes": " | ".join(wording.amendment(a, users or {}, r["signed_by"])
-                                          for a in r["amendments"])}
+                                          for a in r["amendments"]),
+            "observations": " | ".join(scales.lines(r["observations"]))}
 
 
 def injection_rows(r: dict, users: dict | None = None):

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from app.logbook import ids, rules, wording
+from app.logbook import ids, rules, scales, wording
 from devices.files import atomic_write
 
 SNOMED = "http://snomed.info/sct"
@@ -110,10 +110,7 @@ def _procedure(r: dict, users: dict) -> dict:
     if r.get("pain_before") is not None or r.get("pain_after") is not None:
         notes.append(f"Pain NRS 0-10: before {_num(r.get('pain_before'))}, after "
                      f"{_num(r.get('pain_after'))}.")
-    for o in r.get("observations", []):
-        notes.append(f"{o['scale']} ({o['timepoint']}"
-                     f"{', ' + o['muscle'] if o.get('muscle') else ''}"
-                     f"{' ' + o['side'] if o.get('side') else ''}): {o['value']:g}")
+    notes += scales.lines(r.get("observations", []))  # current values, grades as text
     for a in r.get("amendments", []):
         notes.append("Amended " + wording.amendment(a, users, r.get("signed_by")))
     res = {"resourceType": "Procedure", "id": r["id"],

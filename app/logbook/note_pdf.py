@@ -12,7 +12,7 @@ from pathlib import Path
 
 from fpdf import FPDF
 
-from app.logbook import catalogue, wording
+from app.logbook import catalogue, scales, wording
 from app.logbook.errors import LogbookError
 from devices.files import atomic_write
 
@@ -92,9 +92,8 @@ def note(r: dict, users: dict[str, dict]) -> FPDF:
             _line(pdf, where + wording.warning(w, users, w.get("injection_id") in voided))
     if r.get("observations"):
         _heading(pdf, "Observations")
-        for o in r["observations"]:
-            _line(pdf, f"{_t(o['at'])}  {o['scale']} ({o['timepoint']}) "
-                       f"{o.get('side') or ''} {o.get('muscle') or ''}: {o['value']:g}")
+        for text in scales.lines(r["observations"]):  # current values, grades as text
+            _line(pdf, text)
     if r["amendments"]:
         _heading(pdf, "Amendments after sign-off")
         for a in r["amendments"]:
