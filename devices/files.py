@@ -44,7 +44,7 @@ def atomic_path(path: str | os.PathLike, mode: int = 0o600) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _sync_folder(path.parent)
+    sync_folder(path.parent)
 
 
 @contextlib.contextmanager
@@ -62,7 +62,7 @@ def atomic_write(path: str | os.PathLike, mode: int = 0o600, *, binary: bool = F
                 yield f
 
 
-def _sync_folder(folder: Path) -> None:
+def sync_folder(folder: Path) -> None:
     """Make the rename itself durable. Some file systems cannot sync a folder; the file is
     complete under its name either way, so that is no failure."""
     try:

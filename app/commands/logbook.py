@@ -193,7 +193,15 @@ def run_export(args) -> int:
             from app.logbook import note_pdf
 
             files = note_pdf.export(records, out, users)
-    print(f"{len(files)} {args.format} file(s) for {len(records)} procedure(s) in {out}")
+    from app.logbook import outdir
+
+    where = files[0].parent if files else out
+    print(f"{len(files)} {args.format} file(s) for {len(records)} procedure(s) in {where} "
+          "(owner-only)" if files else f"no {args.format} file for {len(records)} "
+          f"procedure(s): nothing to export")
+    note = outdir.exposure(files)
+    if note:
+        print(note)
     return 0
 
 

@@ -10,7 +10,7 @@ import csv
 import json
 from pathlib import Path
 
-from app.logbook import scales, wording
+from app.logbook import outdir, scales, wording
 from devices.files import atomic_write
 
 PROCEDURE_COLUMNS = ("procedure_id", "mrn", "kind", "indication", "started_at", "ended_at",
@@ -27,21 +27,24 @@ INJECTION_COLUMNS = ("procedure_id", "injection_id", "seq", "at", "product", "lo
 
 def export(records: list[dict], out: Path, users: dict[str, dict] | None = None
            ) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    procs, injs = out / "procedures.csv", out / "injections.csv"
-    # Patients' records (MRN, doses, findings): owner-only, as the logbook.
-    with atomic_write(procs, 0o600, newline="") as f:
-        w = csv.DictWriter(f, PROCEDURE_COLUMNS)
+    # Patients' records (MRN, doses, findings): owner-only, as the logbook (outdir).
+    def procedures(path: Path) -> None:
+        _write(path, PROCEDURE_COLUMNS, (procedure_row(r, users) for r in records))
+
+    def injections(path: Path) -> None:
+        _write(path, INJECTION_COLUMNS,
+               (row for r in records for row in injection_rows(r, users)))
+
+    return outdir.write_all(out, [("procedures.csv", procedures),
+                                  ("injections.csv", injections)])
+
+
+def _write(path: Path, columns: tuple[str, ...], rows) -> None:
+    with atomic_write(path, outdir.FILE_MODE, newline="") as f:
+        w = csv.DictWriter(f, columns)
         w.writeheader()
-        for r in records:
-            w.writerow(procedure_row(r, users))
-    with atomic_write(injs, 0o600, newline="") as f:
-        w = csv.DictWriter(f, INJECTION_COLUMNS)
-        w.writeheader()
-        for r in records:
-            for row in injection_rows(r, users):
-                w.writerow(row)
-    return [procs, injs]
+        for row in rows:
+            w.writerow(row)
 
 
 def procedure_row(r: dict, users: dict | None = None) -> dict:

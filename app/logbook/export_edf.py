@@ -25,7 +25,7 @@ from pathlib import Path
 import edfio
 import numpy as np
 
-from app.logbook import ids, provenance
+from app.logbook import ids, outdir, provenance
 from devices.files import atomic_write
 from devices.formats.edf_write import range_candidates, record_layout, stored_range
 
@@ -34,16 +34,15 @@ EQUIPMENT_MAX = 40  # leaves room for "calibrated=0" in the recording field's 80
 
 
 def export(lb, records: list[dict], out: Path) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
+    def writer(i: dict, vial: dict):
+        return lambda path: write_snippet(path, lb.snippet(i["id"]), i, vial)
+
+    files = []
     for r in records:
         vials = {v["id"]: v for v in r["vials"]}
-        for i in r["injections"]:
-            if i["has_snippet"]:
-                path = out / f"{r['id']}_{i['seq']:03d}.edf"
-                write_snippet(path, lb.snippet(i["id"]), i, vials.get(i["vial_id"], {}))
-                written.append(path)
-    return written
+        files += [(f"{r['id']}_{i['seq']:03d}.edf", writer(i, vials.get(i["vial_id"], {})))
+                  for i in r["injections"] if i["has_snippet"]]
+    return outdir.write_all(out, files)
 
 
 def write_snippet(path: Path, s: dict, injection: dict, vial: dict) -> None:
@@ -80,7 +79,7 @@ def write_snippet(path: Path, s: dict, injection: dict, vial: dict) -> None:
         data_record_duration=duration, annotations=[note])
     # Owner-only, as the logbook: the start time and the injection's note place the EMG
     # in a patient's record.
-    with atomic_write(path, 0o600, binary=True) as f:
+    with atomic_write(path, outdir.FILE_MODE, binary=True) as f:
         edf.write(f)
 
 

@@ -19,8 +19,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from app.logbook import ids, rules, scales, wording
-from devices.files import atomic_write
+from app.logbook import ids, outdir, rules, scales, wording
 
 SNOMED = "http://snomed.info/sct"
 CPT = "http://www.ama-assn.org/go/cpt"
@@ -34,15 +33,11 @@ KIND_TEXT = {"botulinum": "Botulinum toxin injection", "trigger_point":
 
 def export(records: list[dict], out: Path, users: dict[str, dict] | None = None
            ) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for r in records:
-        path = out / f"{r['id']}.fhir.json"
-        text = json.dumps(bundle(r, users), indent=2, ensure_ascii=False)
-        with atomic_write(path, 0o600) as f:  # a patient's record: owner-only, as the logbook
-            f.write(text)
-        written.append(path)
-    return written
+    # A patient's record: owner-only, as the logbook (outdir).
+    return outdir.write_all(out, [
+        (f"{r['id']}.fhir.json",
+         outdir.write_text(json.dumps(bundle(r, users), indent=2, ensure_ascii=False)))
+        for r in records])
 
 
 def bundle(r: dict, users: dict[str, dict] | None = None) -> dict:

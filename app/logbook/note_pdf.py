@@ -12,9 +12,8 @@ from pathlib import Path
 
 from fpdf import FPDF
 
-from app.logbook import catalogue, scales, wording
+from app.logbook import catalogue, outdir, scales, wording
 from app.logbook.errors import LogbookError
-from devices.files import atomic_write
 
 KIND = {"botulinum": "Botulinum toxin injection", "trigger_point": "Trigger-point injection",
         "dry_needling": "Dry needling"}
@@ -22,15 +21,10 @@ KIND = {"botulinum": "Botulinum toxin injection", "trigger_point": "Trigger-poin
 
 def export(records: list[dict], out: Path, users: dict[str, dict] | None = None
            ) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for r in records:
-        path = out / f"{r['id']}.pdf"
-        pdf = note(r, users or {}).output()
-        with atomic_write(path, 0o600, binary=True) as f:  # a patient's note: owner-only
-            f.write(pdf)
-        written.append(path)
-    return written
+    # A patient's note: owner-only (outdir); each made in memory before anything is written.
+    return outdir.write_all(out, [(f"{r['id']}.pdf",
+                                   outdir.write_bytes(bytes(note(r, users or {}).output())))
+                                  for r in records])
 
 
 def note(r: dict, users: dict[str, dict]) -> FPDF:

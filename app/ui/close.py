@@ -211,7 +211,11 @@ class ClosePanel(OrientedScreen):
         except Exception as e:  # an export failing must not lose the record: say why
             self.export_message = f"Export failed: {e}"
             return
-        self.export_message = f"{kind.upper()}: {len(files)} file(s) in {out / kind}"
+        from app.logbook import outdir
+
+        where = files[0].parent if files else out / kind
+        self.export_message = " ".join(x for x in (
+            f"{kind.upper()}: {len(files)} file(s) in {where}", outdir.exposure(files)) if x)
 
     def new_procedure(self) -> None:
         self.ctx.new_procedure()
