@@ -146,3 +146,103 @@ def test_a_file_system_without_modes_is_named(tmp_path):
     os.chmod(folder, 0o700)
     os.chmod(f, 0o600)
     assert outdir.exposure([f]) == ""
+
+
+# the CSV: what a spreadsheet would run, and what a clinic asks for ------------------------
+
+def _csv_book(tmp_path):
+    """A procedure whose typed text starts like formulas, with an overridden warning, a
+    vial with waste, and staff by name."""
+    lb = Logbook(tmp_path / "csv.db")
+    doc, nurse = demo.users(lb)
+    pt = lb.add_patient({"mrn": "-MRN-77", "family_name": "=HYPERLINK(\"http://x\",\"y\")",
+                         "given_name": "Łucja Zoë", "birth_date": "1970-03-02",
+                         "sex": "female", "weight_kg": 70}, by=nurse["id"])
+    proc = lb.start_procedure({"patient_id": pt["id"], "kind": "botulinum",
+                               "indication": "+cervical dystonia", "physician_id": doc["id"],
+                               "nurse_id": nurse["id"], "notes": "@SUM(A1:A9)",
+                               "timeout": {"identity": True, "consent": True, "side": True}},
+                              by=nurse["id"])
+    vial = lb.add_vial(proc["id"], {"product": "onabotulinumtoxinA", "vial_units": 100,
+                                    "diluent_ml": 2, "lot": "\tC77", "expiry": "2099-01",
+                                    "reconstituted_at": proc["started_at"],
+                                    "units_wasted": 5}, by=nurse["id"])
+    lb.log_injection(proc["id"], {"vial_id": vial["id"], "units": 60,
+                                  "muscle": "biceps_brachii", "side": "left",
+                                  "adverse_event": "\rnone"}, nurse["id"],
+                     overrides={"per_site_max": "=large muscle, deliberate"},
+                     override_by=doc["id"])
+    return lb, lb.procedure(proc["id"]), {u["id"]: u for u in lb.users()}
+
+
+def _rows(path):
+    import csv
+
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_made_text(tmp_path):
+    from app.logbook import export_csv
+
+    lb, rec, users = _csv_book(tmp_path)
+    with lb:
+        procs, injs = export_csv.export([rec], tmp_path / "out", users)
+    (p,), (i,) = _rows(procs), _rows(injs)
+    assert p["family_name"] == "'=HYPERLINK(\"http://x\",\"y\")"
+    assert p["mrn"] == "'-MRN-77" and p["indication"] == "'+cervical dystonia"
+    assert p["notes"] == "'@SUM(A1:A9)"
+    # the boundary trims a typed tab or carriage return away; were one stored, the same
+    assert i["lot"] == "C77" and export_csv.guard("\tC77") == "'\tC77"
+    assert export_csv.guard("\rnone") == "'\rnone" and export_csv.guard(-3.5) == -3.5
+    assert i["override_reasons"].startswith("per_site_max: =large muscle")  # not at the start
+    # numbers as they are; text that starts harmlessly as it is
+    assert i["units"] == "60.0" and p["weight_kg"] == "70.0" and p["given_name"] == "Łucja Zoë"
+    assert not any(v.startswith(("=", "+", "-", "@", "\t", "\r"))
+                   for row in (p, i) for v in row.values())
+
+
+def test_the_identified_csv_has_what_a_clinic_asks_for(tmp_path):
+    from app.logbook import export_csv
+
+    lb, rec, users = _csv_book(tmp_path)
+    with lb:
+        procs, injs = export_csv.export([rec], tmp_path / "out", users)
+    (p,), (i,) = _rows(procs), _rows(injs)
+    doc = users[rec["physician_id"]]["name"]
+    assert (p["given_name"], p["birth_date"], p["sex"], p["age_years"]) == (
+        "Łucja Zoë", "1970-03-02", "female", str(_age_now(rec)))
+    assert p["physician"] == doc and p["nurse"] == users[rec["nurse_id"]]["name"]
+    assert p["override_reasons"] == f"per_site_max: =large muscle, deliberate ({doc})"
+    assert (i["vial_strength"], i["diluent_ml"], i["concentration"], i["units_wasted"]) == (
+        "100 U", "2.0", "50 U/mL", "5.0")
+    assert i["reconstituted_at"] == rec["vials"][0]["reconstituted_at"]
+
+
+def _age_now(rec):
+    import datetime
+
+    d = datetime.date.fromisoformat(rec["started_at"][:10])
+    return d.year - 1970 - ((d.month, d.day) < (3, 2))
+
+
+def test_the_pseudonymised_csv_leaves_out_exactly_what_it_names(tmp_path, capsys):
+    lb, rec, users = _csv_book(tmp_path)
+    lb.close()
+    out = tmp_path / "pseudo"
+    assert cli.main(["logbook", "export", "--db", str(tmp_path / "csv.db"), "--format",
+                     "csv", "--pseudonymise", "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert "left out mrn, family_name, given_name, birth_date" in said
+    text = "".join(f.read_text() for f in out.iterdir())
+    for identifying in ("MRN-77", "HYPERLINK", "Łucja", "1970-03-02"):
+        assert identifying not in text
+    (p,) = _rows(out / "procedures.csv")
+    assert p["patient_id"] == rec["patient_id"] and p["age_years"] == str(_age_now(rec))
+    assert not {"mrn", "family_name", "given_name", "birth_date"} & set(p)
+    notes = (out / "export-notes.txt").read_text()
+    assert "Dropped from procedures.csv: mrn, family_name, given_name, birth_date." in notes
+    assert "indication, notes, adverse_event" in notes
+    assert {stat.S_IMODE(f.stat().st_mode) for f in out.iterdir()} == {0o600}
+    assert cli.main(["logbook", "export", "--db", str(tmp_path / "csv.db"), "--format",
+                     "pdf", "--pseudonymise", "--out", str(tmp_path / "x")]) == 2

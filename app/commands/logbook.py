@@ -4,6 +4,7 @@
     needlepoint logbook list [--mrn MRN] [--json]
     needlepoint logbook show ID [--json]                     (an id prefix is enough)
     needlepoint logbook export --format csv|fhir|edf|pdf --out DIR [--procedure ID]
+                               [--pseudonymise]   (csv only)
     needlepoint logbook backup --out FILE
     needlepoint logbook restore FILE
     needlepoint logbook verify [--json]
@@ -57,6 +58,9 @@ def add_parser(sub) -> None:
     e.add_argument("--format", required=True, choices=FORMATS)
     e.add_argument("--out", required=True, metavar="DIR")
     e.add_argument("--procedure", metavar="ID", help="only this procedure (default: all)")
+    e.add_argument("--pseudonymise", action="store_true", help="csv only: leave out the "
+                   "MRN, names and birth date (export-notes.txt beside the CSV names what "
+                   "was left out and what free text is kept)")
     e.set_defaults(func=run_export)
 
     lot = jobs.add_parser("lot", parents=[db], help="lot recall: every patient and injection "
@@ -171,6 +175,10 @@ def run_lot(args) -> int:
 @_guard
 def run_export(args) -> int:
     out = Path(args.out)
+    if args.pseudonymise and args.format != "csv":
+        from app.commands.errors import UsageError
+
+        raise UsageError("logbook export: --pseudonymise is for --format csv only")
     with _open(args) as lb:
         if args.procedure:
             records = [lb.find_procedure(args.procedure)]
@@ -180,7 +188,7 @@ def run_export(args) -> int:
         if args.format == "csv":
             from app.logbook import export_csv
 
-            files = export_csv.export(records, out, users)
+            files = export_csv.export(records, out, users, pseudonymise=args.pseudonymise)
         elif args.format == "fhir":
             from app.logbook import export_fhir
 
@@ -199,6 +207,11 @@ def run_export(args) -> int:
     print(f"{len(files)} {args.format} file(s) for {len(records)} procedure(s) in {where} "
           "(owner-only)" if files else f"no {args.format} file for {len(records)} "
           f"procedure(s): nothing to export")
+    if args.pseudonymise:
+        from app.logbook import export_csv
+
+        print(f"pseudonymised: left out {', '.join(export_csv.DROPPED)}; free text kept as "
+              f"typed ({', '.join(export_csv.FREE_TEXT)}): see export-notes.txt")
     note = outdir.exposure(files)
     if note:
         print(note)
