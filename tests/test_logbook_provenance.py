@@ -58,10 +58,15 @@ def book(tmp_path):
 
 
 def _pdf_text(rec: dict, users: dict) -> str:
-    """The note's page content, uncompressed: fpdf2 writes each line's text in a string."""
-    pdf = note_pdf.note(rec, users)
-    pdf.compress = False
-    return bytes(pdf.output()).decode("latin-1").replace("\\(", "(").replace("\\)", ")")
+    """The note's text as a PDF reader gets it back."""
+    import tempfile
+
+    from tests.test_ui_clinic import pdf_text
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "note.pdf"
+        path.write_bytes(bytes(note_pdf.note(rec, users).output()))
+        return pdf_text(path)
 
 
 # stored and read back ---------------------------------------------------------------------

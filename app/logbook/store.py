@@ -951,6 +951,9 @@ class Logbook:
         observations = list(self.db.query(
             f"SELECT * FROM observations WHERE procedure_id IN ({marks}) ORDER BY at", pids))
         patients = {patient["id"]: patient} if patient else {}
+        # The audit trail's head as this read saw it: a printed note carries it, so that
+        # paper can be checked against the logbook (or a backup) later.
+        seq, head = audit.head(self.db)
         out = []
         for p in procs:
             rec = records.decode(records.apply(dict(p), by_row.get(p["id"], [])))
@@ -975,6 +978,7 @@ class Logbook:
                 [o for o in observations if o["procedure_id"] == p["id"]])
             rec["amendments"] = [a for a in amendments if a["procedure_id"] == p["id"]]
             rec["totals"] = records.totals(rec)
+            rec["audit_head"] = {"entries": seq, "hash": head}
             out.append(rec)
         return out
 
