@@ -4,7 +4,7 @@
     needlepoint logbook list [--mrn MRN] [--json]
     needlepoint logbook show ID [--json]                     (an id prefix is enough)
     needlepoint logbook export --format csv|fhir|edf|pdf --out DIR [--procedure ID]
-                               [--pseudonymise]   (csv only)
+                               [--pseudonymise (csv)] [--mrn-system URI (fhir)]
     needlepoint logbook backup --out FILE
     needlepoint logbook restore FILE
     needlepoint logbook verify [--json]
@@ -58,6 +58,9 @@ def add_parser(sub) -> None:
     e.add_argument("--format", required=True, choices=FORMATS)
     e.add_argument("--out", required=True, metavar="DIR")
     e.add_argument("--procedure", metavar="ID", help="only this procedure (default: all)")
+    e.add_argument("--mrn-system", metavar="URI", help="fhir only: the system the MRNs "
+                   "belong to (default: clinic_policy.fhir_mrn_system in the clinic's "
+                   "products.json)")
     e.add_argument("--pseudonymise", action="store_true", help="csv only: leave out the "
                    "MRN, names and birth date (export-notes.txt beside the CSV names what "
                    "was left out and what free text is kept)")
@@ -179,6 +182,7 @@ def run_export(args) -> int:
         from app.commands.errors import UsageError
 
         raise UsageError("logbook export: --pseudonymise is for --format csv only")
+    notes: list[str] = []
     with _open(args) as lb:
         if args.procedure:
             records = [lb.find_procedure(args.procedure)]
@@ -192,7 +196,11 @@ def run_export(args) -> int:
         elif args.format == "fhir":
             from app.logbook import export_fhir
 
-            files = export_fhir.export(records, out, users)
+            mrn_system = args.mrn_system or export_fhir.clinic_mrn_system()
+            files = export_fhir.export(records, out, users, mrn_system)
+            if not mrn_system:
+                notes.append("note: the MRN has no system (set clinic_policy.fhir_mrn_system "
+                             "in the clinic's products.json, or give --mrn-system URI)")
         elif args.format == "edf":
             from app.logbook import export_edf
 
@@ -212,9 +220,9 @@ def run_export(args) -> int:
 
         print(f"pseudonymised: left out {', '.join(export_csv.DROPPED)}; free text kept as "
               f"typed ({', '.join(export_csv.FREE_TEXT)}): see export-notes.txt")
-    note = outdir.exposure(files)
-    if note:
-        print(note)
+    for note in [*notes, outdir.exposure(files)]:
+        if note:
+            print(note)
     return 0
 
 
