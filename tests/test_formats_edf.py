@@ -1,5 +1,8 @@
 """EDF/EDF+/BDF in and out: units, scaling, layout, header text, failures."""
 
+import datetime
+import warnings
+
 import edfio
 import numpy as np
 import pytest
@@ -211,3 +214,16 @@ def test_labels_are_made_safe_for_the_header(tmp_path):
     write(tmp_path / "a.edf", emg(400, channels=3),
           labels=["EDF Annotations", "Ünïcode label that is long", ""])
     assert read_recording(tmp_path / "a.edf").labels == ("EMG", "?n?code label th", "EMG 3")
+
+
+@pytest.mark.parametrize("name", ["a.edf", "a.bdf"])
+def test_the_start_is_kept_to_the_microsecond(tmp_path, name):
+    """EDF+ keeps the part of a second in its first annotation: a recording started at
+    10:11:12.437 reads back so, not 0.437 s early."""
+    start = datetime.datetime(2026, 12, 7, 10, 11, 12, 437512)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and says nothing about it
+        write(tmp_path / name, emg(400), start=start)
+    read = edfio.read_edf if name.endswith(".edf") else edfio.read_bdf
+    edf = read(tmp_path / name)
+    assert datetime.datetime.combine(edf.startdate, edf.starttime) == start

@@ -135,9 +135,12 @@ def test_edf_snippets_read_back_to_the_same_digital_samples(book, tmp_path):
             (note,) = [a for a in edf.annotations if a.text.startswith("injection")]
             assert note.onset == pytest.approx(snip["injection_index"] / snip["fs"])
             assert inj["muscle"] in note.text
+            # the start to the microsecond (EDF+ keeps it): the injection's clock time reads
+            # back exact, not up to a second early
             start = datetime.datetime.combine(edf.startdate, edf.starttime)
-            at = datetime.datetime.fromisoformat(inj["at"][:19])
-            assert abs((at - start).total_seconds() - note.onset) < 1.0
+            at = datetime.datetime.fromisoformat(inj["at"].replace("Z", ""))
+            assert at.microsecond and edf.starttime.microsecond
+            assert abs((at - start).total_seconds() - note.onset) < 1e-3
 
 
 def test_pdf_note_per_procedure(book, tmp_path):

@@ -27,7 +27,7 @@ import numpy as np
 
 from app.logbook import ids, outdir, provenance
 from devices.files import atomic_write
-from devices.formats.edf_write import range_candidates, record_layout, stored_range
+from devices.formats.edf_write import new_file, range_candidates, record_layout, stored_range
 
 DMIN, DMAX = -32768, 32767
 EQUIPMENT_MAX = 40  # leaves room for "calibrated=0" in the recording field's 80 characters
@@ -74,9 +74,9 @@ def write_snippet(path: Path, s: dict, injection: dict, vial: dict) -> None:
             f"{injection.get('side') or ''} site {injection.get('site') or '?'} {dose} "
             f"{vial.get('product') or ''}")
     note = edfio.EdfAnnotation(t_inj, None, " ".join(text.split())[:200])
-    edf = edfio.Edf(signals, recording=_recording(start.date(), s),
-        starttime=start.time().replace(microsecond=0, tzinfo=None),
-        data_record_duration=duration, annotations=[note])
+    # to the microsecond (EDF+ keeps it): the injection's clock time reads back exact
+    edf = new_file(edfio.Edf, signals, start=start, recording=_recording(start.date(), s),
+                   data_record_duration=duration, annotations=[note])
     # Owner-only, as the logbook: the start time and the injection's note place the EMG
     # in a patient's record.
     with atomic_write(path, outdir.FILE_MODE, binary=True) as f:

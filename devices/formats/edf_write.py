@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime
 import json
 import math
+import warnings
 from collections.abc import Iterable, Sequence
 
 import edfio
@@ -45,17 +46,23 @@ def write(file, samples: np.ndarray, fs: float, *, bdf: bool, labels: Sequence[s
             _signal(cls, samples[:, j], fs_header, labels[j], step_uv[j], settings)
             for j in range(samples.shape[1])
         ]
-        edf = edf_cls(
-            signals,
-            recording=_recording(device_uri, settings, start),
-            starttime=start.time().replace(microsecond=0),
-            data_record_duration=duration,
-            annotations=notes,
-        )
+        edf = new_file(edf_cls, signals, start=start,
+                       recording=_recording(device_uri, settings, start),
+                       data_record_duration=duration, annotations=notes)
         edf.write(file)
     except ValueError as e:
         kind = "BDF" if bdf else "EDF"
         raise DeviceError(f"cannot write this recording as {kind}: {e}") from None
+
+
+def new_file(edf_cls, signals, *, start: datetime.datetime, **fields):
+    """An edfio Edf or Bdf starting at `start` to the microsecond: EDF+ keeps the part of a
+    second in its first annotation (the header's own field holds whole seconds), and edfio
+    writes and reads it. Cut to the second, a recording's clock times came out up to a
+    second early."""
+    with warnings.catch_warnings():  # edfio says it makes EDF+C for this: it is EDF+C anyway
+        warnings.filterwarnings("ignore", message=r"Creating .*microsecond starttime")
+        return edf_cls(signals, starttime=start.time().replace(tzinfo=None), **fields)
 
 
 # scaling ---------------------------------------------------------------------------------
