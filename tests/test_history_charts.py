@@ -68,7 +68,10 @@ def test_the_demo_history_charts_each_product_apart(tmp_path):
     dates = [p["date"] for p in biceps]
     assert dates == sorted(dates) and len(set(dates)) == 4
     assert [s["label"] for s in strips] == ["DYSPORT", "BOTOX", "RMS", "End-plate noise",
-                                            "Pain"]
+                                            "Ashworth", "Pain"]
+    # the first visit's grade was corrected 2 -> 3: the chart has the current one, as text
+    assert [p["ashworth"] for p in biceps] == ["3", "2", "2", "1+"]
+    assert strips[4]["values"][-1] == ("1+", None) and strips[4]["grades"][2] == "1+"
 
 
 def test_the_change_since_the_last_visit_says_a_new_product_never_subtracts_it(cat):
@@ -82,3 +85,16 @@ def test_the_change_since_the_last_visit_says_a_new_product_never_subtracts_it(c
     assert history.change_line(cat, [b, c]) == (
         "Since 2026-04-01: BOTOX 50 U -> DYSPORT 300 U: product changed, RMS 70 -> 60 uV, "
         "pain after 3 -> 3")
+
+
+def test_the_change_line_leads_with_the_ashworth_grade_as_written(cat):
+    a = {**_point("2026-01-05", {"onabotulinumtoxinA": {"amount": 40.0, "unit": "U"}}),
+         "ashworth": "3"}
+    b = {**_point("2026-04-01", {"onabotulinumtoxinA": {"amount": 50.0, "unit": "U"}}),
+         "ashworth": "1+"}
+    c = {**_point("2026-07-01", {"abobotulinumtoxinA": {"amount": 300.0, "unit": "U"}}),
+         "ashworth": None}
+    assert history.change_line(cat, [a, b]) == (
+        "Since 2026-01-05: Ashworth 3 -> 1+, BOTOX 40 -> 50 U, pain after 3 -> 3")
+    assert history.change_line(cat, [b, c]).startswith(  # not graded today: not said
+        "Since 2026-04-01: BOTOX 50 U -> DYSPORT 300 U: product changed")

@@ -484,15 +484,21 @@ SCENARIOS = {"shots": shots, "workflow": workflow}
 
 
 def main() -> None:
+    run(SCENARIOS, lambda home, args: seed(home, history=args.get("history", True)))
+
+
+def run(scenarios: dict, seeding) -> None:
+    """A driver's entry point: the window, the logbook seeded (`seeding(home, args)` gives
+    the ids a scenario needs), the real app, and the scenario named on the command line."""
     name, args = sys.argv[1], json.loads(sys.argv[2])
     home = Path(args["home"])
     window(home, args.get("size", "1280x800"))
-    ids = seed(home, history=args.get("history", True))
+    ids = seeding(home, args)
     from app.ui.main import NeedlepointApp
 
     app = NeedlepointApp(args.get("device", "sim:endplate?seed=4"),
                          sound=args.get("sound", False), remember=False)
-    drive(app, SCENARIOS[name](app, {**args, "ids": ids}))
+    drive(app, scenarios[name](app, {**args, "ids": ids}))
 
 
 if __name__ == "__main__":

@@ -84,23 +84,27 @@ def procedure(lb: Logbook, *, patient_id: str | None = None, sign: bool = True,
 
 # Four visits over eleven months (12 weeks apart at least, as the labels ask) for one
 # spastic arm: BOTOX, then DYSPORT (units of the two are never comparable), three muscles,
-# pain falling, EMG activity at injection falling.
-HISTORY = [  # (days ago, product, vial units, diluent mL, [(muscle, units, rms, epn, tonic)],
-    #          pain before, after)
-    (345, "onabotulinumtoxinA", 200, 4.0, [("biceps_brachii", 60, 180.0, 40, True),
-                                          ("brachialis", 40, 150.0, 30, True),
+# pain falling, EMG activity at injection falling, Modified Ashworth at each visit (1+ as
+# written), pain at follow-up, and a goal set at each visit and rated at its follow-up.
+HISTORY = [  # (days ago, product, vial units, diluent mL,
+    #          [(muscle, units, rms, epn, tonic, Ashworth grade at the visit)],
+    #          pain before, after, at follow-up, the goal's level at follow-up)
+    (345, "onabotulinumtoxinA", 200, 4.0, [("biceps_brachii", 60, 180.0, 40, True, "3"),
+                                          ("brachialis", 40, 150.0, 30, True, "3"),
                                           ("flexor_digitorum_superficialis", 30, 90.0, 20,
-                                           False)], 7, 5),
-    (255, "onabotulinumtoxinA", 200, 4.0, [("biceps_brachii", 70, 140.0, 30, True),
-                                          ("brachialis", 40, 120.0, 25, False)], 6, 4),
-    (170, "onabotulinumtoxinA", 200, 4.0, [("biceps_brachii", 80, 110.0, 22, False),
-                                          ("brachialis", 50, 100.0, 15, False),
+                                           False, "2")], 7, 5, 4, -1),
+    (255, "onabotulinumtoxinA", 200, 4.0, [("biceps_brachii", 70, 140.0, 30, True, "2"),
+                                          ("brachialis", 40, 120.0, 25, False, "2")],
+     6, 4, 3, 0),
+    (170, "onabotulinumtoxinA", 200, 4.0, [("biceps_brachii", 80, 110.0, 22, False, "2"),
+                                          ("brachialis", 50, 100.0, 15, False, "1+"),
                                           ("flexor_digitorum_superficialis", 30, 70.0, 12,
-                                           False)], 5, 3),
-    (86, "abobotulinumtoxinA", 500, 2.5, [("biceps_brachii", 250, 95.0, 12, False),
+                                           False, "1+")], 5, 3, 3, 0),
+    (86, "abobotulinumtoxinA", 500, 2.5, [("biceps_brachii", 250, 95.0, 12, False, "1+"),
                                           ("flexor_digitorum_superficialis", 100, 60.0, 8,
-                                           False)], 4, 2),
+                                           False, "1")], 4, 2, 2, 1),
 ]
+GOAL = "dresses the left arm without help"
 
 
 def history(lb: Logbook, patient_id: str, now: datetime.datetime | None = None) -> list[str]:
@@ -110,7 +114,7 @@ def history(lb: Logbook, patient_id: str, now: datetime.datetime | None = None) 
     doc, nurse = users(lb)
     now = now or datetime.datetime.now(ids.UTC)
     made = []
-    for days, product, strength, diluent, plan, before, after in HISTORY:
+    for days, product, strength, diluent, plan, before, after, follow, level in HISTORY:
         at = now - datetime.timedelta(days=days)
         proc = lb.start_procedure({
             "patient_id": patient_id, "kind": "botulinum",
@@ -122,7 +126,7 @@ def history(lb: Logbook, patient_id: str, now: datetime.datetime | None = None) 
             "lot": f"D{days:03d}", "expiry": (at + datetime.timedelta(days=300)
                                                    ).strftime("%Y-%m"),
             "reconstituted_at": at}, by=nurse["id"])
-        for k, (muscle, units, rms, epn, tonic) in enumerate(plan):
+        for k, (muscle, units, rms, epn, tonic, _grade) in enumerate(plan):
             lb.log_injection(proc["id"], {
                 "vial_id": vial["id"], "at": at + datetime.timedelta(minutes=3 + 3 * k),
                 "muscle": muscle, "side": "left", "site": 1, "units": units,
@@ -135,5 +139,28 @@ def history(lb: Logbook, patient_id: str, now: datetime.datetime | None = None) 
         lb.end_procedure(proc["id"], nurse["id"], pain_after=after,
                          at=at + datetime.timedelta(minutes=20))
         lb.sign_off(proc["id"], doc["id"])
+        outcomes(lb, proc["id"], plan, follow, level, first=not made,
+                 at=at + datetime.timedelta(days=42))
         made.append(proc["id"])
     return made
+
+
+def outcomes(lb: Logbook, procedure_id: str, plan, follow: int, level: int, first: bool,
+             at: datetime.datetime) -> None:
+    """A visit's outcomes: Ashworth per muscle at the visit (the first visit's biceps
+    grade corrected once, 2 to 3: a linked correction), the goal set for the cycle with its
+    level now, pain and the goal's level at follow-up six weeks later."""
+    doc, nurse = users(lb)
+    for muscle, *_, grade in plan:
+        obs = {"scale": "modified_ashworth", "timepoint": "before", "muscle": muscle,
+               "side": "left"}
+        if first and muscle == "biceps_brachii":
+            lb.add_observation(procedure_id, {**obs, "grade": "2"}, nurse["id"])
+        lb.add_observation(procedure_id, {**obs, "grade": grade}, doc["id"])
+    lb.add_observation(procedure_id, {"scale": "gas", "timepoint": "before",
+                                      "value": -2 if first else -1, "goal": GOAL}, doc["id"])
+    stamp = min(at, datetime.datetime.now(ids.UTC))
+    lb.add_observation(procedure_id, {"scale": "pain_nrs", "timepoint": "followup",
+                                      "value": follow, "at": stamp}, nurse["id"])
+    lb.add_observation(procedure_id, {"scale": "gas", "timepoint": "followup",
+                                      "value": level, "goal": GOAL, "at": stamp}, doc["id"])

@@ -1,12 +1,14 @@
 """Per-muscle charts over time, drawn with Kivy's canvas (no plotting library), as strips
 on a shared time axis (visits placed by date): one strip per product with its doses as
 bars on its own scale (two products never share one), RMS (uV) and end-plate noise (/s) at
-injection as lines (a ring where tonic activity was found), pain 0-10 (ring before, dot
-after, square at follow-up). Each strip's label, unit and top number sit on its left;
-the strips themselves come from app.workflow.history.chart_strips."""
+injection as lines (a ring where tonic activity was found), Modified Ashworth on its six
+grades (ring at the visit, square at follow-up, each labelled "1+" as written), pain 0-10
+(ring before, dot after, square at follow-up). Each strip's label, unit and top number sit
+on its left; the strips themselves come from app.workflow.history.chart_strips."""
 
 from __future__ import annotations
 
+from kivy.core.text import Label as CoreLabel
 from kivy.graphics import Color, Ellipse, Line, Rectangle
 from kivy.metrics import dp
 from kivy.properties import ListProperty, NumericProperty, StringProperty
@@ -14,7 +16,8 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.widget import Widget
 
 BARS = [(0.3, 0.75, 0.55, 1), (0.75, 0.55, 0.95, 1), (0.95, 0.8, 0.35, 1)]
-LINES = {"RMS": (0.55, 0.75, 1, 1), "End-plate noise": (1, 0.72, 0.35, 1)}
+LINES = {"RMS": (0.55, 0.75, 1, 1), "End-plate noise": (1, 0.72, 0.35, 1),
+         "Ashworth": (0.8, 0.85, 0.5, 1)}
 PAIN = (1, 0.5, 0.5, 1)
 GRID = (0.2, 0.24, 0.3, 1)
 STRIP_DP = 58
@@ -51,6 +54,10 @@ class MuscleChart(Widget):
                 scale = (band - dp(10)) / strip["top"]
                 Color(*GRID)
                 Line(points=[self.x, floor, self.right, floor])
+                if strip["kind"] == "grade":  # a faint line per grade
+                    for tick in range(1, strip["top"] + 1):
+                        Line(points=[self.x, floor + tick * scale, self.right,
+                                     floor + tick * scale], dash_length=2, dash_offset=6)
                 if strip["kind"] == "pain":  # ticks at 5 and 10
                     for tick in (5, 10):
                         Line(points=[self.x, floor + tick * scale, self.right,
@@ -61,6 +68,8 @@ class MuscleChart(Widget):
                     for x, v in zip(xs, strip["values"], strict=True):
                         if v:
                             Rectangle(pos=(x - w / 2, floor), size=(w, v * scale))
+                elif strip["kind"] == "grade":
+                    self._grades(strip, xs, floor, scale)
                 elif strip["kind"] == "line":
                     pts = [(x, floor + v * scale) for x, v in zip(xs, strip["values"],
                                                                    strict=True)
@@ -82,6 +91,25 @@ class MuscleChart(Widget):
                         if follow is not None:
                             Rectangle(pos=(x + dp(4), floor + follow * scale - dp(4)),
                                       size=(dp(8), dp(8)))
+
+
+    def _grades(self, strip: dict, xs: list[float], floor: float, scale: float) -> None:
+        """Modified Ashworth: a grade's place on the six-grade scale, ring at the visit,
+        square at follow-up, each labelled with its grade as written ("1+")."""
+        grades = strip["grades"]
+        for x, (visit, follow) in zip(xs, strip["values"], strict=True):
+            for grade, dx, ring in ((visit, -dp(8), True), (follow, dp(8), False)):
+                if grade not in grades:  # not recorded, or a number from before grades
+                    continue
+                y = floor + grades.index(grade) * scale
+                if ring:
+                    Line(circle=(x + dx, y, dp(5)), width=1.3)
+                else:
+                    Rectangle(pos=(x + dx - dp(4), y - dp(4)), size=(dp(8), dp(8)))
+                label = CoreLabel(text=grade, font_size=dp(11))
+                label.refresh()
+                Rectangle(texture=label.texture, size=label.texture.size,
+                          pos=(x + dx - label.texture.width / 2, y + dp(6)))
 
 
 class ChartCard(BoxLayout):
@@ -111,7 +139,8 @@ class ChartCard(BoxLayout):
             colour = strip_colour(strip)
             axes.add_widget(Factory.ChartAxis(
                 text=f"{strip['label']}\n0-{strip['top']:g} {strip['unit']}"
-                if strip["kind"] != "pain" else "Pain\n0-10", color=colour))
+                if strip["kind"] not in ("pain", "grade")
+                else f"{strip['label']}\n{strip['unit']}", color=colour))
         box = self.ids.dates
         box.clear_widgets()
         for x, d in zip(self.xs, self.dates, strict=True):

@@ -15,7 +15,7 @@ from app.logbook import LogbookError
 from app.ui.entry import override_warning  # and its WarningRow
 from app.ui.forms import PinGate
 from app.ui.widgets import OrientedScreen
-from app.workflow import dose
+from app.workflow import dose, outcomes
 from app.workflow.history import export
 
 Builder.load_file(str(Path(__file__).with_name("close.kv")))
@@ -79,6 +79,40 @@ class ClosePanel(OrientedScreen):
         self._fill_wasted()
         self._fill_warnings()
         self._fill_amend_who()
+        self._fill_outcomes(flow.record())
+
+    def _fill_outcomes(self, rec: dict) -> None:
+        """Pain after as a row of taps (it fills the field End reads), and the outcomes
+        assessed at this visit: Ashworth per injected muscle, TWSTRS for cervical dystonia,
+        the goals set (app.workflow.outcomes). Observations may be added after signing."""
+        taps = self.ids.pain_taps
+        if not taps.children:
+            for n in range(11):
+                b = Factory.NpPick(text=str(n))
+                b.bind(on_release=lambda btn: self.ids.pain_after.show(btn.text))
+                taps.add_widget(b)
+        self.light_pain()
+        self.ids.outcomes.rows = outcomes.rows(self.ctx.flow.cat, rec, "before")
+
+    def light_pain(self) -> None:
+        for b in self.ids.pain_taps.children:
+            b.chosen = b.text == self.ids.pain_after.text.strip()
+
+    def pick_outcome(self, row: dict, choice: str) -> None:
+        user = self.ctx.user_id()
+        if user is None:
+            return
+        self.ids.outcomes.message = outcomes.save(self.ctx.flow.lb, row, choice, user)
+        self._fill_outcomes(self.ctx.flow.record())
+
+    def set_goal(self, text: str, level: str) -> None:
+        user = self.ctx.user_id()
+        if user is None:
+            return
+        msg = outcomes.set_goal(self.ctx.flow.lb, self.ctx.flow.procedure["id"], text, level,
+                                user)
+        self.ids.outcomes.message = msg
+        self._fill_outcomes(self.ctx.flow.record())
 
     def _fill_wasted(self) -> None:
         box = self.ids.wasted

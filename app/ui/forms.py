@@ -8,6 +8,7 @@ from pathlib import Path
 from kivy.lang import Builder
 from kivy.properties import BooleanProperty, ListProperty, ObjectProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.gridlayout import GridLayout
 
 from app.logbook import pins
 
@@ -149,3 +150,102 @@ class PinPad(BoxLayout):
             self.pin = ""
         elif len(self.pin) < pins.MAX_LENGTH:
             self.pin += k
+
+
+class OutcomeChoices(GridLayout):
+    """A row of choices that wraps onto more rows rather than shrink a button under
+    48 dp (eleven pain scores in a narrow column)."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.bind(width=self._fit, children=self._fit)
+
+    def _fit(self, *_):
+        from kivy.metrics import dp
+
+        n = max(1, len(self.children))
+        fits = int((self.width + self.spacing[0]) // (dp(56) + self.spacing[0]))
+        cols = max(1, min(n, fits))
+        rows = -(-n // cols)
+        cols = -(-n // rows)  # as even as the rows allow: 6 + 5, not 10 + 1
+        if cols != self.cols:
+            self.cols = cols
+
+
+class OutcomesPanel(BoxLayout):
+    """Outcome scales as rows of taps (app.workflow.outcomes.rows): a row of choices (pain
+    0-10, the six Ashworth grades, GAS levels), the current one lit, or a stepper (- / +,
+    then Save) for a TWSTRS subscale total; with `goals`, a goal's words and its level now
+    (-2 or -1). Each row says its current value and what it corrected. The screen binds
+    `on_pick(row, choice)` and `on_goal(text, level)` and gives the rows back after saving."""
+
+    rows = ListProperty([])
+    goals = BooleanProperty(False)
+    message = StringProperty("")
+    __events__ = ("on_pick", "on_goal")
+
+    def __init__(self, **kw):
+        self._steps: dict[str, int] = {}
+        self._said = None
+        super().__init__(**kw)
+        self.bind(rows=self._build, goals=self._build, message=self._say)
+
+    def _build(self, *_):
+        from kivy.factory import Factory
+
+        self.clear_widgets()
+        for row in self.rows:
+            now = row["now"] if row["now"] is not None else "not recorded"
+            self.add_widget(Factory.NpWords(text=f"{row['title']}: {now}{row['was']}"))
+            if row["kind"] == "stepper":
+                self.add_widget(self._stepper(row))
+                continue
+            grid = Factory.OutcomeChoices(cols=len(row["choices"]))
+            for choice in row["choices"]:
+                b = Factory.NpPick(text=choice, chosen=choice == row["now"])
+                b.bind(on_release=lambda btn, r=row: self.dispatch("on_pick", r, btn.text))
+                grid.add_widget(b)
+            self.add_widget(grid)
+        if self.goals:
+            goal = Factory.OutcomeGoal()
+            goal.panel = self
+            self.add_widget(goal)
+        self._said = Factory.NpMsg(text=self.message)
+        self.add_widget(self._said)
+
+    def _say(self, *_):
+        if self._said is not None:
+            self._said.text = self.message
+
+    def _stepper(self, row):
+        from kivy.factory import Factory
+
+        key = row["key"]
+        self._steps[key] = int(float(row["now"])) if row["now"] is not None else \
+            self._steps.get(key, row["lo"])
+        box = Factory.OutcomeStepper()
+        shown = Factory.NpWords(text=str(self._steps[key]), halign="center",
+                                font_size="22sp")
+        for label, delta in (("-5", -5), ("-", -1), (None, 0), ("+", 1), ("+5", 5)):
+            if label is None:
+                box.add_widget(shown)
+                continue
+            b = Factory.NpAct(text=label)
+            b.bind(on_release=lambda _b, d=delta: self._step(row, d, shown))
+            box.add_widget(b)
+        save = Factory.NpAct(text="Save", background_color=(0.2, 0.42, 0.36, 1))
+        save.bind(on_release=lambda _b: self.dispatch("on_pick", row,
+                                                      str(self._steps[key])))
+        box.add_widget(save)
+        return box
+
+    def _step(self, row, delta: int, shown) -> None:
+        key = row["key"]
+        self._steps[key] = min(row["hi"], max(row["lo"], self._steps[key] + delta))
+        shown.text = str(self._steps[key])
+
+    def on_pick(self, row, choice):
+        pass
+
+    def on_goal(self, text, level):
+        pass

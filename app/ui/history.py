@@ -25,6 +25,7 @@ from app.ui.charts import ChartCard, MuscleChart  # noqa: F401  (for history.kv)
 from app.ui.snippet_view import SnippetView  # noqa: F401
 from app.ui.widgets import OrientedScreen, switch_now
 from app.workflow import history as queries
+from app.workflow import outcomes
 from app.workflow.playback import Player
 from app.workflow.procedure import KINDS
 
@@ -153,7 +154,6 @@ class HistoryScreen(OrientedScreen):
     detail_text = StringProperty("")
     snippet_text = StringProperty("")
     sound_text = StringProperty("")
-    followup_message = StringProperty("")
     export_message = StringProperty("")
 
     def __init__(self, lb=None, access=None, **kw):
@@ -213,8 +213,16 @@ class HistoryScreen(OrientedScreen):
         self.page = page
         switch_now(self.ids.pages, page)
 
+    def back(self) -> None:
+        """From a procedure to its patient's page, read again (outcomes tapped on the
+        procedure show in the charts and change lines), or to the list."""
+        if self.patient_id and self.patient_title:
+            self.open_patient(self.patient_id)
+        else:
+            self.go("list")
+
     # -- a patient ------------------------------------------------------------------------
-    def open_patient(self, patient_id: str) -> None:
+    def open_patient(self, patient_id: str, switch: bool = True) -> None:
         self.patient_id = patient_id
         tl = queries.timeline(self.lb, patient_id)
         pt = tl["patient"]
@@ -242,20 +250,46 @@ class HistoryScreen(OrientedScreen):
                 change=queries.change_line(self.lb.cat, pts),
                 xs=queries.date_positions([p["date"] for p in pts]),
                 dates=[p["date"] for p in pts], strips=queries.chart_strips(self.lb.cat, pts)))
-        self.followup_message = ""
-        self.go("patient")
+        latest = tl["records"][-1:] if tl["records"] else []
+        self.ids.followup.rows = [r for rec in latest
+                                  for r in outcomes.rows(self.lb.cat, rec, "followup")
+                                  if r["obs"]["scale"] == "pain_nrs"]
+        self.ids.followup.message = ""
+        if switch:
+            self.go("patient")
 
-    def add_followup(self, text: str) -> None:
-        tl = queries.timeline(self.lb, self.patient_id)
-        if not tl["procedures"] or not self.access or not self.access.user:
-            self.followup_message = "No procedure to add it to"
+    # -- outcomes: taps saved at once, each a value or a linked correction ---------------
+    def _fill_outcomes(self, rec: dict) -> None:
+        self.ids.outcomes_followup.rows = outcomes.rows(self.lb.cat, rec, "followup")
+        self.ids.outcomes_visit.rows = outcomes.rows(self.lb.cat, rec, "before")
+
+    def _user(self, panel) -> str | None:
+        if not self.access or not self.access.user:
+            panel.message = "Sign in to record outcomes"
+            return None
+        return self.access.user["id"]
+
+    def pick_outcome(self, panel, row: dict, choice: str) -> None:
+        user = self._user(panel)
+        if user is None:
             return
-        msg = queries.add_followup_pain(self.lb, tl["procedures"][0]["id"], text,
-                                        self.access.user["id"])
-        self.followup_message = msg or "Follow-up pain saved."
-        if not msg:
-            self.ids.followup.text = ""
-            self.open_patient(self.patient_id)
+        msg = outcomes.save(self.lb, row, choice, user)
+        self._after_outcome(panel, row["obs"]["procedure_id"], msg)
+
+    def set_goal(self, panel, text: str, level: str) -> None:
+        user = self._user(panel)
+        if user is not None:
+            self._after_outcome(panel, self.procedure_id,
+                                outcomes.set_goal(self.lb, self.procedure_id, text, level,
+                                                  user))
+
+    def _after_outcome(self, panel, procedure_id: str, msg: str) -> None:
+        """Show the saved value where it was tapped (the page stays where it is)."""
+        if panel is self.ids.followup:
+            self.open_patient(self.patient_id, switch=False)
+        else:
+            self._fill_outcomes(self.lb.procedure(procedure_id))
+        panel.message = msg or "Saved."
 
     # -- a procedure ----------------------------------------------------------------------
     def open_procedure(self, procedure_id: str) -> None:
@@ -281,8 +315,8 @@ class HistoryScreen(OrientedScreen):
             b.bind(on_release=lambda btn: self.open_snippet(btn.injection_id, btn.findings))
             box.add_widget(b)
         users = {u["id"]: u for u in self.lb.users()}
-        box.add_widget(Factory.NpWords(text="\n".join(queries.record_lines(
-            self.lb.cat, rec, users)), color=theme.DIM))
+        self.ids.record_lines.text = "\n".join(queries.record_lines(self.lb.cat, rec, users))
+        self._fill_outcomes(rec)
         self.ids.snippet.samples_uv = None
         self.snippet_text, self.sound_text, self.export_message = (
             "Tap an injection marked [EMG] to see its snippet.", "", "")

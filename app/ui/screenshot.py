@@ -125,7 +125,11 @@ def _demo_logbook() -> str:
         doc, nurse = demo.users(lb)
         pt = demo.patient(lb, nurse["id"])
         demo.history(lb, pt["id"])  # earlier visits, so the patient page has a history
-        demo.procedure(lb, patient_id=pt["id"])
+        today = demo.procedure(lb, patient_id=pt["id"])
+        for scale, value in (("twstrs_severity", 18), ("twstrs_disability", 12),
+                             ("twstrs_pain", 8)):  # at today's visit, cervical dystonia
+            lb.add_observation(today["id"], {"scale": scale, "timepoint": "before",
+                                             "value": value}, doc["id"])
         return doc["id"]
     finally:
         lb.close()

@@ -11,7 +11,7 @@ import datetime
 import math
 from pathlib import Path
 
-from app.logbook import Logbook
+from app.logbook import Logbook, scales
 from app.workflow import procedure as flow
 from app.workflow.snippet import emg_summary, provenance
 
@@ -80,8 +80,11 @@ def muscle_series(lb: Logbook, patient_id: str, records: list[dict] | None = Non
     names = {k: m["name"] for k, m in lb.cat.muscles.items()}
     out: dict[str, dict] = {}
     for rec in records:
-        pain_follow = [o["value"] for o in rec["observations"]
-                       if o["scale"] == "pain_nrs" and o["timepoint"] == "followup"]
+        pain_follow = [o["value"] for o in rec["observations"] if o["current"]
+                       and o["scale"] == "pain_nrs" and o["timepoint"] == "followup"]
+        grades = {(o["muscle"], o.get("side") or "", o["timepoint"]): o
+                  for o in rec["observations"]
+                  if o["current"] and o["scale"] == "modified_ashworth"}
         per: dict[str, dict] = {}
         for i in rec["injections"]:
             if i["voided"] or not i.get("muscle"):
@@ -110,6 +113,8 @@ def muscle_series(lb: Logbook, patient_id: str, records: list[dict] | None = Non
                 "tonic": _mean(p["tonic"]), "pain_before": rec.get("pain_before"),
                 "pain_after": rec.get("pain_after"),
                 "pain_followup": pain_follow[-1] if pain_follow else None,
+                "ashworth": _grade(grades.get((muscle, side, "before"))),
+                "ashworth_followup": _grade(grades.get((muscle, side, "followup"))),
                 "provenance": _sources(p["injections"])})
     return out
 
@@ -135,6 +140,11 @@ def chart_strips(cat, points: list[dict]) -> list[dict]:
                            "top": nice_top(max(v or 0 for v in values)), "values": values,
                            "rings": [bool(p["tonic"]) for p in points]
                            if key == "rms_uv" else None})
+    if any(p.get("ashworth") or p.get("ashworth_followup") for p in points):
+        strips.append({"label": "Ashworth", "unit": "0-4", "kind": "grade",
+                       "top": len(scales.ASHWORTH) - 1, "grades": scales.ASHWORTH,
+                       "values": [(p.get("ashworth"), p.get("ashworth_followup"))
+                                  for p in points]})
     strips.append({"label": "Pain", "unit": "0-10", "kind": "pain", "top": 10,
                    "values": [(p["pain_before"], p["pain_after"], p["pain_followup"])
                               for p in points]})
@@ -142,9 +152,9 @@ def chart_strips(cat, points: list[dict]) -> list[dict]:
 
 
 def change_line(cat, points: list[dict]) -> str:
-    """What changed at this muscle since the visit before: the dose per product (a change
-    of product is said, never subtracted), the EMG at injection, the pain after. "" for a
-    first visit."""
+    """What changed at this muscle since the visit before: its Modified Ashworth grade at
+    the visit, the dose per product (a change of product is said, never subtracted), the
+    EMG at injection, the pain after. "" for a first visit."""
     from app.workflow import dose
 
     if len(points) < 2:
@@ -155,14 +165,18 @@ def change_line(cat, points: list[dict]) -> str:
         return " + ".join(f"{dose.brand(cat, k)} {d['amount']:g} {d['unit']}"
                           for k, d in sorted(p["doses"].items())) or "no drug"
 
+    parts = []
+    if before.get("ashworth") and now.get("ashworth"):
+        parts.append(f"Ashworth {before['ashworth']} -> {now['ashworth']}")
     if set(before["doses"]) == set(now["doses"]) and len(now["doses"]) == 1:
         (key,) = now["doses"]
         unit = now["doses"][key]["unit"]
-        parts = [f"{dose.brand(cat, key)} {before['doses'][key]['amount']:g} -> "
-                 f"{now['doses'][key]['amount']:g} {unit}"]
+        parts.append(f"{dose.brand(cat, key)} {before['doses'][key]['amount']:g} -> "
+                     f"{now['doses'][key]['amount']:g} {unit}")
     else:
-        parts = [f"{doses(before)} -> {doses(now)}"
-                 + (": product changed" if set(before["doses"]) != set(now["doses"]) else "")]
+        parts.append(f"{doses(before)} -> {doses(now)}"
+                     + (": product changed" if set(before["doses"]) != set(now["doses"])
+                        else ""))
     for key, label, unit in (("rms_uv", "RMS", " uV"), ("epn_per_s", "end-plate noise", "/s"),
                              ("pain_after", "pain after", "")):
         if before[key] is not None and now[key] is not None:
@@ -246,6 +260,11 @@ def _sources(injections) -> str:
     """The distinct sources of these injections' EMG, in order, as one line."""
     seen = dict.fromkeys(w for w in map(provenance, injections) if w)
     return "; ".join(seen)
+
+
+def _grade(o: dict | None) -> str | None:
+    """An Ashworth value as it reads: its grade's text, never a number turned into one."""
+    return scales.shown(o) if o else None
 
 
 def _mean(xs: list[float]) -> float | None:
