@@ -1,5 +1,6 @@
 """The logbook file on disk: created owner-only, checked to be ours before SQLite writes to
-it, permissions tightened when they are looser."""
+it (a first run killed half-way is recognised and finished), permissions tightened when
+they are looser."""
 
 from __future__ import annotations
 
@@ -51,6 +52,12 @@ def check_ours(db: Database, path: Path) -> None:
         raise NotALogbook(f"{path} is an SQLite database but not a Needlepoint logbook; it "
                           "was left untouched")
     applied = [m.name for m in migrations.applied(db)]
+    if not applied and half_made(db, tables):
+        # A first run killed after sqlite-utils made its migrations table and before the
+        # first migration committed (each migration is one transaction, the table and its
+        # index are not): nothing else was written. Start it again, as a new logbook.
+        db.execute("DROP TABLE _sqlite_migrations")
+        return
     if not applied:
         raise NotALogbook(f"{path} holds another application's migrations, not a "
                           f"Needlepoint logbook ({SET_NAME})")
@@ -58,3 +65,10 @@ def check_ours(db: Database, path: Path) -> None:
     if unknown:
         raise NotALogbook(f"{path} was written by a newer Needlepoint (schema "
                           f"{', '.join(unknown)}): update Needlepoint to open it")
+
+
+def half_made(db: Database, tables: set[str]) -> bool:
+    """The migrations table alone, empty: a Needlepoint first run cut short, not another
+    application's database (that has its own tables, or its own migrations recorded)."""
+    return tables == {"_sqlite_migrations"} and not db.execute(
+        "SELECT count(*) FROM _sqlite_migrations").fetchone()[0]
