@@ -1,9 +1,14 @@
-"""Outcomes entered by taps in the real app (issue 29, item 2), on a patient with five
-sessions over eight months: BOTOX three times then DYSPORT twice, three muscles, Modified
-Ashworth at each visit, one amendment. The sessions are written through the logbook API
-(their dates lie in the past, which the screens do not let a nurse choose); every outcome
-of the last two is tapped on screen: follow-up pain (then corrected), Ashworth per muscle
-(1+ among them, one corrected), a goal set with its level now, its follow-up rating.
+"""Five sessions over eight months for one patient (issue 29, "how it is checked"), the
+last one and every outcome of the last two through the real app, by taps and keys: BOTOX
+three times then DYSPORT twice, biceps, brachialis and flexor digitorum superficialis,
+Modified Ashworth at each visit, one amendment. The four earlier sessions are written through
+the logbook API (their dates lie months back, which no screen lets anyone choose). Today's
+is made on screen by the physician: set-up, a DYSPORT vial, three marks from the live
+screen, each entry, pain after tapped, End, the interval warning overridden with a reason,
+the signature, then on the close step Ashworth per muscle (3 corrected to 2, 1+, 1) and a
+goal set with its level now. Then in History: the fourth session's follow-up pain (4, then
+3: a correction), its Ashworth at follow-up, today's goal rated at follow-up, and the
+patient's charts and change lines.
 `python -m tests.outcomesdriver outcomes '{json args}'` prints `RESULT {json}`;
 tests/test_ui_outcomes.py starts it under Xvfb."""
 
@@ -19,6 +24,7 @@ from tests.workflowdriver import (
     button,
     choose_user,
     pin,
+    pin_checked,
     run,
     touch,
     type_into,
@@ -34,9 +40,9 @@ SESSIONS = [
                                           ("flexor_digitorum_superficialis", 30, "1+")]),
     (60, "abobotulinumtoxinA", 500, 2.5, [("biceps_brachii", 250, "3"), ("brachialis", 150, "2"),
                                          ("flexor_digitorum_superficialis", 100, "1+")]),
-    (0, "abobotulinumtoxinA", 500, 2.5, [("biceps_brachii", 250, None), ("brachialis", 150, None),
-                                        ("flexor_digitorum_superficialis", 100, None)]),
 ]
+TODAY = [("Biceps brachii", "200"), ("Brachialis", "150"),
+         ("Flexor digitorum superficialis", "100")]  # DYSPORT, left, made on screen
 
 
 def seed(home: Path) -> dict:
@@ -97,47 +103,69 @@ def _row(panel, title: str):
     raise LookupError(title)
 
 
+def _said(panel) -> list[str]:
+    """Each row's words as shown: its scale, its value now and what it corrected."""
+    return [w.text for w in reversed(panel.children)
+            if type(w).__name__ == "NpWords" and ":" in w.text]
+
+
 def _tap_choice(panel, title: str, choice: str):
     yield from touch(find(_row(panel, title), "NpPick", choice))
     yield 0.2
 
 
 def outcomes(app, args):
+    from tests.clinicdriver import keys, mark_on_live, muscle
+
     sm = app.root
     out: dict = {}
     yield 1.0
-    sm.current = "history"
+    sm.current = "procedure"
     yield 0.3
     choose_user(app, "physician")
     yield TAP_GAP_S
     yield from pin(app, DOC_PIN)
     yield 0.3
-    hist = sm.get_screen("history")
-    hist.reload()
-    yield 0.2
-    yield from touch(next(w for w in hist.ids.list.walk()
-                          if type(w).__name__ == "HistRow" and w.row_kind == "patient"))
-    yield 0.5
-    # the patient page's quick row: follow-up pain of the latest procedure (today's)
-    quick = hist.ids.followup
-    out["quick_row"] = [w.text for w in quick.children if hasattr(w, "text")]
-    # the session before today: its follow-up, tapped on its detail page
-    tl = hist.ids.timeline.children  # newest first, drawn bottom-up: children reversed
-    yield from touch(list(reversed(tl))[1])
-    yield 0.5
-    follow, visit = hist.ids.outcomes_followup, hist.ids.outcomes_visit
-    yield from _tap_choice(follow, "Pain NRS", "4")
-    yield from _tap_choice(follow, "Pain NRS", "3")  # corrected: one value, linked
-    yield from _tap_choice(follow, "Modified Ashworth, Biceps brachii left", "2")
-    yield from _tap_choice(follow, "Modified Ashworth, Brachialis left", "1+")
-    out["followup_rows"] = [w.text for w in reversed(follow.children)
-                            if type(w).__name__ == "NpWords" and ":" in w.text]
-    yield from touch(button(hist, "< Back"))
-    yield 0.5
-    # today's session: Ashworth at the visit, a goal set, then rated at follow-up
-    yield from touch(list(reversed(hist.ids.timeline.children))[0])
-    yield 0.5
-    visit = hist.ids.outcomes_visit
+    # today's session, made on screen
+    proc = sm.get_screen("procedure")
+    setup = proc.ids.steps.get_screen("setup")
+    yield from type_into(setup.ids.search, "Moreau")
+    yield 0.3
+    yield from touch(setup.ids.results.children[-1])
+    yield from touch(button(setup, "Botulinum"))
+    yield from type_into(setup.ids.indication, "post-stroke upper limb spasticity")
+    for b in setup.ids.physicians.children:
+        yield from touch(b)
+    yield from type_into(setup.ids.pain, "3")
+    for t in ("Identity", "Consent", "Side & site"):
+        yield from touch(button(setup, t))
+    yield from touch(button(setup, "Start procedure"))
+    yield from touch(button(setup, "DYSPORT"))
+    yield from type_into(setup.ids.diluent, "2.5")
+    yield from type_into(setup.ids.lot, "D7741")
+    yield from type_into(setup.ids.expiry, "2030-06")
+    yield from touch(button(setup, "Add vial"))
+    entry = proc.ids.steps.get_screen("entry")
+    for n, (name, units) in enumerate(TODAY):
+        yield from mark_on_live(app, 5.5 + 8 * n, n + 1)
+        yield from muscle(entry, name, "Left")
+        yield from keys(entry.ids.units, units)
+        yield from keys(entry.ids.site, "1")
+    yield from touch(button(entry, "Close"))
+    close = proc.ids.steps.get_screen("close")
+    yield from touch(find(close.ids.pain_taps, "NpPick", "2"))
+    out["pain_after_field"] = close.ids.pain_after.text
+    yield from touch(button(close, "End procedure"))
+    out["end_message"] = close.end_message
+    for row in list(close.ids.open_warnings.children):
+        yield from type_into(row.ids.reason, "eight-week cycle agreed")
+        yield from touch(button(row, "Override"))
+        yield 0.2
+    yield from type_into(close.ids.sign_pin, DOC_PIN)
+    yield from touch(button(close, "Sign procedure"))
+    yield from pin_checked(lambda: close.sign_message)
+    out["signed"] = close.signed
+    visit = close.ids.outcomes
     yield from _tap_choice(visit, "Modified Ashworth, Biceps brachii left", "3")
     yield from _tap_choice(visit, "Modified Ashworth, Biceps brachii left", "2")  # corrected
     yield from _tap_choice(visit, "Modified Ashworth, Brachialis left", "1+")
@@ -146,12 +174,38 @@ def outcomes(app, args):
     goal = next(w for w in visit.walk() if type(w).__name__ == "NpInput")
     yield from type_into(goal, "holds a cup with the left hand")
     yield from touch(next(w for w in visit.walk() if getattr(w, "text", "").startswith("-1 ")))
+    out["visit_rows"] = _said(close.ids.outcomes)
+    out["visit_message"] = visit.message
+    if args.get("shots"):
+        from tests.workflowdriver import shot
+
+        yield 0.5
+        shot(app, str(Path(args["shots"]) / "outcomes_close.png"))
+    # History: the session before today, its follow-up tapped on its page
+    yield from touch(find(proc, "Choice", "History"))
     yield 0.3
+    hist = sm.get_screen("history")
+    hist.reload()
+    yield 0.2
+    yield from touch(next(w for w in hist.ids.list.walk()
+                          if type(w).__name__ == "HistRow" and w.row_kind == "patient"))
+    yield 0.5
+    yield from touch(list(reversed(hist.ids.timeline.children))[1])  # newest first
+    yield 0.5
     follow = hist.ids.outcomes_followup
-    yield from _tap_choice(follow, "Goal: holds a cup with the left hand", "+1")
-    out["visit_rows"] = [w.text for w in reversed(hist.ids.outcomes_visit.children)
-                         if type(w).__name__ == "NpWords" and ":" in w.text]
-    out["visit_message"] = hist.ids.outcomes_visit.message
+    yield from _tap_choice(follow, "Pain NRS", "4")
+    yield from _tap_choice(follow, "Pain NRS", "3")  # corrected: one value, linked
+    yield from _tap_choice(follow, "Modified Ashworth, Biceps brachii left", "2")
+    yield from _tap_choice(follow, "Modified Ashworth, Brachialis left", "1+")
+    out["followup_rows"] = _said(follow)
+    yield from touch(button(hist, "< Back"))
+    yield 0.5
+    # today's: the goal set on the close step, rated at follow-up
+    yield from touch(list(reversed(hist.ids.timeline.children))[0])
+    yield 0.5
+    yield from _tap_choice(hist.ids.outcomes_followup, "Goal: holds a cup with the left hand",
+                           "+1")
+    out["today_detail_visit"] = _said(hist.ids.outcomes_visit)
     yield from touch(button(hist, "< Back"))
     yield 0.5
     charts = [w for w in hist.ids.charts.children if type(w).__name__ == "ChartCard"]

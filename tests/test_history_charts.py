@@ -96,5 +96,10 @@ def test_the_change_line_leads_with_the_ashworth_grade_as_written(cat):
          "ashworth": None}
     assert history.change_line(cat, [a, b]) == (
         "Since 2026-01-05: Ashworth 3 -> 1+, BOTOX 40 -> 50 U, pain after 3 -> 3")
+    d = {**_point("2026-09-01", {"abobotulinumtoxinA": {"amount": 300.0, "unit": "U"}},
+                  15.8069, 1500.0), "ashworth": None}
+    e = {**d, "date": "2026-11-01", "rms_uv": 1234.5, "epn_per_s": 0.0}
+    assert history.change_line(cat, [d, e]).endswith(  # three figures, no e-notation
+        "RMS 15.8 -> 1230 uV, end-plate noise 1500 -> 0/s, pain after 3 -> 3")
     assert history.change_line(cat, [b, c]).startswith(  # not graded today: not said
         "Since 2026-04-01: BOTOX 50 U -> DYSPORT 300 U: product changed")

@@ -102,17 +102,18 @@ class ClosePanel(OrientedScreen):
         user = self.ctx.user_id()
         if user is None:
             return
-        self.ids.outcomes.message = outcomes.save(self.ctx.flow.lb, row, choice, user)
-        self._fill_outcomes(self.ctx.flow.record())
+        self._outcome_saved(outcomes.save(self.ctx.flow.lb, row, choice, user))
 
     def set_goal(self, text: str, level: str) -> None:
         user = self.ctx.user_id()
         if user is None:
             return
-        msg = outcomes.set_goal(self.ctx.flow.lb, self.ctx.flow.procedure["id"], text, level,
-                                user)
-        self.ids.outcomes.message = msg
+        self._outcome_saved(outcomes.set_goal(self.ctx.flow.lb, self.ctx.flow.procedure["id"],
+                                              text, level, user))
+
+    def _outcome_saved(self, msg: str) -> None:
         self._fill_outcomes(self.ctx.flow.record())
+        self.ids.outcomes.message = msg or "Saved."
 
     def _fill_wasted(self) -> None:
         box = self.ids.wasted

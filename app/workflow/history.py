@@ -180,7 +180,7 @@ def change_line(cat, points: list[dict]) -> str:
     for key, label, unit in (("rms_uv", "RMS", " uV"), ("epn_per_s", "end-plate noise", "/s"),
                              ("pain_after", "pain after", "")):
         if before[key] is not None and now[key] is not None:
-            parts.append(f"{label} {before[key]:g} -> {now[key]:g}{unit}")
+            parts.append(f"{label} {_figures(before[key])} -> {_figures(now[key])}{unit}")
     return f"Since {before['date']}: " + ", ".join(parts)
 
 
@@ -260,6 +260,11 @@ def _sources(injections) -> str:
     """The distinct sources of these injections' EMG, in order, as one line."""
     seen = dict.fromkeys(w for w in map(provenance, injections) if w)
     return "; ".join(seen)
+
+
+def _figures(v: float) -> str:
+    """A measure to three significant figures, never in e-notation: 15.8, 110, 1500."""
+    return f"{float(f'{v:.3g}'):g}"
 
 
 def _grade(o: dict | None) -> str | None:
