@@ -47,12 +47,21 @@ SYNCHRONOUS = "FULL"  # the durability the app runs with; the bench measures thi
 # after a procedure ends or is signed, on closing, and after any commit that leaves the log
 # over WAL_LIMIT bytes (a bulk load; a clinic day stays far below it).
 WAL_LIMIT = 32 * 2**20
+# On a full disk: what a held entry needs beyond its EMG (its rows, indexes, audit entries
+# and the log's frame headers), and what a checkpoint leaves free. A checkpoint copies the
+# log into the database file, which grows by the pages it has not seen: on a nearly full
+# disk that would take the space a user freed for the entry, so it waits until there is room.
+RESERVE = 64 * 1024
 BUSY_MS = 5000
 READABLE = {"users", "patients", "procedures", "vials", "injections"}
 # A snippet's EMG, its scale and its source: the columns a pending mark hands its injection.
 EMG_COLUMNS = ("fs", "channels", "frames", "uv_per_count", "injection_index", "encoding",
                "samples", "sha256", "source_uri", "source_kind", "calibrated")
 
+
+
+def _kb(n: int) -> int:
+    return -(-n // 1024)
 
 
 def default_path() -> Path:
@@ -69,6 +78,7 @@ class Logbook:
         self.path = Path(path) if path else default_path()
         files.prepare_file(self.path, create)
         self._cat = cat
+        self._entry_bytes = 0  # the EMG of the entry being written, for a full disk's message
         try:
             self.db = Database(self.path)
             self.db.execute("PRAGMA foreign_keys = ON")
@@ -97,15 +107,42 @@ class Logbook:
         return self._cat or catalogue.default()
 
     def close(self) -> None:
-        self.checkpoint()
+        if self.checkpoint():
+            self.db.close()
+            return
+        # No room to copy the log: SQLite would still try as the last connection closes,
+        # taking the space freed for the next entry. A read-only connection open meanwhile
+        # keeps it from trying (its own close cannot write); the log stays, safe, for later.
+        try:
+            keeper = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+            keeper.execute("SELECT count(*) FROM sqlite_master").fetchall()  # holds its lock
+        except sqlite3.Error:
+            keeper = None
         self.db.close()
+        if keeper is not None:
+            keeper.close()
 
-    def checkpoint(self) -> None:
+    def checkpoint(self) -> bool:
         """Copy the write-ahead log into the database file, without waiting for readers (a
         checkpoint that cannot finish now finishes at the next pause). Durability does not
-        depend on it: a commit is safe once it is in the log."""
+        depend on it: a commit is safe once it is in the log. On a disk without room for
+        the database file to grow by what the log holds, plus RESERVE, it waits (returns
+        False): the space is kept for entries."""
+        if not self._room_to_checkpoint():
+            return False
         with contextlib.suppress(sqlite3.OperationalError):  # busy or read-only: it waits
             self.db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        return True
+
+    def _room_to_checkpoint(self) -> bool:
+        try:
+            pages = self.db.execute("PRAGMA page_count").fetchone()[0]
+            size = self.db.execute("PRAGMA page_size").fetchone()[0]
+            growth = max(0, pages * size - os.stat(self.path).st_size)
+            st = os.statvfs(self.path.parent)
+        except (OSError, sqlite3.Error):
+            return True
+        return growth == 0 or st.f_bavail * st.f_frsize >= growth + RESERVE
 
     def _wal_bytes(self) -> int:
         try:
@@ -148,11 +185,16 @@ class Logbook:
                 self.checkpoint()
         except sqlite3.OperationalError as e:
             if errors.is_full(e):
-                raise DiskFull("the disk is full: nothing was saved; free some space and "
-                               "try again") from None
+                entry = self._entry_bytes
+                raise DiskFull(f"the disk is full: nothing was saved; free at least "
+                               f"{_kb(entry + RESERVE)} KB (this entry's EMG {_kb(entry)} KB "
+                               f"and {_kb(RESERVE)} KB more) and try again") from None
             raise LogbookError(f"the logbook could not save this: {e}") from None
         except sqlite3.IntegrityError as e:
             raise LogbookError(f"refused by the logbook: {errors.integrity_words(e)}") from None
+        finally:
+            if outermost:
+                self._entry_bytes = 0
 
     def _row(self, table: str, row_id: str) -> dict | None:
         cur = self.db.execute(f"SELECT * FROM [{table}] WHERE id = ?", [row_id])
@@ -615,11 +657,13 @@ class Logbook:
             m = self._open_mark(pending_mark)
             if m["procedure_id"] not in (None, procedure_id):
                 raise LogbookError("that mark was made during another procedure")
+            self._entry_bytes = len(m["samples"])  # copied into the injection's snippet
             return {k: m[k] for k in EMG_COLUMNS}, m["findings"]
         if snippet is None:
             return None, None
         samples, meta = snippets.validate(snippet)
         blob, sha = snippets.encode(samples)
+        self._entry_bytes = len(blob)  # what a full disk would need freed for it
         findings = snippet.get("findings")
         return ({**meta, "encoding": snippets.ENCODING, "samples": blob, "sha256": sha},
                 records.to_json(findings) if findings is not None else None)
@@ -790,6 +834,7 @@ class Logbook:
         samples."""
         samples, meta = snippets.validate(snippet)
         blob, sha = snippets.encode(samples)
+        self._entry_bytes = len(blob)
         if procedure_id is not None:
             records.not_signed(self._need("procedures", procedure_id, "procedure"))
         findings = snippet.get("findings")
