@@ -7,7 +7,7 @@
                                [--pseudonymise (csv)] [--mrn-system URI (fhir)]
     needlepoint logbook backup --out FILE
     needlepoint logbook restore FILE
-    needlepoint logbook verify [--json]
+    needlepoint logbook verify [--json] [--head HASH]
     needlepoint logbook catalogue [--json]
 
 Every subcommand takes --db PATH (default: home()/logbook.db). Nothing here prints patient
@@ -81,9 +81,12 @@ def add_parser(sub) -> None:
     r.add_argument("file", metavar="FILE")
     r.set_defaults(func=run_restore)
 
-    v = jobs.add_parser("verify", parents=[db], help="integrity check, audit chain, trail "
-                        "against tables, snippet hashes")
+    v = jobs.add_parser("verify", parents=[db], help="integrity check, schema and triggers, "
+                        "audit chain, trail against tables, snippet hashes")
     v.add_argument("--json", action="store_true")
+    v.add_argument("--head", action="append", default=[], metavar="HASH",
+                   help="a head hash printed on a procedure note or carried by a backup: "
+                   "is it still in this logbook's audit trail? (repeatable)")
     v.set_defaults(func=run_verify)
 
     c = jobs.add_parser("catalogue", help="the product and muscle catalogues in use")
@@ -251,7 +254,7 @@ def run_restore(args) -> int:
 @_guard
 def run_verify(args) -> int:
     with _open(args) as lb:
-        rep = lb.verify()
+        rep = lb.verify(tuple(args.head))
     if args.json:
         print(json.dumps(rep, indent=2))
     else:
@@ -297,6 +300,8 @@ def format_verify(rep: dict, path: Path) -> str:
              f"  integrity check: {'ok' if rep['integrity'] else 'FAILED'}; schema "
              f"{', '.join(rep['schema'])}",
              f"  audit trail: {rep['audit_entries']} entries, head {rep['head']}",
+             *[f"  head given: {h} " + (f"is entry {seq}" if seq else "NOT IN THIS TRAIL")
+               for h, seq in rep.get("heads_given", {}).items()],
              f"  snippets checked against their hashes: {rep['snippets_checked']}",
              f"  rows: {counts or 'none'}"]
     lines += [f"  problem: {p}" for p in rep["problems"]]

@@ -1077,10 +1077,12 @@ class Logbook:
         return recall.group(lot, vials, injections, procedures, patients)
 
     # integrity ----------------------------------------------------------------------------
-    def verify(self) -> dict:
+    def verify(self, heads: tuple[str, ...] = ()) -> dict:
+        """verify.verify_db on this logbook; `heads`: head hashes from printed notes or
+        backups, each looked for in the chain."""
         from app.logbook.verify import verify_db
 
-        return verify_db(self.db)
+        return verify_db(self.db, tuple(heads))
 
     def schema_version(self) -> list[str]:
         return [m.name for m in migrations.applied(self.db)]

@@ -1,5 +1,9 @@
 """`verify`: is this file an intact logbook? SQLite's integrity check, foreign keys, the
-audit chain, the trail replayed against the tables, and every snippet against its hash.
+schema (every table, index and trigger, the protective triggers included, as this
+Needlepoint's migrations make them, nothing missing, changed or added), the audit chain, the
+trail replayed against the tables, every snippet against its hash, and, given the head hash
+a printed note or a backup carries, whether that entry is still in the chain (a trail
+rewritten and re-hashed from some entry on keeps a whole chain, but loses the heads it had).
 
 Works on any open database, current or older schema, without changing it, so `restore` can
 judge a backup before it replaces anything.
@@ -7,15 +11,16 @@ judge a backup before it replaces anything.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 
 from sqlite_utils import Database
 
 from app.logbook import audit, snippets
-from app.logbook.migrations import AUDITED, NOT_AUDITED, SET_NAME, names
+from app.logbook.migrations import AUDITED, NOT_AUDITED, SET_NAME, migrations, names
 
 
-def verify_db(db: Database) -> dict:
+def verify_db(db: Database, heads: tuple[str, ...] = ()) -> dict:
     problems: list[str] = []
     try:
         integrity = [r[0] for r in db.execute("PRAGMA integrity_check").fetchall()]
@@ -32,12 +37,22 @@ def verify_db(db: Database) -> dict:
     unknown = [n for n in applied if n not in names()]
     if unknown:
         problems.append(f"written by a newer Needlepoint (schema {', '.join(unknown)})")
+    if not unknown:
+        problems += schema_problems(db, tuple(applied))
     fk = db.execute("PRAGMA foreign_key_check").fetchall()
     if fk:
         problems.append(f"foreign keys: {len(fk)} rows point at missing rows "
                         f"(first in table {fk[0][0]})")
     entries, head, chain = audit.check_chain(db)
     problems += chain
+    found_heads = {}
+    for given in heads:
+        row = db.execute("SELECT seq FROM audit WHERE hash = ?", [given.strip().lower()]
+                         ).fetchone()
+        found_heads[given] = row[0] if row else None
+        if row is None:
+            problems.append(f"head {given} (from a note or a backup) is not in this "
+                            "logbook's audit trail: the trail was rewritten or cut after it")
     present = [t for t in AUDITED if t in tables]
     problems += audit.replay(db, present, NOT_AUDITED)
     checked = 0
@@ -54,7 +69,37 @@ def verify_db(db: Database) -> dict:
                 problems.append(f"{what} {sid}: samples do not match their hash")
     counts = {t: db.execute(f"SELECT count(*) FROM [{t}]").fetchone()[0] for t in present}
     return _report(not problems, problems, integrity=integrity == ["ok"], schema=applied,
-                   audit_entries=entries, head=head, snippets_checked=checked, counts=counts)
+                   audit_entries=entries, head=head, heads_given=found_heads,
+                   snippets_checked=checked, counts=counts)
+
+
+def schema_problems(db: Database, applied: tuple[str, ...]) -> list[str]:
+    """Every table, index and trigger against what the applied migrations make: a
+    protective trigger dropped or rewritten, a table changed, or an object added."""
+    want, have = expected_schema(applied), _schema(db)
+    problems = []
+    for (kind, name), sql in sorted(want.items()):
+        if (kind, name) not in have:
+            problems.append(f"schema: {kind} {name} is missing")
+        elif have[(kind, name)] != sql:
+            problems.append(f"schema: {kind} {name} differs from this Needlepoint's")
+    problems += [f"schema: {kind} {name} is not this Needlepoint's"
+                 for kind, name in sorted(set(have) - set(want))]
+    return problems
+
+
+@functools.lru_cache(maxsize=8)
+def expected_schema(applied: tuple[str, ...]) -> dict[tuple[str, str], str]:
+    """The schema these migrations make, from an empty database in memory."""
+    fresh = Database(memory=True)
+    pending = [n for n in names() if n not in applied]
+    migrations.apply(fresh, stop_before=pending[0] if pending else None)
+    return _schema(fresh)
+
+
+def _schema(db: Database) -> dict[tuple[str, str], str]:
+    return {(kind, name): " ".join((sql or "").split()) for kind, name, sql in db.execute(
+        "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")}
 
 
 def _report(ok: bool, problems: list[str], **extra) -> dict:
