@@ -297,8 +297,7 @@ def clinic(app, args):
     rows = [w for w in hist.ids.list.children[0].children if hasattr(w, "row_id")]
     yield from touch(rows[-1])
     yield 0.3
-    res["detail_record"] = next(w.text for w in hist.ids.injections.children
-                                if w.text.startswith("1. "))
+    res["detail_record"] = hist.ids.record_lines.text  # the whole record as it now reads
     step("history-procedure-detail")
     res["procedure_id"] = flow.procedure["id"]
     res["commit_ms"] = timed.ms

@@ -139,8 +139,7 @@ def history(lb: Logbook, patient_id: str, now: datetime.datetime | None = None) 
         lb.end_procedure(proc["id"], nurse["id"], pain_after=after,
                          at=at + datetime.timedelta(minutes=20))
         lb.sign_off(proc["id"], doc["id"])
-        outcomes(lb, proc["id"], plan, follow, level, first=not made,
-                 at=at + datetime.timedelta(days=42))
+        outcomes(lb, proc["id"], plan, follow, level, first=not made, at=at)
         made.append(proc["id"])
     return made
 
@@ -153,13 +152,14 @@ def outcomes(lb: Logbook, procedure_id: str, plan, follow: int, level: int, firs
     doc, nurse = users(lb)
     for muscle, *_, grade in plan:
         obs = {"scale": "modified_ashworth", "timepoint": "before", "muscle": muscle,
-               "side": "left"}
-        if first and muscle == "biceps_brachii":
+               "side": "left", "at": at}
+        if first and muscle == "biceps_brachii":  # the nurse's 2, then the physician's 3
             lb.add_observation(procedure_id, {**obs, "grade": "2"}, nurse["id"])
+            obs["at"] = at + datetime.timedelta(minutes=5)
         lb.add_observation(procedure_id, {**obs, "grade": grade}, doc["id"])
-    lb.add_observation(procedure_id, {"scale": "gas", "timepoint": "before",
+    lb.add_observation(procedure_id, {"scale": "gas", "timepoint": "before", "at": at,
                                       "value": -2 if first else -1, "goal": GOAL}, doc["id"])
-    stamp = min(at, datetime.datetime.now(ids.UTC))
+    stamp = min(at + datetime.timedelta(days=42), datetime.datetime.now(ids.UTC))
     lb.add_observation(procedure_id, {"scale": "pain_nrs", "timepoint": "followup",
                                       "value": follow, "at": stamp}, nurse["id"])
     lb.add_observation(procedure_id, {"scale": "gas", "timepoint": "followup",

@@ -86,8 +86,10 @@ def lines(observations: list[dict], names: dict | None = None) -> list[str]:
     obs = current(observations) if observations and "current" not in observations[0] \
         else observations
     replaced = {o["superseded_by"]: o for o in obs if o["superseded_by"]}
+    order = list(TIMEPOINTS)
     out = []
-    for o in obs:
+    for o in sorted(obs, key=lambda o: order.index(o["timepoint"])
+                    if o["timepoint"] in order else len(order)):
         if not o["current"]:
             continue
         earlier, link = [], replaced.get(o["id"])
