@@ -10,8 +10,10 @@
     needlepoint logbook verify [--json] [--head HASH]
     needlepoint logbook catalogue [--json]
 
-Every subcommand takes --db PATH (default: home()/logbook.db). Nothing here prints patient
-data except `list`, `show` and the exports, which exist to show it.
+Every subcommand takes --db PATH (default: home()/logbook.db). list, show, lot, verify and
+export open it read-only and never write it. Every failure is one line, never a traceback.
+Nothing here prints patient data except `list`, `show` and the exports, which exist to
+show it.
 """
 
 from __future__ import annotations
@@ -94,19 +96,24 @@ def add_parser(sub) -> None:
     c.set_defaults(func=run_catalogue)
 
 
-def _open(args, create: bool = False):
+def _open(args, create: bool = False, readonly: bool = False, any_schema: bool = False):
+    """The logbook; `readonly` for the jobs that only read (list, show, lot, verify,
+    export): nothing is written, not even on opening, and read-only media work."""
     from app.commands.errors import UsageError
     from app.logbook import Logbook, LogbookError
 
     try:
-        return Logbook(args.db, create=create)
+        return Logbook(args.db, create=create, readonly=readonly, any_schema=any_schema)
     except LogbookError as e:
         raise UsageError(str(e)) from None
 
 
 def _guard(fn):
-    """LogbookError -> UsageError: one clear line and exit 2."""
+    """LogbookError -> UsageError: one clear line and exit 2; and so for a file system's or
+    SQLite's own error (read-only media, a full disk): one line, never a traceback."""
     def run(args: argparse.Namespace) -> int:
+        import sqlite3
+
         from app.commands.errors import UsageError
         from app.logbook import LogbookError
 
@@ -114,6 +121,14 @@ def _guard(fn):
             return fn(args)
         except LogbookError as e:
             raise UsageError(f"logbook {args.job}: {e}") from None
+        except BrokenPipeError:
+            raise  # the reader went away: the command line's own quiet exit
+        except OSError as e:
+            where = f" ({e.filename})" if e.filename else ""
+            raise UsageError(f"logbook {args.job}: {e.strerror or e}{where}") from None
+        except sqlite3.Error as e:
+            raise UsageError(f"logbook {args.job}: the logbook could not be read or "
+                             f"written ({e})") from None
     run.__doc__ = fn.__doc__
     return run
 
@@ -132,7 +147,7 @@ def run_demo(args) -> int:
 
 @_guard
 def run_list(args) -> int:
-    with _open(args) as lb:
+    with _open(args, readonly=True) as lb:
         pid = None
         if args.mrn:
             patient = lb.find_patient(args.mrn)
@@ -158,7 +173,7 @@ def run_list(args) -> int:
 
 @_guard
 def run_show(args) -> int:
-    with _open(args) as lb:
+    with _open(args, readonly=True) as lb:
         rec = lb.find_procedure(args.id)
         users = {u["id"]: u for u in lb.users()}
     if args.json:
@@ -172,7 +187,7 @@ def run_show(args) -> int:
 def run_lot(args) -> int:
     from app.logbook import recall
 
-    with _open(args) as lb:
+    with _open(args, readonly=True) as lb:
         found = lb.lot_recall(args.lot)
     print(json.dumps(found, indent=2) if args.json else recall.text(found))
     return 0
@@ -186,7 +201,7 @@ def run_export(args) -> int:
 
         raise UsageError("logbook export: --pseudonymise is for --format csv only")
     notes: list[str] = []
-    with _open(args) as lb:
+    with _open(args, readonly=True) as lb:
         if args.procedure:
             records = [lb.find_procedure(args.procedure)]
         else:
@@ -253,7 +268,7 @@ def run_restore(args) -> int:
 
 @_guard
 def run_verify(args) -> int:
-    with _open(args) as lb:
+    with _open(args, readonly=True, any_schema=True) as lb:
         rep = lb.verify(tuple(args.head))
     if args.json:
         print(json.dumps(rep, indent=2))

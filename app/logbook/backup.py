@@ -8,6 +8,7 @@ tables) and refuses one that fails; it keeps the logbook it replaces beside it
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 from pathlib import Path
@@ -16,7 +17,7 @@ from sqlite_utils import Database
 
 from app.logbook import ids
 from app.logbook.errors import DiskFull, LogbookError, NotALogbook
-from app.logbook.files import SQLITE_HEADER
+from app.logbook.files import SQLITE_HEADER, connect_readonly, read_only
 from app.logbook.store import Logbook
 from app.logbook.verify import verify_db
 from devices.files import atomic_path
@@ -27,9 +28,11 @@ def backup(db_path: str | os.PathLike, out: str | os.PathLike) -> dict:
     out = Path(out)
     if out.exists():
         raise LogbookError(f"{out} already exists: choose a new name for the backup")
-    with Logbook(db_path, create=False) as lb:
-        out.parent.mkdir(parents=True, exist_ok=True)
+    # Read-only: a backup never changes the logbook (an older one is copied as it is;
+    # restore brings it forward), and a logbook on read-only media can still be copied.
+    with Logbook(db_path, readonly=True, any_schema=True) as lb:
         try:
+            out.parent.mkdir(parents=True, exist_ok=True)
             # Every patient's record: owner-only, as the logbook. Built under a temporary
             # name, so a failed backup leaves no file that looks like one.
             with atomic_path(out, 0o600) as tmp:
@@ -40,10 +43,14 @@ def backup(db_path: str | os.PathLike, out: str | os.PathLike) -> dict:
                     dest.execute("PRAGMA journal_mode = DELETE")
                 finally:
                     dest.close()
-        except sqlite3.OperationalError as e:
-            if "full" in str(e).lower():
+        except (sqlite3.OperationalError, OSError) as e:
+            if "full" in str(e).lower() or getattr(e, "errno", None) == errno.ENOSPC:
                 raise DiskFull(f"the disk holding {out} is full: no backup was made") from None
-            raise LogbookError(f"backup to {out} failed: {e}") from None
+            if isinstance(e, OSError) and e.errno == errno.EROFS:
+                raise LogbookError(f"cannot back up to {out}: the medium is read-only; no "
+                                   "backup was made") from None
+            raise LogbookError(f"backup to {out} failed: {getattr(e, 'strerror', None) or e}"
+                               "; no backup was made") from None
     report = check_file(out)
     if not report["ok"]:
         raise LogbookError(f"the backup {out} does not verify: {report['problems'][0]}")
@@ -58,7 +65,10 @@ def check_file(path: str | os.PathLike) -> dict:
     with open(path, "rb") as f:
         if f.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
             return {"ok": False, "problems": [f"{path} is not an SQLite database"]}
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        conn = connect_readonly(path)
+    except sqlite3.DatabaseError as e:
+        return {"ok": False, "problems": [f"{path} cannot be read: {e}"]}
     try:
         return verify_db(Database(conn))
     except sqlite3.DatabaseError as e:
@@ -74,6 +84,9 @@ def restore(backup_file: str | os.PathLike, db_path: str | os.PathLike) -> dict:
         raise NotALogbook(f"refused: {backup_file} fails verify ({report['problems'][0]}); "
                           "nothing was changed")
     db_path = Path(db_path)
+    if read_only(db_path):
+        raise LogbookError(f"cannot restore into {db_path}: it is on read-only media (or "
+                           "not writable); nothing was changed")
     kept = None
     if db_path.exists():
         kept = Path(f"{db_path}.before-restore-{ids.now().replace(':', '')}")

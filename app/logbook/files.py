@@ -5,6 +5,7 @@ they are looser."""
 from __future__ import annotations
 
 import os
+import sqlite3
 import stat
 from pathlib import Path
 
@@ -44,7 +45,42 @@ def tighten(path: Path) -> None:
             pass  # not ours to change (a read-only copy): reading still works
 
 
-def check_ours(db: Database, path: Path) -> None:
+def connect_readonly(path: Path) -> sqlite3.Connection:
+    """A connection that never writes: `mode=ro`, which reads a logbook's write-ahead log
+    too; on read-only media where SQLite cannot open the log's index (-shm), `immutable=1`,
+    but only when there is no log to miss (it would read the file without the records the
+    log holds)."""
+    uri = path.absolute().as_uri()
+    conn = sqlite3.connect(f"{uri}?mode=ro", uri=True)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return conn
+    except sqlite3.OperationalError:
+        conn.close()
+    wal = Path(f"{path}-wal")
+    if wal.exists() and wal.stat().st_size > 0:
+        raise LogbookError(f"{path} cannot be read where it is: records in its write-ahead "
+                           f"log ({wal.name}) need its -shm file, which read-only media cannot "
+                           "hold; copy the folder to writable storage and read it there")
+    conn = sqlite3.connect(f"{uri}?immutable=1", uri=True)
+    conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    return conn
+
+
+def read_only(path: Path, e: Exception | None = None) -> bool:
+    """Is the logbook's folder (or the file) on read-only media or not writable?"""
+    if e is not None and "readonly" in str(e).replace("-", "").replace(" ", "").lower():
+        return True
+    folder = path.parent if path.parent.exists() else Path(".")
+    return not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK))
+
+
+def read_only_words(path: Path) -> str:
+    return (f"{path} is on read-only media (or not writable): nothing was changed; list, "
+            "show, lot, verify, export and backup still read it")
+
+
+def check_ours(db: Database, path: Path, finish: bool = True) -> None:
     tables = set(db.table_names())
     if not tables:
         return
@@ -53,6 +89,9 @@ def check_ours(db: Database, path: Path) -> None:
                           "was left untouched")
     applied = [m.name for m in migrations.applied(db)]
     if not applied and half_made(db, tables):
+        if not finish:
+            raise NotALogbook(f"{path} is a logbook whose first run was cut short: open it "
+                              "once to write (any command that writes) to finish it")
         # A first run killed after sqlite-utils made its migrations table and before the
         # first migration committed (each migration is one transaction, the table and its
         # index are not): nothing else was written. Start it again, as a new logbook.

@@ -39,6 +39,7 @@ from app.logbook import (
 )
 from app.logbook.errors import DiskFull, LogbookError, NotALogbook
 from app.logbook.migrations import NOT_AUDITED, migrations
+from app.logbook.migrations import names as migrations_names
 
 SYNCHRONOUS = "FULL"  # the durability the app runs with; the bench measures this setting
 # Automatic WAL checkpoints are off: one would land inside whichever commit crossed 1000 pages
@@ -74,11 +75,27 @@ class Logbook:
     """One logbook file. Not shared between threads: open one per thread that writes."""
 
     def __init__(self, path: str | os.PathLike | None = None, *, create: bool = True,
-                 cat: catalogue.Catalogue | None = None):
+                 cat: catalogue.Catalogue | None = None, readonly: bool = False,
+                 any_schema: bool = False):
+        """`readonly`: open to read only (list, show, verify, export, backup): the file, its
+        log and its folder are never written, and read-only media are read where they are.
+        It must be a logbook of this Needlepoint's schema, unless `any_schema` (verify, a
+        backup's source), which reads an older one as it is."""
         self.path = Path(path) if path else default_path()
-        files.prepare_file(self.path, create)
         self._cat = cat
         self._entry_bytes = 0  # the EMG of the entry being written, for a full disk's message
+        self.readonly = readonly
+        if readonly:
+            self._open_readonly(any_schema)
+            return
+        if self.path.exists() and files.read_only(self.path):
+            raise LogbookError(files.read_only_words(self.path))
+        try:
+            files.prepare_file(self.path, create)
+        except OSError as e:
+            if files.read_only(self.path):
+                raise LogbookError(files.read_only_words(self.path)) from None
+            raise LogbookError(f"{self.path} cannot be opened: {e.strerror or e}") from None
         try:
             self.db = Database(self.path)
             self.db.execute("PRAGMA foreign_keys = ON")
@@ -94,6 +111,8 @@ class Logbook:
             if errors.is_full(e):
                 raise DiskFull(f"{self.path}: the disk is full; the logbook could not be "
                                "opened for writing") from None
+            if files.read_only(self.path, e):
+                raise LogbookError(files.read_only_words(self.path)) from None
             raise NotALogbook(f"{self.path} is not a Needlepoint logbook or is damaged "
                               f"({e})") from None
         except LogbookError:
@@ -101,12 +120,37 @@ class Logbook:
             raise
         files.tighten(self.path)
 
+    def _open_readonly(self, any_schema: bool) -> None:
+        files.prepare_file(self.path, create=False)
+        if self.path.stat().st_size == 0:
+            raise NotALogbook(f"{self.path} is empty: not a logbook (nothing was written to "
+                              "it)")
+        conn = files.connect_readonly(self.path)
+        self.db = Database(conn)
+        try:
+            files.check_ours(self.db, self.path, finish=False)
+            applied = [m.name for m in migrations.applied(self.db)]
+            if not any_schema and applied != list(migrations_names()):
+                raise LogbookError(f"{self.path} has an older schema than this Needlepoint's "
+                                   "and is open read-only: open it once to write (the app, or "
+                                   "any command that writes) to bring it forward")
+        except sqlite3.DatabaseError as e:
+            self._close_quietly()
+            raise NotALogbook(f"{self.path} is not a Needlepoint logbook or is damaged "
+                              f"({e})") from None
+        except LogbookError:
+            self._close_quietly()
+            raise
+
     # plumbing ---------------------------------------------------------------------------
     @property
     def cat(self) -> catalogue.Catalogue:
         return self._cat or catalogue.default()
 
     def close(self) -> None:
+        if self.readonly:  # nothing to copy, and a read-only connection writes nothing
+            self.db.close()
+            return
         if self.checkpoint():
             self.db.close()
             return
@@ -189,6 +233,8 @@ class Logbook:
                 raise DiskFull(f"the disk is full: nothing was saved; free at least "
                                f"{_kb(entry + RESERVE)} KB (this entry's EMG {_kb(entry)} KB "
                                f"and {_kb(RESERVE)} KB more) and try again") from None
+            if files.read_only(self.path, e):
+                raise LogbookError(files.read_only_words(self.path)) from None
             raise LogbookError(f"the logbook could not save this: {e}") from None
         except sqlite3.IntegrityError as e:
             raise LogbookError(f"refused by the logbook: {errors.integrity_words(e)}") from None
