@@ -115,8 +115,14 @@ def _tap_choice(panel, title: str, choice: str):
 
 
 def outcomes(app, args):
-    from tests.clinicdriver import keys, mark_on_live, muscle
+    from app.ui.close import ClosePanel
+    from app.ui.history import HistoryScreen
+    from tests.clinicdriver import Timed, keys, mark_on_live, muscle
 
+    timed = Timed()  # how long each tap's save and redraw held the UI thread (reported only)
+    for cls in (ClosePanel, HistoryScreen):
+        timed.wrap(cls, "pick_outcome")
+        timed.wrap(cls, "set_goal")
     sm = app.root
     out: dict = {}
     yield 1.0
@@ -208,6 +214,7 @@ def outcomes(app, args):
     out["today_detail_visit"] = _said(hist.ids.outcomes_visit)
     yield from touch(button(hist, "< Back"))
     yield 0.5
+    out["commit_ms"] = timed.ms
     charts = [w for w in hist.ids.charts.children if type(w).__name__ == "ChartCard"]
     out["changes"] = {c.title: c.change for c in charts}
     out["strips"] = {c.title: [s["label"] for s in c.strips] for c in charts}

@@ -56,7 +56,8 @@ class ClosePanel(OrientedScreen):
         if flow.procedure is None:
             self.summary_text, self.totals_text = "No procedure open.", ""
             return
-        s = flow.summary()
+        whole = flow.record()  # read once for the summary and the outcomes
+        s = flow.summary(whole)
         rec = flow.procedure
         self.ended = bool(rec.get("ended_at"))
         self.signed = s["signed"]
@@ -79,7 +80,7 @@ class ClosePanel(OrientedScreen):
         self._fill_wasted()
         self._fill_warnings()
         self._fill_amend_who()
-        self._fill_outcomes(flow.record())
+        self._fill_outcomes(whole)
 
     def _fill_outcomes(self, rec: dict) -> None:
         """Pain after as a row of taps (it fills the field End reads), and the outcomes

@@ -48,7 +48,9 @@ def rows(cat, rec: dict, timepoint: str) -> list[dict]:
         k = scales.key(obs)
         now = current.get(k)
         line = lines.get(k, "")
-        out.append({"key": "|".join(str(x) for x in k[1:]), "title": title, "kind": kind,
+        # the key names the procedure too: a panel reused for another procedure is built
+        # anew, never left saving to the one it showed before
+        out.append({"key": "|".join(str(x) for x in k), "title": title, "kind": kind,
                     "choices": list(choices), "lo": lo, "hi": hi, "obs": obs,
                     "now": scales.shown(now) if now else None,
                     "was": line[line.index(" (corrected"):] if "(corrected" in line else ""})

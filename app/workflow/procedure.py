@@ -588,8 +588,9 @@ class ProcedureFlow:
         out["changes"] = {"units": units.value}
         return out
 
-    def summary(self) -> dict:
-        return summary(self.cat, self.record(), {u["id"]: u for u in self.lb.users()})
+    def summary(self, rec: dict | None = None) -> dict:
+        """`rec`: the record already read for the same frame (read here when not given)."""
+        return summary(self.cat, rec or self.record(), {u["id"]: u for u in self.lb.users()})
 
 
 def summary(cat, rec: dict, users: dict | None = None) -> dict:
