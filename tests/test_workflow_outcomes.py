@@ -39,7 +39,11 @@ def test_rows_per_time_point_and_a_tap_saved_then_corrected(lb, staff):
 def test_spasticity_asks_no_twstrs(lb, staff):
     doc, nurse = staff
     pt = demo.patient(lb, nurse["id"])
-    (first, *_) = demo.history(lb, pt["id"])
+    first, second, *_ = demo.history(lb, pt["id"])
     rows = outcomes.rows(lb.cat, lb.procedure(first), "before")
     assert not any(r["obs"]["scale"].startswith("twstrs") for r in rows)
+    # the same muscles at another visit are other rows: a panel shown again for another
+    # procedure is built anew, its taps never saved to the one shown before
+    later = outcomes.rows(lb.cat, lb.procedure(second), "before")
+    assert rows[0]["title"] == later[0]["title"] and rows[0]["key"] != later[0]["key"]
     assert rows[0]["now"] == "3" and rows[0]["was"] == " (corrected from 2)"
