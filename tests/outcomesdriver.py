@@ -142,7 +142,9 @@ def outcomes(app, args):
     yield from type_into(setup.ids.indication, "post-stroke upper limb spasticity")
     for b in setup.ids.physicians.children:
         yield from touch(b)
-    yield from type_into(setup.ids.pain, "3")
+    taps = next(w for w in setup.walk() if type(w).__name__ == "PainTaps")
+    yield from touch(find(taps, "NpPick", "3"))  # pain now, tapped
+    out["pain_before_field"] = setup.ids.pain.text
     for t in ("Identity", "Consent", "Side & site"):
         yield from touch(button(setup, t))
     yield from touch(button(setup, "Start procedure"))

@@ -16,7 +16,8 @@ def test_five_sessions_outcomes_by_taps_one_value_each_and_the_change_line(tmp_p
         res = result(start("outcomes", {}, tmp_path, disp, driver="tests.outcomesdriver"),
                      300)
     # today's session made on screen: pain after tapped, ended, overridden, signed
-    assert res["pain_after_field"] == "2" and res["end_message"] == "" and res["signed"]
+    assert res["pain_before_field"] == "3" and res["pain_after_field"] == "2"
+    assert res["end_message"] == "" and res["signed"]
     assert res["visit_rows"][:3] == [
         "Modified Ashworth, Biceps brachii left: 2 (corrected from 3)",
         "Modified Ashworth, Brachialis left: 1+",
@@ -52,7 +53,8 @@ def test_five_sessions_outcomes_by_taps_one_value_each_and_the_change_line(tmp_p
     assert sum(len(p["amendments"]) for p in procs) == 1
     assert [(i["muscle"], i["units"]) for i in procs[0]["injections"]] == [
         ("biceps_brachii", 200), ("brachialis", 150), ("flexor_digitorum_superficialis", 100)]
-    assert procs[0]["pain_after"] == 2 and procs[0]["signed_at"]
+    assert (procs[0]["pain_before"], procs[0]["pain_after"]) == (3, 2)
+    assert procs[0]["signed_at"]
     pain = [r for r in rows if r["scale"] == "pain_nrs" and r["procedure_id"] == before]
     assert [(r["value"], r["supersedes"]) for r in pain] == [(4, None), (3, pain[0]["id"])]
     biceps_today = [r for r in rows if r["procedure_id"] == today

@@ -83,21 +83,10 @@ class ClosePanel(OrientedScreen):
         self._fill_outcomes(whole)
 
     def _fill_outcomes(self, rec: dict) -> None:
-        """Pain after as a row of taps (it fills the field End reads), and the outcomes
-        assessed at this visit: Ashworth per injected muscle, TWSTRS for cervical dystonia,
-        the goals set (app.workflow.outcomes). Observations may be added after signing."""
-        taps = self.ids.pain_taps
-        if not taps.children:
-            for n in range(11):
-                b = Factory.NpPick(text=str(n))
-                b.bind(on_release=lambda btn: self.ids.pain_after.show(btn.text))
-                taps.add_widget(b)
-        self.light_pain()
+        """The outcomes assessed at this visit: Ashworth per injected muscle, TWSTRS for
+        cervical dystonia, the goals set (app.workflow.outcomes). Observations may be added
+        after signing. (Pain after is the field End reads, typed or tapped: PainTaps.)"""
         self.ids.outcomes.rows = outcomes.rows(self.ctx.flow.cat, rec, "before")
-
-    def light_pain(self) -> None:
-        for b in self.ids.pain_taps.children:
-            b.chosen = b.text == self.ids.pain_after.text.strip()
 
     def pick_outcome(self, row: dict, choice: str) -> None:
         user = self.ctx.user_id()

@@ -172,6 +172,39 @@ class OutcomeChoices(GridLayout):
             self.cols = cols
 
 
+class PainTaps(OutcomeChoices):
+    """A pain score 0-10 as a row of taps under its `field` (which keeps taking typing):
+    a tap puts the number in the field as if it were typed and confirmed; the number the
+    field holds is lit."""
+
+    field = ObjectProperty(None, allownone=True)
+
+    def __init__(self, **kw):
+        from kivy.factory import Factory
+
+        super().__init__(**kw)
+        for n in range(11):
+            b = Factory.NpPick(text=str(n))
+            b.bind(on_release=self._tap)
+            self.add_widget(b)
+        self.bind(field=self._watch)
+
+    def _watch(self, *_):
+        if self.field is not None:
+            self.field.bind(text=self.light)
+            self.light()
+
+    def _tap(self, button) -> None:
+        if self.field is not None:
+            self.field.text = button.text
+            self.field.confirm()
+
+    def light(self, *_) -> None:
+        typed = (self.field.text if self.field is not None else "").strip()
+        for b in self.children:
+            b.chosen = b.text == typed
+
+
 class OutcomesPanel(BoxLayout):
     """Outcome scales as rows of taps (app.workflow.outcomes.rows): a row of choices (pain
     0-10, the six Ashworth grades, GAS levels), the current one lit, or a stepper (- / +,
