@@ -8,6 +8,7 @@ from app.session.activity import (
     CLIPPING,
     JUDGE_AT_REST,
     NEEDS_CALIBRATION,
+    NO_UNIT,
     UNCALIBRATED,
     calibration_hint,
     findings,
@@ -29,7 +30,7 @@ def _measures(uri: str, seconds: float = 6.0) -> dict:
 def test_rest_is_electrical_silence_and_no_unit():
     m = _measures("sim:rest?seed=1")
     assert findings(m) == ["Electrical silence"]
-    assert proximity(m) == (0.0, "no motor unit firing")
+    assert proximity(m) == (0.0, NO_UNIT)
 
 
 def test_denervated_muscle_is_named_with_train_rates():
@@ -59,6 +60,25 @@ def test_spontaneous_activity_named_among_firing_units_is_to_be_judged_at_rest()
     # Alone, or with units but nothing spontaneous named, there is nothing to caution.
     assert JUDGE_AT_REST not in findings({"trains": [fib]})
     assert findings({"trains": [unit]}) == ["Motor units: 1 train, 11.0 Hz"]
+    # The analyser's own caveat: units fired in the last second, whatever their trains.
+    assert findings({"trains": [fib], "caveats": ["motor_units_firing"]})[-1] == JUDGE_AT_REST
+
+
+def test_unnamed_potentials_are_counted_never_named():
+    """A potential the analyser would not name is no finding: it is counted as such, and
+    the panel does not call the field silent."""
+    m = {"rates_per_s": {"unclassified": 2.4}, "trains": [
+        {"kind": "unclassified", "rate_hz": 3.0, "count": 9}]}
+    assert findings(m) == ["Potentials not named: 2.4/s"]
+    assert findings({"rates_per_s": {"unclassified": 0.1}}) == ["Electrical silence"]
+
+
+def test_the_meter_never_denies_a_unit_the_panel_names():
+    """The meter reads the units of the last 2 s: with none it says so in those words, and
+    a unit whose rise was not measured is not "no motor unit"."""
+    assert proximity({"nearest_unit": None}) == (0.0, NO_UNIT)
+    words = proximity({"nearest_unit": {"rise_us": None, "amplitude_uv": 300.0}})[1]
+    assert words == "unit's rise not measured"
 
 
 def test_the_busiest_trains_are_named_not_the_slowest():

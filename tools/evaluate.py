@@ -36,6 +36,7 @@ from tools.scoring import (
     SegmentAgreement,
     bin_labels,
     false_count,
+    match_events,
     ordered_kinds,
     pool,
     score_events,
@@ -161,6 +162,9 @@ class RunResult:
     active_units: int
     sim_s: float
     analyse_s: float
+    # per classifier rule: the true kind of each potential it named ("no truth" for one
+    # that matches none), for the per-rule hits and errors
+    rules: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def active_units(truth) -> int:
@@ -195,7 +199,47 @@ def run_one(job: Job, analyze: Analyze) -> RunResult:
         segments={k: segment_agreement(truth.segments, got.segments, k, duration)
                   for k in SEGMENT_KINDS},
         false=false_count(got.events, duration, excused), units=units,
-        active_units=active_units(truth), sim_s=t1 - t0, analyse_s=t2 - t1)
+        active_units=active_units(truth), sim_s=t1 - t0, analyse_s=t2 - t1,
+        rules=rule_counts(truth.events, got.events))
+
+
+NO_TRUTH = "no truth"
+
+
+def rule_counts(truth_events, events) -> dict[str, dict[str, int]]:
+    """Per classifier rule (Event.rule): how many of the potentials it named were of each
+    true kind, matched by time as the scoring matches them."""
+    m = match_events(truth_events, events)
+    out: dict[str, dict[str, int]] = {}
+    for j, i in enumerate(m.detected_to_truth):
+        truth = m.truth_kinds[i] if i >= 0 else NO_TRUTH
+        per = out.setdefault(events[j].rule or "-", {})
+        per[truth] = per.get(truth, 0) + 1
+    return out
+
+
+def rules_table(results: list[RunResult]) -> str:
+    """Per rule, in the classifier's order: the kind it gives, how many it named, how many
+    of those were that kind in truth, and what the others were."""
+    from dsp.analysis.classify import RULES
+
+    pooled: dict[str, dict[str, int]] = {}
+    for r in results:
+        for rule, per in r.rules.items():
+            mine = pooled.setdefault(rule, {})
+            for truth, n in per.items():
+                mine[truth] = mine.get(truth, 0) + n
+    rows = []
+    for rule in RULES:
+        per = pooled.get(rule.id, {})
+        total = sum(per.values())
+        right = per.get(rule.kind, 0) if rule.kind else 0
+        others = sorted(((n, k) for k, n in per.items() if k != rule.kind), reverse=True)
+        rows.append([rule.id, rule.kind or "(end-plate noise)", total,
+                     f"{right} ({right / total:.0%})" if total and rule.kind != "unclassified"
+                     else "-",
+                     ", ".join(f"{k} {n}" for n, k in others[:4]) or "-"])
+    return table(["rule", "gives", "named", "right", "others (true kind)"], rows)
 
 
 def run_all(jobs: list[Job], analyze: Analyze, workers: int = 1,

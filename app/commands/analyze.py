@@ -17,6 +17,7 @@ WORDS = {
     "fibrillation": "Fibrillations", "positive_sharp_wave": "Positive sharp waves",
     "end_plate_spike": "End-plate spikes", "fasciculation": "Fasciculations",
     "muap": "Motor unit potentials", "myotonic_discharge": "Myotonic discharges",
+    "unclassified": "Potentials not named (the evidence does not settle their kind)",
     "end_plate_noise": "End-plate noise", "insertional_activity": "Insertional activity",
     "local_twitch_response": "Local twitch responses", "tonic_activity": "Tonic activity",
     "lead_off": "Lead off",

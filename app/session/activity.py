@@ -24,14 +24,21 @@ SEGMENTS = [("end_plate_noise", "End-plate noise"), ("tonic_activity", "Tonic ac
             ("local_twitch_response", "Local twitch response")]
 CLIPPING = "Clipping: the amplifier's range is exceeded"
 RATES_SHOWN = 3  # trains named with their rates; more are counted
+UNIT_MIN_RATE_HZ = 4.0  # motor units fire at 4-30 Hz (dsp.analysis.trains.UNIT_RATE_HZ)
 MIN_TRAIN_COUNT = 3  # a train of fewer potentials is not yet worth a rate
 SPONTANEOUS = tuple(k for k in ORDER if k != "muap")  # all but motor unit potentials
 # Spontaneous activity is judged with the muscle at rest: among firing motor units, their
 # phases and distant units' small potentials pass for fibrillations and end-plate spikes
 # (measured on the simulator: a quarter of a 0.3 effort contraction's potentials).
 JUDGE_AT_REST = "(units firing: judge these at rest)"
+# Potentials the analyser found but would not name (dsp.analysis.classify): counted, never
+# a finding.
+NOT_NAMED = "Potentials not named: {rate:.1f}/s"
 UNCALIBRATED = "Uncalibrated: amplitudes unknown, so no potential is named"
 NEEDS_CALIBRATION = "needs calibration"
+# The meter reads the units of the last 2 s (dsp.analysis.measures): said so, beside a
+# motor unit rate over 5 s.
+NO_UNIT = "no motor unit in the last 2 s"
 
 
 def calibration_hint(uri: str) -> str:
@@ -68,8 +75,14 @@ def findings(m: dict, calibrated: bool = True) -> list[str]:
         else:
             continue
         named_spontaneous |= kind in SPONTANEOUS
-    if named_spontaneous and (trains.get("muap") or m.get("tonic_activity")):
+    # Units firing: the analyser's own caveat, tonic activity, or a unit's train firing at
+    # a unit's rate (a one-off unit-sized potential a second is no contraction).
+    units_firing = ("motor_units_firing" in m.get("caveats", ()) or m.get("tonic_activity")
+                    or any(t["rate_hz"] >= UNIT_MIN_RATE_HZ for t in trains.get("muap", [])))
+    if named_spontaneous and units_firing:
         lines.append(JUDGE_AT_REST)
+    if rates.get("unclassified", 0) >= 0.2:
+        lines.append(NOT_NAMED.format(rate=rates["unclassified"]))
     if m.get("clipping"):
         lines.append(CLIPPING)
     return lines or ["Electrical silence"]
@@ -93,8 +106,10 @@ def proximity(m: dict, calibrated: bool = True) -> tuple[float, str]:
     if not calibrated:
         return 0.0, NEEDS_CALIBRATION
     unit = (m or {}).get("nearest_unit")
-    if not unit or not unit.get("rise_us") or unit["rise_us"] != unit["rise_us"]:
-        return 0.0, "no motor unit firing"  # (a rise of 0 or NaN was not measured)
+    if not unit:
+        return 0.0, NO_UNIT
+    if not unit.get("rise_us") or unit["rise_us"] != unit["rise_us"]:
+        return 0.0, "unit's rise not measured"  # (a rise of 0 or NaN was not measured)
     rise, amp = float(unit["rise_us"]), float(unit["amplitude_uv"])
     # Rise time carries the most: 1500 us far, 200 us on it; amplitude confirms.
     closeness = min(max((1500.0 - rise) / 1300.0, 0.0), 1.0)

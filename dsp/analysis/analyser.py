@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import bisect
 from collections import deque
-from dataclasses import replace
-from operator import itemgetter
 
 import numpy as np
-from scipy.ndimage import maximum_filter1d, minimum_filter1d
 from scipy.signal import butter
 
 from dsp.analysis import features as F
+from dsp.analysis.classify import (
+    MYOTONIC_MAX_ISI_S,
+    UNCLASSIFIED,
+    Facts,
+    classify,
+    fires_as_unit,
+)
 from dsp.analysis.detect import Detector, NoiseFloor, quantisation_rms
 from dsp.analysis.measures import Measurer
 from dsp.analysis.results import Event, Segment, Train
@@ -37,20 +41,6 @@ SNIPPET_S = (0.002, 0.006)  # the waveform trains are matched on
 ARTEFACT_LOWPASS_HZ = 25.0
 ARTEFACT_BLOCK_S = NeedleBurst.BLOCK_S  # the needle-move detector counts in these
 CONTACT_BLOCK_S = 0.1
-SPONTANEOUS = ("fibrillation", "positive_sharp_wave", "end_plate_spike")
-# Fibrillations are 20-200 uV, end-plate spikes about 100-200 (reference table); sharp
-# waves can be larger. Well beyond that, the potential is a motor unit's.
-SPONTANEOUS_MAX_UV = {"fibrillation": 350.0, "end_plate_spike": 350.0,
-                      "positive_sharp_wave": 600.0}
-# Motor units are firing when this many potentials came in the last second that are either
-# larger than spontaneous activity gets (fibrillations, end-plate spikes and sharp waves
-# stay within about 20-300 uV) or motor-unit-shaped and sizeable.
-CONTEXT_ANY_UV, CONTEXT_UNIT_UV, CONTEXT_COUNT, CONTEXT_S = 350.0, 200.0, 3, 1.0
-UNIT_NEGATIVE_SHARE = 0.4
-AT_REST_UNIT_UV = 200.0
-MYOTONIC_MAX_ISI_S = 0.055  # faster than 18 Hz: beyond fibrillation's 0.5-15 Hz
-DISCHARGE_SIZE = (0.5, 2.0)  # of the last myotonic potential: the same discharge's
-FASCICULATION_QUIET_S = 1.0  # an isolated motor unit potential after this long is one
 CLIP_GUARD_S = 0.003
 BUSY_S = 0.003
 # A motor unit's terminal phase lies up to this long after its peak (indexed by whether the
@@ -63,9 +53,6 @@ UNIT_PHASES_S = {False: 0.006, True: 0.004}
 # floor, measured from the line it rides on there: the branch's median over LINE_S on either
 # side of its peak.
 SHAPE_THRESHOLD, LINE_S = 4.0, 0.006
-# Even a long (5 ms) fibrillation's main spike is under this wide at half its height;
-# a blunter one is a distant motor unit's.
-FIBRE_MAX_HALF_WIDTH_MS = 1.0
 BLUNT_MS = 3.0  # no potential's main phase is this wide at half its height
 # A potential's main phase is seldom even this wide (a sharp wave's or a light contraction's
 # motor unit's hardly ever is); a phase this wide beside a potential 3 times larger is that
@@ -78,8 +65,10 @@ SLOW_PHASE_MS, SLOW_PHASE_RATIO, SLOW_PHASE_REACH_S = 2.0, 3.0, 0.006
 
 class Analyser:
     def __init__(self, fs: float, *, mains_hz: float | None = None,
-                 step_uv: float | None = None):
-        """`step_uv`: the ADC's step in microvolts, where known (a floor for the noise)."""
+                 step_uv: float | None = None, keep_facts: bool = False):
+        """`step_uv`: the ADC's step in microvolts, where known (a floor for the noise);
+        `keep_facts`: keep every named potential's `Facts` in `self.facts`, in the order
+        of `self.events` (for the evaluation's per-rule counts)."""
         self.fs = float(fs)
         self.detector = Detector(fs, LOOKAHEAD_S, step_uv)
         # Of the full-band signal, for measuring potentials: in 50 ms blocks, which read
@@ -102,11 +91,8 @@ class Analyser:
         self._busy_until = -1
         self._busy_peak = 0.0
         self._busy_ratio = 0.8
-        self._last_muap_t = -np.inf
-        # (time, train) of potentials only motor units make, over the last CONTEXT_S
-        self._big_units: deque[tuple[float, int]] = deque()
         self.field = Field()
-        self._discharge: tuple[float, str, float] | None = None  # the last myotonic call
+        self.facts: list[Facts] | None = [] if keep_facts else None
         self._lf_blocks = Blocks(int(ARTEFACT_BLOCK_S * fs))
         self._lf = Sos(butter(2, ARTEFACT_LOWPASS_HZ / (fs / 2), output="sos"))
         self._contact_raw = Blocks(int(CONTACT_BLOCK_S * fs))
@@ -240,9 +226,6 @@ class Analyser:
         linked = self._linked(matched, t)
         if linked:
             m = measured(linked)
-            if m.shape in F.SPIKY and matched.pattern() != "regular":
-                # A single fibre has no such components: this is a motor unit's potential.
-                m = replace(m, shape=F.MOTOR_UNIT)
         # Later candidates within the potential's own phases are not new potentials: a
         # motor unit's and a sharp wave's phases spread over their whole duration, a
         # spike's over a few milliseconds.
@@ -262,26 +245,52 @@ class Analyser:
             return None
         if self.contact.active:
             return None
-        if m.shape == F.MINIATURE:
-            if self.epn.on_at(t):
-                return None  # counted by the end-plate noise detector
-            # Elsewhere a small negative spike is a fibre's whose first phase the noise hid.
-            m = replace(m, shape=F.SPIKE_NEGATIVE_FIRST)
         if self.burst.potential(t, m.amplitude_uv, m.shape == F.MOTOR_UNIT):
             return None
         train = self.trains.add(matched, t, norm, m.amplitude_uv, m.shape, followers)
-        kind = self._kind(m, train, t, peak)
+        facts = self._facts(m, train, t, bool(linked))
+        kind, rule = classify(facts)
+        self.field.decided(t, kind, rule, facts)
         if kind is None:
             return None  # part of the end-plate noise, counted by its detector
-        train.kind = kind
+        if kind != UNCLASSIFIED:
+            train.kind = kind
         event = Event(t=t, kind=kind, amplitude_uv=m.amplitude_uv, duration_ms=m.duration_ms,
                       train=train.id, rise_us=m.rise_us if m.shape == F.MOTOR_UNIT else None,
-                      initial=m.initial, decided_at=self.total / fs)
-        if kind in ("muap", "fasciculation"):
-            self.tonic.motor_unit(t)
-            self._last_muap_t = t
+                      initial=m.initial, decided_at=self.total / fs, rule=rule)
+        if self.facts is not None:
+            self.facts.append(facts)
+        if fires_as_unit(facts, rule):
+            self.tonic.motor_unit(t)  # what says units fire, not every unit-sized reading
         self.measurer.event(event)
         return event
+
+    def _facts(self, m: F.Measures, train: TrainState, t: float, linked: bool) -> Facts:
+        """Everything `classify` may read about this potential, gathered in one place."""
+        isis = train.all_isis
+        rate, cv = train.stats()
+        return Facts(
+            shape=m.shape, amplitude_uv=m.amplitude_uv, duration_ms=m.duration_ms,
+            half_width_ms=m.half_width_ms, initial=m.initial, main=m.main, pos_uv=m.pos_uv,
+            neg_uv=m.neg_uv, linked=linked, intervals=len(isis), pattern=train.pattern(),
+            on_clock=train.on_clock(), fast_run=train.fast_run(MYOTONIC_MAX_ISI_S),
+            last_isi_s=isis[-1] if isis else np.inf,
+            recent_isi_s=float(np.median(isis[-4:])) if isis else np.inf,
+            recent_cv=_cv(isis[-8:]), rate_hz=rate, cv=cv,
+            t=t, quiet_s=t - self.field.last_unit_shape,
+            in_end_plate_noise=self.epn.on_at(t), units_firing=self.field.units_firing(t),
+            denervated=self.field.denervated(t))
+
+    def caveats(self, t: float | None = None) -> list[str]:
+        """What goes on around the potentials, said beside the findings (never a reason
+        to rename one): motor units firing, end-plate noise."""
+        t = self.now if t is None else t
+        out = []
+        if self.field.units_firing(t):
+            out.append("motor_units_firing")
+        if self.epn.log.active:
+            out.append("end_plate_noise")
+        return out
 
     def _linked(self, train: TrainState | None, t: float) -> tuple[int, ...]:
         """Delays (samples) of the late components of the unit whose train this is: peaks
@@ -290,7 +299,7 @@ class Analyser:
         miniature potentials and spikes bring followers at every delay (a trigger point's
         end-plate spikes would be named motor units so), nor in a myotonic run, whose sharp
         waves' own slow phase follows them at a fixed delay."""
-        if train is None or self.epn.on_at(t) or _fast_run(train.all_isis):
+        if train is None or self.epn.on_at(t) or train.fast_run(MYOTONIC_MAX_ISI_S) >= 2:
             return ()
         return train.linked(*self._link)
 
@@ -327,167 +336,6 @@ class Analyser:
         s0, s1 = int(SNIPPET_S[0] * self.fs), int(SNIPPET_S[1] * self.fs)
         snippet = self.x[max(peak - s0, 0): peak + s1]
         return np.pad(snippet, (0, s0 + s1 - snippet.size)) if snippet.size != s0 + s1 else snippet
-
-    def _kind(self, m: F.Measures, train: TrainState, t: float, peak: int) -> str | None:
-        """The potential's kind, or None when it is part of the end-plate noise."""
-        firing = self._motor_units_firing(t)
-        denervated = self.field.denervated(t)
-        # Where the field shows denervation, a train of small unit-shaped potentials is
-        # mostly a fibre's read blunt (overlap, a coarse grid), not a unit firing: counted
-        # as one, it takes the field off rest, and the fibrillations and sharp waves around
-        # it are named motor units.
-        if self._fires_like_unit(m, train, t) and not (denervated
-                                                        and m.amplitude_uv < AT_REST_UNIT_UV):
-            self.field.units.append(t)
-        at_rest = not firing and self.field.units_within(t, CONTEXT_S) < CONTEXT_COUNT
-        if at_rest and _fibre_read_blunt(m, train, denervated):
-            spike = F.SPIKE_POSITIVE_FIRST if m.initial == "positive" else F.SPIKE_NEGATIVE_FIRST
-            m = replace(m, shape=spike)
-        kind = self._kind_alone(m, train, t, at_rest)
-        if m.amplitude_uv >= CONTEXT_ANY_UV or (m.shape == F.MOTOR_UNIT
-                                                 and m.amplitude_uv >= CONTEXT_UNIT_UV):
-            self._big_units.append((t, train.id))
-        kind = self._in_context(kind, m, train, t, peak, at_rest, denervated)
-        if kind == "myotonic_discharge":
-            self._discharge = (t, m.shape, m.amplitude_uv)
-        if kind == "positive_sharp_wave" or (kind == "fibrillation" and _clocked(m, train)
-                                             and (m.shape != F.MOTOR_UNIT or denervated
-                                                  or train.pattern() == "regular")):
-            # A unit-shaped fibrillation call on a clock of its own within an irregular
-            # train keeps a field denervated but does not make it so: it is as often a
-            # unit that fired evenly for a few beats, and such calls would take a light
-            # contraction's field for denervated and name its unit potentials
-            # fibrillations.
-            self.field.signs.append(t)
-        return kind
-
-    def _in_context(self, kind: str, m: F.Measures, train: TrainState, t: float, peak: int,
-                    at_rest: bool, denervated: bool) -> str | None:
-        """The kind the potential's shape and train suggest, judged against what goes on
-        around it."""
-        if m.amplitude_uv >= SPONTANEOUS_MAX_UV.get(kind, np.inf):
-            return "muap"  # larger than that kind of spontaneous activity gets: a motor unit
-        if (kind in ("fibrillation", "myotonic_discharge") and self.epn.on_at(t)
-                and not _clocked(m, train) and not denervated):
-            # In end-plate noise only a clock tells a fibrillation from the end plate's own
-            # potentials (the classic pitfall): summed miniature potentials read as small
-            # positive-first spikes, many a second, and some come in fast runs that read
-            # as myotonic. Not where sharp waves and clock-like trains show denervation: a
-            # dense field's small fibrillations pass for miniature potentials and bring
-            # end-plate noise of their own, and its spikes are still the field's
-            # fibrillations.
-            if m.amplitude_uv < F.MINIATURE_MAX_UV:
-                return None
-            if kind == "fibrillation":
-                return "end_plate_spike"
-        if kind in SPONTANEOUS and (not at_rest or self._unit_ahead(peak)):
-            # Spontaneous activity is judged at rest: among firing motor units (large ones,
-            # or trains of motor unit potentials firing semiregularly) a small spike is far
-            # more likely a distant unit or a unit's fragment than a fibrillation.
-            return "muap"
-        if (kind == "fibrillation" and not _clocked(m, train) and not denervated
-                and self.field.units_seen(t)):
-            # Without a clock, nothing but its shape makes it a fibrillation; where motor
-            # unit trains fired lately and nothing showed denervation, a spike of that shape
-            # is a distant unit's potential (or a myotonic discharge's) far more often than
-            # a fibrillation.
-            return "muap"
-        if kind == "end_plate_spike" and denervated and not self.epn.on_at(t):
-            # End-plate spikes come with end-plate noise. Without it, in a field that shows
-            # denervation, a spike that starts negative is a fibre's recorded near where
-            # it starts: such fields bring many fibrillations and sharp waves of that
-            # shape, and end-plate spikes hardly ever.
-            return "positive_sharp_wave" if m.main == "positive" else "fibrillation"
-        return kind
-
-    def _unit_ahead(self, peak: int) -> bool:
-        """A motor unit's negative spike, larger than any fibrillation's, follows within
-        the look-ahead: this potential starts a burst of motor unit firing."""
-        ahead = self.x[peak + int(0.0015 * self.fs): peak + self.detector.lookahead]
-        if ahead.size == 0 or ahead.max() - ahead.min() < CONTEXT_ANY_UV:
-            return False
-        # Peak to peak within 2 ms (one potential's main phases), with a real negative
-        # spike: a sharp wave's shallow negative phase does not count.
-        size = max(int(0.002 * self.fs), 2)
-        hi, lo = maximum_filter1d(ahead, size), minimum_filter1d(ahead, size)
-        pp = hi - lo
-        return bool(np.any((pp >= CONTEXT_ANY_UV) & (-lo >= UNIT_NEGATIVE_SHARE * pp)))
-
-    def _motor_units_firing(self, t: float) -> bool:
-        if not self.burst.twitch.active:
-            # A local twitch response's units stop with it.
-            over = self.burst.last_twitch + self.burst.QUIET_S
-            while self._big_units and self._big_units[0][0] <= over:
-                self._big_units.popleft()
-        n = _trim(self._big_units, t - CONTEXT_S, itemgetter(0))
-        if t < CONTEXT_S:
-            # A recording's first second: the window is shorter, and so is the count that
-            # shows firing; no unit can be seen twice yet (the real recordings start in a
-            # contraction). A needle's injury discharges are in its burst, not counted.
-            return n >= max(int(np.ceil(CONTEXT_COUNT * t / CONTEXT_S)), 1)
-        # Units fire again and again: at least one of them twice. Large one-offs (a
-        # needle move's injury discharges) are not motor units firing.
-        return n >= CONTEXT_COUNT and len({train for _, train in self._big_units}) < n
-
-    def _kind_alone(self, m: F.Measures, train: TrainState, t: float, at_rest: bool) -> str:
-        last_isi = train.all_isis[-1] if train.all_isis else np.inf
-        pattern = train.pattern()
-        # Very regular firing is clinicians' first rule. At rest a small spike whose
-        # train is irregular only because look-alike fibres share it (a dense field) still
-        # lies on its own fibre's clock (without it, those fibres' blunt readings would
-        # fall through to motor units).
-        if (m.shape in F.SPIKY and not _fast_run(train.all_isis)
-                and (pattern == "regular" or (at_rest and _on_own_clock(m, train)))):
-            return "fibrillation"
-        # Fibres fire like clocks. A spike whose train fires as motor units do (CV 0.06 to
-        # 0.45 at 4-30 Hz) and that lies on no clock of its own (above) is a unit's seen
-        # close to its fibres (a 200 uV unit at 12 Hz reads spiky there, and at rest its
-        # potentials would be named fibrillations); not where denervation or end-plate
-        # noise bring spikes.
-        if self._fires_like_unit(m, train, t):
-            return self._motor_unit_kind(t, last_isi)
-        if m.shape in F.SPIKY and pattern == "irregular" and m.initial == "negative":
-            return "end_plate_spike"
-        if m.shape in (F.SPIKE_POSITIVE_FIRST, F.SHARP_POSITIVE):
-            if (_fast_run(train.all_isis) or (train.kind == "myotonic_discharge"
-                                              and last_isi < 1.5 * MYOTONIC_MAX_ISI_S)
-                    or self._in_discharge(m, t)):
-                return "myotonic_discharge"
-            return "fibrillation" if m.shape == F.SPIKE_POSITIVE_FIRST else "positive_sharp_wave"
-        if m.shape == F.SPIKE_NEGATIVE_FIRST:
-            return "end_plate_spike"
-        return self._motor_unit_kind(t, last_isi)
-
-    def _fires_like_unit(self, m: F.Measures, train: TrainState, t: float) -> bool:
-        """A motor unit's potential by its train: shaped like one, or a spike, firing
-        semiregularly. Such trains are motor units firing, whatever their shape: at 10 kHz
-        a light contraction's units read as sharp spikes, and beside them positive-first
-        spikes would be named fibrillations by their shape."""
-        return train.pattern() == "semiregular" and (
-            m.shape == F.MOTOR_UNIT
-            or (m.shape in F.SPIKY and train.kind != "myotonic_discharge"
-                and not self.field.denervated(t) and not self.epn.on_at(t)))
-
-    def _in_discharge(self, m: F.Measures, t: float) -> bool:
-        """A myotonic discharge is going on, and this potential has its shape: the
-        discharge's own fibre, whose train the tracker split (its size swings as it waxes
-        and wanes, and noise moves a small one's measured size further). Not in a field
-        that shows denervation, where sharp waves and fibrillations of that shape and size
-        fire close together on their own, nor in end-plate noise, whose summed miniature
-        potentials do too."""
-        last = self._discharge
-        return (last is not None and t - last[0] < 1.5 * MYOTONIC_MAX_ISI_S
-                and not self.field.denervated(t) and not self.epn.on_at(t)
-                and m.shape == last[1]
-                and DISCHARGE_SIZE[0] * last[2] <= m.amplitude_uv <= DISCHARGE_SIZE[1] * last[2])
-
-    def _motor_unit_kind(self, t: float, last_isi: float) -> str:
-        """A fasciculation is a unit firing alone: a second of quiet before it, seen (at a
-        recording's start no quiet has been seen, so its first unit is not one)."""
-        if (t < FASCICULATION_QUIET_S or t - self._last_muap_t < FASCICULATION_QUIET_S
-                or last_isi < FASCICULATION_QUIET_S):
-            return "muap"
-        return "fasciculation"
 
     # side channels -----------------------------------------------------------------------
     def _clipping(self, raw: np.ndarray, first: int) -> None:
@@ -558,33 +406,40 @@ class Analyser:
 
 
 class Field:
-    """What the last few seconds of the needle's field showed: signs of denervation (sharp
-    waves, fibrillations firing like a clock) and trains of motor unit potentials. Like a
-    clinician, the analyser reads a potential whose shape and firing leave it open in that
-    light."""
+    """What the last few seconds of the needle's field showed, kept in one place and updated
+    after each potential is named: signs of denervation (fibrillations and sharp waves named),
+    potentials of trains firing as motor units do, and when the last unit-shaped potential
+    came. The analyser says whether units are firing beside its findings (a caveat), and
+    reaches less far past a unit-shaped potential where the field shows denervation. Units
+    firing may withhold a word that shape alone would give (classify.Facts.units_firing),
+    never give or change one."""
 
     SPAN_S = 5.0
     DENERVATED_SIGNS = 10
+    UNITS_FIRING = 3  # potentials in the last second that say units fire (fires_as_unit)
 
     def __init__(self):
         self.signs: deque[float] = deque()
         self.units: deque[float] = deque()
+        self.last_unit_shape = -np.inf
+
+    def decided(self, t: float, kind: str | None, rule: str, facts: Facts) -> None:
+        if kind in ("fibrillation", "positive_sharp_wave"):
+            self.signs.append(t)
+        if fires_as_unit(facts, rule):
+            self.units.append(t)
+        if facts.shape == F.MOTOR_UNIT:
+            self.last_unit_shape = t
 
     def denervated(self, t: float) -> bool:
         return _trim(self.signs, t - self.SPAN_S) >= self.DENERVATED_SIGNS
 
-    def units_seen(self, t: float) -> bool:
-        return _trim(self.units, t - self.SPAN_S) > 0
-
-    def units_within(self, t: float, span_s: float) -> int:
-        """Motor unit train potentials in the last `span_s` (up to SPAN_S) before t."""
+    def units_firing(self, t: float) -> bool:
+        """UNITS_FIRING potentials in the last second said so; in a recording's first
+        second, proportionally fewer (the real recordings start in a contraction)."""
         _trim(self.units, t - self.SPAN_S)
-        n = 0
-        for u in reversed(self.units):
-            if u < t - span_s:
-                break
-            n += 1
-        return n
+        need = max(int(np.ceil(self.UNITS_FIRING * min(t, 1.0))), 1)
+        return sum(1 for u in self.units if u >= t - 1.0) >= need
 
 
 class History:
@@ -623,53 +478,19 @@ def _median(x: np.ndarray) -> float:
     return float(np.partition(x, middle)[middle])
 
 
+def _cv(isis: list[float]) -> float:
+    if len(isis) < 2:
+        return np.nan
+    a = np.asarray(isis)
+    return float(a.std() / a.mean())
+
+
 def _trim(entries: deque, since: float, time=lambda entry: entry) -> int:
     """Drop the entries (in time order) older than `since`; how many are left. `time`
     reads an entry's time (the entry itself, or a field of it)."""
     while entries and time(entries[0]) < since:
         entries.popleft()
     return len(entries)
-
-
-def _fibre_read_blunt(m: F.Measures, train: TrainState, denervated: bool) -> bool:
-    """At rest, whether a small potential that reads blunt or long (overlap, noise, a coarse
-    sample grid) is a fibre's, to be read by its first phase and judged by its firing.
-
-    Only while its train is too young to show a pattern, fires like a clock, or runs
-    faster than fibrillations (a myotonic discharge's blunt potentials): a train of
-    blunt potentials that has fired long enough and still has no clear pattern is mostly
-    distant units that look alike sharing one train (read by their first phase, light
-    contractions' and dystonia's unit potentials would be named fibrillations). And a
-    positive-first one (as motor units start) wider than any fibre's spike stays a motor
-    unit's. In a field that shows denervation, though, such potentials are fibres' whatever
-    their train: read as units there, many fibrillations are named motor units, while read
-    as fibres hardly a unit potential is named fibrillation."""
-    if m.shape != F.MOTOR_UNIT or m.amplitude_uv >= AT_REST_UNIT_UV:
-        return False
-    if denervated:
-        return train.pattern() != "semiregular"
-    return ((train.pattern() == "regular" or train.young() or _fast_run(train.all_isis))
-            and (m.initial == "negative" or m.half_width_ms <= FIBRE_MAX_HALF_WIDTH_MS))
-
-
-def _clocked(m: F.Measures, train: TrainState) -> bool:
-    """Firing like a fibre: a regular train, or on a clock of its own within one."""
-    return train.pattern() == "regular" or _on_own_clock(m, train)
-
-
-def _on_own_clock(m: F.Measures, train: TrainState) -> bool:
-    """A small sharp spike (a fibre's, not a distant unit's) on a clock of its own size."""
-    return (m.amplitude_uv < AT_REST_UNIT_UV and m.half_width_ms < FIBRE_MAX_HALF_WIDTH_MS
-            and train.on_clock())
-
-
-def _fast_run(isis: list[float]) -> bool:
-    """Two consecutive similar intervals faster than fibrillations ever fire: a myotonic
-    run. (One short interval alone can be two trains that look alike.)"""
-    if len(isis) < 2:
-        return False
-    a, b = isis[-2], isis[-1]
-    return max(a, b) < MYOTONIC_MAX_ISI_S and max(a, b) < 1.4 * min(a, b)
 
 
 class HumMeter:

@@ -146,6 +146,7 @@ class Measurer:
             "trains": [t.as_json() for t in trains],
             "nearest_unit": self._nearest_unit(now),
             "end_plate_noise_per_s": an.epn.rate(now),
+            "caveats": an.caveats(now),
             "end_plate_noise": an.epn.log.active,
             "noise_uv": an.noise_uv,
             "tonic_activity": an.tonic.log.active,

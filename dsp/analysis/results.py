@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 EVENT_KINDS = ("fibrillation", "positive_sharp_wave", "end_plate_spike", "fasciculation",
-               "muap", "myotonic_discharge")
+               "muap", "myotonic_discharge", "unclassified")
+# The words a physician reads: every kind but `unclassified`, which is counted and drawn,
+# never shown as a finding nor saved as one.
+FINDING_KINDS = EVENT_KINDS[:-1]
 SEGMENT_KINDS = ("end_plate_noise", "insertional_activity", "local_twitch_response",
                  "tonic_activity", "lead_off")
 
@@ -22,6 +25,7 @@ class Event:
     rise_us: float | None = None  # main negative spike's rise, for motor units
     initial: str = ""  # "positive" or "negative": the first phase
     decided_at: float = 0.0  # when the analyser committed to it (live: for the click delay)
+    rule: str = ""  # the id of the classifier's rule that named it (dsp.analysis.classify)
 
     def as_json(self) -> dict:
         d = {"t": round(self.t, 5), "kind": self.kind,
@@ -29,6 +33,8 @@ class Event:
              "duration_ms": round(self.duration_ms, 2), "train": self.train}
         if self.rise_us is not None:
             d["rise_us"] = round(self.rise_us)
+        if self.rule:
+            d["rule"] = self.rule
         return d
 
 
@@ -79,4 +85,4 @@ class Analysis:
         }
 
 
-__all__ = ["EVENT_KINDS", "SEGMENT_KINDS", "Analysis", "Event", "Segment", "Train"]
+__all__ = ["EVENT_KINDS", "FINDING_KINDS", "SEGMENT_KINDS", "Analysis", "Event", "Segment", "Train"]
