@@ -17,12 +17,11 @@ FIBRILLATION = Facts(
     shape=F.SPIKE_POSITIVE_FIRST, amplitude_uv=120.0, duration_ms=2.5, half_width_ms=0.5,
     initial="positive", main="negative", pos_uv=30.0, neg_uv=90.0, linked=False,
     intervals=12, pattern="regular", on_clock=True, fast_run=0, last_isi_s=0.2,
-    recent_isi_s=0.2, recent_cv=0.02, rate_hz=5.0, cv=0.02, t=5.0, quiet_s=math.inf,
+    recent_cv=0.02, t=5.0, quiet_s=math.inf,
     in_end_plate_noise=False, units_firing=False, denervated=False)
 UNIT = replace(FIBRILLATION, shape=F.MOTOR_UNIT, amplitude_uv=900.0, duration_ms=9.0,
                half_width_ms=1.2, pos_uv=250.0, neg_uv=650.0, pattern="semiregular",
-               on_clock=False, last_isi_s=0.09, recent_isi_s=0.09, recent_cv=0.15,
-               rate_hz=11.0, cv=0.15)
+               on_clock=False, last_isi_s=0.09, recent_cv=0.15)
 
 
 def test_the_table_is_ordered_named_and_ends_in_a_catch_all():
@@ -83,7 +82,7 @@ def test_a_fibrillation_needs_its_shape_too(change):
 def test_end_plate_spikes_need_irregular_firing_and_no_denervation():
     eps = replace(FIBRILLATION, shape=F.SPIKE_NEGATIVE_FIRST, initial="negative",
                   main="positive", amplitude_uv=150.0, half_width_ms=1.0, pattern="irregular",
-                  on_clock=False, recent_cv=0.8, cv=0.5)
+                  on_clock=False, recent_cv=0.8)
     assert classify(eps) == ("end_plate_spike", "end_plate_spike_irregular")
     # Two intervals as irregular as end-plate spikes fire already say so.
     young = replace(eps, pattern="", intervals=2)
@@ -102,7 +101,7 @@ def test_motor_units_by_rhythm_size_and_firing_alone():
     assert classify(UNIT) == ("muap", "unit_rhythm")
     # A spike firing as units do is a unit's (a light contraction's units read spiky)...
     spiky = replace(FIBRILLATION, initial="negative", pattern="semiregular", on_clock=False,
-                    cv=0.2)
+                    recent_cv=0.2)
     assert classify(spiky) == ("muap", "unit_rhythm")
     # ...unless it has a fibrillation's shape (look-alike fibres sharing a train make it
     # read semiregular too) or fibres showed the field denervated: the evidence disagrees.
@@ -119,8 +118,7 @@ def test_motor_units_by_rhythm_size_and_firing_alone():
 
 
 def test_a_myotonic_run_is_named_by_its_run():
-    run = replace(FIBRILLATION, pattern="", on_clock=False, fast_run=4, last_isi_s=0.02,
-                  recent_isi_s=0.02)
+    run = replace(FIBRILLATION, pattern="", on_clock=False, fast_run=4, last_isi_s=0.02)
     assert classify(run) == ("myotonic_discharge", "myotonic_run")
     # Two fast intervals can be look-alike fibres sharing a train.
     assert classify(replace(run, fast_run=2))[0] == UNCLASSIFIED

@@ -268,15 +268,13 @@ class Analyser:
     def _facts(self, m: F.Measures, train: TrainState, t: float, linked: bool) -> Facts:
         """Everything `classify` may read about this potential, gathered in one place."""
         isis = train.all_isis
-        rate, cv = train.stats()
         return Facts(
             shape=m.shape, amplitude_uv=m.amplitude_uv, duration_ms=m.duration_ms,
             half_width_ms=m.half_width_ms, initial=m.initial, main=m.main, pos_uv=m.pos_uv,
             neg_uv=m.neg_uv, linked=linked, intervals=len(isis), pattern=train.pattern(),
             on_clock=train.on_clock(), fast_run=train.fast_run(MYOTONIC_MAX_ISI_S),
             last_isi_s=isis[-1] if isis else np.inf,
-            recent_isi_s=float(np.median(isis[-4:])) if isis else np.inf,
-            recent_cv=_cv(isis[-8:]), rate_hz=rate, cv=cv,
+            recent_cv=_cv(isis[-8:]),
             t=t, quiet_s=t - self.field.last_unit_shape,
             in_end_plate_noise=self.epn.on_at(t), units_firing=self.field.units_firing(t),
             denervated=self.field.denervated(t))

@@ -4,8 +4,10 @@ shape and its train's firing, evaluated by one pure function.
 A word (fibrillation, sharp wave, end-plate spike, fasciculation, myotonic discharge, motor
 unit potential) needs positive evidence; a potential that no rule names is `unclassified`:
 counted and drawn, never shown as a finding nor saved as one. What goes on around a
-potential (motor units firing, end-plate noise) is a caveat the analyser reports beside its
-findings, never a reason to rename one. The first rule that holds decides; a rule whose kind
+potential (motor units firing, end-plate noise, denervation shown) is a caveat the analyser
+reports beside its findings; it may withhold a word that weaker evidence would give (the
+potential is then unclassified), never give a word or change one. The first rule that holds
+decides; a rule whose kind
 is None takes the potential out of the list (a miniature end-plate potential inside
 end-plate noise, counted by that segment's detector).
 
@@ -43,13 +45,13 @@ MYOTONIC_RUN = 3
 # train's intervals as they are, this irregular, already say so.
 IRREGULAR_CV = 0.5
 FASCICULATION_QUIET_S = 1.0  # a unit firing alone: nothing unit-shaped this long before it
-UNCLASSIFIED = "unclassified"
 
 
 @dataclass(frozen=True)
 class Facts:
     """What is known of one potential when it is named: its shape, then its train's firing,
-    then whether it fired alone. Nothing here depends on the kinds given before."""
+    then where it lies. Only the last three (the field's state) depend on earlier
+    decisions, and they only ever withhold a word."""
 
     shape: str  # features' shape class
     amplitude_uv: float
@@ -66,10 +68,7 @@ class Facts:
     on_clock: bool  # on a clock of its own size within its train (TrainState.on_clock)
     fast_run: int  # trailing similar intervals under MYOTONIC_MAX_ISI_S
     last_isi_s: float  # since the train's previous potential (inf for the first)
-    recent_isi_s: float  # median of the train's last 4 intervals (inf: none yet)
     recent_cv: float  # coefficient of variation of its last 8 intervals as they are (nan: < 2)
-    rate_hz: float  # the train's rate and coefficient of variation (TrainState.stats)
-    cv: float
     # its neighbourhood in time, as firing evidence (a unit firing alone), never a rename
     t: float
     quiet_s: float  # since the last unit-shaped potential of any train (inf: none seen)
