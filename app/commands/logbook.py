@@ -230,15 +230,16 @@ def run_export(args) -> int:
     from app.logbook import outdir
 
     where = files[0].parent if files else out
-    print(f"{len(files)} {args.format} file(s) for {len(records)} procedure(s) in {where} "
-          "(owner-only)" if files else f"no {args.format} file for {len(records)} "
-          f"procedure(s): nothing to export")
+    exposed = outdir.exposure(files)
+    print(f"{len(files)} {args.format} file(s) for {len(records)} procedure(s) in {where}"
+          + ("" if exposed else " (owner-only)") if files else f"no {args.format} file "
+          f"for {len(records)} procedure(s): nothing to export")
     if args.pseudonymise:
         from app.logbook import export_csv
 
         print(f"pseudonymised: left out {', '.join(export_csv.DROPPED)}; free text kept as "
               f"typed ({', '.join(export_csv.FREE_TEXT)}): see export-notes.txt")
-    for note in [*notes, outdir.exposure(files)]:
+    for note in [*notes, exposed]:
         if note:
             print(note)
     return 0
