@@ -230,9 +230,10 @@ class Logbook:
         except sqlite3.OperationalError as e:
             if errors.is_full(e):
                 entry = self._entry_bytes
+                why = (f" (this entry's EMG {_kb(entry)} KB and {_kb(RESERVE)} KB more)"
+                       if entry else "")
                 raise DiskFull(f"the disk is full: nothing was saved; free at least "
-                               f"{_kb(entry + RESERVE)} KB (this entry's EMG {_kb(entry)} KB "
-                               f"and {_kb(RESERVE)} KB more) and try again") from None
+                               f"{_kb(entry + RESERVE)} KB{why} and try again") from None
             if files.read_only(self.path, e):
                 raise LogbookError(files.read_only_words(self.path)) from None
             raise LogbookError(f"the logbook could not save this: {e}") from None
