@@ -246,3 +246,36 @@ def test_the_pseudonymised_csv_leaves_out_exactly_what_it_names(tmp_path, capsys
     assert {stat.S_IMODE(f.stat().st_mode) for f in out.iterdir()} == {0o600}
     assert cli.main(["logbook", "export", "--db", str(tmp_path / "csv.db"), "--format",
                      "pdf", "--pseudonymise", "--out", str(tmp_path / "x")]) == 2
+
+
+# what the close step and History say after an export (one wording for both screens) ------
+
+def test_the_screens_name_the_folder_the_files_are_in_and_a_file_system_without_modes(
+        book, tmp_path, monkeypatch):
+    from app.workflow import history
+
+    with Logbook(book, readonly=True) as lb:
+        pid = lb.procedures()[0]["id"]
+        # a new folder: the export makes it, and the words name it
+        out = tmp_path / "exports" / "csv"
+        said = history.export_message(lb, pid, "csv", out)
+        assert said == f"CSV: {len(list(out.iterdir()))} file(s) in {out}"
+        # a shared folder: the words name the private folder made inside, not the parent
+        shared = tmp_path / "shared"
+        shared.mkdir()
+        os.chmod(shared, 0o755)
+        said = history.export_message(lb, pid, "fhir", shared)
+        (made,) = shared.iterdir()
+        assert said == f"FHIR: 1 file(s) in {made}" and _mode(made) == 0o700
+        # a file system that keeps no modes (as a FAT stick shows them): the note follows
+        monkeypatch.setattr(outdir, "FOLDER_MODE", 0o755)
+        monkeypatch.setattr(outdir, "FILE_MODE", 0o755)
+        stick = tmp_path / "stick" / "pdf"
+        said = history.export_message(lb, pid, "pdf", stick)
+        assert said.startswith(f"PDF: 1 file(s) in {stick} note: the file system at {stick} "
+                               "keeps no owner-only permissions (it shows mode 755")
+        # a failure says why in one line
+        (tmp_path / "a-file").write_text("mine")
+        said = history.export_message(lb, pid, "csv", tmp_path / "a-file")
+        assert said.startswith("Export failed: ") and "not a folder" in said
+        assert "\n" not in said

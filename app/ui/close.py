@@ -16,7 +16,7 @@ from app.ui.entry import override_warning  # and its WarningRow
 from app.ui.forms import PinGate
 from app.ui.widgets import OrientedScreen
 from app.workflow import dose, outcomes
-from app.workflow.history import export
+from app.workflow.history import export_message
 
 Builder.load_file(str(Path(__file__).with_name("close.kv")))
 
@@ -230,17 +230,8 @@ class ClosePanel(OrientedScreen):
 
     def export(self, kind: str) -> None:
         flow = self.ctx.flow
-        out = export_dir() / flow.procedure["id"][:8]
-        try:
-            files = export(flow.lb, flow.procedure["id"], kind, out / kind)
-        except Exception as e:  # an export failing must not lose the record: say why
-            self.export_message = f"Export failed: {e}"
-            return
-        from app.logbook import outdir
-
-        where = files[0].parent if files else out / kind
-        self.export_message = " ".join(x for x in (
-            f"{kind.upper()}: {len(files)} file(s) in {where}", outdir.exposure(files)) if x)
+        out = export_dir() / flow.procedure["id"][:8] / kind
+        self.export_message = export_message(flow.lb, flow.procedure["id"], kind, out)
 
     def new_procedure(self) -> None:
         self.ctx.new_procedure()

@@ -378,12 +378,7 @@ class HistoryScreen(OrientedScreen):
         from app.ui.close import export_dir
 
         out = export_dir() / self.procedure_id[:8] / kind
-        try:
-            files = queries.export(self.lb, self.procedure_id, kind, out)
-        except Exception as e:  # say why; the record itself is untouched
-            self.export_message = f"Export failed: {e}"
-            return
-        self.export_message = f"{kind.upper()}: {len(files)} file(s) in {out}"
+        self.export_message = queries.export_message(self.lb, self.procedure_id, kind, out)
 
 
 def _with_source(row: dict) -> str:

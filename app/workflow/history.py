@@ -296,6 +296,22 @@ def export(lb: Logbook, procedure_id: str, kind: str, out: Path) -> list[Path]:
     raise ValueError(f"export as one of {', '.join(EXPORTS)}")
 
 
+def export_message(lb: Logbook, procedure_id: str, kind: str, out: Path) -> str:
+    """Export and say so in one line, as the close step and History both show it: the
+    folder the files are in (a private one the export made inside a shared `out`, not
+    `out`), and the note when the file system keeps no owner-only permissions (a FAT
+    stick). A failure says why; the record itself is untouched."""
+    from app.logbook import outdir
+
+    try:
+        files = export(lb, procedure_id, kind, out)
+    except Exception as e:  # an export failing must not lose the record: say why
+        return f"Export failed: {e}"
+    where = files[0].parent if files else Path(out)
+    return " ".join(x for x in (f"{kind.upper()}: {len(files)} file(s) in {where}",
+                                outdir.exposure(files)) if x)
+
+
 def add_followup_pain(lb: Logbook, procedure_id: str, text: str, by: str) -> str:
     from app.workflow.fields import parse_pain
 
