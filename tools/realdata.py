@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from devices.formats import read_recording
+from dsp.analysis.features import MUAP_MIN_AMPLITUDE_UV
 from dsp.chain import analyze
 
 RECORDS = ("emg_healthy", "emg_myopathy", "emg_neuropathy")
@@ -44,6 +45,9 @@ def record_report(path: Path) -> dict:
     a = analyze(rec.samples[:, 0], rec.fs, source=path.name)
     us = units(a.events)
     muaps = [e for e in a.events if e.kind == "muap"]
+    # Clear motor unit firings, without annotations: potentials as large as only units get
+    # (dsp.analysis.features.MUAP_MIN_AMPLITUDE_UV) in a voluntary contraction.
+    clear = [e for e in a.events if e.amplitude_uv >= MUAP_MIN_AMPLITUDE_UV]
     mean_amp = float(np.mean([e.amplitude_uv for e in muaps])) if muaps else float("nan")
     minutes = a.duration_s / 60
     return {
@@ -55,6 +59,7 @@ def record_report(path: Path) -> dict:
         "median_unit_uv": float(np.median([u["amplitude_uv"] for u in us])) if us else None,
         "median_unit_ms": float(np.median([u["duration_ms"] for u in us])) if us else None,
         "counts": dict(a.summary["counts"]),
+        "clear": len(clear), "clear_named_muap": sum(e.kind == "muap" for e in clear),
         "spontaneous": {k: a.summary["counts"].get(k, 0) for k in SPONTANEOUS},
         "spontaneous_per_min": sum(a.summary["counts"].get(k, 0) for k in SPONTANEOUS)
         / minutes,
