@@ -37,6 +37,26 @@ def press_key(key: int) -> None:
     Window.dispatch("on_key_up", key, 0)
 
 
+def sleep_under_faketime() -> None:
+    """Under libfaketime (tests/uiutil.py start(clock=...)), Python's time.sleep by select.
+    Debian 12's libfaketime 0.9.10 with its monotonic clock left real
+    (FAKETIME_DONT_FAKE_MONOTONIC=1) turns the absolute monotonic deadline of
+    clock_nanosleep, which time.sleep uses, into a negative one: EINVAL, and the simulator's
+    reader thread dies. With the monotonic clock faked too, sleeps work but threading's timed
+    waits never end. select with a timeout works either way. Nothing changes without it."""
+    if "FAKETIME" not in os.environ:
+        return
+    import select
+    import time
+
+    def sleep(seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError("sleep length must be non-negative")
+        select.select([], [], [], seconds)
+
+    time.sleep = sleep
+
+
 # -- scenarios: generators that yield seconds to wait and return the result ----------------
 
 def tree(app, args):

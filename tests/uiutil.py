@@ -57,10 +57,22 @@ def child_env(home: Path, disp: str | None = None) -> dict:
 
 
 def start(scenario: str, args: dict, home: Path, disp: str,
-          driver: str = "tests.uidriver") -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", driver, scenario,
-                             json.dumps({"home": str(home), **args})],
-                            env=child_env(home, disp), cwd=ROOT, stdin=subprocess.PIPE,
+          driver: str = "tests.uidriver", clock: str | None = None) -> subprocess.Popen:
+    """The app child process; with `clock` ("YYYY-MM-DD HH:MM:SS", local time) its realtime
+    clock starts at that moment under libfaketime (Debian's `faketime`) and runs on from
+    there, while its monotonic clock (Kivy's Clock, the device and audio threads) stays
+    real: what the app stamps is then that day's, its code untold. Debian 12's libfaketime
+    0.9.10 needs two things more: its "monotonic fix" of pthread_cond_timedwait off, or
+    Python's GIL is handed between threads about ten times slower (a loop sharing it with a
+    busy thread: 3,500 turns a second; 32,000 with the fix off, 30,000 without libfaketime),
+    and time.sleep done by select in the child (tests/uidriver.py sleep_under_faketime)."""
+    env = child_env(home, disp)
+    cmd = [sys.executable, "-m", driver, scenario, json.dumps({"home": str(home), **args})]
+    if clock:
+        env["FAKETIME_DONT_FAKE_MONOTONIC"] = "1"
+        env["FAKETIME_FORCE_MONOTONIC_FIX"] = "0"
+        cmd = ["faketime", "-m", "-f", f"@{clock}", *cmd]
+    return subprocess.Popen(cmd, env=env, cwd=ROOT, stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from tests.uidriver import drive, find, press_key, tap, window
+from tests.uidriver import drive, find, press_key, sleep_under_faketime, tap, window
 
 DOC_PIN, NURSE_PIN = "1357", "2468"
 
@@ -490,6 +490,7 @@ def main() -> None:
 def run(scenarios: dict, seeding) -> None:
     """A driver's entry point: the window, the logbook seeded (`seeding(home, args)` gives
     the ids a scenario needs), the real app, and the scenario named on the command line."""
+    sleep_under_faketime()
     name, args = sys.argv[1], json.loads(sys.argv[2])
     home = Path(args["home"])
     window(home, args.get("size", "1280x800"))
