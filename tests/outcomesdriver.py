@@ -1,20 +1,22 @@
-"""Five sessions over eight months for one patient (issue 29, "how it is checked"), the
-last one and every outcome of the last two through the real app, by taps and keys: BOTOX
-three times then DYSPORT twice, biceps, brachialis and flexor digitorum superficialis,
-Modified Ashworth at each visit, one amendment. The four earlier sessions are written through
-the logbook API (their dates lie months back, which no screen lets anyone choose). Today's
-is made on screen by the physician: set-up, a DYSPORT vial, three marks from the live
-screen, each entry, pain after tapped, End, the interval warning overridden with a reason,
-the signature, then on the close step Ashworth per muscle (3 corrected to 2, 1+, 1) and a
-goal set with its level now. Then in History: the fourth session's follow-up pain (4, then
-3: a correction), its Ashworth at follow-up, today's goal rated at follow-up, and the
-patient's charts and change lines.
-`python -m tests.outcomesdriver outcomes '{json args}'` prints `RESULT {json}`;
-tests/test_ui_outcomes.py starts it under Xvfb."""
+"""Five sessions over eight months for one patient (issue 29, "how it is checked"), every
+one of them made through the real app by taps and keys, one app run per visit on the same
+logbook: BOTOX three times then DYSPORT twice, biceps, brachialis and flexor digitorum
+superficialis, Modified Ashworth at each visit, one amendment. The app stamps the present
+time, so tests/test_ui_outcomes.py starts the four earlier visits under libfaketime (Debian's
+`faketime`, the realtime clock only) at their past dates; the app's code is not told.
+
+A visit (`visit`, and the start of `outcomes`): the physician signs in, sets up (the patient
+added on screen at the first visit, found by name after), a vial, three marks from the live
+screen and their entries, pain before and after tapped, End, the warnings overridden with a
+reason, the signature, Ashworth per muscle tapped on the close step; at the second visit an
+amendment after the signature (70 U recorded, 60 U given) on the close step's amendment
+panel. Today's (`outcomes`, at the real time) also corrects a grade and sets a goal, then in
+History taps the fourth session's follow-up pain (4, then 3: a correction) and Ashworth,
+rates today's goal, and reads the patient's charts and change lines.
+`python -m tests.outcomesdriver visit|outcomes '{json args}'` prints `RESULT {json}`."""
 
 from __future__ import annotations
 
-import datetime
 from pathlib import Path
 
 from tests.uidriver import find
@@ -23,75 +25,142 @@ from tests.workflowdriver import (
     TAP_GAP_S,
     button,
     choose_user,
+    into_view,
+    new_patient,
     pin,
     pin_checked,
     run,
+    seed,
     touch,
     type_into,
 )
 
-# (days ago, product, vial units, diluent mL, [(muscle, units, Ashworth at the visit)])
+# (days ago, product button, vial units, diluent mL, lot, [(muscle, units, Ashworth at the
+# visit)]); the fifth is today's, its biceps grade tapped 3 then corrected to 2
 SESSIONS = [
-    (240, "onabotulinumtoxinA", 200, 4.0, [("biceps_brachii", 60, "3"), ("brachialis", 40, "3"),
-                                          ("flexor_digitorum_superficialis", 30, "2")]),
-    (180, "onabotulinumtoxinA", 200, 4.0, [("biceps_brachii", 70, "2"), ("brachialis", 40, "2"),
-                                          ("flexor_digitorum_superficialis", 30, "2")]),
-    (120, "onabotulinumtoxinA", 200, 4.0, [("biceps_brachii", 80, "2"), ("brachialis", 50, "2"),
-                                          ("flexor_digitorum_superficialis", 30, "1+")]),
-    (60, "abobotulinumtoxinA", 500, 2.5, [("biceps_brachii", 250, "3"), ("brachialis", 150, "2"),
-                                         ("flexor_digitorum_superficialis", 100, "1+")]),
+    (240, "BOTOX", "200", "4", "L240", [("Biceps brachii", "60", "3"), ("Brachialis", "40", "3"),
+                                        ("Flexor digitorum superficialis", "30", "2")]),
+    (180, "BOTOX", "200", "4", "L180", [("Biceps brachii", "70", "2"), ("Brachialis", "40", "2"),
+                                        ("Flexor digitorum superficialis", "30", "2")]),
+    (120, "BOTOX", "200", "4", "L120", [("Biceps brachii", "80", "2"), ("Brachialis", "50", "2"),
+                                        ("Flexor digitorum superficialis", "30", "1+")]),
+    (60, "DYSPORT", "500", "2.5", "L060", [("Biceps brachii", "250", "3"),
+                                           ("Brachialis", "150", "2"),
+                                           ("Flexor digitorum superficialis", "100", "1+")]),
+    (0, "DYSPORT", "500", "2.5", "D7741", [("Biceps brachii", "200", "3"),
+                                           ("Brachialis", "150", "1+"),
+                                           ("Flexor digitorum superficialis", "100", "1")]),
 ]
-TODAY = [("Biceps brachii", "200"), ("Brachialis", "150"),
-         ("Flexor digitorum superficialis", "100")]  # DYSPORT, left, made on screen
+AMENDED = 1  # the second visit: 70 U recorded in the biceps, 60 U given
+REASON = "eight-week cycle agreed"
 
 
-def seed(home: Path) -> dict:
-    from app.logbook import Logbook
+def _sign_in(app):
+    """The physician signs in on the Procedure screen, by PIN."""
+    yield 1.0
+    app.root.current = "procedure"
+    yield 0.3
+    choose_user(app, "physician")
+    yield TAP_GAP_S
+    yield from pin(app, DOC_PIN)
+    yield 0.3
 
-    with Logbook(home / "logbook.db") as lb:
-        doc = lb.add_user({"name": "Dr Ada Reyes", "role": "physician", "pin": DOC_PIN})
-        nurse = lb.add_user({"name": "Nurse Sam Lee", "role": "nurse", "pin": "2468"},
-                            by=doc["id"])
-        pt = lb.add_patient({"mrn": "MRN-5005", "family_name": "Moreau", "given_name": "Ines",
-                             "birth_date": "1956-02-11", "weight_kg": 66}, by=nurse["id"])
-        now = datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=1)
-        made = []
-        for k, (days, product, strength, diluent, plan) in enumerate(SESSIONS):
-            at = now - datetime.timedelta(days=days)
-            proc = lb.start_procedure({
-                "patient_id": pt["id"], "kind": "botulinum", "started_at": at,
-                "indication": "post-stroke upper limb spasticity", "physician_id": doc["id"],
-                "nurse_id": nurse["id"], "pain_before": 7 - k,
-                "timeout": {"identity": True, "consent": True, "side": True}}, by=nurse["id"])
-            vial = lb.add_vial(proc["id"], {
-                "product": product, "vial_units": strength, "diluent_ml": diluent,
-                "lot": f"L{days:03d}", "expiry": "2030-01", "reconstituted_at": at},
-                by=nurse["id"])
-            for n, (muscle, units, _grade) in enumerate(plan):
-                lb.log_injection(proc["id"], {
-                    "vial_id": vial["id"], "at": at + datetime.timedelta(minutes=3 + n),
-                    "muscle": muscle, "side": "left", "site": 1, "units": units,
-                    "guidance": "emg", "emg_findings": {"rms_uv": 150.0 - 20 * k,
-                                                        "end_plate_noise_per_s": 30 - 4 * k,
-                                                        "tonic_activity": k == 0}},
-                    nurse["id"], overrides={"per_site_max": "divided as planned",
-                                            "muscle_typical_max": "severe spasticity",
-                                            "min_interval": "eight-week cycle agreed"},
-                    override_by=doc["id"])
-            lb.end_procedure(proc["id"], nurse["id"], pain_after=4 - k // 2,
-                             at=at + datetime.timedelta(minutes=20))
-            lb.sign_off(proc["id"], doc["id"])
-            for muscle, _units, grade in plan:
-                if grade:
-                    lb.add_observation(proc["id"], {
-                        "scale": "modified_ashworth", "timepoint": "before", "muscle": muscle,
-                        "side": "left", "grade": grade}, doc["id"])
-            if k == 1:  # the one amendment: 70 U recorded, 60 U given
-                first = lb.procedure(proc["id"])["injections"][0]
-                lb.amend(proc["id"], "injections", first["id"], {"units": 60},
-                         "60 U given, 70 U recorded in error", doc["id"])
-            made.append(proc["id"])
-        return {"physician": doc["id"], "patient": pt["id"], "procedures": made}
+
+def _patient_page(app):
+    """From the Procedure screen to History and the patient's page; gives the screen."""
+    yield from touch(find(app.root.get_screen("procedure"), "Choice", "History"))
+    yield 0.3
+    hist = app.root.get_screen("history")
+    hist.reload()
+    yield 0.2
+    yield from touch(next(w for w in hist.ids.list.walk()
+                          if type(w).__name__ == "HistRow" and w.row_kind == "patient"))
+    yield 0.5
+    return hist
+
+
+def _visit(app, k: int, out: dict):
+    """Visit `k` of SESSIONS made on screen, as the physician; leaves the close step shown."""
+    from tests.clinicdriver import keys, mark_on_live, muscle
+
+    _days, product, strength, diluent, lot, plan = SESSIONS[k]
+    sm = app.root
+    yield from _sign_in(app)
+    proc = sm.get_screen("procedure")
+    flow = proc.flow
+    setup = proc.ids.steps.get_screen("setup")
+    if k == 0:
+        yield from new_patient(setup, "MRN-5005", "Moreau", "Ines", "1956-02-11", "66")
+    else:
+        yield from type_into(setup.ids.search, "Moreau")
+        yield 0.3
+        yield from touch(setup.ids.results.children[-1])
+    yield from touch(button(setup, "Botulinum"))
+    yield from type_into(setup.ids.indication, "post-stroke upper limb spasticity")
+    for b in setup.ids.physicians.children:
+        yield from touch(b)
+    taps = next(w for w in setup.walk() if type(w).__name__ == "PainTaps")
+    yield from touch(find(taps, "NpPick", str(7 - k)))  # pain now, tapped
+    out["pain_before_field"] = setup.ids.pain.text
+    for t in ("Identity", "Consent", "Side & site"):
+        yield from touch(button(setup, t))
+    yield from touch(button(setup, "Start procedure"))
+    yield from touch(button(setup, product))
+    yield from type_into(setup.ids.strength, strength)
+    yield from type_into(setup.ids.diluent, diluent)
+    yield from type_into(setup.ids.lot, lot)
+    yield from type_into(setup.ids.expiry, "2030-06")
+    yield from touch(button(setup, "Add vial"))
+    entry = proc.ids.steps.get_screen("entry")
+    for n, (name, units, _grade) in enumerate(plan):
+        yield from mark_on_live(app, 5.5 + 3 * n, n + 1)
+        yield from muscle(entry, name, "Left")
+        yield from keys(entry.ids.units, units)
+        yield from keys(entry.ids.site, "1")
+    yield from touch(button(entry, "Close"))
+    close = proc.ids.steps.get_screen("close")
+    yield from touch(find(close.ids.pain_taps, "NpPick", str(4 - k // 2)))
+    out["pain_after_field"] = close.ids.pain_after.text
+    yield from touch(button(close, "End procedure"))
+    out["end_message"] = close.end_message
+    out["overridden"] = []
+    while close.ids.open_warnings.children and len(out["overridden"]) < 6:
+        row = close.ids.open_warnings.children[-1]  # the list is made anew after each
+        out["overridden"].append(row.message)
+        yield from type_into(row.ids.reason, REASON)
+        yield from touch(button(row, "Override"))
+        yield 0.2
+    yield from type_into(close.ids.sign_pin, DOC_PIN)
+    yield from touch(button(close, "Sign procedure"))
+    yield from pin_checked(lambda: close.sign_message)
+    out["signed"], out["sign_message"] = close.signed, close.sign_message
+    out["procedure"] = flow.procedure["id"]
+    out["started_at"] = flow.procedure["started_at"]
+    visit = close.ids.outcomes
+    for name, _units, grade in plan:
+        title = f"Modified Ashworth, {name} left"
+        yield from _tap_choice(visit, title, grade)
+        if k == len(SESSIONS) - 1 and name == "Biceps brachii":
+            yield from _tap_choice(visit, title, "2")  # corrected
+    if k == AMENDED:
+        yield from keys(close.ids.amend_n, "1")
+        yield from keys(close.ids.amend_units, "60")
+        out["amend_preview"] = close.amend_preview_text
+        yield from type_into(close.ids.amend_reason, "60 U given, 70 U recorded in error")
+        yield from type_into(close.ids.amend_pin, DOC_PIN)
+        yield from touch(button(close, "Save amendment"))
+        yield from pin_checked(lambda: close.amend_message)
+        out["amend_message"] = close.amend_message
+    return close
+
+
+def visit(app, args):
+    """One earlier visit (args["k"]), as the app stamps it: at the clock's time."""
+    out: dict = {}
+    close = yield from _visit(app, args["k"], out)
+    out["visit_rows"] = _said(close.ids.outcomes)
+    out["visit_message"] = close.ids.outcomes.message
+    return out
 
 
 def _row(panel, title: str):
@@ -117,68 +186,15 @@ def _tap_choice(panel, title: str, choice: str):
 def outcomes(app, args):
     from app.ui.close import ClosePanel
     from app.ui.history import HistoryScreen
-    from tests.clinicdriver import Timed, keys, mark_on_live, muscle
+    from tests.clinicdriver import Timed
 
     timed = Timed()  # how long each tap's save and redraw held the UI thread (reported only)
     for cls in (ClosePanel, HistoryScreen):
         timed.wrap(cls, "pick_outcome")
         timed.wrap(cls, "set_goal")
-    sm = app.root
     out: dict = {}
-    yield 1.0
-    sm.current = "procedure"
-    yield 0.3
-    choose_user(app, "physician")
-    yield TAP_GAP_S
-    yield from pin(app, DOC_PIN)
-    yield 0.3
-    # today's session, made on screen
-    proc = sm.get_screen("procedure")
-    setup = proc.ids.steps.get_screen("setup")
-    yield from type_into(setup.ids.search, "Moreau")
-    yield 0.3
-    yield from touch(setup.ids.results.children[-1])
-    yield from touch(button(setup, "Botulinum"))
-    yield from type_into(setup.ids.indication, "post-stroke upper limb spasticity")
-    for b in setup.ids.physicians.children:
-        yield from touch(b)
-    taps = next(w for w in setup.walk() if type(w).__name__ == "PainTaps")
-    yield from touch(find(taps, "NpPick", "3"))  # pain now, tapped
-    out["pain_before_field"] = setup.ids.pain.text
-    for t in ("Identity", "Consent", "Side & site"):
-        yield from touch(button(setup, t))
-    yield from touch(button(setup, "Start procedure"))
-    yield from touch(button(setup, "DYSPORT"))
-    yield from type_into(setup.ids.diluent, "2.5")
-    yield from type_into(setup.ids.lot, "D7741")
-    yield from type_into(setup.ids.expiry, "2030-06")
-    yield from touch(button(setup, "Add vial"))
-    entry = proc.ids.steps.get_screen("entry")
-    for n, (name, units) in enumerate(TODAY):
-        yield from mark_on_live(app, 5.5 + 8 * n, n + 1)
-        yield from muscle(entry, name, "Left")
-        yield from keys(entry.ids.units, units)
-        yield from keys(entry.ids.site, "1")
-    yield from touch(button(entry, "Close"))
-    close = proc.ids.steps.get_screen("close")
-    yield from touch(find(close.ids.pain_taps, "NpPick", "2"))
-    out["pain_after_field"] = close.ids.pain_after.text
-    yield from touch(button(close, "End procedure"))
-    out["end_message"] = close.end_message
-    for row in list(close.ids.open_warnings.children):
-        yield from type_into(row.ids.reason, "eight-week cycle agreed")
-        yield from touch(button(row, "Override"))
-        yield 0.2
-    yield from type_into(close.ids.sign_pin, DOC_PIN)
-    yield from touch(button(close, "Sign procedure"))
-    yield from pin_checked(lambda: close.sign_message)
-    out["signed"] = close.signed
+    close = yield from _visit(app, len(SESSIONS) - 1, out)  # today's session, on screen
     visit = close.ids.outcomes
-    yield from _tap_choice(visit, "Modified Ashworth, Biceps brachii left", "3")
-    yield from _tap_choice(visit, "Modified Ashworth, Biceps brachii left", "2")  # corrected
-    yield from _tap_choice(visit, "Modified Ashworth, Brachialis left", "1+")
-    yield from _tap_choice(visit, "Modified Ashworth, Flexor digitorum superficialis left",
-                           "1")
     goal = next(w for w in visit.walk() if type(w).__name__ == "NpInput")
     yield from type_into(goal, "holds a cup with the left hand")
     yield from touch(next(w for w in visit.walk() if getattr(w, "text", "").startswith("-1 ")))
@@ -190,14 +206,7 @@ def outcomes(app, args):
         yield 0.5
         shot(app, str(Path(args["shots"]) / "outcomes_close.png"))
     # History: the session before today, its follow-up tapped on its page
-    yield from touch(find(proc, "Choice", "History"))
-    yield 0.3
-    hist = sm.get_screen("history")
-    hist.reload()
-    yield 0.2
-    yield from touch(next(w for w in hist.ids.list.walk()
-                          if type(w).__name__ == "HistRow" and w.row_kind == "patient"))
-    yield 0.5
+    hist = yield from _patient_page(app)
     yield from touch(list(reversed(hist.ids.timeline.children))[1])  # newest first
     yield 0.5
     follow = hist.ids.outcomes_followup
@@ -225,11 +234,37 @@ def outcomes(app, args):
     if args.get("shots"):
         from tests.workflowdriver import shot
 
-        shot(app, str(Path(args["shots"]) / "outcomes_patient.png"))
+        shot(app, str(Path(args["shots"]) / "outcomes_patient_today.png"))
     return out
 
 
-SCENARIOS = {"outcomes": outcomes}
+def read(app, args):
+    """The history as a physician reads it (another orientation, another run): the patient's
+    page, then the amended session's detail, each shot into args["shots"] as
+    outcomes_patient_<tag>.png and outcomes_detail_<tag>.png."""
+    from tests.workflowdriver import shot
+
+    out: dict = {}
+    shots, tag = Path(args["shots"]), args["tag"]
+    yield from _sign_in(app)
+    hist = yield from _patient_page(app)
+    yield 0.5
+    charts = [w for w in hist.ids.charts.children if type(w).__name__ == "ChartCard"]
+    out["changes"] = {c.title: c.change for c in charts}
+    shot(app, str(shots / f"outcomes_patient_{tag}.png"))
+    yield from touch(list(reversed(hist.ids.timeline.children))[len(SESSIONS) - 1 - AMENDED])
+    yield 1.0
+    out["detail_title"] = hist.detail_title
+    out["detail_text"] = hist.detail_text
+    out["detail_record"] = hist.ids.record_lines.text
+    shot(app, str(shots / f"outcomes_detail_{tag}.png"))
+    yield from into_view(hist.ids.record_lines)  # below the outcomes: the amendment's lines
+    yield 0.5
+    shot(app, str(shots / f"outcomes_record_{tag}.png"))
+    return out
+
+
+SCENARIOS = {"visit": visit, "outcomes": outcomes, "read": read}
 
 
 if __name__ == "__main__":
