@@ -172,8 +172,8 @@ def test_an_amendment_by_another_physician_is_named_a_co_signers_everywhere(tmp_
                  "5 U more were given", other["id"])
         rec = lb.procedure(rec["id"])
         users = {u["id"]: u for u in lb.users()}
-    said = (f"Dr Ben Okoro (co-signer; signed by {users[doc['id']]['name']}): injection "
-            f"units {first['units']:g} -> {first['units'] + 5:g}")
+    said = (f"Dr Ben Okoro (co-signer; signed by {users[doc['id']]['name']}): injection 1: "
+            f"units {first['units']:g} -> {first['units'] + 5:g} U; volume ")
     (procs, _injs) = export_csv.export([rec], tmp_path / "csv", users)
     assert said in next(csv.DictReader(procs.open()))["amendment_notes"]
     (fhir,) = export_fhir.export([rec], tmp_path / "fhir", users)

@@ -75,8 +75,8 @@ def test_the_screens_said_what_the_record_holds(session):
     assert record[1].startswith("     EMG (SIMULATED - not a patient): ")
     assert "[OVERRIDDEN by Dr Ada Reyes: large muscle, deliberate dose]" in res["detail_record"]
     assert record[-2].startswith("Signed ") and record[-2].endswith(" UTC by Dr Ada Reyes")
-    assert record[-1].endswith("Dr Ada Reyes: injection units 20 -> 25; volume_ml 0.4 -> 0.5. "
-                               "Reason: 25 U given, 20 U written")
+    assert record[-1].endswith("Dr Ada Reyes: injection 1: units 20 -> 25 U; volume 0.4 -> "
+                               "0.5 mL. Reason: 25 U given, 20 U written")
     day = res["started_at"][:10]
     assert res["recall"] == {
         "note": "Lot c5512 (matched trimmed, any case): 1 patient(s), 2 injection(s); 1 "
@@ -171,8 +171,8 @@ def test_the_csv_says_lot_dose_volume_warnings_and_amendment(session):
     assert proc["open_warnings"] == "0" and proc["amendments"] == "1"
     assert proc["products"] == "onabotulinumtoxinA 160 U" and proc["injections"] == "5"
     assert proc["signed_by"] == "Dr Ada Reyes"
-    assert "Dr Ada Reyes: injection units 20 -> 25; volume_ml 0.4 -> 0.5. Reason: 25 U " \
-           "given, 20 U written" in proc["amendment_notes"]
+    assert "Dr Ada Reyes: injection 1: units 20 -> 25 U; volume 0.4 -> 0.5 mL. Reason: " \
+           "25 U given, 20 U written" in proc["amendment_notes"]
 
 
 def test_the_fhir_bundle_says_lot_dose_volume_warnings_and_amendment(session):
@@ -199,7 +199,7 @@ def test_the_fhir_bundle_says_lot_dose_volume_warnings_and_amendment(session):
     assert "dose warning" not in notes[1]
     (procedure,) = [r for r in entries if r["resourceType"] == "Procedure"]
     text = " ".join(n["text"] for n in procedure["note"])
-    assert "units 20 -> 25; volume_ml 0.4 -> 0.5. Reason: 25 U given, 20 U written" in text
+    assert "units 20 -> 25 U; volume 0.4 -> 0.5 mL. Reason: 25 U given, 20 U written" in text
 
 
 def pdf_text(path: Path) -> str:
@@ -223,7 +223,7 @@ def test_the_pdf_note_says_lot_dose_volume_warnings_and_amendment(session):
                  "left Brachioradialis site 1: 25 U 0.5 mL onabotulinumtoxinA lot C4471",
                  "[OVERRIDDEN by Dr Ada Reyes: large muscle, deliberate dose]",
                  "[WITHDRAWN by Nurse Sam Lee: no longer raised once units became 25",
-                 "units 20 -> 25; volume_ml 0.4 -> 0.5. Reason: 25 U given, 20 U written"):
+                 "units 20 -> 25 U; volume 0.4 -> 0.5 mL. Reason: 25 U given, 20 U written"):
         assert line in text, line
     assert "VOIDED: nothing was given" in text
     assert "NOT OVERRIDDEN" not in text and "OPEN" not in text

@@ -325,7 +325,7 @@ def format_verify(rep: dict, path: Path) -> str:
 
 
 def format_record(r: dict, users: dict) -> str:
-    from app.logbook import scales
+    from app.logbook import scales, wording
 
     def who(uid):
         return (users.get(uid) or {}).get("name", uid[:8] if uid else "-")
@@ -362,7 +362,8 @@ def format_record(r: dict, users: dict) -> str:
         lines.append(f"warning   {w['message']} [{state}]")
     lines += [f"observed  {t}" for t in scales.lines(r.get("observations", []))]
     for a in r["amendments"]:
-        changes = "; ".join(f"{k} {c['old']} -> {c['new']}" for k, c in a["changes"].items())
+        changes = "; ".join(wording.change(k, c["old"], c["new"], users)
+                            for k, c in a["changes"].items())
         lines.append(f"amended   {a['at'][:16]} by {who(a['by'])}: {a['tbl']} "
                      f"{a['row_id'][:8]} {changes} ({a['reason']})")
     lines.append(f"signed    {r['signed_at']} by {who(r.get('signed_by'))}"

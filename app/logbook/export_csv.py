@@ -116,7 +116,7 @@ def procedure_row(r: dict, users: dict | None = None) -> dict:
             "notes": r.get("notes"),
             "signed_at": r["signed_at"], "signed_by": _who(users, r["signed_by"]),
             "amendments": len(r["amendments"]),
-            "amendment_notes": " | ".join(wording.amendment(a, users, r["signed_by"])
+            "amendment_notes": " | ".join(wording.amendment(a, users, r["signed_by"], r)
                                           for a in r["amendments"]),
             "observations": " | ".join(scales.lines(r["observations"]))}
 

@@ -149,7 +149,7 @@ def _procedure(r: dict, users: dict) -> dict:
                      f"{_num(r.get('pain_after'))}.")
     notes += scales.lines(r.get("observations", []))  # current values, grades as text
     for a in r.get("amendments", []):
-        notes.append("Amended " + wording.amendment(a, users, r.get("signed_by")))
+        notes.append("Amended " + wording.amendment(a, users, r.get("signed_by"), r))
     res = {"resourceType": "Procedure", "id": r["id"],
            "status": "completed" if r.get("ended_at") else "in-progress",
            "code": {"text": KIND_TEXT.get(r["kind"], r["kind"]),

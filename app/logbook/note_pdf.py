@@ -183,7 +183,7 @@ def _content(r: dict, users: dict[str, dict]) -> list[tuple[str, str]]:
     if r["amendments"]:
         heading("Amendments after sign-off")
         for a in r["amendments"]:
-            line(wording.amendment(a, users, r.get("signed_by")))
+            line(wording.amendment(a, users, r.get("signed_by"), r))
     heading("Signature")
     if r.get("signed_at"):
         line(f"Signed {_t(r['signed_at'])} by {wording.who(users, r.get('signed_by'))}")

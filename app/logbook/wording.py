@@ -34,19 +34,63 @@ def warning(w: dict, users: dict, voided: bool = False) -> str:
     return f"{w['message']}  [{warning_state(w, users, voided)}]"
 
 
-def amendment(a: dict, users: dict, signed_by: str | None) -> str:
-    """Time, author (a physician other than the signer is named as co-signer), each change
-    old -> new, the reason."""
+# An amended field as the screens say it: its word and the unit after the new value
+# ("volume 1.4 -> 1.2 mL"), never the stored column's name.
+FIELDS = {"units": ("units", "U"), "volume_ml": ("volume", "mL"), "dose_mg": ("dose", "mg"),
+          "vial_id": ("vial", ""), "at": ("time", ""), "needle_gauge": ("needle", "G"),
+          "needle_length_mm": ("needle length", "mm"), "emg_findings": ("EMG findings", ""),
+          "adverse_event": ("adverse event", ""), "vial_units": ("vial", "U"),
+          "mg_per_ml": ("strength", "mg/mL"), "diluent_ml": ("diluent", "mL"),
+          "reconstituted_at": ("reconstituted", ""), "units_wasted": ("units wasted", "U"),
+          "physician_id": ("physician", ""), "nurse_id": ("nurse", ""),
+          "weight_kg": ("weight", "kg"), "timeout_at": ("time-out", ""),
+          "started_at": ("started", ""), "ended_at": ("ended", ""),
+          "billing_codes": ("billing codes", ""), "pain_before": ("pain before", "/10"),
+          "pain_after": ("pain after", "/10")}
+YES_NO = {"voided", "twitch", "timeout_identity", "timeout_consent", "timeout_side"}
+
+
+def change(field: str, old, new, users: dict | None = None) -> str:
+    """One amended field in words with its unit: "units 70 -> 60 U", "volume 1.4 -> 1.2
+    mL", "physician Dr A -> Dr B"."""
+    word, unit = FIELDS.get(field, (field.replace("_", " "), ""))
+    if field in ("physician_id", "nurse_id"):
+        return f"{word} {who(users or {}, old)} -> {who(users or {}, new)}"
+    if field in YES_NO:
+        return f"{word} {_yes(old)} -> {_yes(new)}"
+    after = "" if not unit or new is None else ("" if unit.startswith("/") else " ") + unit
+    return f"{word} {_v(old)} -> {_v(new)}{after}"
+
+
+def amendment(a: dict, users: dict, signed_by: str | None, rec: dict | None = None) -> str:
+    """Time, author (a physician other than the signer is named as co-signer), what was
+    amended (with `rec`, the procedure's record: which injection by its number, which vial
+    by its lot), each change in words old -> new with its unit, the reason."""
     author = who(users, a["by"])
     if signed_by and a["by"] != signed_by:
         author += f" (co-signer; signed by {who(users, signed_by)})"
-    changes = "; ".join(f"{k} {_v(c['old'])} -> {_v(c['new'])}"
-                        for k, c in a["changes"].items())
-    return (f"{a['at'][:19].replace('T', ' ')} {author}: {a['tbl'][:-1]} {changes}. "
+    changes = "; ".join(change(k, c["old"], c["new"], users) for k, c in a["changes"].items())
+    return (f"{a['at'][:19].replace('T', ' ')} {author}: {_what(a, rec)}: {changes}. "
             f"Reason: {a['reason']}")
+
+
+def _what(a: dict, rec: dict | None) -> str:
+    """"injection 2", "vial lot C1234C3", "procedure"; the table's word alone without the
+    record."""
+    for i in (rec or {}).get("injections", []) if a["tbl"] == "injections" else []:
+        if i["id"] == a["row_id"]:
+            return f"injection {i['seq']}"
+    for v in (rec or {}).get("vials", []) if a["tbl"] == "vials" else []:
+        if v["id"] == a["row_id"] and v.get("lot"):
+            return f"vial lot {v['lot']}"
+    return a["tbl"][:-1]
 
 
 def _v(v) -> str:
     if v is None:
         return "-"
     return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def _yes(v) -> str:
+    return "-" if v is None else "yes" if v else "no"

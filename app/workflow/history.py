@@ -251,7 +251,7 @@ def record_lines(cat, rec: dict, users: dict) -> list[str]:
     lines.append(f"Signed {rec['signed_at'][:16].replace('T', ' ')} UTC by "
                  f"{wording.who(users, rec.get('signed_by'))}" if rec.get("signed_at")
                  else "Not signed.")
-    lines += ["Amended " + wording.amendment(a, users, rec.get("signed_by"))
+    lines += ["Amended " + wording.amendment(a, users, rec.get("signed_by"), rec)
               for a in rec["amendments"]]
     return lines
 
