@@ -103,3 +103,25 @@ def test_the_change_line_leads_with_the_ashworth_grade_as_written(cat):
         "RMS 15.8 -> 1230 uV, end-plate noise 1500 -> 0/s, pain after 3 -> 3")
     assert history.change_line(cat, [b, c]).startswith(  # not graded today: not said
         "Since 2026-04-01: BOTOX 50 U -> DYSPORT 300 U: product changed")
+
+
+def test_an_amendment_is_said_in_words_with_units(tmp_path):
+    """The detail's record lines and every export say an amended field as the screens do
+    ("volume 0.8 -> 0.7 mL"), never the stored column's name; the demo (the screenshots')
+    holds one amendment."""
+    from app.logbook import wording
+
+    with Logbook(tmp_path / "lb.db") as lb:
+        rec = demo.procedure(lb, snippets=False)
+        demo.amendment(lb, rec["id"])
+        rec = lb.procedure(rec["id"])
+        users = {u["id"]: u for u in lb.users()}
+    last = history.record_lines(lb.cat, rec, users)[-1]
+    assert "Demo Physician: injection 2: units 40 -> 35 U; volume 0.8 -> 0.7 mL. " \
+           "Reason: 35 U given, 40 U written" in last
+    assert "volume_ml" not in last
+    assert wording.change("pain_after", 3, 2) == "pain after 3 -> 2/10"
+    assert wording.change("voided", 0, 1) == "voided no -> yes"
+    assert wording.change("dose_mg", None, 20.0) == "dose - -> 20 mg"
+    assert wording.change("physician_id", "a" * 12, "b" * 12, {}) == \
+        "physician aaaaaaaa -> bbbbbbbb"

@@ -82,6 +82,15 @@ def procedure(lb: Logbook, *, patient_id: str | None = None, sign: bool = True,
     return lb.procedure(proc["id"])
 
 
+def amendment(lb: Logbook, procedure_id: str) -> dict:
+    """A signed demo procedure's second injection amended by its physician: 40 U were
+    written, 35 U given (its volume follows from the vial, 0.8 -> 0.7 mL)."""
+    doc, _ = users(lb)
+    second = lb.procedure(procedure_id)["injections"][1]
+    return lb.amend(procedure_id, "injections", second["id"], {"units": 35},
+                    "35 U given, 40 U written", doc["id"])
+
+
 # Four visits over eleven months (12 weeks apart at least, as the labels ask) for one
 # spastic arm: BOTOX, then DYSPORT (units of the two are never comparable), three muscles,
 # pain falling, EMG activity at injection falling, Modified Ashworth at each visit (1+ as

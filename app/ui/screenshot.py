@@ -114,8 +114,8 @@ def _in_transition(root) -> bool:
 
 
 def _demo_logbook() -> str:
-    """A fresh home holding the demo patient's earlier visits and today's demo procedure;
-    returns the demo physician's id."""
+    """A fresh home holding the demo patient's earlier visits and today's demo procedure
+    (one injection amended after signing); returns the demo physician's id."""
     from app.logbook import Logbook, demo
 
     home = tempfile.mkdtemp(prefix="needlepoint-screenshot-")
@@ -126,6 +126,7 @@ def _demo_logbook() -> str:
         pt = demo.patient(lb, nurse["id"])
         demo.history(lb, pt["id"])  # earlier visits, so the patient page has a history
         today = demo.procedure(lb, patient_id=pt["id"])
+        demo.amendment(lb, today["id"])  # so the detail shows an amendment's lines
         for scale, value in (("twstrs_severity", 18), ("twstrs_disability", 12),
                              ("twstrs_pain", 8)):  # at today's visit, cervical dystonia
             lb.add_observation(today["id"], {"scale": scale, "timepoint": "before",
