@@ -13,6 +13,7 @@ object serves the live screen and `needlepoint analyze`.
 from __future__ import annotations
 
 import bisect
+import math
 from collections import deque
 
 import numpy as np
@@ -25,6 +26,7 @@ from dsp.analysis.classify import (
     Facts,
     classify,
     fires_as_unit,
+    reads_clock,
 )
 from dsp.analysis.detect import Detector, NoiseFloor, quantisation_rms
 from dsp.analysis.measures import Measurer
@@ -268,11 +270,14 @@ class Analyser:
     def _facts(self, m: F.Measures, train: TrainState, t: float, linked: bool) -> Facts:
         """Everything `classify` may read about this potential, gathered in one place."""
         isis = train.all_isis
+        pattern = train.pattern()
         return Facts(
             shape=m.shape, amplitude_uv=m.amplitude_uv, duration_ms=m.duration_ms,
             half_width_ms=m.half_width_ms, initial=m.initial, main=m.main, pos_uv=m.pos_uv,
-            neg_uv=m.neg_uv, linked=linked, intervals=len(isis), pattern=train.pattern(),
-            on_clock=train.on_clock(), fast_run=train.fast_run(MYOTONIC_MAX_ISI_S),
+            neg_uv=m.neg_uv, linked=linked, intervals=len(isis), pattern=pattern,
+            on_clock=(reads_clock(m.shape, m.initial, m.main, m.amplitude_uv, pattern)
+                      and train.on_clock()),
+            fast_run=train.fast_run(MYOTONIC_MAX_ISI_S),
             last_isi_s=isis[-1] if isis else np.inf,
             recent_cv=_cv(isis[-8:]),
             t=t, quiet_s=t - self.field.last_unit_shape,
@@ -435,9 +440,8 @@ class Field:
     def units_firing(self, t: float) -> bool:
         """UNITS_FIRING potentials in the last second said so; in a recording's first
         second, proportionally fewer (the real recordings start in a contraction)."""
-        _trim(self.units, t - self.SPAN_S)
         need = max(int(np.ceil(self.UNITS_FIRING * min(t, 1.0))), 1)
-        return sum(1 for u in self.units if u >= t - 1.0) >= need
+        return _trim(self.units, t - 1.0) >= need
 
 
 class History:
@@ -477,10 +481,12 @@ def _median(x: np.ndarray) -> float:
 
 
 def _cv(isis: list[float]) -> float:
-    if len(isis) < 2:
+    """Of a few intervals, in plain Python (numpy's per-call cost is larger here)."""
+    n = len(isis)
+    if n < 2:
         return np.nan
-    a = np.asarray(isis)
-    return float(a.std() / a.mean())
+    mean = sum(isis) / n
+    return math.sqrt(sum((v - mean) ** 2 for v in isis) / n) / mean
 
 
 def _trim(entries: deque, since: float, time=lambda entry: entry) -> int:

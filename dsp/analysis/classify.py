@@ -65,7 +65,8 @@ class Facts:
     # its train
     intervals: int  # intervals the train has had
     pattern: str  # "regular", "semiregular", "irregular" or "" (too few intervals)
-    on_clock: bool  # on a clock of its own size within its train (TrainState.on_clock)
+    on_clock: bool  # on a clock of its own size within its train (TrainState.on_clock);
+    # False where no rule reads it (reads_clock)
     fast_run: int  # trailing similar intervals under MYOTONIC_MAX_ISI_S
     last_isi_s: float  # since the train's previous potential (inf for the first)
     recent_cv: float  # coefficient of variation of its last 8 intervals as they are (nan: < 2)
@@ -115,6 +116,16 @@ def unit_sized(f: Facts) -> bool:
     fibre's: only a motor unit makes it."""
     return f.shape == F.MOTOR_UNIT and (f.amplitude_uv >= UNIT_MIN_UV
                                         or f.duration_ms >= UNIT_MIN_MS)
+
+
+def reads_clock(shape: str, initial: str, main: str, amplitude_uv: float,
+                pattern: str) -> bool:
+    """Whether any rule may read this potential's `on_clock` (walking a train for a clock
+    is the costliest fact: the analyser computes it only where it can matter): a fibre's
+    shape, in a train neither regular (which is enough) nor semiregular (which refuses)."""
+    return pattern in ("", "irregular") and (
+        (initial == "positive" and main == "negative" and amplitude_uv < FIBRE_MAX_UV)
+        or (shape == F.SHARP_POSITIVE and amplitude_uv < SHARP_WAVE_MAX_UV))
 
 
 def _clocked(f: Facts) -> bool:
@@ -217,4 +228,5 @@ def classify(facts: Facts, rules: tuple[Rule, ...] = RULES) -> tuple[str | None,
     raise ValueError("the rule table has no catch-all rule")
 
 
-__all__ = ["RULES", "UNCLASSIFIED", "Facts", "Rule", "classify", "fires_as_unit", "unit_sized"]
+__all__ = ["RULES", "UNCLASSIFIED", "Facts", "Rule", "classify", "fires_as_unit", "reads_clock",
+           "unit_sized"]
