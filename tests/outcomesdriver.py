@@ -258,7 +258,7 @@ def read(app, args):
     out["detail_text"] = hist.detail_text
     out["detail_record"] = hist.ids.record_lines.text
     shot(app, str(shots / f"outcomes_detail_{tag}.png"))
-    yield from into_view(hist.ids.record_lines)  # below the outcomes: the amendment's lines
+    yield from into_view(hist.ids.record_lines)  # the whole record, before the outcomes
     yield 0.5
     shot(app, str(shots / f"outcomes_record_{tag}.png"))
     return out

@@ -139,8 +139,9 @@ def test_five_sessions_outcomes_by_taps_one_value_each_and_the_change_line(tmp_p
     for tag, r in read.items():
         assert r["changes"] == res["changes"], tag
         assert amended["started_at"][:10] in r["detail_title"], tag
-        assert "1 amendment(s)" in r["detail_text"], tag
-        assert "injection units 70 -> 60" in r["detail_record"], tag  # before -> after
+        said = "injection 1: units 70 -> 60 U; volume 1.4 -> 1.2 mL"  # before -> after
+        assert "1 amendment(s)" in r["detail_text"] and said in r["detail_text"], tag
+        assert said in r["detail_record"], tag
         for name in ("patient", "detail"):
             assert (shots / f"outcomes_{name}_{tag}.png").stat().st_size > 10_000
 

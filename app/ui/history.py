@@ -15,11 +15,12 @@ from kivy.factory import Factory
 from kivy.graphics import Color, Rectangle
 from kivy.lang import Builder
 from kivy.metrics import dp, sp
-from kivy.properties import ListProperty, ObjectProperty, StringProperty
+from kivy.properties import BooleanProperty, ListProperty, ObjectProperty, StringProperty
 from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.widget import Widget
 
 import app.ui.forms  # noqa: F401
+from app.logbook import wording
 from app.ui import theme
 from app.ui.charts import ChartCard, MuscleChart  # noqa: F401  (for history.kv)
 from app.ui.snippet_view import SnippetView  # noqa: F401
@@ -155,6 +156,7 @@ class HistoryScreen(OrientedScreen):
     snippet_text = StringProperty("")
     sound_text = StringProperty("")
     export_message = StringProperty("")
+    snippet_open = BooleanProperty(False)  # portrait: the snippet's room only once opened
 
     def __init__(self, lb=None, access=None, **kw):
         self.lb = lb
@@ -300,24 +302,30 @@ class HistoryScreen(OrientedScreen):
         self.detail_title = (f"{rec['started_at'][:16].replace('T', ' ')} UTC  "
                              f"{pt['family_name']}"
                              f"  MRN {pt['mrn']}  {KINDS.get(rec['kind'], rec['kind'])}")
+        users = {u["id"]: u for u in self.lb.users()}
         self.detail_text = ("   ".join(t["text"] for t in s["totals"]) or "No drug") + \
             f"\nPain {_n(s['pain_before'])} -> {_n(s['pain_after'])}" + \
             (f", follow-up {', '.join(map(str, s['followup_pain']))}" if s["followup_pain"]
              else "") + f".  Units wasted {s['wasted_units']:g}." + \
             ("  Signed." if s["signed"] else "  Not signed.") + \
-            (f"  {len(s['amendments'])} amendment(s)." if s["amendments"] else "")
+            (f"  {len(s['amendments'])} amendment(s):" if s["amendments"] else "") + \
+            "".join("\n" + wording.amendment(a, users, rec.get("signed_by"), rec)
+                    for a in rec["amendments"])  # seen at once, without scrolling
         box = self.ids.injections
         box.clear_widgets()
         for r in s["injections"]:
-            b = Factory.NpPick(text=_with_source(r))
+            b = Factory.NpPick(text=_with_source(r), shorten=False, halign="left")
+            # wrapped, as tall as its lines: the dose and the EMG's source are the point
+            b.bind(texture_size=lambda btn, ts: setattr(btn, "height",
+                                                        max(dp(52), ts[1] + dp(14))))
             b.injection_id = r["id"]
             b.findings = r["findings"]
             b.bind(on_release=lambda btn: self.open_snippet(btn.injection_id, btn.findings))
             box.add_widget(b)
-        users = {u["id"]: u for u in self.lb.users()}
         self.ids.record_lines.text = "\n".join(queries.record_lines(self.lb.cat, rec, users))
         self._fill_outcomes(rec)
         self.ids.snippet.samples_uv = None
+        self.snippet_open = False
         self.snippet_text, self.sound_text, self.export_message = (
             "Tap an injection marked [EMG] to see its snippet.", "", "")
         self.go("detail")
@@ -328,9 +336,11 @@ class HistoryScreen(OrientedScreen):
         view = self.ids.snippet
         if snip is None:
             view.samples_uv = None
+            self.snippet_open = False
             self.snippet_text = "No EMG was kept with this injection."
             return
         self._snip = snip
+        self.snippet_open = True
         view.injection_index = snip["injection_index"]
         view.samples_uv = snip["samples"][:, 0].astype("float32") * snip["uv_per_count"]
         at = snip["injection_index"] / snip["fs"]
