@@ -13,7 +13,6 @@ object serves the live screen and `needlepoint analyze`.
 from __future__ import annotations
 
 import bisect
-import math
 from collections import deque
 
 import numpy as np
@@ -32,7 +31,7 @@ from dsp.analysis.detect import Detector, NoiseFloor, quantisation_rms
 from dsp.analysis.measures import Measurer
 from dsp.analysis.results import Event, Segment, Train
 from dsp.analysis.segments import Contact, EndPlateNoise, NeedleBurst, Tonic, clipped_runs
-from dsp.analysis.trains import TrainState, TrainTracker
+from dsp.analysis.trains import TrainState, TrainTracker, coefficient_of_variation
 from dsp.blocks import Blocks
 from dsp.sos import Sos
 
@@ -279,7 +278,7 @@ class Analyser:
                       and train.on_clock()),
             fast_run=train.fast_run(MYOTONIC_MAX_ISI_S),
             last_isi_s=isis[-1] if isis else np.inf,
-            recent_cv=_cv(isis[-8:]),
+            recent_cv=coefficient_of_variation(isis[-8:]) if len(isis) >= 2 else np.nan,
             t=t, quiet_s=t - self.field.last_unit_shape,
             in_end_plate_noise=self.epn.on_at(t), units_firing=self.field.units_firing(t),
             denervated=self.field.denervated(t))
@@ -478,15 +477,6 @@ def _median(x: np.ndarray) -> float:
     6 ms, the upper of the two middle values)."""
     middle = x.size // 2
     return float(np.partition(x, middle)[middle])
-
-
-def _cv(isis: list[float]) -> float:
-    """Of a few intervals, in plain Python (numpy's per-call cost is larger here)."""
-    n = len(isis)
-    if n < 2:
-        return np.nan
-    mean = sum(isis) / n
-    return math.sqrt(sum((v - mean) ** 2 for v in isis) / n) / mean
 
 
 def _trim(entries: deque, since: float, time=lambda entry: entry) -> int:

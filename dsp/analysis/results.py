@@ -6,9 +6,6 @@ from dataclasses import dataclass, field
 
 EVENT_KINDS = ("fibrillation", "positive_sharp_wave", "end_plate_spike", "fasciculation",
                "muap", "myotonic_discharge", "unclassified")
-# The words a physician reads: every kind but `unclassified`, which is counted and drawn,
-# never shown as a finding nor saved as one.
-FINDING_KINDS = EVENT_KINDS[:-1]
 SEGMENT_KINDS = ("end_plate_noise", "insertional_activity", "local_twitch_response",
                  "tonic_activity", "lead_off")
 
@@ -85,4 +82,4 @@ class Analysis:
         }
 
 
-__all__ = ["EVENT_KINDS", "FINDING_KINDS", "SEGMENT_KINDS", "Analysis", "Event", "Segment", "Train"]
+__all__ = ["EVENT_KINDS", "SEGMENT_KINDS", "Analysis", "Event", "Segment", "Train"]

@@ -110,9 +110,7 @@ class TrainState:
         """A very regular train (fibrillation-like, or a myotonic run) fires next one, two
         or three periods after its last potential; a look-alike from another fibre usually
         does not."""
-        if self._rhythm is None or self._rhythm[0] != self.count:
-            self._rhythm = (self.count, self._period())
-        period = self._rhythm[1]
+        period = self.period()
         if period is None:
             return True
         k = round((t - self.last_t) / period)
@@ -121,16 +119,19 @@ class TrainState:
     def on_time(self, t: float) -> bool:
         """`t` is one period after this very regular train's last potential, within a
         fibre's jitter."""
-        if self._rhythm is None or self._rhythm[0] != self.count:
-            self._rhythm = (self.count, self._period())
-        period = self._rhythm[1]
+        period = self.period()
         return period is not None and abs(t - self.last_t - period) <= ON_TIME_TOLERANCE * period
 
-    def _period(self) -> float | None:
+    def period(self) -> float | None:
         """The period of a very regular train (latest intervals: myotonic runs glide in
         rate), or None when it is not one. Cached until the next potential."""
+        if self._rhythm is None or self._rhythm[0] != self.count:
+            self._rhythm = (self.count, self._period())
+        return self._rhythm[1]
+
+    def _period(self) -> float | None:
         isi = self.all_isis[-8:]
-        if len(isi) < 3 or _cv(isi) > RHYTHM_MAX_CV:
+        if len(isi) < 3 or coefficient_of_variation(isi) > RHYTHM_MAX_CV:
             return None
         return (isi[-2] + isi[-1]) / 2
 
@@ -158,11 +159,11 @@ class TrainState:
         periods = _folded(recent)
         if periods is not None:
             period = sum(periods) / len(periods)
-            if _cv(periods) < REGULAR_MAX_CV and 1 / 16 <= period <= 1 / 0.4:
+            if coefficient_of_variation(periods) < REGULAR_MAX_CV and 1 / 16 <= period <= 1 / 0.4:
                 return "regular"
             if _semiregular(periods, period):
                 return "semiregular"
-        cv = _cv(recent)
+        cv = coefficient_of_variation(recent)
         if _semiregular(recent, _median(recent)):
             return "semiregular"
         if cv >= 0.6:
@@ -294,7 +295,7 @@ class TrainTracker:
         return sorted([*self.finished, *self.trains.values()], key=lambda tr: tr.id)
 
 
-def _cv(values: list[float]) -> float:
+def coefficient_of_variation(values: list[float]) -> float:
     """Coefficient of variation (population). Plain Python: a handful of numbers, for which
     numpy's overhead is most of the cost."""
     mean = sum(values) / len(values)
@@ -311,7 +312,7 @@ def _semiregular(intervals: list[float], typical: float) -> bool:
     """A motor unit's firing: CV under SEMIREGULAR_MAX_CV at a typical interval within
     UNIT_RATE_HZ."""
     lo, hi = UNIT_RATE_HZ
-    return _cv(intervals) < SEMIREGULAR_MAX_CV and 1 / hi <= typical <= 1 / lo
+    return coefficient_of_variation(intervals) < SEMIREGULAR_MAX_CV and 1 / hi <= typical <= 1 / lo
 
 
 def _folded(isi: list[float]) -> list[float] | None:
@@ -353,7 +354,7 @@ def _clock_from(times: list[float], sizes: list[float], period: float) -> bool:
             return False
         steps.append((times[i] - times[j]) / k)
         i = j
-    return _cv(steps) < REGULAR_MAX_CV
+    return coefficient_of_variation(steps) < REGULAR_MAX_CV
 
 
 def match_threshold(centred: np.ndarray, noise_uv: float) -> float:
