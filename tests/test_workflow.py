@@ -223,7 +223,7 @@ def test_a_procedure_from_setup_to_signature_and_history(lb, users, tmp_path):
     # The next session offers this one's plan and shows the rolling total.
     last = ProcedureFlow(lb).last_session(pt["id"])
     assert last["rolling"] == {"onabotulinumtoxinA": 70.0}
-    assert {(p["muscle"], p["units"]) for p in last["plan"]} == {
+    assert {(p.muscle, p.units) for p in last["plan"]} == {
         ("biceps_brachii", 50.0), ("brachialis", 20.0)}
     assert set(ProcedureFlow(lb).usual_muscles(pt["id"])) == {"biceps_brachii", "brachialis"}
 

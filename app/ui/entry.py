@@ -24,12 +24,12 @@ from kivy.uix.boxlayout import BoxLayout
 import app.ui.forms  # noqa: F401
 from app.ui.forms import MESSAGE_COLOUR, PinGate
 from app.ui.widgets import OrientedScreen
+from app.workflow.plan import item_text
 
 Builder.load_file(str(Path(__file__).with_name("entry.kv")))
 
 REGIONS = [("usual", "Usual"), ("cervical", "Neck"), ("upper_limb", "Arm"),
            ("lower_limb", "Leg"), ("trunk", "Trunk"), ("face", "Face")]
-MUSCLES_SHOWN = 12
 ENTRY_FIELDS = {"site": "site", "units": "units", "volume": "volume_ml",
                 "adverse": "adverse_event"}
 OVER_COLOUR = (1, 0.45, 0.4, 1)
@@ -53,6 +53,9 @@ class EntryPanel(OrientedScreen):
     void_message = StringProperty("")
     voided = BooleanProperty(False)  # struck through; its fields take no edit
     vial_message = StringProperty("")
+    plan_message = StringProperty("")
+    has_plan = BooleanProperty(False)
+    muscles_cue = StringProperty("")
 
     def __init__(self, **kw):
         super().__init__(name="entry", **kw)
@@ -173,6 +176,57 @@ class EntryPanel(OrientedScreen):
             "No injection yet: press MARK INJECTION or the pedal on the live screen")
         self.filter_muscles(self.ids.msearch.text)
         self._update_dose(rec)
+        self._fill_plan(rec)
+        self._fill_quick_units()
+
+    # -- as last time, and quick picks -----------------------------------------------------
+    def _fill_plan(self, rec: dict | None = None) -> None:
+        """Last time's plan beside the running total: one tap fills muscle, side and
+        units; each item says how much of it is given today."""
+        flow, box = self.ctx.flow, self.ids.plan
+        box.clear_widgets()
+        progress = flow.plan_progress(rec)
+        self.has_plan = bool(progress)
+        for item, done in progress:
+            side = {"left": " L", "right": " R", "midline": " mid"}.get(item.side or "", "")
+            name = flow.cat.muscles.get(item.muscle, {}).get("name", item.muscle)
+            dose_text = f"{item.per_site:g} U" if item.per_site else "no units"
+            b = Factory.NpPickWrap(
+                text=f"{name}{side}: {dose_text}\n{done:g} of {item.units:g} U today",
+                chosen=done >= item.units > 0, size_hint_x=None, width=self._dp() * 230)
+            b.size_hint_y = 1
+            b.item = item
+            b.bind(on_release=lambda btn: self.as_last_time(btn.item))
+            box.add_widget(b)
+
+    def as_last_time(self, item) -> None:
+        user = self.ctx.user_id()
+        if user is None or self.voided:
+            return
+        if self.entry is None:
+            self.add_without_mark()
+            if self.entry is None:
+                return
+        self.commit_typed()
+        self.plan_message = self.ctx.flow.fill_from_plan(self.entry, item, user)
+        self.show(self.entry)
+
+    def _fill_quick_units(self) -> None:
+        box = self.ids.quick_units
+        box.clear_widgets()
+        for u in self.ctx.flow.quick_units(self.entry):
+            b = Factory.NpPick(text=f"{u:g} U", chosen=self.entry is not None and
+                               self.entry.text.get("units") == f"{u:g}")
+            b.units = u
+            b.bind(on_release=lambda btn: self.pick_units(btn.units))
+            box.add_widget(b)
+
+    def pick_units(self, units: float) -> None:
+        if self.entry is None or self.voided:
+            return
+        self.ids.units.show(f"{units:g}")
+        self.edit("units", f"{units:g}")
+        self._fill_quick_units()
 
     def _record(self) -> dict | None:
         """The procedure's record, read once for a refresh's vials and totals alike."""
@@ -232,12 +286,12 @@ class EntryPanel(OrientedScreen):
         self.edit("muscle", muscle_id)
         planned = self.ctx.flow.planned(muscle_id)
         if planned and self.entry and not self.entry.text.get("units"):
-            if planned.get("side"):
-                self.choose_side(planned["side"])
-            self.ids.units.note = f"last session: {planned['units']:g} U in {planned['sites']} " \
-                                  "site(s)"
+            if planned.side:
+                self.choose_side(planned.side)
+            self.ids.units.note = "last session: " + item_text(self.ctx.flow.cat, planned)
         else:
             self.ids.units.note = ""
+        self._fill_quick_units()
 
     def choose_side(self, side: str) -> None:
         self.side = side
@@ -260,7 +314,7 @@ class EntryPanel(OrientedScreen):
         cat = flow.cat
         t = (text or "").strip().lower()
         usual = flow.usual_muscles(flow.patient["id"]) if flow.patient else []
-        planned = [p["muscle"] for p in flow.plan]
+        planned = [p.muscle for p in flow.plan]
         first = list(dict.fromkeys([*planned, *usual]))
         if t:
             found = [k for k, m in cat.muscles.items() if t in m["name"].lower() or t in k]
@@ -273,8 +327,11 @@ class EntryPanel(OrientedScreen):
             found.sort(key=lambda k: k not in first)
         box = self.ids.muscles
         box.clear_widgets()
-        for k in found[:MUSCLES_SHOWN]:
-            b = Factory.NpPick(text=cat.muscles[k]["name"], chosen=k == self.muscle)
+        # Every muscle of the region, full names; the count says the list goes on below.
+        self.muscles_cue = (f"{len(found)} muscles: scroll down for all" if len(found) > 8
+                            else "")
+        for k in found:
+            b = Factory.NpPickWrap(text=cat.muscles[k]["name"], chosen=k == self.muscle)
             b.muscle = k
             b.bind(on_release=lambda btn: self.choose_muscle(btn.muscle))
             box.add_widget(b)

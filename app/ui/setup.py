@@ -14,6 +14,7 @@ from kivy.properties import BooleanProperty, DictProperty, ObjectProperty, Strin
 import app.ui.forms  # noqa: F401
 from app.ui.widgets import OrientedScreen
 from app.workflow import dose
+from app.workflow.plan import item_text
 from app.workflow.procedure import KINDS
 
 Builder.load_file(str(Path(__file__).with_name("setup.kv")))
@@ -222,10 +223,8 @@ def last_session_text(flow, patient_id: str) -> str:
     if last is None:
         return "First session for this patient."
     cat = flow.cat
-    names = {k: m["name"] for k, m in cat.muscles.items()}
     proc = last["procedure"]
-    plan = ", ".join(f"{names.get(p['muscle'], p['muscle'])} {p['side'] or ''} "
-                     f"{p['units']:g} U" for p in last["plan"]) or "no muscles recorded"
+    plan = ", ".join(item_text(cat, p) for p in last["plan"]) or "no muscles recorded"
     rolling = "; ".join(f"{dose.brand(cat, k)} {u:g} U" for k, u in last["rolling"].items())
     return (f"Last session {proc['started_at'][:10]} ({last['days_ago']} days ago), "
             f"{KINDS.get(proc['kind'], proc['kind'])}, pain {proc.get('pain_before')} -> "

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 
 from app.logbook import Logbook, LogbookError, ids, rules, wording
-from app.workflow import dose, fields, snippet
+from app.workflow import dose, fields, plan, snippet
 from app.workflow.fields import Checked
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ class ProcedureFlow:
         self.vial_id: str | None = None  # the vial new injections are drawn from
         self.entries: list[Entry] = []
         self.queued: list = []  # marks made while nobody was signed in
-        self.plan: list[dict] = []
+        self.plan: list[plan.PlanItem] = []  # last signed procedure's, carried forward
 
     # -- patients -------------------------------------------------------------------------
     def search_patients(self, text: str, limit: int = 50) -> list[dict]:
@@ -96,22 +96,14 @@ class ProcedureFlow:
                                                   {"weight_kg": c.value}, by)
         return c.message
 
-    def last_session(self, patient_id: str) -> dict | None:
-        """The last procedure, its plan (muscle, side, units per product) and the rolling
-        totals per product over the last 90 days: shown before the first injection."""
+    def last_session(self, patient_id: str, exclude: str | None = None) -> dict | None:
+        """The last signed procedure (other than `exclude`), its plan (muscle, side, units
+        per product: `app.workflow.plan.PlanItem`) and the rolling totals per product over
+        the last 90 days: shown before the first injection and carried into the entry."""
         hist = self.lb.patient_history(patient_id)["procedures"]
-        if not hist:
+        last = plan.last_signed(hist, exclude)
+        if last is None:
             return None
-        last = hist[-1]
-        plan: dict[tuple, dict] = {}
-        for i in last["injections"]:
-            if i["voided"] or not i.get("muscle"):
-                continue
-            key = (i["muscle"], i.get("side"), i.get("product"))
-            p = plan.setdefault(key, {"muscle": i["muscle"], "side": i.get("side"),
-                                      "product": i.get("product"), "units": 0.0, "sites": 0})
-            p["units"] += float(i.get("units") or 0)
-            p["sites"] += 1
         now = datetime.datetime.now(datetime.UTC)
         rolling: dict[str, float] = {}
         for proc in hist:
@@ -119,7 +111,7 @@ class ProcedureFlow:
                 continue
             for key, t in proc["totals"].items():
                 rolling[key] = rolling.get(key, 0.0) + t["units"]
-        return {"procedure": last, "plan": list(plan.values()), "rolling": rolling,
+        return {"procedure": last, "plan": plan.plan_of(last), "rolling": rolling,
                 "days_ago": (now - ids.parse(last["started_at"])).days}
 
     def usual_muscles(self, patient_id: str) -> list[str]:
@@ -159,7 +151,8 @@ class ProcedureFlow:
             "nurse_id": nurse, "pain_before": checks["pain_before"].value,
             "timeout": {"identity": True, "consent": True, "side": True}}, by=by)
         self.vials, self.entries = [], []
-        self.plan = (self.last_session(self.patient["id"]) or {}).get("plan", [])
+        self.plan = (self.last_session(self.patient["id"], exclude=self.procedure["id"])
+                     or {}).get("plan", [])
         return self.procedure, {}
 
     def _role(self, user_id: str) -> str:
@@ -400,7 +393,7 @@ class ProcedureFlow:
             if c.ok:
                 planned = self.planned(text)
                 if planned and not entry.text.get("units"):
-                    entry.text["side"] = planned.get("side") or entry.text.get("side")
+                    entry.text["side"] = planned.side or entry.text.get("side")
         elif name == "side":
             c = Checked(text, "") if text in SIDES else Checked(None, "Choose the side")
             changes = {"side": c.value}
@@ -451,8 +444,52 @@ class ProcedureFlow:
         entry.messages[name] = c.message
         return c.message
 
-    def planned(self, muscle: str) -> dict | None:
-        return next((p for p in self.plan if p["muscle"] == muscle), None)
+    def planned(self, muscle: str) -> plan.PlanItem | None:
+        return next((p for p in self.plan if p.muscle == muscle), None)
+
+    def fill_from_plan(self, entry: Entry, item: plan.PlanItem, by: str) -> str:
+        """One tap of "as last time": the item's muscle, side and dose per site saved on
+        the injection. Units are carried only to a vial of the same product (never
+        converted); otherwise muscle and side are, and the message says why the units are
+        not. Returns "" or the message."""
+        for name, value in (("muscle", item.muscle), ("side", item.side)):
+            if value:
+                msg = self.set_field(entry, name, value, by)
+                if msg:
+                    return msg
+        vial = self.vial_of(entry)
+        if not item.per_site:
+            return ""
+        if vial is None or vial["product"] != item.product:
+            return (f"Last time {item.per_site:g} U of {dose.brand(self.cat, item.product)}"
+                    f" per site: units are not carried to "
+                    f"{dose.brand(self.cat, vial['product']) if vial else 'no vial'}; "
+                    "enter today's dose")
+        return self.set_field(entry, "units", f"{item.per_site:g}", by)
+
+    def quick_units(self, entry: Entry | None) -> list[float]:
+        """Unit buttons for this injection's muscle and vial (app.workflow.plan)."""
+        vial = self.vial_of(entry) if entry is not None else None
+        if vial is None:
+            return []
+        born = (self.patient or {}).get("birth_date")
+        return plan.quick_units(self.cat, entry.text.get("muscle"), vial["product"],
+                                (dose.concentration(self.cat, vial) or 0) / 10 or None,
+                                self.plan, rules.population(born, self.procedure["started_at"]))
+
+    def plan_progress(self, rec: dict | None = None) -> list[tuple[plan.PlanItem, float]]:
+        """Each item of last time's plan with the units of its product given to its
+        muscle and side so far today."""
+        if not self.plan or self.procedure is None:
+            return []
+        rec = rec or self.record()
+        product_of = {v["id"]: v["product"] for v in rec.get("vials", [])}
+        given = [{**i, "product": i.get("product") or product_of.get(i.get("vial_id"))}
+                 for i in rec.get("injections", [])]
+        return [(p, sum(float(i.get("units") or 0) for i in given
+                        if not i.get("voided") and i.get("muscle") == p.muscle
+                        and i.get("side") == p.side and i.get("product") == p.product))
+                for p in self.plan]
 
     def warnings(self, entry: Entry) -> list[dict]:
         """The dose warnings recorded on this injection and not withdrawn, overridden or

@@ -1,0 +1,149 @@
+"""The nurse's pace, by taps in the real app: after each mark, the taps from the entry
+opening to a complete injection (muscle, side, units) with the vial in use, counted, with
+no keyboard: a muscle in last time's plan ("as last time"), one that is not (region,
+muscle, side, a quick-pick dose), and a plan muscle picked from the list.
+`python -m tests.pacedriver pace '{json args}'` prints `RESULT {json}`;
+tests/test_ui_pace.py starts it under Xvfb."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.uidriver import find, press_key
+from tests.workflowdriver import (
+    NURSE_PIN,
+    TAP_GAP_S,
+    button,
+    choose_user,
+    emg_seconds,
+    pin,
+    run,
+    seed,
+    shot,
+    touch,
+    type_into,
+    until,
+)
+
+
+class Taps:
+    """Counts the person's taps on the entry screen."""
+
+    def __init__(self):
+        self.n = 0
+
+    def __call__(self, widget):
+        self.n += 1
+        yield from touch(widget)
+
+
+def _set_up(app, setup):
+    """Sign in, the patient with a signed history, the procedure, a BOTOX vial."""
+    choose_user(app, "nurse")
+    yield TAP_GAP_S
+    yield from pin(app, NURSE_PIN)
+    yield from type_into(setup.ids.search, "Oka")
+    yield 0.3
+    yield from touch(setup.ids.results.children[-1])
+    yield from type_into(setup.ids.indication, "upper limb spasticity")
+    yield from type_into(setup.ids.pain, "6")
+    yield from touch(button(setup, "Botulinum"))
+    for b in setup.ids.physicians.children:
+        yield from touch(b)
+    for t in ("Identity", "Consent", "Side & site", "Start procedure", "BOTOX"):
+        yield from touch(button(setup, t))
+    yield from type_into(setup.ids.diluent, "2")
+    yield from type_into(setup.ids.lot, "C77")
+    yield from type_into(setup.ids.expiry, "2030-06")
+    yield from touch(button(setup, "Add vial"))
+
+
+def _mark(app, flow, n: int):
+    """The physician's pedal: a mark whose entry opens by itself once its 2 s are in."""
+    press_key(32)
+    yield from until(lambda: len(flow.entries) >= n)
+    yield 0.3
+
+
+def _keyboard_used(root) -> bool:
+    from kivy.uix.textinput import TextInput
+
+    return any(w.focus for w in root.walk() if isinstance(w, TextInput))
+
+
+def _record(flow, entry) -> dict:
+    inj = flow.lb.row("injections", entry.injection_id)
+    return {k: inj[k] for k in ("muscle", "side", "units", "volume_ml", "vial_id")}
+
+
+def pace(app, args):
+    sm = app.root
+    out: dict = {"paths": {}}
+    shots = Path(args["shots"]) if args.get("shots") else None
+    yield 1.0
+    sm.current = "procedure"
+    yield 0.3
+    proc = sm.get_screen("procedure")
+    setup = proc.ids.steps.get_screen("setup")
+    yield from _set_up(app, setup)
+    flow = proc.flow
+    out["plan"] = [(p.muscle, p.side, p.per_site) for p in flow.plan]
+    sm.current = "live"
+    yield from until(lambda: emg_seconds(app) > 5.5)  # 5 s of EMG before the first mark
+    entry = proc.ids.steps.get_screen("entry")
+
+    def complete(name, taps, e):
+        rec = _record(flow, e)
+        out["paths"][name] = {"taps": taps.n, "keyboard": _keyboard_used(sm), "record": rec,
+                              "complete": all(rec[k] is not None for k in
+                                              ("muscle", "side", "units", "vial_id"))}
+
+    # 1. In last time's plan: one tap on "as last time".
+    yield from _mark(app, flow, 1)
+    yield from touch(find(sm.get_screen("live"), "Choice", "Procedure"))
+    yield 0.3
+    out["opened_itself"] = entry.entry is flow.entries[-1]
+    if shots:
+        shot(app, str(shots / "pace_entry_plan.png"))
+    taps = Taps()
+    chip = next(b for b in entry.ids.plan.children if b.item.muscle == "biceps_brachii")
+    yield from taps(chip)
+    complete("as last time", taps, flow.entries[-1])
+    if shots:
+        shot(app, str(shots / "pace_entry_as_last_time.png"))
+    # 2. Not in the plan: region, muscle, side, a quick-pick dose.
+    yield from _mark(app, flow, 2)
+    taps = Taps()
+    yield from taps(button(entry, "Arm"))
+    out["arm_muscles"] = [b.text for b in entry.ids.muscles.children[::-1]]
+    out["muscles_cue"] = entry.muscles_cue
+    if shots:
+        shot(app, str(shots / "pace_entry_arm.png"))
+    yield from taps(button(entry, "Brachioradialis"))
+    yield from taps(button(entry, "Left"))
+    out["quick_units"] = [b.text for b in entry.ids.quick_units.children[::-1]]
+    yield from taps(entry.ids.quick_units.children[-1])
+    complete("not in the plan", taps, flow.entries[-1])
+    if shots:
+        shot(app, str(shots / "pace_entry_quick_units.png"))
+    # 3. A plan muscle picked from the list: its side comes from the plan, a dose tapped.
+    yield from _mark(app, flow, 3)
+    taps = Taps()
+    yield from taps(button(entry, "Usual"))
+    yield from taps(button(entry, "Brachialis"))
+    pick = next(b for b in entry.ids.quick_units.children if b.text == "30 U")
+    yield from taps(pick)
+    complete("plan muscle from the list", taps, flow.entries[-1])
+    out["plan_chips"] = [b.text for b in entry.ids.plan.children[::-1]]
+    return out
+
+
+SCENARIOS = {"pace": pace}
+
+
+def main() -> None:
+    run(SCENARIOS, lambda home, args: seed(home, history=True))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""The nurse's pace in the real app under Xvfb (tests/pacedriver.py): from each mark, the
+taps to a complete injection (muscle, side, units, the vial in use), with no keyboard: at
+most 4 for a muscle in last time's plan, at most 6 otherwise; every muscle of a region
+listed with its full name; the entry screen shot (into $PACE_SHOTS when set)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tests.uiutil import display, result, start
+
+DISPLAYS = range(100, 110)  # ours on this shared machine
+
+
+def test_taps_from_a_mark_to_a_complete_injection(tmp_path):
+    shots = Path(os.environ.get("PACE_SHOTS") or tmp_path / "shots")
+    shots.mkdir(parents=True, exist_ok=True)
+    with display(DISPLAYS) as disp:
+        res = result(start("pace", {"shots": str(shots)}, tmp_path, disp,
+                           driver="tests.pacedriver"), 240)
+    print("taps per path:", {k: v["taps"] for k, v in res["paths"].items()})
+    assert res["opened_itself"]
+    # last signed session (110 days ago): biceps 30 U, brachialis 30 U, both left
+    assert res["plan"] == [["biceps_brachii", "left", 30.0], ["brachialis", "left", 30.0]]
+    paths = res["paths"]
+    for name, p in paths.items():
+        assert p["complete"] and not p["keyboard"], (name, p)
+    assert paths["as last time"]["taps"] <= 4
+    assert paths["as last time"]["record"]["units"] == 30.0
+    assert paths["as last time"]["record"]["side"] == "left"
+    assert paths["plan muscle from the list"]["taps"] <= 4
+    assert paths["not in the plan"]["taps"] <= 6
+    assert paths["not in the plan"]["record"]["muscle"] == "brachioradialis"
+    # every muscle of the arm, full names, and a cue that the list goes on
+    from app.logbook import catalogue
+
+    arm = [m["name"] for m in catalogue.default().muscles.values()
+           if m["region"] == "upper_limb"]
+    assert sorted(res["arm_muscles"]) == sorted(arm)
+    assert "Flexor pollicis brevis / opponens pollicis" in res["arm_muscles"]
+    assert res["muscles_cue"].startswith(f"{len(arm)} muscles")
+    assert res["quick_units"] and all(t.endswith(" U") for t in res["quick_units"])
+    # the chips say what is done today against last time
+    assert res["plan_chips"][0].endswith("30 of 30 U today")
+    for name in ("pace_entry_plan", "pace_entry_arm", "pace_entry_quick_units"):
+        assert (shots / f"{name}.png").stat().st_size > 10_000
