@@ -44,6 +44,11 @@ class Catalogue:
     policy: dict
     muscles: dict[str, dict]  # id -> {id, name, region, typical_doses}
     files: dict[str, str] = field(default_factory=dict)
+    gtins: dict[str, str] = field(default_factory=dict)  # GTIN-14 -> product key
+
+    def product_of_gtin(self, gtin: str | None) -> str | None:
+        """The product whose box carries this GTIN, as the clinic listed it."""
+        return self.gtins.get(gtin or "")
 
     def product(self, key: str) -> dict | None:
         return self.toxins.get(key) or self.anaesthetics.get(key)
@@ -79,6 +84,7 @@ def load(products: Path | None = None, muscles: Path | None = None) -> Catalogue
         for key, t in cat.toxins.items():
             for lim in t.get("limits", []):
                 _check_limit(p_path, key, lim)
+        cat.gtins = _gtins(p_path, {**cat.toxins, **cat.anaesthetics})
         if not _positive_or_null(cat.policy.get("anaesthetic_combined_max")):
             raise LogbookError(f"{p_path}: clinic_policy: anaesthetic_combined_max must be a "
                                "positive number or null")
@@ -112,6 +118,36 @@ def _check_limit(path: Path, key: str, lim: dict) -> None:
             LIMBS)):
         raise LogbookError(f"{path}: {key}: a per-limb {lim['rule']} needs regions among "
                            f"{', '.join(LIMBS)}")
+
+
+def gtin_check_digit(digits: str) -> int:
+    """The GS1 mod-10 check digit of `digits` (a GTIN without its last digit): weights 3
+    and 1 alternating from the right."""
+    total = sum(int(c) * (3 if i % 2 == 0 else 1) for i, c in enumerate(reversed(digits)))
+    return (10 - total % 10) % 10
+
+
+def _gtins(path: Path, products: dict[str, dict]) -> dict[str, str]:
+    """Each product's `gtins`: 14 digits with a right check digit, none under two products
+    (a scan must name one product or none)."""
+    table: dict[str, str] = {}
+    for key, p in products.items():
+        listed = p.get("gtins") or []
+        if not isinstance(listed, list):
+            raise LogbookError(f"{path}: {key}: gtins is a list of 14-digit GTINs")
+        for g in listed:
+            if not (isinstance(g, str) and len(g) == 14 and g.isdigit()):
+                raise LogbookError(f"{path}: {key}: GTIN {g!r} is not 14 digits (a GTIN-13 "
+                                   "from the box takes a leading 0)")
+            if gtin_check_digit(g[:-1]) != int(g[-1]):
+                raise LogbookError(f"{path}: {key}: GTIN {g} has a wrong check digit (it "
+                                   f"would end in {gtin_check_digit(g[:-1])}): copy it again "
+                                   "from the box")
+            if table.get(g, key) != key:
+                raise LogbookError(f"{path}: GTIN {g} is listed under both {table[g]} and "
+                                   f"{key}: a box names one product")
+            table[g] = key
+    return table
 
 
 def _positive_or_null(value) -> bool:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from app.logbook import pins
 from app.logbook.rules import expiry_date
+from app.workflow import gs1
 
 
 @dataclass(frozen=True)
@@ -156,16 +157,20 @@ def parse_date(text: str, what: str, *, required: bool = False,
 
 
 def parse_expiry(text: str, *, today: datetime.date | None = None) -> Checked:
-    """A label's expiry as scanned or typed: YYYY-MM-DD, YYYY-MM, or YYMMDD as GS1 barcodes
-    carry it (AI 17). An expired lot is accepted with its warning in the message's place of
-    a refusal: the value is kept, `expired` is said, the dose rules record it."""
+    """A label's expiry as scanned or typed: YYYY-MM-DD, YYYY-MM, or a GS1 string's AI 17
+    (YYMMDD, app.workflow.gs1: its century rule, day 00 the month's last). An expired lot is
+    accepted with its warning in the message's place of a refusal: the value is kept,
+    `expired` is said, the dose rules record it."""
     t = (text or "").strip()
     if not t:
         return Checked(None, "Expiry is needed (YYYY-MM or YYYY-MM-DD)")
-    gs1 = re.search(r"(?:\(17\)|^17)(\d{6})", t)
-    if gs1:
-        yy, mm, dd = gs1.group(1)[:2], gs1.group(1)[2:4], gs1.group(1)[4:]
-        t = f"20{yy}-{mm}" + (f"-{dd}" if dd != "00" else "")
+    m = re.fullmatch(r"17(\d{6})", t)
+    scanned = gs1.gs1_date(m.group(1)) if m else (gs1.parse(t).expiry
+                                                   if gs1.looks_like(t) else None)
+    if scanned:
+        t = scanned.isoformat()
+    elif m or gs1.looks_like(t):
+        return Checked(None, "The scan holds no expiry (AI 17): type it (YYYY-MM)")
     if not re.fullmatch(r"\d{4}-\d{2}(-\d{2})?", t):
         return Checked(None, "Expiry is YYYY-MM or YYYY-MM-DD")
     try:
@@ -180,13 +185,17 @@ def is_expired(expiry: str, today: datetime.date | None = None) -> bool:
 
 
 def parse_lot(text: str) -> Checked:
-    """Lot as scanned: a GS1 string's AI 10 is taken when present."""
+    """Lot as typed, or a GS1 string's AI 10 (app.workflow.gs1); a lot the scan leaves in
+    doubt (a separator missing) is refused with the scan's reason: type it."""
     t = (text or "").strip()
     if not t:
         return Checked(None, "Lot is needed")
-    gs1 = re.search(r"\(10\)([^()]+)", t)
-    if gs1:
-        t = gs1.group(1).strip()
+    if gs1.looks_like(t):
+        scan = gs1.parse(t)
+        if scan.ambiguous or not scan.lot:
+            why = next((m for m in scan.messages if "lot" in m.lower()), "")
+            return Checked(None, why or "The scan holds no lot (AI 10): type it")
+        t = scan.lot
     if not re.fullmatch(r"[A-Za-z0-9\-/.]{1,40}", t):
         return Checked(None, "Lot is letters and digits (up to 40)")
     return Checked(t, "")
