@@ -28,10 +28,11 @@ What we do:
 2. With none, a variable field runs to the end unless its tail reads, to the very end, as
    element strings that begin with a predefined-length AI whose data checks (a real date for
    11-17, a right check digit for 00-02, digits for 20 and 31nn-36nn, 41n) and repeat no AI
-   already read. GS1 asks for predefined-length AIs to be encoded first, so a fixed-length
-   element after a lot is what a dropped separator leaves; but a lot may hold those very
+   already read. A checked date or GTIN right after a lot is most likely what a dropped
+   separator leaves (a label with its expiry after the lot); but a lot may hold those very
    characters. So a split taken is never silent: `ambiguous` is set and the message gives both
-   readings. More than one possible split: no lot at all, and the message says why.
+   readings, unless the whole would pass the field's maximum length, which leaves the split
+   the only reading. More than one possible split: no lot at all, and the message says why.
 3. A variable field longer than its maximum (20 for a lot) with no split found: a separator
    was lost and the field cannot be read; no lot, and the message says so.
 
@@ -41,23 +42,28 @@ Set such a scanner to send GS (most can: "FNC1 as GS", or a symbology identifier
 
 Sources, each looked up for this module:
 
-- GS1 General Specifications, the table of element strings with predefined length (the
-  first two digits of an AI give its whole length: 00 20, 01 16, 02 16, 11-17 8, 20 4,
-  31-36 10, 41 16; as reproduced in the GS1 Tag Data Translation 2.0 table K,
-  https://ref.gs1.org/standards/tdt/2.0.0/TDT_TableK.json, after Gen Specs v22 Figure
-  7.8.2-1), and the GS1 Barcode Syntax Dictionary (github.com/gs1/gs1-syntax-dictionary,
-  gs1-syntax-dictionary.txt: "*" marks "pre-defined length AI not requiring FNC1 separator";
-  the data lengths of 10 X..20, 21 X..20, 240 X..30, 710-715 X..20, 7003 N6+N4, ...).
-- GS1 General Specifications 7.12, "Determination of century in dates": with YY the year's
-  two digits and the current year's two digits subtracted, a difference of 51 to 99 means
-  the previous century, -99 to -50 the next, anything else this century (as GS1-aware
-  parsers implement it, e.g. Odoo's barcodes_gs1_nomenclature gs1_date_to_date, which cites
-  7.12). A day "00" means the last day of the month (AI 17 "yymmd0" in the Syntax
-  Dictionary; Gen Specs AI 17: "if only year and month are available, DD must be filled with
-  two zeroes").
+- Which AIs have a predefined length (no FNC1 after them) and every length used here: the
+  GS1 Barcode Syntax Dictionary (github.com/gs1/gs1-syntax-dictionary,
+  gs1-syntax-dictionary.txt, maintained by GS1 AISBL, "a specification similar to that
+  contained in the GS1 General Specifications"): "*" marks a pre-defined length AI, and it
+  gives 00 N18, 01 and 02 N14, 11, 12, 13, 15, 16, 17 N6, 20 N2, 3100-3695 N6, 410-417 N13;
+  10, 21, 22 X..20, 235 X..28, 240, 241, 250, 251, 400 X..30, 242 N..6, 30 and 37 N..8,
+  710-715 X..20; and the fixed-but-separated 7001 N13, 7003 N6+N4, 7006 N6, 8005 N6, 422,
+  424, 426 N3. The decimal digits 6-9 of 31nn-36nn, which it leaves unassigned, are read
+  with the same length: their family's.
+- How many digits an AI has, from its first two: GS1 Tag Data Translation 2.0 table K
+  (https://ref.gs1.org/standards/tdt/2.0.0/TDT_TableK.json, "based on GS1 Gen Specs v22
+  Figure 7.8.2-1 GS1 Application Identifier lengths"), used to name an AI in no table and
+  step over it to the next GS.
+- GS1 General Specifications 7.12, "Determination of century in dates": the two-digit year
+  minus the current year's two digits; 51 to 99 means the previous century, -99 to -50 the
+  next, anything else this century (as GS1-aware parsers implement it, e.g. Odoo's
+  barcodes_gs1_nomenclature gs1_date_to_date, which cites 7.12). Day "00": the last day of
+  the month (AI 17 is "yymmd0" in the Syntax Dictionary: a day of 00 is allowed).
 - FNC1 transmitted as GS (ASCII 29): GS1 GSCN 16-477 "FNC1 vs. <GS>".
-- Symbology identifiers: ISO/IEC 15424 as the Gen Specs list them for GS1 carriers (]C1,
-  ]e0, ]d2, ]Q3, ]J1); ]E0/]E4 for EAN/UPC.
+- Symbology identifiers: ISO/IEC 15424, as GS1 carriers transmit them (]C1 GS1-128, ]e0
+  GS1 DataBar, ]d2 GS1 DataMatrix, ]Q3 GS1 QR Code, ]J1 GS1 DotCode; ]E0 EAN-13/UPC-A,
+  ]E4 EAN-8), as decoders list them.
 - GTIN check digit: GS1 mod-10, weights 3 and 1 alternating from the right.
 """
 
@@ -93,11 +99,6 @@ NAMES = {"00": "SSCC", "01": "GTIN", "02": "GTIN of contents", "10": "lot", "11"
          "715": "national number (NDC)"}
 DATES = {"11", "12", "13", "15", "16", "17"}
 CHECKED = {"00", "01", "02"} | {f"41{d}" for d in range(8)}
-# Predefined data length by an AI's first two digits, for AIs in no table above (the Gen
-# Specs' table also lists 03, 04, 14, 18, 19 as predefined, reserved for future AIs).
-PREDEFINED_BY_PREFIX = {"03": (2, 14), "04": (2, 16), "14": (2, 6), "18": (2, 6),
-                        "19": (2, 6), **{str(p): (4, 6) for p in range(31, 37)},
-                        "41": (3, 13)}
 
 SYMBOLOGY = re.compile(r"^\][A-Za-z][0-9]")
 BRACKET = re.compile(r"\((\d{2,4})\)")
@@ -221,8 +222,8 @@ def _bracketed(t: str, scan: Scan) -> list[tuple[str, str]]:
 
 
 def _length(ai_and_rest: str) -> tuple[str, str, int | None] | None:
-    """The AI at the start, its kind ('fixed', 'variable', 'unknown') and its data length
-    (fixed) or maximum (variable); None for an unknown AI of unknown length."""
+    """The AI at the start, its kind ('fixed' or 'variable') and its data length (fixed) or
+    maximum (variable); None for an AI in no table."""
     for n in (2, 3, 4):
         ai = ai_and_rest[:n]
         if len(ai) < n or not ai.isdigit():
@@ -233,9 +234,6 @@ def _length(ai_and_rest: str) -> tuple[str, str, int | None] | None:
             return ai, "fixed", FIXED[ai]
         if ai in VARIABLE:
             return ai, "variable", VARIABLE[ai]
-    known = PREDEFINED_BY_PREFIX.get(ai_and_rest[:2])
-    if known:
-        return ai_and_rest[:known[0]], "unknown", known[1]
     return None
 
 
@@ -278,16 +276,13 @@ def _raw(t: str, scan: Scan, with_gs: bool, today, seen: frozenset = frozenset()
             continue
         ai, kind, size = head
         start = i + len(ai)
-        if kind in ("fixed", "unknown"):
+        if kind == "fixed":
             data = t[start:start + size]
             if len(data) < size or GS in data:
                 scan.messages.append(f"AI {ai} needs {size} characters, the scan has "
                                      f"{len(data.split(GS)[0])}: not read")
                 break
-            if kind == "unknown":
-                _unknown(scan, ai)
-            else:
-                out.append((ai, data))
+            out.append((ai, data))
             i = start + size
             continue
         end = t.find(GS, start)
@@ -353,7 +348,7 @@ def _tail(t: str, today, seen) -> list[tuple[str, str]] | None:
     i = 0
     while i < len(t):
         head = _length(t[i:])
-        if head is None or head[1] == "unknown" or head[0] in seen or head[0] in dict(out):
+        if head is None or head[0] in seen or head[0] in dict(out):
             return None
         ai, kind, size = head
         start = i + len(ai)
