@@ -1,25 +1,28 @@
 """Procedure set-up: find or add the patient, the kind, indication, physician, pain before,
 the time-out checklist, then the vials (units per 0.1 mL shown large, lot and expiry
-scan-friendly, an expired lot said at once). Logic is app.workflow.procedure's."""
+scan-friendly, an expired lot said at once). Logic is app.workflow.procedure's; a barcode
+scanned into any vial field is read by app.workflow.vial_scan."""
 
 from __future__ import annotations
 
 import datetime
 from pathlib import Path
 
+from kivy.clock import Clock
 from kivy.factory import Factory
 from kivy.lang import Builder
 from kivy.properties import BooleanProperty, DictProperty, ObjectProperty, StringProperty
 
 import app.ui.forms  # noqa: F401
 from app.ui.widgets import OrientedScreen
-from app.workflow import dose
+from app.workflow import dose, vial_scan
 from app.workflow.plan import item_text
 from app.workflow.procedure import KINDS
 
 Builder.load_file(str(Path(__file__).with_name("setup.kv")))
 
 SEARCH_SHOWN = 5
+VIAL_FIELDS = ("strength", "diluent", "mg", "recon", "lot", "expiry")
 
 
 class SetupPanel(OrientedScreen):
@@ -37,6 +40,15 @@ class SetupPanel(OrientedScreen):
 
     def __init__(self, **kw):
         super().__init__(name="setup", **kw)
+        self._held: dict[str, str] = {}  # a vial field's text before a scan lands in it
+        self._seen: dict[str, str] = {}  # its text at the last edit
+        self._filling = False
+
+    def on_kv_post(self, *_):
+        for name in VIAL_FIELDS:
+            field = self.ids[name]
+            field.bind(on_confirm=lambda f, _v, n=name: self._vial_confirmed(n, f),
+                       on_edit=lambda f, v, n=name: self._vial_edited(n, f, v))
 
     def on_pre_enter(self, *_):
         if self.ctx is not None:
@@ -53,7 +65,7 @@ class SetupPanel(OrientedScreen):
                 w.text = ""
             elif isinstance(w, ScrollView):
                 w.scroll_y = 1
-        self.form = {}
+        self.form, self._held, self._seen = {}, {}, {}
         self.patient_text, self.last_text = "No patient chosen", ""
         self.per_tenth = self.vials_text = self.start_message = self.vial_message = ""
 
@@ -181,6 +193,58 @@ class SetupPanel(OrientedScreen):
 
     def expiry_changed(self, text: str) -> None:
         self.ids.expiry.message = self.ctx.flow.expiry_note(text) if text.strip() else ""
+
+    # A scanner types into the focused field and ends with Enter (a confirm); a scan that
+    # arrives in one piece (pasted, or a scanner sending it at once) is read as it lands.
+    def _vial_edited(self, name: str, field, text: str) -> None:
+        grew = len(text) - len(self._seen.get(name, ""))
+        self._seen[name] = text
+        if not self._filling and grew > 1:
+            self.scanned(name)
+
+    def _vial_confirmed(self, name: str, field) -> None:
+        if not self._filling and not self.scanned(name):
+            self._held[name] = field.text
+
+    def scanned(self, name: str) -> bool:
+        """A scan in vial field `name`: that field holds again what it held, Lot and Expiry
+        take the scan's, the product follows its GTIN; one line says so. False: typing."""
+        ids = self.ids
+        field = ids[name]
+        got = vial_scan.landed(self.ctx.flow.cat, field.text, self._held.get(name, ""),
+                               chosen=self.form.get("product"))
+        if got is None:
+            return False
+        self._filling = True
+        try:
+            field.show(got.keep)
+            self._held[name] = got.keep
+            if got.lot is not None:
+                ids.lot.show(got.lot, got.lot_message)
+                self._held["lot"] = got.lot
+            elif got.lot_message:
+                ids.lot.message = got.lot_message
+            if got.expiry is not None:
+                ids.expiry.show(got.expiry, self.ctx.flow.expiry_note(got.expiry))
+                self._held["expiry"] = got.expiry
+            if got.product:
+                self.pick("product", got.product)
+        finally:
+            self._filling = False
+        self.vial_message = got.line
+        Clock.schedule_once(lambda _dt: self._from_the_start(name, "lot", "expiry"))
+        return True
+
+    def _from_the_start(self, *names: str) -> None:
+        """A field a scan ran through shows its new text from the first character: the
+        input had scrolled along with the scan, and would show a short lot as empty."""
+        from kivy.uix.textinput import TextInput
+
+        for name in names:
+            for box in self.ids[name].walk(restrict=True):
+                if isinstance(box, TextInput):
+                    box.cursor = (0, 0)
+                    box.scroll_x = 0
 
     def add_vial(self) -> None:
         user = self.ctx.user_id()
