@@ -73,7 +73,8 @@ def _keyboard_used(root) -> bool:
 
 def _record(flow, entry) -> dict:
     inj = flow.lb.row("injections", entry.injection_id)
-    return {k: inj[k] for k in ("muscle", "side", "units", "volume_ml", "vial_id")}
+    return {k: inj[k] for k in ("muscle", "side", "units", "volume_ml", "vial_id",
+                                "needle_gauge", "needle_length_mm")}
 
 
 def pace(app, args):
@@ -105,6 +106,13 @@ def pace(app, args):
     out["opened_itself"] = entry.entry is flow.entries[-1]
     if shots:
         shot(app, str(shots / "pace_entry_plan.png"))
+    # The needle, asked once: the kind's default shown; a longer one chosen for the day.
+    out["needle_default"] = entry.needle_text
+    yield from touch(button(entry, f"Needle {entry.needle_text}  (change)"))
+    if shots:
+        shot(app, str(shots / "pace_entry_needle.png"))
+    yield from touch(button(entry, "50 mm"))
+    yield from touch(button(entry, f"Needle {entry.needle_text}  (close)"))
     taps = Taps()
     chip = next(b for b in entry.ids.plan.children if b.item.muscle == "biceps_brachii")
     yield from taps(chip)
@@ -135,6 +143,25 @@ def pace(app, args):
     yield from taps(pick)
     complete("plan muscle from the list", taps, flow.entries[-1])
     out["plan_chips"] = [b.text for b in entry.ids.plan.children[::-1]]
+    # 4. A dose no button offers, typed on the field's own keypad (no QWERTY keyboard).
+    yield from _mark(app, flow, 4)
+    taps = Taps()
+    yield from taps(button(entry, "Arm"))
+    yield from taps(button(entry, "Pronator teres"))
+    yield from taps(button(entry, "Right"))
+    units = entry.ids.units
+    yield from taps(units.ids.input)
+    pad = next(w for w in units.walk() if type(w).__name__ == "Keypad")
+    out["keypad_shown"] = pad.shown and pad.height > 0
+    out["keyboard_mode"] = units.ids.input.keyboard_mode
+    if shots:
+        shot(app, str(shots / "pace_entry_keypad.png"))
+    for key in ("1", "7", ".", "5"):
+        yield from taps(find(pad, "KeyButton", key))
+    out["typed_before_ok"] = _record(flow, flow.entries[-1])["units"]  # nothing saved yet
+    yield from taps(find(pad, "KeyButton", "OK"))
+    complete("typed on the keypad", taps, flow.entries[-1])
+    out["keypad_after_ok"] = pad.shown
     return out
 
 

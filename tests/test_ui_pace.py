@@ -26,6 +26,9 @@ def test_taps_from_a_mark_to_a_complete_injection(tmp_path):
     paths = res["paths"]
     for name, p in paths.items():
         assert p["complete"] and not p["keyboard"], (name, p)
+        # the needle asked once (the botulinum default 27G x 37 mm, then 50 mm chosen)
+        assert (p["record"]["needle_gauge"], p["record"]["needle_length_mm"]) == (27, 50.0)
+    assert res["needle_default"] == "27G x 37 mm"
     assert paths["as last time"]["taps"] <= 4
     assert paths["as last time"]["record"]["units"] == 30.0
     assert paths["as last time"]["record"]["side"] == "left"
@@ -43,5 +46,11 @@ def test_taps_from_a_mark_to_a_complete_injection(tmp_path):
     assert res["quick_units"] and all(t.endswith(" U") for t in res["quick_units"])
     # the chips say what is done today against last time
     assert res["plan_chips"][0].endswith("30 of 30 U today")
-    for name in ("pace_entry_plan", "pace_entry_arm", "pace_entry_quick_units"):
+    # a dose typed on the keypad: saved once, at OK, and the keypad closes
+    typed = paths["typed on the keypad"]
+    assert typed["record"]["units"] == 17.5 and res["typed_before_ok"] is None
+    assert res["keypad_shown"] and res["keyboard_mode"] == "managed"
+    assert not res["keypad_after_ok"]
+    for name in ("pace_entry_plan", "pace_entry_arm", "pace_entry_quick_units",
+                 "pace_entry_keypad"):
         assert (shots / f"{name}.png").stat().st_size > 10_000

@@ -24,6 +24,8 @@ from kivy.uix.boxlayout import BoxLayout
 import app.ui.forms  # noqa: F401
 from app.ui.forms import MESSAGE_COLOUR, PinGate
 from app.ui.widgets import OrientedScreen
+from app.workflow.needle import load as load_needles
+from app.workflow.needle import text as needle_text
 from app.workflow.plan import item_text
 
 Builder.load_file(str(Path(__file__).with_name("entry.kv")))
@@ -56,6 +58,8 @@ class EntryPanel(OrientedScreen):
     plan_message = StringProperty("")
     has_plan = BooleanProperty(False)
     muscles_cue = StringProperty("")
+    needle_text = StringProperty("")
+    needle_open = BooleanProperty(False)
 
     def __init__(self, **kw):
         super().__init__(name="entry", **kw)
@@ -178,6 +182,7 @@ class EntryPanel(OrientedScreen):
         self._update_dose(rec)
         self._fill_plan(rec)
         self._fill_quick_units()
+        self._fill_needle()
 
     # -- as last time, and quick picks -----------------------------------------------------
     def _fill_plan(self, rec: dict | None = None) -> None:
@@ -210,6 +215,27 @@ class EntryPanel(OrientedScreen):
         self.commit_typed()
         self.plan_message = self.ctx.flow.fill_from_plan(self.entry, item, user)
         self.show(self.entry)
+
+    def _fill_needle(self) -> None:
+        """Gauge and length buttons, the procedure's needle chosen."""
+        flow = self.ctx.flow
+        self.needle_text = needle_text(flow.needle)
+        choices = load_needles()
+        for box, key, values, unit in ((self.ids.gauges, "gauge", choices.gauges, "G"),
+                                       (self.ids.lengths, "length_mm", choices.lengths_mm,
+                                        " mm")):
+            box.clear_widgets()
+            for v in values:
+                b = Factory.NpPick(text=f"{v:g}{unit}", chosen=flow.needle.get(key) == v)
+                b.bind(on_release=lambda btn, k=key, v=v: self.choose_needle(k, v))
+                box.add_widget(b)
+
+    def choose_needle(self, key: str, value) -> None:
+        user = self.ctx.user_id()
+        if user is None or self.ctx.flow.procedure is None:
+            return
+        self.plan_message = self.ctx.flow.set_needle(self.entry, user, **{key: value})
+        self._fill_needle()
 
     def _fill_quick_units(self) -> None:
         box = self.ids.quick_units

@@ -47,8 +47,10 @@ class Field(Section):
     message = StringProperty("")
     note = StringProperty("")  # a neutral line under the input (what was computed)
     password = BooleanProperty(False)
+    keypad = StringProperty("")  # "decimal" or "digits": typed on its own keypad
     confirmed = StringProperty("")  # the text as last shown from the record or confirmed
     __events__ = ("on_edit", "on_confirm")
+    _typing: Field | None = None  # the keypad field being typed into, on any screen
 
     def changed(self, value: str) -> None:
         self.text = value
@@ -68,6 +70,22 @@ class Field(Section):
         if self.pending:
             self.confirmed = self.text
             self.dispatch("on_confirm", self.text)
+
+    def focused(self, focus: bool) -> None:
+        """A keypad field keeps its focus while its keys are touched; it lets go when
+        another keypad field is touched (one keypad open at a time) or OK is pressed."""
+        if not focus:
+            self.confirm()
+            if Field._typing is self:
+                Field._typing = None
+            return
+        if self.keypad:
+            previous, Field._typing = Field._typing, self
+            if previous is not None and previous is not self:
+                previous.ids.input.focus = False
+
+    def done_typing(self) -> None:
+        self.ids.input.focus = False  # confirms
 
     def on_edit(self, value: str) -> None:
         pass
@@ -109,6 +127,39 @@ class PinGate:
                 then()
 
         start(done)
+
+
+class Keypad(GridLayout):
+    """Digits (and a decimal point) typed into `target`, a TextInput, under the field:
+    a numeric field or a PIN never calls up a QWERTY keyboard, and the keys sit right
+    below the field they type into, so nothing covers it."""
+
+    target = ObjectProperty(None, allownone=True)
+    decimal = BooleanProperty(False)
+    shown = BooleanProperty(False)
+    __events__ = ("on_done",)
+
+    def key(self, k: str) -> None:
+        t = self.target
+        if t is None:
+            return
+        if k == "ok":
+            self.dispatch("on_done")
+        elif k == "del":
+            t.text = t.text[:-1]
+        elif k == "clear":
+            t.text = ""
+        elif k != "." or (self.decimal and "." not in t.text):
+            t.text += k
+
+    def on_done(self) -> None:
+        pass
+
+    def on_touch_down(self, touch):
+        return super().on_touch_down(touch) if self.shown else False
+
+    def on_touch_up(self, touch):
+        return super().on_touch_up(touch) if self.shown else False
 
 
 class PinPad(BoxLayout):

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 
 from app.logbook import Logbook, LogbookError, ids, rules, wording
-from app.workflow import dose, fields, plan, snippet
+from app.workflow import dose, fields, needle, plan, snippet
 from app.workflow.fields import Checked
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,7 @@ class ProcedureFlow:
         self.patient: dict | None = None
         self.vials: list[dict] = []
         self.vial_id: str | None = None  # the vial new injections are drawn from
+        self.needle: dict = {}  # the needle new injections are given with (gauge, length_mm)
         self.entries: list[Entry] = []
         self.queued: list = []  # marks made while nobody was signed in
         self.plan: list[plan.PlanItem] = []  # last signed procedure's, carried forward
@@ -151,6 +152,7 @@ class ProcedureFlow:
             "nurse_id": nurse, "pain_before": checks["pain_before"].value,
             "timeout": {"identity": True, "consent": True, "side": True}}, by=by)
         self.vials, self.entries = [], []
+        self.needle = dict(needle.load().defaults.get(form["kind"]) or {})
         self.plan = (self.last_session(self.patient["id"], exclude=self.procedure["id"])
                      or {}).get("plan", [])
         return self.procedure, {}
@@ -259,8 +261,7 @@ class ProcedureFlow:
         if mark is None:
             return "That mark was already assigned or discarded"
         fields_ = {"at": mark["pressed_at"], "guidance": "emg"}
-        if self.vial_id:
-            fields_["vial_id"] = self.vial_id
+        fields_.update(self._carried())
         inj = self.lb.log_injection(self.procedure["id"], fields_, by, pending_mark=pending_id)
         entry = Entry(inj["id"], None, text={"guidance": "emg"})
         self.entries.append(entry)
@@ -279,8 +280,7 @@ class ProcedureFlow:
 
     def _save_mark(self, mark, by: str) -> Entry:
         fields_ = {"at": _pressed_at(mark), "guidance": "emg"}
-        if self.vial_id:
-            fields_["vial_id"] = self.vial_id
+        fields_.update(self._carried())
         emg = ({"pending_mark": mark.pending_id} if mark.pending_id
                else {"snippet": snippet.from_mark(mark)})
         inj = self.lb.log_injection(self.procedure["id"], fields_, by, **emg)
@@ -288,11 +288,29 @@ class ProcedureFlow:
         self.entries.append(entry)
         return entry
 
+    def _carried(self) -> dict:
+        """What a new injection takes from the procedure: the vial and needle in use."""
+        out = {"vial_id": self.vial_id} if self.vial_id else {}
+        out.update({f"needle_{k}": v for k, v in self.needle.items() if v is not None})
+        return out
+
+    def set_needle(self, entry: Entry | None, by: str, **change) -> str:
+        """Another needle (gauge and/or length_mm) for this injection and the ones after
+        it. Returns "" or the message."""
+        self.needle = {**self.needle, **change}
+        if entry is None or self.is_voided(entry):
+            return ""
+        try:
+            self.lb.update_injection(entry.injection_id,
+                                     {f"needle_{k}": v for k, v in change.items()}, by)
+        except LogbookError as e:
+            return str(e)
+        return ""
+
     def new_entry(self, by: str) -> Entry:
         """An injection with no mark (the needle went in without pressing Mark)."""
         fields_ = {"guidance": "emg"}
-        if self.vial_id:
-            fields_["vial_id"] = self.vial_id
+        fields_.update(self._carried())
         inj = self.lb.log_injection(self.procedure["id"], fields_, by)
         entry = Entry(inj["id"], None, text={"guidance": "emg"})
         self.entries.append(entry)
