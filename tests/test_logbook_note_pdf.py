@@ -6,14 +6,13 @@ when recorded, the audit trail's head, and no signature block while a warning is
 from __future__ import annotations
 
 import datetime
-import os
 import shutil
 import subprocess
-import time
 
 import pytest
 
 from app.logbook import Logbook, demo, note_pdf
+from tests.test_localtime import tz
 from tests.test_ui_clinic import pdf_text
 
 pytestmark = pytest.mark.skipif(shutil.which("pdftotext") is None,
@@ -25,15 +24,8 @@ NAME = ("Łukasiewicz-Παπαδοπούλου", "Zoë Жанна 漢字")
 @pytest.fixture
 def warsaw():
     """The tablet's zone: Warsaw (CET in winter), whatever this machine's is."""
-    saved = os.environ.get("TZ")
-    os.environ["TZ"] = "Europe/Warsaw"
-    time.tzset()
-    yield
-    if saved is None:
-        del os.environ["TZ"]
-    else:
-        os.environ["TZ"] = saved
-    time.tzset()
+    with tz("Europe/Warsaw"):
+        yield
 
 
 @pytest.fixture
@@ -90,8 +82,9 @@ def test_names_print_in_their_letters_and_others_as_a_placeholder_with_a_warning
 def test_times_are_local_with_their_zone(tpi, tmp_path, warsaw):
     lb, proc_id, _ = tpi
     text, _ = _note(lb, proc_id, tmp_path)
-    assert "Start 2026-12-07 20:16:42 CET" in text and "(local time, UTC+01:00)" in text
-    assert "1. 20:20:05" in text and "2. 20:25:00" in text
+    # the offset, never the abbreviation (CET here; ambiguous or missing elsewhere)
+    assert "Start 2026-12-07 20:16:42 (UTC+01:00)" in text and "CET" not in text
+    assert "1. 20:20:05 (UTC+01:00)" in text and "2. 20:25:00 (UTC+01:00)" in text
     assert "19:16:42" not in text
 
 
@@ -123,5 +116,5 @@ def test_the_audit_head_is_printed_and_no_signature_block_while_warnings_are_ope
     assert "CANNOT BE SIGNED" not in text
     signed = lb.procedure(proc_id)["signed_at"]
     local = datetime.datetime.fromisoformat(signed.replace("Z", "+00:00")).astimezone()
-    assert f"Signed {local:%Y-%m-%d %H:%M:%S} CET by {doc['name']}" in text
+    assert f"Signed {local:%Y-%m-%d %H:%M:%S} (UTC+01:00) by {doc['name']}" in text
     assert lb.verify()["head"] in text  # the head after the signature, not before

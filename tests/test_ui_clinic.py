@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import stat
 import subprocess
 from pathlib import Path
@@ -74,7 +75,8 @@ def test_the_screens_said_what_the_record_holds(session):
                               "lot C4471, entered by Nurse Sam Lee  (amended)")
     assert record[1].startswith("     EMG (SIMULATED - not a patient): ")
     assert "[OVERRIDDEN by Dr Ada Reyes: large muscle, deliberate dose]" in res["detail_record"]
-    assert record[-2].startswith("Signed ") and record[-2].endswith(" UTC by Dr Ada Reyes")
+    assert record[-2].startswith("Signed ") and re.search(  # local, with its zone
+        r" \(UTC[+-]\d\d:\d\d\) by Dr Ada Reyes$", record[-2])
     assert record[-1].endswith("Dr Ada Reyes: injection 1: units 20 -> 25 U; volume 0.4 -> "
                                "0.5 mL. Reason: 25 U given, 20 U written")
     day = res["started_at"][:10]

@@ -13,7 +13,8 @@
 Every subcommand takes --db PATH (default: home()/logbook.db). list, show, lot, verify and
 export open it read-only and never write it. Every failure is one line, never a traceback.
 Nothing here prints patient data except `list`, `show` and the exports, which exist to
-show it.
+show it. Text for a person (`list`, `show`, `lot`) gives times in the local zone with its
+offset, as the screens do (app.logbook.localtime); `--json` and the exports keep UTC.
 """
 
 from __future__ import annotations
@@ -160,9 +161,11 @@ def run_list(args) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    table = [("ID", "STARTED (UTC)", "MRN", "KIND", "INJ", "SIGNED", "AMEND")]
+    from app.logbook import localtime
+
+    table = [("ID", "STARTED", "MRN", "KIND", "INJ", "SIGNED", "AMEND")]
     for r in rows:
-        table.append((r["id"][:8], r["started_at"][:16].replace("T", " "), r["mrn"], r["kind"],
+        table.append((r["id"][:8], localtime.date_time(r["started_at"]), r["mrn"], r["kind"],
                       str(r["injections"]), "yes" if r["signed_at"] else "no",
                       str(r["amendments"] or "")))
     _print_table(table)
@@ -325,7 +328,9 @@ def format_verify(rep: dict, path: Path) -> str:
 
 
 def format_record(r: dict, users: dict) -> str:
-    from app.logbook import scales, wording
+    """The record as text for a person: times local with their zone, as on the screens
+    (`--json` keeps the stored UTC)."""
+    from app.logbook import localtime, scales, wording
 
     def who(uid):
         return (users.get(uid) or {}).get("name", uid[:8] if uid else "-")
@@ -335,7 +340,8 @@ def format_record(r: dict, users: dict) -> str:
              f"patient   {p['family_name']}, {p.get('given_name') or ''}  MRN {p['mrn']}  "
              f"born {p.get('birth_date') or '?'}  weight {r.get('weight_kg') or '?'} kg",
              f"staff     physician {who(r.get('physician_id'))}, nurse {who(r.get('nurse_id'))}",
-             f"time      {r['started_at']} to {r.get('ended_at') or '(open)'} (UTC)",
+             f"time      {localtime.date_time(r['started_at'], seconds=True)} to "
+             f"{localtime.date_time(r.get('ended_at'), seconds=True, missing='(open)')}",
              f"time-out  identity {_yn(r['timeout_identity'])}, consent "
              f"{_yn(r['timeout_consent'])}, side {_yn(r['timeout_side'])}",
              f"pain NRS  before {_v(r.get('pain_before'))}, after {_v(r.get('pain_after'))}",
@@ -343,12 +349,14 @@ def format_record(r: dict, users: dict) -> str:
     for v in r["vials"]:
         lines.append(f"vial      {v['product']} {_v(v.get('vial_units'))} U lot "
                      f"{v.get('lot') or '?'} exp {v.get('expiry') or '?'} in "
-                     f"{_v(v.get('volume_ml'))} mL, prepared {v.get('reconstituted_at') or '?'}")
+                     f"{_v(v.get('volume_ml'))} mL, prepared "
+                     f"{localtime.date_time(v.get('reconstituted_at'), missing='?')}")
     for i in r["injections"]:
         dose = (f"{i['units']:g} U" if i["units"] is not None else
                 f"{i['dose_mg']:g} mg" if i["dose_mg"] is not None else "-")
         flags = (" VOIDED" if i["voided"] else "") + (" amended" if i.get("amended") else "")
-        lines.append(f"  {i['seq']:>3} {i['at'][11:19]} {i.get('side') or '':<6} "
+        lines.append(f"  {i['seq']:>3} {localtime.time_of_day(i['at'], seconds=True)} "
+                     f"{i.get('side') or '':<6} "
                      f"{i.get('muscle') or '?':<28} site {i.get('site') or '?'} {dose:>8} "
                      f"{'EMG' if i['has_snippet'] else '   '}{flags}")
         if i.get("emg_source"):  # never let simulated or replayed EMG pass for a patient's
@@ -362,11 +370,12 @@ def format_record(r: dict, users: dict) -> str:
         lines.append(f"warning   {w['message']} [{state}]")
     lines += [f"observed  {t}" for t in scales.lines(r.get("observations", []))]
     for a in r["amendments"]:
-        changes = "; ".join(wording.change(k, c["old"], c["new"], users)
+        changes = "; ".join(wording.change(k, c["old"], c["new"], users, local=True)
                             for k, c in a["changes"].items())
-        lines.append(f"amended   {a['at'][:16]} by {who(a['by'])}: {a['tbl']} "
+        lines.append(f"amended   {localtime.date_time(a['at'])} by {who(a['by'])}: {a['tbl']} "
                      f"{a['row_id'][:8]} {changes} ({a['reason']})")
-    lines.append(f"signed    {r['signed_at']} by {who(r.get('signed_by'))}"
+    lines.append(f"signed    {localtime.date_time(r['signed_at'], seconds=True)} by "
+                 f"{who(r.get('signed_by'))}"
                  if r.get("signed_at") else "signed    NOT SIGNED")
     return "\n".join(lines)
 

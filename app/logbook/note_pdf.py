@@ -8,7 +8,8 @@ the paper can be checked against the logbook or a backup later. Each injection w
 says where the EMG came from ("SIMULATED - not a patient", "REPLAY: rec.edf", the
 amplifier, "uncalibrated (counts)", or "source not recorded").
 
-Times are the tablet's local time with its zone (the record keeps UTC). Names print in
+Times are the tablet's local time with its zone as an offset (app.logbook.localtime: the
+record keeps UTC). Names print in
 Latin, Greek and Cyrillic letters; any other letter (a script this font cannot print
 properly) prints as the visible placeholder U+FFFD, and a warning under the title
 says how many, never a silent "?". While a dose warning is open the note has no signature
@@ -16,13 +17,12 @@ block: it says the record cannot be signed yet."""
 
 from __future__ import annotations
 
-import datetime
 import unicodedata
 from pathlib import Path
 
 from fpdf import FPDF
 
-from app.logbook import catalogue, outdir, scales, wording
+from app.logbook import catalogue, localtime, outdir, scales, wording
 from app.logbook.errors import LogbookError
 
 KIND = {"botulinum": "Botulinum toxin injection", "trigger_point": "Trigger-point injection",
@@ -130,8 +130,7 @@ def _content(r: dict, users: dict[str, dict]) -> list[tuple[str, str]]:
     line(f"Indication: {r.get('indication') or '-'}")
     line(f"Physician: {wording.who(users, r.get('physician_id'))}   Nurse: "
          f"{wording.who(users, r.get('nurse_id'))}")
-    line(f"Start {_t(r['started_at'])}   End {_t(r.get('ended_at'))}   "
-         f"(local time{_zone(r['started_at'])})")
+    line(f"Start {_t(r['started_at'])}   End {_t(r.get('ended_at'))}")
     line(f"Time-out: identity {_yn(r['timeout_identity'])}, consent "
          f"{_yn(r['timeout_consent'])}, side {_yn(r['timeout_side'])}")
     line(f"Pain NRS 0-10: before {_v(r.get('pain_before'))}, after "
@@ -183,7 +182,7 @@ def _content(r: dict, users: dict[str, dict]) -> list[tuple[str, str]]:
     if r["amendments"]:
         heading("Amendments after sign-off")
         for a in r["amendments"]:
-            line(wording.amendment(a, users, r.get("signed_by"), r))
+            line(wording.amendment(a, users, r.get("signed_by"), r, local=True))
     heading("Signature")
     if r.get("signed_at"):
         line(f"Signed {_t(r['signed_at'])} by {wording.who(users, r.get('signed_by'))}")
@@ -243,21 +242,12 @@ def _line(pdf: FPDF, text: str, h: float = 4.6) -> None:
     pdf.multi_cell(0, h, text, align="L", new_x="LMARGIN", new_y="NEXT")
 
 
-def _local(stamp: str) -> datetime.datetime:
-    return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone()
-
-
 def _t(stamp: str | None) -> str:
-    return _local(stamp).strftime("%Y-%m-%d %H:%M:%S %Z") if stamp else "-"
+    return localtime.date_time(stamp, seconds=True)
 
 
 def _clock(stamp: str) -> str:
-    return _local(stamp).strftime("%H:%M:%S")
-
-
-def _zone(stamp: str) -> str:
-    z = _local(stamp).strftime("%z")
-    return f", UTC{z[:3]}:{z[3:]}"
+    return localtime.time_of_day(stamp, seconds=True)
 
 
 def _yn(v) -> str:

@@ -2,11 +2,12 @@
 product is recalled. The lot is matched trimmed and in any case ("c4471 " finds C4471), as
 written on vials that may differ in both. Records are read as they now stand (amendments
 applied: an injection moved to another vial, or a lot corrected, counts where it now is);
-voided injections were not given and are only counted."""
+voided injections were not given and are only counted. Times in the text are local with
+the zone (app.logbook.localtime); the dict keeps UTC."""
 
 from __future__ import annotations
 
-from app.logbook import wording
+from app.logbook import localtime, wording
 
 
 def normal(lot: str | None) -> str:
@@ -71,7 +72,7 @@ def text(found: dict) -> str:
             lines.append(f"  {p['mrn']}  {p['name']}  born {p['birth_date'] or '?'}")
             for i in p["injections"]:
                 dose = wording.dose(i)
-                lines.append(f"    {i['at'][:16].replace('T', ' ')} UTC  "
+                lines.append(f"    {localtime.date_time(i['at'])}  "
                              f"{i['muscle'] or 'muscle ?'} {i['side'] or ''}  {dose}  "
                              f"(procedure {i['procedure_id'][:8]}, "
                              f"{'signed' if i['signed'] else 'not signed'})")

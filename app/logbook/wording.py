@@ -1,8 +1,12 @@
 """How every export words a dose warning's state and an amendment, so that the PDF note,
 the CSV and the FHIR bundle say the same thing of the same record. `users` maps a user id
-to its row (name); an unknown id shows as its first 8 characters."""
+to its row (name); an unknown id shows as its first 8 characters. With `local`, times read
+as screens and paper say them (app.logbook.localtime); without, as the data exports keep
+them (UTC)."""
 
 from __future__ import annotations
+
+from app.logbook import localtime
 
 
 def who(users: dict, user_id: str | None) -> str:
@@ -48,30 +52,37 @@ FIELDS = {"units": ("units", "U"), "volume_ml": ("volume", "mL"), "dose_mg": ("d
           "billing_codes": ("billing codes", ""), "pain_before": ("pain before", "/10"),
           "pain_after": ("pain after", "/10")}
 YES_NO = {"voided", "twitch", "timeout_identity", "timeout_consent", "timeout_side"}
+TIMES = {"at", "reconstituted_at", "timeout_at", "started_at", "ended_at"}
 
 
-def change(field: str, old, new, users: dict | None = None) -> str:
+def change(field: str, old, new, users: dict | None = None, local: bool = False) -> str:
     """One amended field in words with its unit: "units 70 -> 60 U", "volume 1.4 -> 1.2
-    mL", "physician Dr A -> Dr B"."""
+    mL", "physician Dr A -> Dr B"; with `local`, a time as the screens show it."""
     word, unit = FIELDS.get(field, (field.replace("_", " "), ""))
     if field in ("physician_id", "nurse_id"):
         return f"{word} {who(users or {}, old)} -> {who(users or {}, new)}"
     if field in YES_NO:
         return f"{word} {_yes(old)} -> {_yes(new)}"
+    if local and field in TIMES:
+        return f"{word} {localtime.date_time(old)} -> {localtime.date_time(new)}"
     after = "" if not unit or new is None else ("" if unit.startswith("/") else " ") + unit
     return f"{word} {_v(old)} -> {_v(new)}{after}"
 
 
-def amendment(a: dict, users: dict, signed_by: str | None, rec: dict | None = None) -> str:
+def amendment(a: dict, users: dict, signed_by: str | None, rec: dict | None = None,
+              local: bool = False) -> str:
     """Time, author (a physician other than the signer is named as co-signer), what was
     amended (with `rec`, the procedure's record: which injection by its number, which vial
-    by its lot), each change in words old -> new with its unit, the reason."""
+    by its lot), each change in words old -> new with its unit, the reason. With `local`
+    (screens, paper) the time is local with its zone; without (CSV, FHIR) UTC as stored."""
     author = who(users, a["by"])
     if signed_by and a["by"] != signed_by:
         author += f" (co-signer; signed by {who(users, signed_by)})"
-    changes = "; ".join(change(k, c["old"], c["new"], users) for k, c in a["changes"].items())
-    return (f"{a['at'][:19].replace('T', ' ')} {author}: {_what(a, rec)}: {changes}. "
-            f"Reason: {a['reason']}")
+    changes = "; ".join(change(k, c["old"], c["new"], users, local)
+                        for k, c in a["changes"].items())
+    at = (localtime.date_time(a["at"], seconds=True) if local
+          else a["at"][:19].replace("T", " "))
+    return f"{at} {author}: {_what(a, rec)}: {changes}. Reason: {a['reason']}"
 
 
 def _what(a: dict, rec: dict | None) -> str:

@@ -20,7 +20,7 @@ from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.widget import Widget
 
 import app.ui.forms  # noqa: F401
-from app.logbook import wording
+from app.logbook import localtime, wording
 from app.ui import theme
 from app.ui.charts import ChartCard, MuscleChart  # noqa: F401  (for history.kv)
 from app.ui.snippet_view import SnippetView  # noqa: F401
@@ -125,7 +125,7 @@ class HistRow(ButtonBehavior, Widget):
 def lot_rows(lb, text: str, screen) -> tuple[list[dict], str]:
     """Lot recall on the list page: one row per injection that received the lot (a tap opens
     its procedure) and the recall's first line as the note."""
-    from app.logbook import recall, wording
+    from app.logbook import recall
 
     if not text.strip():
         return [], "Type a lot number: every patient and injection that received it"
@@ -136,7 +136,7 @@ def lot_rows(lb, text: str, screen) -> tuple[list[dict], str]:
         for p in prod["patients"]:
             for i in p["injections"]:
                 dose = wording.dose(i)
-                rows.append({"text": f"{i['at'][:10]}  {p['name']}  MRN {p['mrn']}   "
+                rows.append({"text": f"{localtime.date(i['at'])}  {p['name']}  MRN {p['mrn']}   "
                                      f"{prod['product']} lot {i['lot']}  "
                                      f"{names.get(i['muscle'], i['muscle'] or 'muscle ?')} "
                                      f"{i['side'] or ''} {dose}",
@@ -189,7 +189,7 @@ class HistoryScreen(OrientedScreen):
             found = queries.patients(self.lb, text)
             self.rows = [{"text": f"{p['family_name']}, {p.get('given_name') or ''}   MRN "
                                   f"{p['mrn']}   {p['procedures']} procedure(s)   last "
-                                  f"{(p['last'] or '-')[:10]}", "row_id": p["id"],
+                                  f"{localtime.date(p['last'])}", "row_id": p["id"],
                           "row_kind": "patient", "screen": self} for p in found]
             self.note = f"{len(found)} patient(s)"
         elif self.mode == "lot":
@@ -299,7 +299,7 @@ class HistoryScreen(OrientedScreen):
         rec = self.lb.procedure(procedure_id)
         s = queries.detail(self.lb.cat, rec)
         pt = rec["patient"]
-        self.detail_title = (f"{rec['started_at'][:16].replace('T', ' ')} UTC  "
+        self.detail_title = (f"{localtime.date_time(rec['started_at'])}  "
                              f"{pt['family_name']}"
                              f"  MRN {pt['mrn']}  {KINDS.get(rec['kind'], rec['kind'])}")
         users = {u["id"]: u for u in self.lb.users()}
@@ -309,7 +309,7 @@ class HistoryScreen(OrientedScreen):
              else "") + f".  Units wasted {s['wasted_units']:g}." + \
             ("  Signed." if s["signed"] else "  Not signed.") + \
             (f"  {len(s['amendments'])} amendment(s):" if s["amendments"] else "") + \
-            "".join("\n" + wording.amendment(a, users, rec.get("signed_by"), rec)
+            "".join("\n" + wording.amendment(a, users, rec.get("signed_by"), rec, local=True)
                     for a in rec["amendments"])  # seen at once, without scrolling
         box = self.ids.injections
         box.clear_widgets()

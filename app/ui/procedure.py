@@ -129,7 +129,7 @@ class ProcedureScreen(Screen):
         self.refresh()
 
     def _show_unassigned(self) -> None:
-        from app.logbook import ids
+        from app.logbook import localtime
         from app.session.activity import findings
 
         marks = self.flow.unassigned() if self.access.user else []
@@ -146,7 +146,7 @@ class ProcedureScreen(Screen):
             self.unassigned_samples = (snip["samples"][:, 0].astype("float32")
                                        * snip["uv_per_count"])
             self.ids.unassigned_emg.injection_index = snip["injection_index"]
-        at = ids.parse(m["pressed_at"]).astimezone().strftime("%H:%M:%S")
+        at = localtime.time_of_day(m["pressed_at"], seconds=True)
         words = "; ".join(findings(m.get("findings") or {})[:2])
         more = f" (+{len(marks) - 1} more)" if len(marks) > 1 else ""
         # Where the EMG came from first: what is cut short is never the word SIMULATED.

@@ -3,7 +3,8 @@ procedures (newest first) or a patient's, a patient's timeline with totals, a pr
 detail, and per muscle the units given, the EMG found at injection and the pain scores over
 time. Exports go through the logbook's own writers. Wherever EMG is listed or charted,
 `provenance` says where it came from (app.workflow.snippet.provenance), so a simulated or
-replayed snippet is never read as the patient's."""
+replayed snippet is never read as the patient's. Dates and times are the tablet's local
+ones, a time with its zone (app.logbook.localtime); the logbook keeps UTC."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import datetime
 import math
 from pathlib import Path
 
-from app.logbook import Logbook, scales
+from app.logbook import Logbook, localtime, scales
 from app.workflow import procedure as flow
 from app.workflow.snippet import emg_summary, provenance
 
@@ -47,7 +48,7 @@ def all_procedures(lb: Logbook, limit: int | None = None) -> list[dict]:
 
 
 def procedure_row_text(r: dict) -> str:
-    return (f"{r['started_at'][:10]}  {r['mrn']}  {r.get('family_name') or ''}  "
+    return (f"{localtime.date(r['started_at'])}  {r['mrn']}  {r.get('family_name') or ''}  "
             f"{flow.KINDS.get(r['kind'], r['kind'])}  {r['injections']} inj"
             f"{'  signed' if r['signed_at'] else '  OPEN'}")
 
@@ -59,7 +60,7 @@ def timeline(lb: Logbook, patient_id: str) -> dict:
     rows = []
     for rec in reversed(hist["procedures"]):
         s = flow.summary(cat, rec)
-        rows.append({"id": rec["id"], "date": rec["started_at"][:10],
+        rows.append({"id": rec["id"], "date": localtime.date(rec["started_at"]),
                      "kind": flow.KINDS.get(rec["kind"], rec["kind"]),
                      "indication": rec.get("indication") or "",
                      "totals": "; ".join(t["text"] for t in s["totals"]) or "no drug",
@@ -108,7 +109,7 @@ def muscle_series(lb: Logbook, patient_id: str, records: list[dict] | None = Non
                                      "title": f"{names.get(muscle, muscle)} {side}".strip(),
                                      "points": []})
             s["points"].append({
-                "date": rec["started_at"][:10], "doses": p["doses"],
+                "date": localtime.date(rec["started_at"]), "doses": p["doses"],
                 "rms_uv": _mean(p["rms"]), "epn_per_s": _mean(p["epn"]),
                 "tonic": _mean(p["tonic"]), "pain_before": rec.get("pain_before"),
                 "pain_after": rec.get("pain_after"),
@@ -233,7 +234,7 @@ def record_lines(cat, rec: dict, users: dict) -> list[str]:
     for i in rec["injections"]:
         v = vials.get(i.get("vial_id")) or {}
         vial = f"  {v['product']} lot {v.get('lot') or '?'}" if v else "  no drug"
-        lines.append(f"{i['seq']}. {i['at'][11:16]} UTC  "
+        lines.append(f"{i['seq']}. {localtime.time_of_day(i['at'])}  "
                      f"{names.get(i.get('muscle'), i.get('muscle') or 'muscle ?')} "
                      f"{i.get('side') or ''} site {i.get('site') or '-'}: "
                      f"{wording.dose(i, volume=True)}{vial}, entered by "
@@ -248,10 +249,10 @@ def record_lines(cat, rec: dict, users: dict) -> list[str]:
         for w in rec["dose_warnings"]:
             if w["injection_id"] == i["id"]:
                 lines.append("     Warning: " + wording.warning(w, users, bool(i["voided"])))
-    lines.append(f"Signed {rec['signed_at'][:16].replace('T', ' ')} UTC by "
+    lines.append(f"Signed {localtime.date_time(rec['signed_at'])} by "
                  f"{wording.who(users, rec.get('signed_by'))}" if rec.get("signed_at")
                  else "Not signed.")
-    lines += ["Amended " + wording.amendment(a, users, rec.get("signed_by"), rec)
+    lines += ["Amended " + wording.amendment(a, users, rec.get("signed_by"), rec, local=True)
               for a in rec["amendments"]]
     return lines
 
