@@ -280,9 +280,12 @@ def clinic(app, args):
     res["summary_after_amend"] = close.summary_text
     step("amended")
     # 13. The note: PDF, CSV, FHIR.
+    from app.workflow.printer import SENDING
+
     exports = {}
     for label, kind in (("Print (PDF)", "pdf"), ("CSV", "csv"), ("FHIR", "fhir")):
         yield from touch(button(close, label))
+        yield from until(lambda: close.export_message != SENDING)  # Print's thread answered
         exports[kind] = close.export_message
     res["exports"] = exports
     # 14. Lot recall on the History screen: who received lot C5512?

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.test_printer import with_lp, with_lpstat
 from tests.uiutil import display, result, start
 
 DISPLAYS = range(71, 90)  # ours on this shared machine
@@ -20,7 +21,12 @@ def run(scenario: str, args: dict, home: Path, timeout: float = 240) -> dict:
                       timeout)
 
 
-def test_the_whole_workflow_by_touch_and_pedal(tmp_path):
+def test_the_whole_workflow_by_touch_and_pedal(tmp_path, monkeypatch):
+    printed = tmp_path / "lp"  # a stand-in CUPS (lpstat, lp) first on the app's PATH
+    printed.mkdir()
+    monkeypatch.setenv("PATH", f"{printed}:{os.environ['PATH']}")
+    with_lpstat(printed, "default")
+    lp_args = with_lp(printed)
     res = run("workflow", {"history": False}, tmp_path)
     m = res["messages"]
     assert res["locked_at_start"] and res["wrong_pin"] == "Wrong PIN: try again"
@@ -52,7 +58,12 @@ def test_the_whole_workflow_by_touch_and_pedal(tmp_path):
     # Signed by the physician's PIN only.
     assert m["sign"] == "Wrong PIN: try again" and res["signed"]
     assert res["summary"].startswith("BOTOX  130 U of 400")
-    assert res["export"].startswith("PDF: 1 file(s)")
+    # Print: the PDF made owner-only under exports/, then given to lp (Print's own tests:
+    # tests/test_printer.py)
+    assert res["export"] == "Sent to printer Ward_3 (job id Ward_3-17)"
+    (note,) = (tmp_path / "exports").glob("*/pdf/*.pdf")
+    assert lp_args.read_text().splitlines() == ["-d", "Ward_3", "--", str(note)]
+    assert (tmp_path / "printed.pdf").read_bytes()[:5] == b"%PDF-"
     assert res["voided"] == {"struck": True, "record_voided": 1, "muscle": None,
                              "message": res["voided"]["message"]}
     assert res["voided"]["message"].endswith("voided.")

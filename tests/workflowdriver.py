@@ -432,7 +432,10 @@ def workflow(app, args):
     yield from pin_checked(lambda: close.sign_message)
     out["signed"] = close.signed
     out["summary"] = close.totals_text
-    yield from touch(button(close, "Print (PDF)"))
+    yield from touch(button(close, "Print (PDF)"))  # the PDF, then lp on a thread
+    from app.workflow.printer import SENDING
+
+    yield from until(lambda: close.export_message != SENDING)
     out["export"] = close.export_message
     # The next patient's set-up starts clean and at the top.
     yield from touch(button(close, "New procedure"))

@@ -1,12 +1,14 @@
 """Close and sign: the summary (injections, totals per product, units wasted, findings,
 pain before and after), the warnings still open, the physician's signature with a PIN, then
 amendments only (each shown as it will be recorded, authorised by the PIN of the physician
-who signed or of another physician as co-signer), and the note printed (PDF) or exported."""
+who signed or of another physician as co-signer), and the note printed (the PDF made, then
+sent to the printer off this thread: app.workflow.printer) or exported."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from kivy.clock import Clock
 from kivy.factory import Factory
 from kivy.lang import Builder
 from kivy.properties import BooleanProperty, ObjectProperty, StringProperty
@@ -15,8 +17,8 @@ from app.logbook import LogbookError
 from app.ui.entry import override_warning  # and its WarningRow
 from app.ui.forms import PinGate
 from app.ui.widgets import OrientedScreen
-from app.workflow import dose, outcomes
-from app.workflow.history import export_message
+from app.workflow import dose, outcomes, printer
+from app.workflow.history import export, export_message
 
 Builder.load_file(str(Path(__file__).with_name("close.kv")))
 
@@ -231,7 +233,26 @@ class ClosePanel(OrientedScreen):
     def export(self, kind: str) -> None:
         flow = self.ctx.flow
         out = export_dir() / flow.procedure["id"][:8] / kind
+        if kind == "pdf":
+            self.print_note(out)
+            return
         self.export_message = export_message(flow.lb, flow.procedure["id"], kind, out)
+
+    def print_note(self, out: Path) -> None:
+        """The PDF written here (the logbook is read on this thread), then sent to the
+        printer on a thread of its own; its one line comes back through the Clock. A second
+        tap while the first is sent prints nothing more."""
+        if self.export_message == printer.SENDING:
+            return
+        flow = self.ctx.flow
+        try:
+            (path,) = export(flow.lb, flow.procedure["id"], "pdf", out)
+        except Exception as e:  # the record is untouched: say why, as the exports do
+            self.export_message = f"Export failed: {e}"
+            return
+        self.export_message = printer.SENDING
+        printer.send_later(path, lambda line: Clock.schedule_once(
+            lambda _dt: setattr(self, "export_message", line)))
 
     def new_procedure(self) -> None:
         self.ctx.new_procedure()
