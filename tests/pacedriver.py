@@ -88,6 +88,7 @@ def pace(app, args):
     setup = proc.ids.steps.get_screen("setup")
     yield from _set_up(app, setup)
     flow = proc.flow
+    out["procedure_text"] = setup.procedure_text
     out["plan"] = [(p.muscle, p.side, p.per_site) for p in flow.plan]
     sm.current = "live"
     yield from until(lambda: emg_seconds(app) > 5.5)  # 5 s of EMG before the first mark

@@ -6,6 +6,7 @@ listed with its full name; the entry screen shot (into $PACE_SHOTS when set)."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from tests.uiutil import display, result, start
@@ -21,6 +22,9 @@ def test_taps_from_a_mark_to_a_complete_injection(tmp_path):
                            driver="tests.pacedriver"), 240)
     print("taps per path:", {k: v["taps"] for k, v in res["paths"].items()})
     assert res["opened_itself"]
+    # the time-out's time in local time with its offset (it said "09:43 UTC")
+    assert re.search(r"Time-out done \d\d:\d\d \(UTC[+-]\d\d:\d\d\)\.",
+                     res["procedure_text"]), res["procedure_text"]
     # last signed session (110 days ago): biceps 30 U, brachialis 30 U, both left
     assert res["plan"] == [["biceps_brachii", "left", 30.0], ["brachialis", "left", 30.0]]
     paths = res["paths"]

@@ -74,7 +74,10 @@ class Field(Section):
     def focused(self, focus: bool) -> None:
         """A keypad field keeps its focus while its keys are touched; it lets go when
         another keypad field is touched (one keypad open at a time) or OK is pressed."""
+        box = self.ids.input
         if not focus:
+            if self.keypad:
+                box.hide_keyboard()
             self.confirm()
             if Field._typing is self:
                 Field._typing = None
@@ -83,6 +86,12 @@ class Field(Section):
             previous, Field._typing = Field._typing, self
             if previous is not None and previous is not self:
                 previous.ids.input.focus = False
+            # A hardware keyboard (or a tablet's own numeric input) still types here;
+            # Kivy's own on-screen keyboard, a QWERTY one, is never called up.
+            from kivy.core.window import Window
+
+            if not Window.allow_vkeyboard:
+                box.show_keyboard()
 
     def done_typing(self) -> None:
         self.ids.input.focus = False  # confirms

@@ -104,6 +104,9 @@ class NeedlepointApp(App):
         from kivy.core.window import Window
 
         Window.clearcolor = (0.05, 0.06, 0.08, 1)
+        # A text field typed on the tablet's on-screen keyboard is lifted above it, never
+        # left under it (numbers and PINs have keypads of their own under the field).
+        Window.softinput_mode = "below_target"
         self.connection = Connection(self._open, _post, _later, self._connection_changed,
                                      self._chosen)
         sm = ScreenManager(transition=NoTransition())

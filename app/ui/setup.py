@@ -14,6 +14,7 @@ from kivy.lang import Builder
 from kivy.properties import BooleanProperty, DictProperty, ObjectProperty, StringProperty
 
 import app.ui.forms  # noqa: F401
+from app.logbook import localtime
 from app.ui.widgets import OrientedScreen
 from app.workflow import dose, vial_scan
 from app.workflow.plan import item_text
@@ -279,7 +280,7 @@ def procedure_line(ctx) -> str:
     doc = next((u["name"] for u in ctx.access.users() if u["id"] == p["physician_id"]), "?")
     return (f"{KINDS.get(p['kind'], p['kind'])}: {p.get('indication') or ''}. Physician "
             f"{doc}. Pain before {p.get('pain_before')}. Time-out done "
-            f"{(p.get('timeout_at') or '')[11:16]} UTC.")
+            f"{localtime.time_of_day(p.get('timeout_at'))}.")
 
 
 def last_session_text(flow, patient_id: str) -> str:
@@ -290,7 +291,7 @@ def last_session_text(flow, patient_id: str) -> str:
     proc = last["procedure"]
     plan = ", ".join(item_text(cat, p) for p in last["plan"]) or "no muscles recorded"
     rolling = "; ".join(f"{dose.brand(cat, k)} {u:g} U" for k, u in last["rolling"].items())
-    return (f"Last session {proc['started_at'][:10]} ({last['days_ago']} days ago), "
+    return (f"Last session {localtime.date(proc['started_at'])} ({last['days_ago']} days ago), "
             f"{KINDS.get(proc['kind'], proc['kind'])}, pain {proc.get('pain_before')} -> "
             f"{proc.get('pain_after')}.\nPlan offered for today: {plan}.\n"
             f"Last 90 days: {rolling or 'none'}.")
