@@ -13,7 +13,7 @@ from app.commands.errors import UsageError
 from app.commands.gui import add_density, checked
 from devices import DEFAULT_URI
 
-SCREENS = ("live", "procedure", "history", "settings", "patient", "detail")
+SCREENS = ("live", "procedure", "history", "settings", "patient", "detail", "entry")
 TRACE_MODES = ("sweep", "cascade", "triggered", "frozen")
 
 
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     checked(args.device)
     if args.widgets and not args.widgets.lower().endswith(".json"):
         raise UsageError(f"--widgets {args.widgets}: the list is JSON; end the name in .json")
-    if args.screen in ("patient", "detail") and not args.demo:
+    if args.screen in ("patient", "detail", "entry") and not args.demo:
         raise UsageError(f"--screen {args.screen} shows the demo patient: add --demo")
     out = Path(args.out).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)

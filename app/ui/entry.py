@@ -193,11 +193,11 @@ class EntryPanel(OrientedScreen):
         progress = flow.plan_progress(rec)
         self.has_plan = bool(progress)
         for item, done in progress:
-            side = {"left": " L", "right": " R", "midline": " mid"}.get(item.side or "", "")
+            side = {"left": "L ", "right": "R ", "midline": "mid "}.get(item.side or "", "")
             name = flow.cat.muscles.get(item.muscle, {}).get("name", item.muscle)
             dose_text = f"{item.per_site:g} U" if item.per_site else "no units"
             b = Factory.NpPickWrap(
-                text=f"{name}{side}: {dose_text}\n{done:g} of {item.units:g} U today",
+                text=f"{name}\n{side}{dose_text} · {done:g} of {item.units:g} U today",
                 chosen=done >= item.units > 0, size_hint_x=None, width=self._dp() * 230)
             b.size_hint_y = 1
             b.item = item

@@ -43,7 +43,12 @@ def take(device: str, out: Path, width: int, height: int, seconds: float, *,
             app._signed_in()
         # patient: the demo patient's timeline and charts; detail: its procedure's
         # injections with their EMG snippets (both on the history screen, --demo only).
-        app.root.current = "history" if screen in ("patient", "detail") else screen
+        # entry: a new procedure for the demo patient, last time's plan offered, one
+        # injection filled as last time and another muscle chosen (--demo only).
+        app.root.current = ("history" if screen in ("patient", "detail") else
+                            "procedure" if screen == "entry" else screen)
+        if screen == "entry" and app.lb is not None:
+            _demo_entry(app, signed_in)
         if screen in ("patient", "detail") and app.lb is not None:
             history = app.root.get_screen("history")
             proc = app.lb.procedures(limit=1)[0]
@@ -101,6 +106,30 @@ def take(device: str, out: Path, width: int, height: int, seconds: float, *,
     Clock.schedule_once(shoot, seconds)
     app.run()
     return shown[0] if shown else "not pictured"
+
+
+def _demo_entry(app, doc_id: str) -> None:
+    """Today's procedure for the demo patient, on the entry step: a BOTOX vial, the first
+    injection filled from last time's plan, the second with a muscle chosen."""
+    import datetime
+
+    screen = app.root.get_screen("procedure")
+    flow = screen.flow
+    flow.patient = app.lb.patient(app.lb.procedures(limit=1)[0]["patient_id"])
+    flow.start({"kind": "botulinum", "indication": "cervical dystonia",
+                "physician_id": doc_id, "pain_before": "5", "timeout_identity": 1,
+                "timeout_consent": 1, "timeout_side": 1}, doc_id)
+    made = datetime.datetime.now().astimezone() - datetime.timedelta(minutes=10)
+    flow.add_vial({"product": "onabotulinumtoxinA", "vial_units": "100", "diluent_ml": "2",
+                   "lot": "C7731", "expiry": "2030-06",
+                   "reconstituted_at": made.strftime("%H:%M")}, doc_id)
+    flow.fill_from_plan(flow.new_entry(doc_id), flow.plan[0], doc_id)
+    second = flow.new_entry(doc_id)
+    flow.set_field(second, "muscle", "trapezius_upper", doc_id)
+    screen.show("entry")
+    entry = screen.ids.steps.get_screen("entry")
+    entry.open(second)
+    entry.pick_region("cervical")
 
 
 DEMO_PIN = "1234"  # app.logbook.demo's physician
