@@ -60,3 +60,18 @@ def test_a_device_that_cannot_be_opened_is_pictured_not_connected_and_a_simulato
     assert sim.returncode == 0, sim.stderr[-2000:]
     assert "sim:rest?seed=1: live: SIMULATED - not a patient" in sim.stdout
     assert settings.read_bytes() == before
+
+
+def test_the_demo_entry_offers_last_times_plan(tmp_path):
+    import json
+
+    out, listed = tmp_path / "entry.png", tmp_path / "entry.json"
+    done = _run(["--demo", "--screen", "entry", "--seconds", "2", "--out", str(out),
+                 "--widgets", str(listed)], tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    texts = [w.get("text", "") for w in json.loads(listed.read_text())["widgets"]]
+    # the demo's signed session gave four muscles; the first is filled today as last time
+    assert "Sternocleidomastoid\nL 25 U · 25 of 25 U today" in texts
+    assert "Splenius capitis\nR 35 U · 0 of 35 U today" in texts
+    assert "Needle 27G x 37 mm  (change)" in texts
+    assert any(t == "30 U" for t in texts)  # quick picks, last time's trapezius dose among
