@@ -58,6 +58,24 @@ def _set_up(app, setup):
     yield from touch(button(setup, "Add vial"))
 
 
+def _clear_of_keyboard(field, name: str, out: dict, shots):
+    """Tap a text field as a person would: where it ends up, in the window's upper half
+    (an on-screen keyboard covers at most the lower half)."""
+    from kivy.core.window import Window
+
+    box = field.ids.input if hasattr(field, "ids") and "input" in field.ids else field
+    yield from touch(box)
+    yield 0.3
+    bottom = box.to_window(box.x, box.y)[1]
+    out.setdefault("text_fields", {})[name] = {
+        "focus": box.focus, "bottom_share": round(bottom / Window.height, 2),
+        "top_share": round(box.to_window(box.x, box.top)[1] / Window.height, 2)}
+    if shots:
+        shot(None, str(shots / f"pace_typing_{name}.png"))
+    box.focus = False
+    yield 0.3
+
+
 def _mark(app, flow, n: int):
     """The physician's pedal: a mark whose entry opens by itself once its 2 s are in."""
     press_key(32)
@@ -89,6 +107,7 @@ def pace(app, args):
     yield from _set_up(app, setup)
     flow = proc.flow
     out["procedure_text"] = setup.procedure_text
+    yield from _clear_of_keyboard(setup.ids.lot, "lot", out, shots)
     out["plan"] = [(p.muscle, p.side, p.per_site) for p in flow.plan]
     sm.current = "live"
     yield from until(lambda: emg_seconds(app) > 5.5)  # 5 s of EMG before the first mark
@@ -120,6 +139,7 @@ def pace(app, args):
     complete("as last time", taps, flow.entries[-1])
     if shots:
         shot(app, str(shots / "pace_entry_as_last_time.png"))
+    yield from _clear_of_keyboard(entry.ids.adverse, "adverse event", out, shots)
     # 2. Not in the plan: region, muscle, side, a quick-pick dose.
     yield from _mark(app, flow, 2)
     taps = Taps()

@@ -22,6 +22,10 @@ def test_taps_from_a_mark_to_a_complete_injection(tmp_path):
                            driver="tests.pacedriver"), 240)
     print("taps per path:", {k: v["taps"] for k, v in res["paths"].items()})
     assert res["opened_itself"]
+    # a text field typed into is lifted into the window's upper half, clear of an
+    # on-screen keyboard: the vial's lot (the last field of set-up) and the adverse event
+    for name, f in res["text_fields"].items():
+        assert f["focus"] and f["bottom_share"] >= 0.5, (name, f)
     # the time-out's time in local time with its offset (it said "09:43 UTC")
     assert re.search(r"Time-out done \d\d:\d\d \(UTC[+-]\d\d:\d\d\)\.",
                      res["procedure_text"]), res["procedure_text"]

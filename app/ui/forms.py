@@ -15,6 +15,53 @@ from app.logbook import pins
 Builder.load_file(str(Path(__file__).with_name("forms.kv")))
 
 MESSAGE_COLOUR = (1, 0.72, 0.35, 1)  # warm amber on the dark theme: readable, not alarming
+KEYBOARD_ROOM = 0.5  # of the window's height: what an on-screen keyboard may cover
+
+
+def keep_clear_of_keyboard(box, focus: bool) -> None:
+    """A field being typed into stays in view. A text field is scrolled to the top of its
+    form's view, with room added below the form while it has the focus (half the window),
+    so even the last field gets there: an on-screen keyboard rises from the bottom and
+    covers at most half the screen, and Kivy's own lift (Window.softinput_mode) reads no
+    keyboard height on SDL2's Android. A keypad field (its keypad under it) is scrolled
+    just enough to show the field and its keypad whole."""
+    from kivy.clock import Clock
+    from kivy.core.window import Window
+    from kivy.uix.scrollview import ScrollView
+
+    sv = box.parent
+    while sv is not None and not isinstance(sv, ScrollView):
+        sv = sv.parent if sv.parent is not sv else None
+    if sv is None or not sv.children:
+        return
+    content = sv.children[0]
+    if box.keyboard_mode == "managed":  # a keypad field: the Field holds input and keys
+        if focus:
+            Clock.schedule_once(lambda _dt: sv.scroll_to(box.parent, padding=10,
+                                                         animate=False), 0)
+        return
+    saved = getattr(content, "_np_padding", None)
+    if focus and hasattr(content, "padding"):
+        if saved is None:
+            content._np_padding = saved = list(content.padding)
+        left, top, right, bottom = saved
+        content.padding = [left, top, right, bottom + Window.height * KEYBOARD_ROOM]
+        Clock.schedule_once(lambda _dt: _to_top(sv, box), 0)
+    elif not focus and saved is not None:
+        content.padding = saved
+        del content._np_padding
+
+
+def _to_top(sv, widget) -> None:
+    """Scroll `sv` so that `widget`'s top sits at the top of the view."""
+    from kivy.metrics import dp
+
+    content = sv.children[0]
+    extent = content.height - sv.height
+    if extent <= 0:
+        return
+    top = content.to_widget(*widget.to_window(widget.x, widget.top))[1] - content.y
+    sv.scroll_y = min(1.0, max(0.0, (top + dp(12) - sv.height) / extent))
 
 
 class Section(BoxLayout):
