@@ -10,10 +10,11 @@ STAMP  := $(VENV)/.installed-stamp
 # without it every window start logs two tracebacks) for Kivy; for the tests
 # also Xvfb (a display), JACK (a sound card that runs at real pace), socat, sqlite3 and
 # poppler-utils (pdftotext and pdftoppm read the PDF note back: its font is embedded),
-# faketime (libfaketime: the app run at past dates, for a history made on screen).
+# faketime (libfaketime: the app run at past dates, for a history made on screen),
+# postgresql (a throwaway clinic server, tests/pgserver.py: initdb, a Unix socket only).
 DEBS_RUN  := libportaudio2 libmtdev1 libgl1 libgl1-mesa-dri libegl1 xsel
 DEBS_TEST := $(DEBS_RUN) xvfb xauth jackd2 socat sqlite3 python3-venv poppler-utils \
-             faketime
+             faketime postgresql
 
 export KIVY_NO_ARGS := 1
 export KIVY_NO_CONSOLELOG := 1

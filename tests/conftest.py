@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.logbook import Logbook, demo, pins
+from tests.pgserver import PgServer, Unavailable
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -29,3 +30,16 @@ def lb(tmp_path):
 def staff(lb):
     """The demo's physician and nurse, in `lb`."""
     return demo.users(lb)
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A throwaway PostgreSQL (tests/pgserver.py) for the whole run, started only when a test
+    asks for it, stopped and removed at the end; skipped, with the Debian package to install,
+    where PostgreSQL is not installed."""
+    try:
+        server = PgServer.start()
+    except Unavailable as e:
+        pytest.skip(str(e))
+    yield server
+    server.stop()
