@@ -25,6 +25,7 @@ ALLOWED = {
     "devices": ("devices", "dsp"),
     "app": ("app", "devices", "dsp"),
     "app.logbook": ("app.logbook", "devices", "dsp"),
+    "app.clinic": ("app.clinic", "app.logbook", "devices"),
     "app.session": ("app.session", "app.settings", "devices", "dsp"),
     "app.workflow": ("app.workflow", "app.logbook", "app.session", "devices", "dsp"),
     "app.settings": ("devices",),

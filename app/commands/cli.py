@@ -10,6 +10,7 @@ from app.commands import (
     analyze,
     bench,
     calibrate,
+    clinic,
     devices,
     emulate,
     gui,
@@ -22,7 +23,7 @@ from app.commands.errors import UsageError
 from devices import DeviceError
 
 COMMANDS = (devices, gui, analyze, record, screenshot, bench, emulate, calibrate, listen,
-            logbook)
+            logbook, clinic)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,66 @@
+"""`needlepoint clinic ...`: the clinic server (PostgreSQL) that the tablets sync through.
+
+    needlepoint clinic init --dsn URL                 create or bring forward its schema
+    needlepoint clinic join --dsn URL --tablet NAME   enrol this tablet (clinic.json, 0600)
+
+URL is a libpq connection string or postgresql:// URL of the clinic's administrator: a
+Unix socket or this machine as it is, any other host only with sslmode=verify-full. Every
+failure is one line, never a traceback: a refused connection string or name exits 2, an
+unreachable or refusing server 1. Nothing here prints a password.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from app.clinic import server
+from app.clinic.errors import BadInput, ClinicError
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("clinic", help="the clinic server the tablets sync through: init, join",
+                       description="The clinic's PostgreSQL server (docs/clinic.md).")
+    jobs = p.add_subparsers(dest="job", metavar="{init,join}")
+    jobs.required = True
+    i = jobs.add_parser("init", help="create the server's schema, or bring it forward "
+                        "(idempotent)")
+    i.add_argument("--dsn", required=True, metavar="URL", help="the clinic administrator's "
+                   "connection string")
+    i.set_defaults(func=run_init)
+    j = jobs.add_parser("join", help="enrol this tablet: a server role of its own, kept in "
+                        "clinic.json (owner-only) in NEEDLEPOINT_HOME")
+    j.add_argument("--dsn", required=True, metavar="URL", help="the clinic administrator's "
+                   "connection string")
+    j.add_argument("--tablet", required=True, metavar="NAME", help="this tablet's name "
+                   "(room-2: lower-case letters, digits and -)")
+    j.set_defaults(func=run_join)
+
+
+def _one_line(job):
+    def run(args) -> int:
+        try:
+            return job(args)
+        except BadInput as e:
+            print(f"needlepoint: {e}", file=sys.stderr)
+            return 2
+        except ClinicError as e:
+            print(f"needlepoint: {e}", file=sys.stderr)
+            return 1
+    return run
+
+
+@_one_line
+def run_init(args) -> int:
+    done = server.init(args.dsn)
+    if done:
+        print(f"clinic server ready: applied {', '.join(done)}")
+    else:
+        print("clinic server up to date: nothing to apply")
+    return 0
+
+
+@_one_line
+def run_join(args) -> int:
+    path = server.join(args.dsn, args.tablet)
+    print(f"tablet {args.tablet} enrolled; its credentials are in {path} (owner-only)")
+    return 0
