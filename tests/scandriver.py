@@ -85,6 +85,13 @@ def scan(app, args):
     yield from type_into(ids.lot, "")
     yield from scan_keys(ids.lot, "C5512")
     out["typed"] = form(setup)
+    # 4. A scan landing in Diluent, a keypad field: its keys still arrive whole (the
+    # keypad's digit filter is off there), Lot and Expiry fill, Diluent is as it was.
+    yield from type_into(ids.lot, "")
+    yield from type_into(ids.diluent, "2")
+    yield from scan_keys(ids.diluent, args["raw"])
+    out["in_diluent"] = {**form(setup), "diluent": ids.diluent.text,
+                         "keypad": ids.diluent.keypad}
     return out
 
 

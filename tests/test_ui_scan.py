@@ -43,4 +43,7 @@ def test_a_scan_in_the_lot_field_fills_lot_expiry_and_product(tmp_path):
     assert bracketed["recon"] == raw["recon"]  # no other field touched
     typed = res["typed"]
     assert typed["lot"] == "C5512" and typed["lot_message"] == ""
+    in_diluent = res["in_diluent"]
+    assert in_diluent["keypad"] == "decimal" and in_diluent["diluent"] == "2"
+    assert (in_diluent["lot"], in_diluent["expiry"]) == ("C5512", "2030-09-30")
     assert (shots / "scan_vial_form.png").stat().st_size > 10000

@@ -95,6 +95,8 @@ class Field(Section):
     note = StringProperty("")  # a neutral line under the input (what was computed)
     password = BooleanProperty(False)
     keypad = StringProperty("")  # "decimal" or "digits": typed on its own keypad
+    filtered = BooleanProperty(True)  # a keypad field's keyboard keys limited to a number
+    # (off where a wedge scanner may type a barcode into it: the scan must arrive whole)
     confirmed = StringProperty("")  # the text as last shown from the record or confirmed
     __events__ = ("on_edit", "on_confirm")
     _typing: Field | None = None  # the keypad field being typed into, on any screen
