@@ -9,12 +9,11 @@ its snippet.
 A start-up kill is of a new Python process (`python -c WRITER`: interpreter, imports,
 opening the logbook). A kill while logging falls after the writer has reported injections,
 so its Python start-up is only waited out: those writers are forked from one process that
-has made the same imports once (ZYGOTE), each then running WRITER from the top in a
-process of its own, killed and reaped as the others (about a second less each)."""
+has made the same imports once (tests/forked.py), each then running WRITER from the top in
+a process of its own, killed and reaped as the others (about a second less each)."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
 import signal
@@ -24,6 +23,7 @@ import time
 from pathlib import Path
 
 from app.logbook import Logbook
+from tests.forked import Forked
 
 ROOT = Path(__file__).resolve().parents[1]
 KILLS = 60
@@ -59,79 +59,14 @@ while True:
                                     "calibrated": True})
     print(inj["id"], flush=True)
 """
-
-
-ZYGOTE = r"""
-import os, sys
-import numpy as np  # the writer's imports, made once
-from app.logbook import Logbook, ids
-
-writer = compile(sys.argv[1], "<writer>", "exec")
-print("ready", flush=True)
-for line in sys.stdin:  # "<fifo> <stderr file> <logbook> <seed>": one writer
-    fifo, err, path, seed = line.split()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
-            os.dup2(os.open(err, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), 2)
-            os.dup2(os.open(fifo, os.O_WRONLY), 1)  # the test reads its lines there
-            sys.argv = ["-c", path, seed]
-            exec(writer, {"__name__": "__main__"})
-        except BaseException:
-            import traceback
-
-            traceback.print_exc()
-        finally:
-            os._exit(1)
-    print(pid, flush=True)
-    print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
-"""
-
-
-class Forked:
-    """Writers forked from a ZYGOTE process: `start(path, k)` gives (pid, its stdout);
-    `reap(pid)` its exit code (negative: the signal that killed it) and its stderr."""
-
-    def __init__(self, folder: Path, env: dict):
-        self.folder, self.alive = folder, set()
-        self.zygote = subprocess.Popen([sys.executable, "-c", ZYGOTE, WRITER], cwd=ROOT,
-                                       env=env, stdin=subprocess.PIPE,
-                                       stdout=subprocess.PIPE, text=True)
-        assert self.zygote.stdout.readline() == "ready\n"
-
-    def start(self, path: Path, k: int):
-        fifo, err = self.folder / f"out{k}", self.folder / f"err{k}"
-        os.mkfifo(fifo)
-        self.zygote.stdin.write(f"{fifo} {err} {path} {k}\n")
-        self.zygote.stdin.flush()
-        pid = int(self.zygote.stdout.readline())
-        self.alive.add(pid)
-        return pid, open(fifo, "rb")  # (returns once the writer has opened its end)
-
-    def reap(self, pid: int, k: int) -> tuple[int, bytes]:
-        code = int(self.zygote.stdout.readline())
-        self.alive.discard(pid)
-        return code, (self.folder / f"err{k}").read_bytes()
-
-    def close(self) -> None:
-        """Ends a writer left running (a failed check) and the zygote."""
-        for pid in self.alive:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        self.zygote.stdin.close()
-        self.zygote.wait(30)
+PRELOAD = "import numpy\nfrom app.logbook import Logbook, ids"  # WRITER's imports
 
 
 def test_sigkill_at_random_moments_loses_no_committed_injection(tmp_path):
     path = tmp_path / "crash.db"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    (tmp_path / "io").mkdir()
-    forked = Forked(tmp_path / "io", env)
-    try:
+    with Forked(tmp_path / "io", WRITER, PRELOAD, env) as forked:
         committed, before_ready = _kill(path, env, forked, random.Random(20261124))
-    finally:
-        forked.close()
     print(f"{KILLS} kills, {before_ready} before the writer was ready, "
           f"{len(committed)} committed injections all present")
     assert len(committed) > 100  # the kills did land while injections were being logged
@@ -166,10 +101,9 @@ def _kill(path: Path, env: dict, forked: Forked, rng: random.Random) -> tuple[li
                         break
                     lines.append(line.decode())
                 time.sleep(rng.uniform(0, 0.01))
-                with contextlib.suppress(ProcessLookupError):  # (one that died: said below)
-                    os.kill(pid, signal.SIGKILL)
+                forked.kill(pid)
                 out = stdout.read()  # to the end: the writer is gone
-            code, err = forked.reap(pid, k)
+            code, err = forked.reap(pid)
         assert code == -signal.SIGKILL, err.decode()[-2000:]
         # (a line cut by the kill has no newline)
         lines = [x.rstrip("\n") for x in lines] + out.decode().split("\n")[:-1]

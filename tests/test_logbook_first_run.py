@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,8 +15,7 @@ from sqlite_utils.migrations import Migrations
 
 from app.logbook import Logbook, NotALogbook
 from app.logbook.migrations import migrations, names
-
-ROOT = Path(__file__).parents[1]
+from tests.forked import Forked
 
 
 def _full(path: Path) -> None:
@@ -84,17 +81,21 @@ CHILD = ("import sys; from app.logbook import Logbook; print('ready', flush=True
 def test_a_first_run_killed_at_any_moment_is_finished_by_the_next(tmp_path):
     """SIGKILL at moments spread over one whole creation (timed here, so the spread fits
     this machine; the outcome must be the same wherever a kill lands): each logbook left
-    behind opens whole."""
+    behind opens whole. Each child is forked with its imports made (tests/forked.py): the
+    kill is placed after them."""
     started = time.monotonic()
     Logbook(tmp_path / "timed.db").close()
     create = time.monotonic() - started
-    for k in range(16):
-        path = tmp_path / f"killed{k}.db"
-        child = subprocess.Popen([sys.executable, "-c", CHILD, str(path)], cwd=ROOT,
-                                 stdout=subprocess.PIPE, text=True)
-        child.stdout.readline()  # imported: the creation starts now
-        time.sleep(create * 1.2 * k / 15)
-        os.kill(child.pid, signal.SIGKILL)
-        child.communicate()
-        if path.exists():
-            _full(path)
+    with Forked(tmp_path / "io", CHILD, "from app.logbook import Logbook") as forked:
+        for k in range(16):
+            path = tmp_path / f"killed{k}.db"
+            pid, stdout = forked.start(path)
+            with stdout:
+                stdout.readline()  # imported: the creation starts now
+                time.sleep(create * 1.2 * k / 15)
+                forked.kill(pid)
+                stdout.read()
+            code, err = forked.reap(pid)
+            assert code in (0, -signal.SIGKILL), err.decode()[-2000:]
+            if path.exists():
+                _full(path)
