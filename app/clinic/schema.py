@@ -283,14 +283,14 @@ def _access(db: str) -> list[str]:
            # the tablet the connected role was enrolled as (NULL for any other role)
            f"""CREATE FUNCTION {s}.my_tablet() RETURNS text LANGUAGE sql STABLE
                SET search_path = pg_catalog
-               AS $$ SELECT name FROM {s}.tablets WHERE role = current_user $$""",
+               AS $$ SELECT name FROM {s}.tablets WHERE role = session_user $$""",
            f"REVOKE ALL ON FUNCTION {s}.my_tablet() FROM PUBLIC",
            f"GRANT EXECUTE ON FUNCTION {s}.my_tablet() TO {group}",
            # a tablet says it was here; it can touch no other column or tablet
            f"""CREATE FUNCTION {s}.seen() RETURNS void LANGUAGE sql SECURITY DEFINER
                SET search_path = pg_catalog
                AS $$ UPDATE {s}.tablets SET last_seen = now()
-                     WHERE role = current_user $$""",
+                     WHERE role = session_user $$""",
            f"REVOKE ALL ON FUNCTION {s}.seen() FROM PUBLIC",
            f"GRANT EXECUTE ON FUNCTION {s}.seen() TO {group}"]
     for t in RECORDS:

@@ -2,6 +2,7 @@
 
     needlepoint clinic init --dsn URL                 create or bring forward its schema
     needlepoint clinic join --dsn URL --tablet NAME   enrol this tablet (clinic.json, 0600)
+    needlepoint clinic sync [--db PATH]               push this tablet's logbook, once
 
 URL is a libpq connection string or postgresql:// URL of the clinic's administrator: a
 Unix socket or this machine as it is, any other host only with sslmode=verify-full. Every
@@ -13,14 +14,16 @@ from __future__ import annotations
 
 import sys
 
-from app.clinic import server
+from app.clinic import credentials, server, sync
 from app.clinic.errors import BadInput, ClinicError
+from app.logbook import Logbook, LogbookError
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("clinic", help="the clinic server the tablets sync through: init, join",
+    p = sub.add_parser("clinic", help="the clinic server the tablets sync through: init, join, "
+                       "sync",
                        description="The clinic's PostgreSQL server (docs/clinic.md).")
-    jobs = p.add_subparsers(dest="job", metavar="{init,join}")
+    jobs = p.add_subparsers(dest="job", metavar="{init,join,sync}")
     jobs.required = True
     i = jobs.add_parser("init", help="create the server's schema, or bring it forward "
                         "(idempotent)")
@@ -34,6 +37,11 @@ def add_parser(sub) -> None:
     j.add_argument("--tablet", required=True, metavar="NAME", help="this tablet's name "
                    "(room-2: lower-case letters, digits and -)")
     j.set_defaults(func=run_join)
+    s = jobs.add_parser("sync", help="push this tablet's logbook to the clinic server once, "
+                        "in commit order (a retried push changes nothing); pulling comes next")
+    s.add_argument("--db", metavar="PATH", help="the logbook file (default: "
+                   "$NEEDLEPOINT_HOME/logbook.db)")
+    s.set_defaults(func=run_sync)
 
 
 def _one_line(job):
@@ -43,7 +51,7 @@ def _one_line(job):
         except BadInput as e:
             print(f"needlepoint: {e}", file=sys.stderr)
             return 2
-        except ClinicError as e:
+        except (ClinicError, LogbookError) as e:
             print(f"needlepoint: {e}", file=sys.stderr)
             return 1
     return run
@@ -63,4 +71,14 @@ def run_init(args) -> int:
 def run_join(args) -> int:
     path = server.join(args.dsn, args.tablet)
     print(f"tablet {args.tablet} enrolled; its credentials are in {path} (owner-only)")
+    return 0
+
+
+@_one_line
+def run_sync(args) -> int:
+    creds = credentials.read(credentials.path())
+    with Logbook(args.db, readonly=True) as lb:
+        done = sync.push(lb, creds)
+    print(f"pushed to the clinic server as {creds['tablet']}: {done.entries} audit entries, "
+          f"{done.rows} rows, {done.emg} EMG samples; nothing waiting")
     return 0
