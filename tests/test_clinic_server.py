@@ -221,3 +221,20 @@ def test_without_postgresql_the_tests_say_which_package(monkeypatch):
     monkeypatch.setattr(pgserver.glob, "glob", lambda pattern: [])
     with pytest.raises(pgserver.Unavailable, match="Debian package postgresql"):
         pgserver.bindir()
+
+
+def test_the_clinic_administrator_needs_no_superuser(pg_server, tmp_path, monkeypatch):
+    """init and join as the database's owner with CREATEROLE (docs/clinic.md), not a
+    superuser."""
+    name, password = f"clinic_{secrets.token_hex(4)}", secrets.token_urlsafe(16)
+    admin = f"{name}_admin"
+    with psycopg.connect(pg_server.dsn(), autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {admin} LOGIN CREATEROLE PASSWORD '{password}'")
+        conn.execute(f"CREATE DATABASE {name} OWNER {admin}")
+    url = pg_server.dsn(name, admin) + f" password={password}"
+    assert server.init(url) == [n for n, _ in MIGRATIONS]
+    a = enrol(url, "room-a", tmp_path, monkeypatch)["dsn"]
+    with psycopg.connect(a) as conn:
+        add_user(conn, "room-a")
+        with pytest.raises(errors.InsufficientPrivilege):
+            add_user(conn, "room-b")
