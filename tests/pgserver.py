@@ -13,6 +13,7 @@ it outlives the run.
 
 from __future__ import annotations
 
+import atexit
 import glob
 import os
 import pwd
@@ -77,6 +78,9 @@ class PgServer:
             server._run("pg_ctl", "-D", str(server.data), "-l", str(folder / "log"), "-w",
                         "-o", options, "start")
             server.running = True
+            # also when pytest ends without its finalizers (an error in another fixture);
+            # a second stop does nothing
+            atexit.register(server.stop)
         except BaseException:
             server.stop()
             raise
