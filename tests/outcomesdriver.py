@@ -12,7 +12,8 @@ reason, the signature, Ashworth per muscle tapped on the close step; at the seco
 amendment after the signature (70 U recorded, 60 U given) on the close step's amendment
 panel. Today's (`outcomes`, at the real time) also corrects a grade and sets a goal, then in
 History taps the fourth session's follow-up pain (4, then 3: a correction) and Ashworth,
-rates today's goal, and reads the patient's charts and change lines.
+rates today's goal, and reads the patient's charts and change lines; then, with
+`read_tag`, reads the history back as `read` does (in its own run, the other orientation).
 `python -m tests.outcomesdriver visit|outcomes '{json args}'` prints `RESULT {json}`."""
 
 from __future__ import annotations
@@ -235,24 +236,32 @@ def outcomes(app, args):
         from tests.workflowdriver import shot
 
         shot(app, str(Path(args["shots"]) / "outcomes_patient_today.png"))
+    if args.get("read_tag"):  # read back here, in this run's orientation
+        out["read"] = yield from _read_back(app, hist, Path(args["shots"]), args["read_tag"])
     return out
 
 
 def read(app, args):
-    """The history as a physician reads it (another orientation, another run): the patient's
-    page, then the amended session's detail, each shot into args["shots"] as
-    outcomes_patient_<tag>.png and outcomes_detail_<tag>.png."""
+    """The history as a physician reads it in a run of its own (another orientation): the
+    patient's page, then the amended session's detail (_read_back)."""
+    yield from _sign_in(app)
+    hist = yield from _patient_page(app)
+    return (yield from _read_back(app, hist, Path(args["shots"]), args["tag"]))
+
+
+def _read_back(app, hist, shots: Path, tag: str):
+    """From the patient's page: its change lines, then the amended session's detail, each
+    shot into `shots` as outcomes_patient_<tag>.png and outcomes_detail_<tag>.png."""
     from tests.workflowdriver import shot
 
     out: dict = {}
-    shots, tag = Path(args["shots"]), args["tag"]
-    yield from _sign_in(app)
-    hist = yield from _patient_page(app)
     yield 0.5
     charts = [w for w in hist.ids.charts.children if type(w).__name__ == "ChartCard"]
     out["changes"] = {c.title: c.change for c in charts}
     shot(app, str(shots / f"outcomes_patient_{tag}.png"))
     yield from touch(list(reversed(hist.ids.timeline.children))[len(SESSIONS) - 1 - AMENDED])
+    hist.ids.injections.parent.parent.scroll_y = 1  # at its top, as a swipe leaves it (a
+    # detail opens where the one read before it was scrolled to)
     yield 1.0
     out["detail_title"] = hist.detail_title
     out["detail_text"] = hist.detail_text
