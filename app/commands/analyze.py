@@ -10,7 +10,6 @@ from app.commands.errors import UsageError
 from app.session.activity import MIN_TRAIN_COUNT, rate_words
 from devices.formats import READABLE, read_recording
 from dsp.analysis.results import Analysis
-from dsp.chain import analyze
 
 RATES_LISTED = 6  # trains named with their rates in the summary; more are counted
 WORDS = {
@@ -39,6 +38,8 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dsp.chain import analyze  # the filters and the analyser: scipy, when asked for
+
     rec = read_recording(args.file, uv_full_scale=args.uv_fs)
     if not 0 <= args.channel < rec.channels:
         raise UsageError(f"--channel {args.channel}: {args.file} has channels 0 to "

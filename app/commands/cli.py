@@ -3,43 +3,37 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 
-from app.commands import (
-    analyze,
-    bench,
-    calibrate,
-    clinic,
-    devices,
-    emulate,
-    gui,
-    listen,
-    logbook,
-    record,
-    screenshot,
-)
 from app.commands.errors import UsageError
 from devices import DeviceError
 
-COMMANDS = (devices, gui, analyze, record, screenshot, bench, emulate, calibrate, listen,
-            logbook, clinic)
+# Each command's module, imported only for the command asked for: a command's module may
+# pull in the filters, the analyser and scipy (a second of start-up) that `logbook list`
+# never needs. `needlepoint --help` (or no command: the app) builds them all.
+COMMANDS = ("devices", "gui", "analyze", "record", "screenshot", "bench", "emulate",
+            "calibrate", "listen", "logbook", "clinic")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="needlepoint",
         description="EMG-guided injections: hear, see and log needle EMG.",
     )
     sub = p.add_subparsers(dest="command")
 
-    for command in COMMANDS:
-        command.add_parser(sub)
+    for name in COMMANDS:
+        if only is None or name == only:
+            importlib.import_module(f"app.commands.{name}").add_parser(sub)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    first = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(first if first in COMMANDS else None)
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["gui"])
