@@ -69,9 +69,15 @@ def take(device: str, out: Path, width: int, height: int, seconds: float, *,
         from kivy.core.window import Window
         from kivy.metrics import Metrics
 
-        if _in_transition(app.root) and waited < TRANSITION_WAIT_S:
+        from app.ui.connect import CONNECTING
+
+        if ((_in_transition(app.root) or app.connection.state == CONNECTING
+             or Clock.frames_displayed < FRAMES_FIRST) and waited < TRANSITION_WAIT_S):
             # On a loaded machine a screen's slide outlasts the set time: a picture taken
-            # then holds two screens over each other.
+            # then holds two screens over each other; the first frames (software GL, every
+            # label's texture made at once) may not be drawn yet: the picture was black;
+            # and the device, opened off the main thread, may not have answered: the
+            # picture is of the screen once it has (live or not connected).
             Clock.schedule_once(lambda dt: shoot(dt, waited + 0.1), 0.1)
             return
 
@@ -134,6 +140,7 @@ def _demo_entry(app, doc_id: str) -> None:
 
 DEMO_PIN = "1234"  # app.logbook.demo's physician
 TRANSITION_WAIT_S = 10.0
+FRAMES_FIRST = 3  # frames drawn before a picture is taken
 
 
 def _in_transition(root) -> bool:
