@@ -173,7 +173,11 @@ def pace(app, args):
     units = entry.ids.units
     yield from taps(units.ids.input)
     pad = next(w for w in units.walk() if type(w).__name__ == "Keypad")
+    yield 0.5  # the keypad opens and is scrolled whole into view
     out["keypad_shown"] = pad.shown and pad.height > 0
+    ok = find(pad, "KeyButton", "OK")
+    out["keypad_in_window"] = pad.to_window(pad.x, pad.y)[1] >= 0 and \
+        ok.to_window(ok.x, ok.y)[1] >= 0
     out["keyboard_mode"] = units.ids.input.keyboard_mode
     if shots:
         shot(app, str(shots / "pace_entry_keypad.png"))

@@ -18,7 +18,8 @@ def test_taps_from_a_mark_to_a_complete_injection(tmp_path):
     shots = Path(os.environ.get("PACE_SHOTS") or tmp_path / "shots")
     shots.mkdir(parents=True, exist_ok=True)
     with display(DISPLAYS) as disp:
-        res = result(start("pace", {"shots": str(shots)}, tmp_path, disp,
+        # portrait: the tighter layout (the keypad under Units near the window's foot)
+        res = result(start("pace", {"shots": str(shots), "size": "800x1280"}, tmp_path, disp,
                            driver="tests.pacedriver"), 240)
     print("taps per path:", {k: v["taps"] for k, v in res["paths"].items()})
     assert res["opened_itself"]
@@ -58,6 +59,7 @@ def test_taps_from_a_mark_to_a_complete_injection(tmp_path):
     typed = paths["typed on the keypad"]
     assert typed["record"]["units"] == 17.5 and res["typed_before_ok"] is None
     assert res["keypad_shown"] and res["keyboard_mode"] == "managed"
+    assert res["keypad_in_window"]  # its last row (OK) too, in portrait
     assert not res["keypad_after_ok"]
     for name in ("pace_entry_plan", "pace_entry_arm", "pace_entry_quick_units",
                  "pace_entry_keypad"):

@@ -16,6 +16,7 @@ Builder.load_file(str(Path(__file__).with_name("forms.kv")))
 
 MESSAGE_COLOUR = (1, 0.72, 0.35, 1)  # warm amber on the dark theme: readable, not alarming
 KEYBOARD_ROOM = 0.5  # of the window's height: what an on-screen keyboard may cover
+KEYPAD_SETTLE_S = (0, 0.1, 0.3)  # when to bring an opened keypad whole into view
 
 
 def keep_clear_of_keyboard(box, focus: bool) -> None:
@@ -36,9 +37,10 @@ def keep_clear_of_keyboard(box, focus: bool) -> None:
         return
     content = sv.children[0]
     if box.keyboard_mode == "managed":  # a keypad field: the Field holds input and keys
-        if focus:
-            Clock.schedule_once(lambda _dt: sv.scroll_to(box.parent, padding=10,
-                                                         animate=False), 0)
+        if focus:  # once the keypad has its height (a frame or a few after the focus)
+            for delay in KEYPAD_SETTLE_S:
+                Clock.schedule_once(lambda _dt: sv.scroll_to(box.parent, padding=10,
+                                                             animate=False), delay)
         return
     saved = getattr(content, "_np_padding", None)
     if focus and hasattr(content, "padding"):
