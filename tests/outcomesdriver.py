@@ -260,9 +260,9 @@ def _read_back(app, hist, shots: Path, tag: str):
     out["changes"] = {c.title: c.change for c in charts}
     shot(app, str(shots / f"outcomes_patient_{tag}.png"))
     yield from touch(list(reversed(hist.ids.timeline.children))[len(SESSIONS) - 1 - AMENDED])
-    hist.ids.injections.parent.parent.scroll_y = 1  # at its top, as a swipe leaves it (a
-    # detail opens where the one read before it was scrolled to)
     yield 1.0
+    # it opens at its top, whatever the detail read before it was scrolled to
+    out["detail_at_top"] = hist.ids.detail_scroll.scroll_y == 1
     out["detail_title"] = hist.detail_title
     out["detail_text"] = hist.detail_text
     out["detail_record"] = hist.ids.record_lines.text

@@ -144,6 +144,7 @@ def test_five_sessions_outcomes_by_taps_one_value_each_and_the_change_line(tmp_p
     for tag, r in read.items():
         assert r["changes"] == res["changes"], tag
         assert amended["started_at"][:10] in r["detail_title"], tag
+        assert r["detail_at_top"], tag  # opened at its top, not where today's was left
         said = "injection 1: units 70 -> 60 U; volume 1.4 -> 1.2 mL"  # before -> after
         assert "1 amendment(s)" in r["detail_text"] and said in r["detail_text"], tag
         assert said in r["detail_record"], tag

@@ -328,6 +328,7 @@ class HistoryScreen(OrientedScreen):
         self.snippet_open = False
         self.snippet_text, self.sound_text, self.export_message = (
             "Tap an injection marked [EMG] to see its snippet.", "", "")
+        self.ids.detail_scroll.scroll_y = 1  # from its top, not where the last one was left
         self.go("detail")
 
     def open_snippet(self, injection_id: str, findings_text: str = "") -> None:
