@@ -4,8 +4,6 @@ or interrupted push neither loses nor duplicates anything."""
 
 from __future__ import annotations
 
-import secrets
-
 import psycopg
 import pytest
 
@@ -16,16 +14,9 @@ from app.commands.cli import main
 from app.logbook import Logbook, demo
 from app.logbook.audit import carried
 from app.logbook.migrations import NOT_AUDITED
+from tests.clinicutil import admin
 
-
-@pytest.fixture
-def admin(pg_server):
-    name = f"clinic_{secrets.token_hex(4)}"
-    with psycopg.connect(pg_server.dsn(), autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    url = pg_server.dsn(name)
-    server.init(url)
-    return url
+__all__ = ["admin"]  # a fixture
 
 
 @pytest.fixture

@@ -38,6 +38,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from app.logbook.audit import GENESIS
+
 SCHEMA = "needlepoint"
 
 # The tablet's record tables, in an order in which each one's parents come first.
@@ -322,6 +324,68 @@ def _m0001_tablets_and_records(db: str) -> list[str]:
     return [make_group, *_core(db), *_access(db)]
 
 
+# The chain's start and an entry's hash, as app/logbook/audit.py makes them:
+# sha256(prev_hash || "\n" || json.dumps([id, at, user_id, action, tbl, row_id, old, new,
+# reason], separators=(",", ":"), ensure_ascii=False)) in hex. PostgreSQL's to_json(text)
+# escapes a string as Python's json does with ensure_ascii=False (", \\, \b \f \n \r \t,
+# any other control character as \\u00xx in lower-case hex, everything else as it is); NULL
+# is `null`; the text goes to sha256() as UTF-8. tests/test_clinic_chain.py compares it with
+# Python's byte for byte.
+_FIELDS = ("id", "at", "user_id", "action", "tbl", "row_id", "old", "new", "reason")
+
+
+def _m0002_audit_chain_checked(db: str) -> list[str]:
+    """The server checks each tablet's chain as its entries arrive (issue 32, item 5): an
+    entry is stored only if it follows the tablet's previous entry on the server (seq one
+    more, prev_hash its hash; the first: seq 1 and the chain's start) and its hash is its
+    content's. Else the INSERT fails, and with it the push's whole transaction."""
+    s = SCHEMA
+    fields = ", ',', ".join(f"coalesce(to_json(e.{f})::text, 'null')" for f in _FIELDS)
+    return [
+        """DO $$ BEGIN
+            IF pg_encoding_to_char((SELECT encoding FROM pg_database
+                                    WHERE datname = current_database())) <> 'UTF8' THEN
+                RAISE EXCEPTION 'the clinic database must be UTF8 (createdb -E UTF8): the '
+                    'audit chain is hashed as UTF-8';
+            END IF; END $$""",
+        f"""CREATE FUNCTION {s}.audit_hash(e {s}.audit) RETURNS text LANGUAGE sql IMMUTABLE
+            SET search_path = pg_catalog
+            AS $$ SELECT encode(sha256(convert_to(
+                e.prev_hash || E'\\n' || concat('[', {fields}, ']'), 'UTF8')), 'hex') $$""",
+        f"""CREATE FUNCTION {s}.audit_chained() RETURNS trigger LANGUAGE plpgsql
+            SET search_path = pg_catalog
+            AS $$
+            DECLARE
+                before text := {literal(GENESIS)};
+            BEGIN
+                IF NEW.seq <> 1 THEN
+                    SELECT a.hash INTO before FROM {s}.audit a
+                        WHERE a.tablet = NEW.tablet AND a.seq = NEW.seq - 1;
+                    IF NOT FOUND THEN
+                        RAISE EXCEPTION 'audit entry % of tablet % breaks its chain: entry % '
+                            'is not on the server', NEW.seq, NEW.tablet, NEW.seq - 1
+                            USING ERRCODE = 'integrity_constraint_violation';
+                    END IF;
+                END IF;
+                IF NEW.prev_hash IS DISTINCT FROM before THEN
+                    RAISE EXCEPTION 'audit entry % of tablet % breaks its chain: it does not '
+                        'follow entry % (removed, reordered or rewritten)', NEW.seq,
+                        NEW.tablet, NEW.seq - 1
+                        USING ERRCODE = 'integrity_constraint_violation';
+                END IF;
+                IF NEW.hash IS DISTINCT FROM {s}.audit_hash(NEW) THEN
+                    RAISE EXCEPTION 'audit entry % of tablet % breaks its chain: its hash '
+                        'does not match its contents (altered)', NEW.seq, NEW.tablet
+                        USING ERRCODE = 'integrity_constraint_violation';
+                END IF;
+                RETURN NEW;
+            END $$""",
+        f"""CREATE TRIGGER audit_chained BEFORE INSERT ON {s}.audit
+            FOR EACH ROW EXECUTE FUNCTION {s}.audit_chained()""",
+        f"GRANT EXECUTE ON FUNCTION {s}.audit_hash({s}.audit) TO {quote(tablets_group(db))}",
+    ]
+
+
 def literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -329,4 +393,5 @@ def literal(text: str) -> str:
 # name -> the statements for the database named `db`, oldest first
 MIGRATIONS: list[tuple[str, Callable[[str], list[str]]]] = [
     ("0001_tablets_and_records", _m0001_tablets_and_records),
+    ("0002_audit_chain_checked", _m0002_audit_chain_checked),
 ]

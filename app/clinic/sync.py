@@ -31,12 +31,12 @@ from app.clinic import server
 from app.clinic.errors import ClinicError
 from app.clinic.schema import RECORDS, SCHEMA, quote
 from app.logbook import Logbook
-from app.logbook.audit import GENESIS, carried, entry_hash
+from app.logbook.audit import GENESIS, carried, check_entries
 
 BATCH = 500  # audit entries a transaction
 ROWS = tuple(t for t in RECORDS if t not in ("audit", "emg_samples"))  # rows from the trail
 WITH_EMG = ("snippets", "pending_marks")
-_ENTRY = ("seq", "id", "at", "user_id", "action", "tbl", "row_id", "old", "new", "reason",
+ENTRY = ("seq", "id", "at", "user_id", "action", "tbl", "row_id", "old", "new", "reason",
           "prev_hash", "hash")
 
 
@@ -84,16 +84,20 @@ def _new_entries(lb: Logbook, last: int, head: str) -> list[dict]:
             raise ClinicError(f"this logbook's audit trail does not continue the one the "
                               f"clinic server holds for this tablet (entry {last} differs): "
                               "nothing pushed")
-    cur = lb.db.execute(f"SELECT {', '.join(_ENTRY)} FROM audit WHERE seq > ? ORDER BY seq",
+    cur = lb.db.execute(f"SELECT {', '.join(ENTRY)} FROM audit WHERE seq > ? ORDER BY seq",
                         [last])
-    entries = [dict(zip(_ENTRY, values, strict=True)) for values in cur]
-    prev = head
-    for e in entries:
-        if e["prev_hash"] != prev or entry_hash(e["prev_hash"], e) != e["hash"]:
-            raise ClinicError(f"audit entry {e['seq']} of this logbook breaks its chain "
-                              "(needlepoint logbook verify): nothing pushed")
-        prev = e["hash"]
+    entries = [dict(zip(ENTRY, values, strict=True)) for values in cur]
+    _check(entries, head)
     return entries
+
+
+def _check(entries: list[dict], head: str) -> None:
+    """The tablet's own check before anything goes up (the server checks again, on
+    arrival: schema 0002_audit_chain_checked)."""
+    problems = check_entries(entries, head, limit=0)[2]
+    if problems:
+        raise ClinicError(f"this logbook's {problems[0]} (needlepoint logbook verify): "
+                          "nothing pushed")
 
 
 def _push_entry(conn: psycopg.Connection, tablet: str, e: dict) -> int:

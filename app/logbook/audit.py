@@ -82,13 +82,20 @@ def append(db: Database, *, user_id: str | None, action: str, tbl: str, row_id: 
 def check_chain(db: Database) -> tuple[int, str, list[str]]:
     """(entries, head hash, problems): every entry follows its predecessor and hashes to
     what it says."""
-    problems: list[str] = []
-    prev, count = GENESIS, 0
     cur = db.execute("SELECT seq, id, at, user_id, action, tbl, row_id, old, new, reason, "
                      "prev_hash, hash FROM audit ORDER BY seq")
     keys = [d[0] for d in cur.description]
-    for values in cur:
-        e = dict(zip(keys, values, strict=True))
+    return check_entries(dict(zip(keys, values, strict=True)) for values in cur)
+
+
+def check_entries(entries: Iterable[dict], prev: str = GENESIS, limit: int = 50
+                  ) -> tuple[int, str, list[str]]:
+    """check_chain's walk over entries (dicts of the audit's columns) in their order, the
+    first following `prev`; it stops past `limit` problems (0: at the first). The clinic
+    server's trails are checked by it too (app/clinic)."""
+    problems: list[str] = []
+    count = 0
+    for e in entries:
         count += 1
         if e["prev_hash"] != prev:
             problems.append(f"audit entry {e['seq']}: does not follow the entry before it "
@@ -97,8 +104,9 @@ def check_chain(db: Database) -> tuple[int, str, list[str]]:
             problems.append(f"audit entry {e['seq']}: its hash does not match its contents "
                             "(the entry was altered)")
         prev = e["hash"]
-        if len(problems) > 50:
-            problems.append("... (stopped after 50 problems)")
+        if len(problems) > limit:
+            if limit:
+                problems.append(f"... (stopped after {limit} problems)")
             break
     return count, prev, problems
 
