@@ -3,6 +3,7 @@
     needlepoint clinic init --dsn URL                 create or bring forward its schema
     needlepoint clinic join --dsn URL --tablet NAME   enrol this tablet (clinic.json, 0600)
     needlepoint clinic sync [--db PATH]               push this tablet's logbook, once
+    needlepoint clinic verify --dsn URL               every tablet's audit chain on the server
 
 URL is a libpq connection string or postgresql:// URL of the clinic's administrator: a
 Unix socket or this machine as it is, any other host only with sslmode=verify-full. Every
@@ -14,16 +15,16 @@ from __future__ import annotations
 
 import sys
 
-from app.clinic import credentials, server, sync
+from app.clinic import credentials, server, sync, verify
 from app.clinic.errors import BadInput, ClinicError
 from app.logbook import Logbook, LogbookError
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("clinic", help="the clinic server the tablets sync through: init, join, "
-                       "sync",
+                       "sync, verify",
                        description="The clinic's PostgreSQL server (docs/clinic.md).")
-    jobs = p.add_subparsers(dest="job", metavar="{init,join,sync}")
+    jobs = p.add_subparsers(dest="job", metavar="{init,join,sync,verify}")
     jobs.required = True
     i = jobs.add_parser("init", help="create the server's schema, or bring it forward "
                         "(idempotent)")
@@ -42,6 +43,11 @@ def add_parser(sub) -> None:
     s.add_argument("--db", metavar="PATH", help="the logbook file (default: "
                    "$NEEDLEPOINT_HOME/logbook.db)")
     s.set_defaults(func=run_sync)
+    v = jobs.add_parser("verify", help="check every tablet's audit chain on the clinic server "
+                        "(the clinic administrator): exit 0 if all hold, 1 otherwise")
+    v.add_argument("--dsn", required=True, metavar="URL", help="the clinic administrator's "
+                   "connection string")
+    v.set_defaults(func=run_verify)
 
 
 def _one_line(job):
@@ -82,3 +88,13 @@ def run_sync(args) -> int:
     print(f"pushed to the clinic server as {creds['tablet']}: {done.entries} audit entries, "
           f"{done.rows} rows, {done.emg} EMG samples; nothing waiting")
     return 0
+
+
+@_one_line
+def run_verify(args) -> int:
+    found = verify.chains(args.dsn)
+    for chain in found:
+        print(chain.line())
+    if not found:
+        print("no tablet has joined this clinic server")
+    return 0 if all(c.problem is None for c in found) else 1
