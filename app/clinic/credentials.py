@@ -8,9 +8,11 @@ import json
 from pathlib import Path
 
 from app.clinic.errors import ClinicError
+from app.logbook import ids
 from devices.files import atomic_write, home
 
 NAME = "clinic.json"
+PUSHED = "clinic-pushed.json"  # the last push: the server's last entry for this tablet
 
 
 def path() -> Path:
@@ -36,3 +38,18 @@ def read(target: Path) -> dict:
     except (OSError, ValueError):
         raise ClinicError(f"{target}: not a clinic credentials file") from None
     return data
+
+
+def record_push(tablet: str, seq: int) -> None:
+    """After a push: the server holds this tablet's entries up to `seq`."""
+    with atomic_write(home() / PUSHED, 0o600) as f:
+        json.dump({"tablet": tablet, "seq": seq, "at": ids.now()}, f)
+        f.write("\n")
+
+
+def last_push(tablet: str) -> dict | None:
+    try:
+        data = json.loads((home() / PUSHED).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("tablet") == tablet else None

@@ -16,7 +16,7 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 
 from app.clinic import credentials, dsn
-from app.clinic.errors import BadInput, ClinicError
+from app.clinic.errors import BadInput, ClinicError, Unreachable
 from app.clinic.schema import MIGRATIONS, SCHEMA, literal, quote, tablets_group
 
 TABLET_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
@@ -32,8 +32,7 @@ def connect(url: str, **kw) -> psycopg.Connection:
         return psycopg.connect(url, autocommit=True, connect_timeout=10,
                                application_name="needlepoint", **kw)
     except psycopg.Error as e:
-        raise ClinicError(f"cannot reach the clinic server ({dsn.where(found)}): "
-                          f"{first_line(e)}") from None
+        raise Unreachable(dsn.where(found), first_line(e)) from None
 
 
 def first_line(e: psycopg.Error) -> str:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from app.clinic import server
+from app.clinic import credentials, server
 from app.clinic.errors import ClinicError
 from app.clinic.schema import RECORDS, SCHEMA, quote
 from app.logbook import Logbook
@@ -64,6 +64,7 @@ def push(lb: Logbook, creds: dict) -> Pushed:
                         done.entries += 1
             done.emg = _push_emg(conn, lb, creds["tablet"])
             conn.execute(f"SELECT {SCHEMA}.seen()")
+            credentials.record_push(creds["tablet"], entries[-1]["seq"] if entries else last)
         except psycopg.Error as e:
             raise ClinicError(f"the clinic server refused the push: {server.first_line(e)} "
                               f"(what was pushed before stays; nothing is lost)") from None

@@ -3,6 +3,7 @@
     needlepoint clinic init --dsn URL                 create or bring forward its schema
     needlepoint clinic join --dsn URL --tablet NAME   enrol this tablet (clinic.json, 0600)
     needlepoint clinic sync [--db PATH]               push this tablet's logbook, once
+    needlepoint clinic status [--db PATH]             what waits to push; tablets last seen
     needlepoint clinic verify --dsn URL               every tablet's audit chain on the server
 
 URL is a libpq connection string or postgresql:// URL of the clinic's administrator: a
@@ -15,16 +16,16 @@ from __future__ import annotations
 
 import sys
 
-from app.clinic import credentials, server, sync, verify
+from app.clinic import credentials, server, status, sync, verify
 from app.clinic.errors import BadInput, ClinicError
 from app.logbook import Logbook, LogbookError
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("clinic", help="the clinic server the tablets sync through: init, join, "
-                       "sync, verify",
+                       "sync, status, verify",
                        description="The clinic's PostgreSQL server (docs/clinic.md).")
-    jobs = p.add_subparsers(dest="job", metavar="{init,join,sync,verify}")
+    jobs = p.add_subparsers(dest="job", metavar="{init,join,sync,status,verify}")
     jobs.required = True
     i = jobs.add_parser("init", help="create the server's schema, or bring it forward "
                         "(idempotent)")
@@ -40,9 +41,12 @@ def add_parser(sub) -> None:
     j.set_defaults(func=run_join)
     s = jobs.add_parser("sync", help="push this tablet's logbook to the clinic server once, "
                         "in commit order (a retried push changes nothing); pulling comes next")
-    s.add_argument("--db", metavar="PATH", help="the logbook file (default: "
-                   "$NEEDLEPOINT_HOME/logbook.db)")
-    s.set_defaults(func=run_sync)
+    st = jobs.add_parser("status", help="what this tablet has waiting to push and when each "
+                         "tablet was last seen by the clinic server")
+    for job, run in ((s, run_sync), (st, run_status)):
+        job.add_argument("--db", metavar="PATH", help="the logbook file (default: "
+                         "$NEEDLEPOINT_HOME/logbook.db)")
+        job.set_defaults(func=run)
     v = jobs.add_parser("verify", help="check every tablet's audit chain on the clinic server "
                         "(the clinic administrator): exit 0 if all hold, 1 otherwise")
     v.add_argument("--dsn", required=True, metavar="URL", help="the clinic administrator's "
@@ -88,6 +92,15 @@ def run_sync(args) -> int:
     print(f"pushed to the clinic server as {creds['tablet']}: {done.entries} audit entries, "
           f"{done.rows} rows, {done.emg} EMG samples; nothing waiting")
     return 0
+
+
+@_one_line
+def run_status(args) -> int:
+    creds = credentials.read(credentials.path())
+    with Logbook(args.db, readonly=True) as lb:
+        found = status.status(lb, creds)
+    print("\n".join(found.lines()))
+    return 0 if found.why is None else 1
 
 
 @_one_line
