@@ -150,6 +150,27 @@ def test_stalls_that_come_every_few_seconds_raise_the_target():
     assert targets[times > 17.0].min() > 40.0
 
 
+def test_stalls_that_keep_coming_keep_the_target_up():
+    """A device whose way is a stall every few seconds: three gaps, then every stall
+    covered for as long as they keep coming, though they come further apart than the
+    windows remember (4 s) and the raise alone lasts (10 s from the third gap)."""
+    stalls = [10.0, 13.0, 16.0] + [16.0 + 6.0 * k for k in range(1, 8)]  # to 58 s
+    times, fills, targets, underruns = _stalls(stalls, 61.0)
+    assert underruns == 3
+    assert targets[times > 17.0].min() > 40.0
+
+
+def test_a_cluster_of_hiccups_raises_the_delay_for_a_while_only():
+    """Three stalls within ten seconds on a loaded machine, then none: the raise ends
+    ten seconds after the last (it held for a minute before)."""
+    times, fills, targets, underruns = _stalls([10.0, 13.0, 16.0], 40.0)
+    assert underruns == 3
+    before = (times > 8.0) & (times < 10.0)
+    assert targets[(times > 17.0) & (times < 25.0)].min() > 40.0  # raised meanwhile
+    assert targets[times > 31.0].max() <= targets[before].max() + 0.5
+    assert np.median(fills[times > 31.0]) <= np.median(fills[before]) + 1.0
+
+
 def test_relearning_forgets_a_start_that_held_everything_up():
     """The app's first frames hold the GIL: what the fill control learnt then (here, two
     long underruns) is forgotten once the screen is up."""

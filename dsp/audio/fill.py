@@ -22,7 +22,9 @@ second, or run dry. Two loops hold it:
   physician hears does not grow for a machine's hiccups: late sound misleads the needle
   more than a gap of a few ms does. Only stalls that come often (`STARVED_RECUR` within
   `STARVED_WINDOW_S`) are the device's way: the target then covers the worst of their
-  shortfalls for `STARVED_MEMORY_S`.
+  shortfalls for `STARVED_MEMORY_S`, and again from each covered stall that comes back
+  meanwhile; a machine's cluster of hiccups that does not come back costs its raise for
+  that long only.
 
 Everything is in seconds of output audio. No threads here: the caller passes in what the
 callback counted.
@@ -43,7 +45,7 @@ WINDOW_S = 0.5  # slack is judged over windows this long
 MEMORY_WINDOWS = 8  # the target covers the worst of the last four seconds
 STARVED_RECUR = 3  # this many underruns ...
 STARVED_WINDOW_S = 10.0  # ... within this long raise the target ...
-STARVED_MEMORY_S = 60.0  # ... for this long
+STARVED_MEMORY_S = 10.0  # ... for this long, and again each time a stall comes back
 FIRST_CHUNK_S = 0.01  # the first chunk may be a backlog: it says no more of the device
 TARGET_MIN_S = 0.001
 TARGET_MAX_S = 0.2
@@ -67,6 +69,7 @@ class FillControl:
         self._starved_needs: deque = deque(maxlen=STARVED_RECUR)  # and what each needed
         self._starved_need = 0.0  # the target recurring underruns asked for ...
         self._starved_until = 0.0  # ... until this stream time
+        self._starved_mid = 0.0  # a window's need above this: the stall came back
 
     def scale(self) -> float:
         """The ratio to resample the next chunk at, relative to nominal."""
@@ -132,6 +135,9 @@ class FillControl:
                 or self.clock_s - self._starved_at[0] > STARVED_WINDOW_S):
             return
         self._starved_need = max(self._starved_needs)
+        # A window needing more than halfway from the target before the raise to the
+        # raise itself shows the stall came back.
+        self._starved_mid = (min(self.target_s, self._starved_need) + self._starved_need) / 2
         self._starved_until = self.clock_s + STARVED_MEMORY_S
         self.target_s = max(self.target_s, min(self._starved_need, TARGET_MAX_S))
 
@@ -146,7 +152,13 @@ class FillControl:
             self._settling = False
             return
         if not starved:  # a window that ran dry says how late a stall was, not the pace
-            self._needed.append(self.target_s - slack + SAFETY_S)
+            need = self.target_s - slack + SAFETY_S
+            self._needed.append(need)
+            if self.clock_s < self._starved_until and need > self._starved_mid:
+                # The stall came back and the raised target covered it: still the
+                # device's way, so the raise holds on. A machine's cluster of hiccups
+                # does not come back, and its raise ends STARVED_MEMORY_S after it.
+                self._starved_until = self.clock_s + STARVED_MEMORY_S
         target = max(self._needed, default=self.target_s)
         if self.clock_s < self._starved_until:
             target = max(target, self._starved_need)
