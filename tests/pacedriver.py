@@ -11,15 +11,12 @@ from pathlib import Path
 
 from tests.uidriver import find, press_key
 from tests.workflowdriver import (
-    NURSE_PIN,
-    TAP_GAP_S,
     button,
-    choose_user,
     emg_seconds,
-    pin,
     run,
     seed,
     shot,
+    start_for_okafor,
     touch,
     type_into,
     until,
@@ -38,20 +35,9 @@ class Taps:
 
 
 def _set_up(app, setup):
-    """Sign in, the patient with a signed history, the procedure, a BOTOX vial."""
-    choose_user(app, "nurse")
-    yield TAP_GAP_S
-    yield from pin(app, NURSE_PIN)
-    yield from type_into(setup.ids.search, "Oka")
-    yield 0.3
-    yield from touch(setup.ids.results.children[-1])
-    yield from type_into(setup.ids.indication, "upper limb spasticity")
-    yield from type_into(setup.ids.pain, "6")
-    yield from touch(button(setup, "Botulinum"))
-    for b in setup.ids.physicians.children:
-        yield from touch(b)
-    for t in ("Identity", "Consent", "Side & site", "Start procedure", "BOTOX"):
-        yield from touch(button(setup, t))
+    """The procedure for the patient with a signed history, and a BOTOX vial."""
+    yield from start_for_okafor(app, setup)
+    yield from touch(button(setup, "BOTOX"))
     yield from type_into(setup.ids.diluent, "2")
     yield from type_into(setup.ids.lot, "C77")
     yield from type_into(setup.ids.expiry, "2030-06")

@@ -7,16 +7,12 @@ from __future__ import annotations
 
 from tests.uidriver import press_key, tap
 from tests.workflowdriver import (
-    NURSE_PIN,
     TAP_GAP_S,
-    button,
-    choose_user,
     into_view,
-    pin,
     run,
     seed,
     shot,
-    touch,
+    start_for_okafor,
     type_into,
 )
 
@@ -55,22 +51,9 @@ def scan(app, args):
     yield 1.0
     sm.current = "procedure"
     yield 0.3
-    choose_user(app, "nurse")
-    yield TAP_GAP_S
-    yield from pin(app, NURSE_PIN)
     setup = sm.get_screen("procedure").ids.steps.get_screen("setup")
     ids = setup.ids
-    yield from type_into(ids.search, "Oka")
-    yield 0.3
-    yield from touch(ids.results.children[-1])
-    yield from touch(button(setup, "Botulinum"))
-    yield from type_into(ids.indication, "upper limb spasticity")
-    yield from type_into(ids.pain, "6")
-    for b in ids.physicians.children:
-        yield from touch(b)
-    for t in ("Identity", "Consent", "Side & site", "Start procedure"):
-        yield from touch(button(setup, t))
-    yield 0.3
+    yield from start_for_okafor(app, setup)
     out["started"] = setup.started
     # 1. The raw string, no brackets, no GS, typed by the scanner into Lot.
     yield from scan_keys(ids.lot, args["raw"])

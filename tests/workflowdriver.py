@@ -135,6 +135,25 @@ def pin_checked(said):
     yield from until(lambda: said() != PinGate.CHECKING)
 
 
+def start_for_okafor(app, setup):
+    """As the nurse: sign in, pick the seeded patient with a signed history (Okafor), and
+    start a botulinum procedure with the time-out done; no vial yet."""
+    choose_user(app, "nurse")
+    yield TAP_GAP_S
+    yield from pin(app, NURSE_PIN)
+    yield from type_into(setup.ids.search, "Oka")
+    yield 0.3
+    yield from touch(setup.ids.results.children[-1])
+    yield from touch(button(setup, "Botulinum"))
+    yield from type_into(setup.ids.indication, "upper limb spasticity")
+    yield from type_into(setup.ids.pain, "6")
+    for b in setup.ids.physicians.children:
+        yield from touch(b)
+    for t in ("Identity", "Consent", "Side & site", "Start procedure"):
+        yield from touch(button(setup, t))
+    yield 0.3
+
+
 def new_patient(setup, mrn: str, family: str, given: str, born: str, weight: str):
     ids = setup.ids
     for field, text in ((ids.mrn, mrn), (ids.family, family), (ids.given, given),
