@@ -84,10 +84,15 @@ def run_join(args) -> int:
     return 0
 
 
+def _this_tablet(args) -> tuple[dict, Logbook]:
+    """This tablet's clinic credentials and its logbook, opened to be read."""
+    return credentials.read(credentials.path()), Logbook(args.db, readonly=True)
+
+
 @_one_line
 def run_sync(args) -> int:
-    creds = credentials.read(credentials.path())
-    with Logbook(args.db, readonly=True) as lb:
+    creds, book = _this_tablet(args)
+    with book as lb:
         done = sync.push(lb, creds)
     print(f"pushed to the clinic server as {creds['tablet']}: {done.entries} audit entries, "
           f"{done.rows} rows, {done.emg} EMG samples; nothing waiting")
@@ -96,8 +101,8 @@ def run_sync(args) -> int:
 
 @_one_line
 def run_status(args) -> int:
-    creds = credentials.read(credentials.path())
-    with Logbook(args.db, readonly=True) as lb:
+    creds, book = _this_tablet(args)
+    with book as lb:
         found = status.status(lb, creds)
     print("\n".join(found.lines()))
     return 0 if found.why is None else 1

@@ -24,7 +24,6 @@ from kivy.uix.boxlayout import BoxLayout
 import app.ui.forms  # noqa: F401
 from app.ui.forms import MESSAGE_COLOUR, PinGate
 from app.ui.widgets import OrientedScreen
-from app.workflow.needle import load as load_needles
 from app.workflow.needle import text as needle_text
 from app.workflow.plan import item_text
 
@@ -220,10 +219,10 @@ class EntryPanel(OrientedScreen):
         """Gauge and length buttons, the procedure's needle chosen."""
         flow = self.ctx.flow
         self.needle_text = needle_text(flow.needle)
-        choices = load_needles()
+        choices = flow.needles
         for box, key, values, unit in ((self.ids.gauges, "gauge", choices.gauges, "G"),
                                        (self.ids.lengths, "length_mm", choices.lengths_mm,
-                                        " mm")):
+                                        " mm")) if choices else ():
             box.clear_widgets()
             for v in values:
                 b = Factory.NpPick(text=f"{v:g}{unit}", chosen=flow.needle.get(key) == v)

@@ -46,6 +46,7 @@ class ProcedureFlow:
         self.vials: list[dict] = []
         self.vial_id: str | None = None  # the vial new injections are drawn from
         self.needle: dict = {}  # the needle new injections are given with (gauge, length_mm)
+        self.needles: needle.Needles | None = None  # the clinic's choices, read at Start
         self.entries: list[Entry] = []
         self.queued: list = []  # marks made while nobody was signed in
         self.plan: list[plan.PlanItem] = []  # last signed procedure's, carried forward
@@ -152,7 +153,8 @@ class ProcedureFlow:
             "nurse_id": nurse, "pain_before": checks["pain_before"].value,
             "timeout": {"identity": True, "consent": True, "side": True}}, by=by)
         self.vials, self.entries = [], []
-        self.needle = dict(needle.load().defaults.get(form["kind"]) or {})
+        self.needles = needle.load()
+        self.needle = dict(self.needles.defaults.get(form["kind"]) or {})
         self.plan = (self.last_session(self.patient["id"], exclude=self.procedure["id"])
                      or {}).get("plan", [])
         return self.procedure, {}
@@ -500,14 +502,9 @@ class ProcedureFlow:
         muscle and side so far today."""
         if not self.plan or self.procedure is None:
             return []
-        rec = rec or self.record()
-        product_of = {v["id"]: v["product"] for v in rec.get("vials", [])}
-        given = [{**i, "product": i.get("product") or product_of.get(i.get("vial_id"))}
-                 for i in rec.get("injections", [])]
-        return [(p, sum(float(i.get("units") or 0) for i in given
-                        if not i.get("voided") and i.get("muscle") == p.muscle
-                        and i.get("side") == p.side and i.get("product") == p.product))
-                for p in self.plan]
+        today = {(p.muscle, p.side, p.product): p.units
+                 for p in plan.plan_of(rec or self.record())}
+        return [(p, today.get((p.muscle, p.side, p.product), 0.0)) for p in self.plan]
 
     def warnings(self, entry: Entry) -> list[dict]:
         """The dose warnings recorded on this injection and not withdrawn, overridden or
