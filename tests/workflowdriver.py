@@ -509,9 +509,10 @@ def main() -> None:
     run(SCENARIOS, lambda home, args: seed(home, history=args.get("history", True)))
 
 
-def run(scenarios: dict, seeding) -> None:
+def run(scenarios: dict, seeding, app_kw=None) -> None:
     """A driver's entry point: the window, the logbook seeded (`seeding(home, args)` gives
-    the ids a scenario needs), the real app, and the scenario named on the command line."""
+    the ids a scenario needs), the real app (with `app_kw(home)`'s arguments more), and the
+    scenario named on the command line."""
     sleep_under_faketime()
     name, args = sys.argv[1], json.loads(sys.argv[2])
     home = Path(args["home"])
@@ -520,7 +521,8 @@ def run(scenarios: dict, seeding) -> None:
     from app.ui.main import NeedlepointApp
 
     app = NeedlepointApp(args.get("device", "sim:endplate?seed=4"),
-                         sound=args.get("sound", False), remember=False)
+                         sound=args.get("sound", False), remember=False,
+                         **(app_kw(home) if app_kw else {}))
     drive(app, scenarios[name](app, {**args, "ids": ids}))
 
 

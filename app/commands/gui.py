@@ -59,8 +59,17 @@ def run(args: argparse.Namespace) -> int:
           else f"needlepoint: density: {source}'s own")
     from app.ui.main import NeedlepointApp
 
-    NeedlepointApp(args.device, status=args.status).run()
+    NeedlepointApp(args.device, status=args.status, syncer=clinic_syncer()).run()
     return 0
+
+
+def clinic_syncer():
+    """The clinic sync, on a tablet that has joined a clinic (clinic.json in the home
+    folder), else None. The app starts it once its logbook is open and stops it at exit."""
+    from app.clinic import background
+    from app.logbook import default_path
+
+    return background.Syncer(default_path()) if background.joined() else None
 
 
 def checked(uri: str) -> None:

@@ -160,6 +160,9 @@ class ClosePanel(OrientedScreen):
             self.ctx.flow.sign(who)
         except LogbookError as e:  # a warning opened meanwhile: named, nothing signed
             self.sign_message = str(e)
+        else:
+            if self.ctx.on_signed is not None:
+                self.ctx.on_signed()
         self.refresh()
 
     # -- amendments after the signature --------------------------------------------------

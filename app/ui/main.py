@@ -25,6 +25,7 @@ import time
 from kivy.app import App
 from kivy.clock import Clock
 from kivy.logger import Logger
+from kivy.properties import StringProperty
 from kivy.uix.screenmanager import NoTransition, ScreenManager
 from kivy.uix.textinput import TextInput
 
@@ -53,6 +54,7 @@ LOCKED_SCREENS = {"procedure", "history", "settings"}  # the live screen is neve
 IDLE_CHECK_S = 1.0
 SOUND_SETTLED_FLIPS = 2  # the first frames drawn are the start's, not the app's pace
 STATUS_EVERY_S = 1.0
+CLINIC_EVERY_S = 1.0  # the clinic sync's line read from the syncer's state
 CHECK_S = 0.25  # how soon a device that stopped leaves the screen
 # The start waits this long for the first device before drawing (a simulator opens in a few
 # ms, a serial board in up to a second); a slower one joins the screen when it opens.
@@ -70,11 +72,13 @@ def _later(seconds: float, fn) -> None:
 
 class NeedlepointApp(App):
     title = "Needlepoint"
+    clinic_text = StringProperty("")  # the clinic sync's state; '' when not joined
 
     def __init__(self, device_uri: str | None = None, sound: bool = True,
                  preset: str | None = None, remember: bool = True, status: bool = False,
-                 **kw):
+                 syncer=None, **kw):
         super().__init__(**kw)
+        self.syncer = syncer  # app.clinic.background.Syncer, or None: not joined
         self.status = status  # a line on the terminal each second (gui --status)
         self.remember = remember  # a screenshot run leaves the settings as they were
         self.settings = settings_store.load()
@@ -125,7 +129,8 @@ class NeedlepointApp(App):
             self.access = Access(self.lb, lock_after_s=self.settings.lock_after_s,
                                  post=_post)
             procedure = ProcedureScreen(ProcedureFlow(self.lb), self.access,
-                                        on_queue=self._queued, on_lock=self._show_lock)
+                                        on_queue=self._queued, on_lock=self._show_lock,
+                                        on_signed=self._signed)
             self.procedure = procedure
             self.live = LiveScreen(on_mark=procedure.add_mark)
             sm.add_widget(self.live)
@@ -136,6 +141,10 @@ class NeedlepointApp(App):
             sm.bind(current=self._guard)
             Window.bind(on_touch_down=self._activity)
             Clock.schedule_interval(self._idle, IDLE_CHECK_S)
+            if self.syncer is not None:
+                self.syncer.start()
+                self._show_clinic(0)
+                Clock.schedule_interval(self._show_clinic, CLINIC_EVERY_S)
         self.settings_screen = SettingsScreen(self.settings)
         sm.add_widget(self.settings_screen)
         self.live.ids.trace.negative_up = self.settings.negative_up
@@ -235,6 +244,16 @@ class NeedlepointApp(App):
         if hasattr(screen, "on_pre_enter"):
             screen.on_pre_enter()
 
+    # -- the clinic sync ---------------------------------------------------------------------
+    def _show_clinic(self, _dt) -> None:
+        """Pulled from the syncer's state on the main thread: its thread never touches a
+        widget."""
+        self.clinic_text = self.syncer.state.line()
+
+    def _signed(self) -> None:
+        if self.syncer is not None:
+            self.syncer.kick()
+
     def _queued(self, n: int) -> None:
         if self.lock.parent is not None:
             self.lock.refresh(n)
@@ -290,6 +309,8 @@ class NeedlepointApp(App):
         Window.bind(on_flip=self._screen_drawn)
 
     def on_stop(self):
+        if self.syncer is not None:  # its child killed and reaped (a second stop: nothing)
+            self.syncer.stop()
         if self.connection is not None:
             self.connection.close()
         if self.lb is not None:  # (on_stop may come twice: close once)

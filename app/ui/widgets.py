@@ -1,5 +1,5 @@
-"""Small widgets shared by the screens: a labelled meter, the navigation bar, and a
-screen that knows its orientation."""
+"""Small widgets shared by the screens: a labelled meter, the navigation bar, the clinic
+sync's line, and a screen that knows its orientation."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from kivy.lang import Builder
 from kivy.metrics import dp
 from kivy.properties import BooleanProperty, NumericProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.label import Label
 from kivy.uix.screenmanager import Screen
 from kivy.uix.widget import Widget
 
@@ -31,6 +32,18 @@ class NavBar(BoxLayout):
 
     def go(self, name: str) -> None:
         App.get_running_app().root.current = name
+
+
+class ClinicLine(Label):
+    """The running app's `clinic_text` (the clinic sync's state), or nothing: a screen shown
+    by another App (a benchmark's window) has no clinic line."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        app = App.get_running_app()
+        if app is not None and hasattr(app, "clinic_text"):
+            self.text = app.clinic_text
+            app.bind(clinic_text=self.setter("text"))
 
 
 class OrientedScreen(Screen):
