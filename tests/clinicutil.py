@@ -32,13 +32,19 @@ def admin(pg_server):
 def clinic(admin, tmp_path, monkeypatch):
     """Three tablets joined, each with its own home and a logbook holding a signed demo
     procedure; {name: logbook path}."""
+    return joined(admin, tmp_path, monkeypatch, TABLETS, demo.procedure)
+
+
+def joined(admin: str, tmp_path, monkeypatch, names, fill) -> dict:
+    """Tablets `names` joined, each with its home in tmp_path and a logbook that `fill`
+    (a function of the open logbook) has written to; {name: logbook path}."""
     books = {}
-    for name in TABLETS:
+    for name in names:
         monkeypatch.setenv("NEEDLEPOINT_HOME", str(tmp_path / name))
         server.join(admin, name)
         books[name] = tmp_path / name / "logbook.db"
         with Logbook(books[name]) as lb:
-            demo.procedure(lb)
+            fill(lb)
     return books
 
 

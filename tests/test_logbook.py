@@ -256,7 +256,7 @@ def _tamper(path, *sql):
      "hash does not match"),
     ("a removed audit entry", ["DROP TRIGGER audit_no_delete", "DELETE FROM audit WHERE seq = 4"],
      "does not follow"),
-    ("an inserted row", ["INSERT INTO users VALUES ('u1', 'Eve', 'admin', 'x', 1, 'now')"],
+    ("an inserted row", ["INSERT INTO users VALUES ('u1', 'Eve', 'admin', 'x', 1, 'now', NULL)"],
      "not in the audit trail"),
     ("a changed sample", ["DROP TRIGGER snippets_no_update",
                           "UPDATE snippets SET samples = zeroblob(10)"], "do not match"),

@@ -70,8 +70,18 @@ def test_a_logbook_at_each_version_upgrades_with_its_data_intact(version, tmp_pa
             assert {k: got[k] for k in want} == want
             assert got["current"] == (want["id"] not in {
                 o["supersedes"] for o in expected["observations"]})
+        # from 0008: another tablet's rows, pulled, are read with the patient's own (the
+        # same MRN), chained to their own trail, and their users cannot sign in here
+        if "pulled" in expected:
+            want = expected["pulled"]
+            assert rep["pulled"][want["tablet"]] == {"entries": want["entries"],
+                                                      "head": want["head"]}
+            hist = lb.patient_history(expected["patient_id"])["procedures"]
+            assert [(p["id"], p["origin"]) for p in hist] == [
+                (want["procedure_id"], want["tablet"]), (expected["procedure_id"], None)]
+            assert all(not lb.check_pin(u["id"], "4321") for u in lb.users() if u["origin"])
         # and the upgraded logbook takes new records, new tables included
-        doc = next(u for u in lb.users() if u["role"] == "physician")
+        doc = next(u for u in lb.users() if u["role"] == "physician" and not u.get("origin"))
         lb.add_observation(rec["id"], {"scale": "pain_nrs", "timepoint": "followup",
                                        "value": 1}, doc["id"])
         assert lb.verify()["ok"]

@@ -16,8 +16,8 @@ from app.clinic import dsn, server
 from app.clinic.credentials import last_push
 from app.clinic.errors import ClinicError, Unreachable
 from app.clinic.schema import SCHEMA
-from app.clinic.sync import WITH_EMG
 from app.logbook import Logbook, ids, localtime
+from app.logbook.pulled import WITH_EMG
 
 
 @dataclass
@@ -66,7 +66,8 @@ def status(lb: Logbook, creds: dict) -> Status:
             raise ClinicError(f"the clinic server refused to be read: "
                               f"{server.first_line(e)}") from None
         where = dsn.where(dsn.params(creds["dsn"]))
-    local = {r[0] for t in WITH_EMG for r in lb.db.execute(f"SELECT id FROM {t}")}
+    local = {r[0] for t in WITH_EMG for r in lb.db.execute(
+        f"SELECT id FROM {t} WHERE origin IS NULL")}  # pulled rows are not this tablet's to push
     return Status(tablet, where, _after(lb, last), len(local - there), seen)
 
 

@@ -6,7 +6,7 @@ EMG samples; a user's PIN hash as its SHA-256). So the server's row is the row a
 written, whenever the push happens, and every later change (an edit before sign-off, a
 warning overridden, a pending mark taken) is the later entry that says so, pushed after
 it: the rows as they now read are the trail replayed (app.logbook.audit.replay), which is
-the pull's job (next). Then the EMG samples of every snippet and pending mark already on
+the pull's job (pull.py). Then the EMG samples of every snippet and pending mark already on
 the server (`emg_samples`).
 
 Idempotent: every INSERT is ON CONFLICT (id) DO NOTHING, the push starts after the last
@@ -16,6 +16,10 @@ push changes nothing. Before anything goes up the new entries are checked to fol
 server's last one for this tablet and each other (hash and link): a logbook whose trail
 does not continue what the server holds (restored from an older backup, replaced, edited)
 is refused, nothing pushed.
+
+Only this tablet's own records go up: what it pulled from the others is in clinic_audit
+and carries an `origin`, never in the local trail this push reads, and the EMG it sends is
+looked up for the server's rows of this tablet only.
 
 Connects as the tablet's own role (clinic.json), which may only INSERT rows of its tablet.
 """
@@ -32,12 +36,10 @@ from app.clinic.errors import ClinicError
 from app.clinic.schema import RECORDS, SCHEMA, quote
 from app.logbook import Logbook
 from app.logbook.audit import GENESIS, carried, check_entries
+from app.logbook.pulled import ENTRY, WITH_EMG
 
 BATCH = 500  # audit entries a transaction
 ROWS = tuple(t for t in RECORDS if t not in ("audit", "emg_samples"))  # rows from the trail
-WITH_EMG = ("snippets", "pending_marks")
-ENTRY = ("seq", "id", "at", "user_id", "action", "tbl", "row_id", "old", "new", "reason",
-          "prev_hash", "hash")
 
 
 @dataclass

@@ -2,7 +2,8 @@
 
     needlepoint clinic init --dsn URL                 create or bring forward its schema
     needlepoint clinic join --dsn URL --tablet NAME   enrol this tablet (clinic.json, 0600)
-    needlepoint clinic sync [--db PATH]               push this tablet's logbook, once
+    needlepoint clinic sync [--db PATH]               push this tablet's logbook, then pull the
+                                                      other tablets' records into it, once
     needlepoint clinic status [--db PATH]             what waits to push; tablets last seen
     needlepoint clinic verify --dsn URL               every tablet's audit chain on the server
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import sys
 
-from app.clinic import credentials, server, status, sync, verify
+from app.clinic import credentials, pull, server, status, sync, verify
 from app.clinic.errors import BadInput, ClinicError
 from app.logbook import Logbook, LogbookError
 
@@ -40,7 +41,8 @@ def add_parser(sub) -> None:
                    "(room-2: lower-case letters, digits and -)")
     j.set_defaults(func=run_join)
     s = jobs.add_parser("sync", help="push this tablet's logbook to the clinic server once, "
-                        "in commit order (a retried push changes nothing); pulling comes next")
+                        "in commit order, then pull every other tablet's records into it (a "
+                        "retried sync changes nothing)")
     st = jobs.add_parser("status", help="what this tablet has waiting to push and when each "
                          "tablet was last seen by the clinic server")
     for job, run in ((s, run_sync), (st, run_status)):
@@ -91,12 +93,26 @@ def _this_tablet(args) -> tuple[dict, Logbook]:
 
 @_one_line
 def run_sync(args) -> int:
-    creds, book = _this_tablet(args)
-    with book as lb:
+    creds = credentials.read(credentials.path())
+    with Logbook(args.db, create=False) as lb:  # the pull writes into it
         done = sync.push(lb, creds)
-    print(f"pushed to the clinic server as {creds['tablet']}: {done.entries} audit entries, "
-          f"{done.rows} rows, {done.emg} EMG samples; nothing waiting")
+        print(f"pushed to the clinic server as {creds['tablet']}: {done.entries} audit "
+              f"entries, {done.rows} rows, {done.emg} EMG samples; nothing waiting")
+        try:
+            got = pull.pull(lb, creds)
+        except pull.PullRefused as e:
+            print(_pulled_line(e.pulled))
+            raise
+        got.emg = pull.pull_emg(lb, creds)
+    print(_pulled_line(got))
     return 0
+
+
+def _pulled_line(got: pull.Pulled) -> str:
+    waiting = (f"; {got.waiting} entries wait for another tablet's rows (next sync)"
+               if got.waiting else "")
+    return (f"pulled from {len(got.tablets)} other tablet{'' if len(got.tablets) == 1 else 's'}: "
+            f"{got.entries} audit entries, {got.rows} rows, {got.emg} EMG samples{waiting}")
 
 
 @_one_line

@@ -111,14 +111,19 @@ def check_entries(entries: Iterable[dict], prev: str = GENESIS, limit: int = 50
     return count, prev, problems
 
 
-def replay(db: Database, tables: Iterable[str], skip: dict[str, tuple[str, ...]]
-           ) -> list[str]:
-    """Fold the trail into rows and compare them with the tables, both ways."""
+def replay(db: Database, tables: Iterable[str], skip: dict[str, tuple[str, ...]],
+           origin: str | None = None) -> list[str]:
+    """Fold the trail into rows and compare them with the tables, both ways: this
+    tablet's own trail and rows (origin NULL), or, given `origin`, the trail pulled from
+    that tablet (clinic_audit) and the rows pulled with it."""
     problems: list[str] = []
     tables = list(tables)
     state: dict[tuple[str, str], dict] = {}
-    for tbl, row_id, action, old, new in db.execute(
-            "SELECT tbl, row_id, action, old, new FROM audit ORDER BY seq"):
+    trail = (db.execute("SELECT tbl, row_id, action, old, new FROM audit ORDER BY seq")
+             if origin is None else
+             db.execute("SELECT tbl, row_id, action, old, new FROM clinic_audit WHERE "
+                        "tablet = ? ORDER BY seq", [origin]))
+    for tbl, row_id, action, old, new in trail:
         if tbl not in tables:
             continue
         key = (tbl, row_id)
@@ -140,7 +145,9 @@ def replay(db: Database, tables: Iterable[str], skip: dict[str, tuple[str, ...]]
     for tbl in tables:
         hidden = set(skip.get(tbl, ()))
         seen = set()
-        cur = db.execute(f"SELECT * FROM [{tbl}]")
+        pulled = "origin" in {c[1] for c in db.execute(f"PRAGMA table_info([{tbl}])")}
+        cur = (db.execute(f"SELECT * FROM [{tbl}] WHERE origin IS ?", [origin]) if pulled
+               else db.execute(f"SELECT * FROM [{tbl}]"))
         cols = [d[0] for d in cur.description]
         for values in cur:
             row = carried(tbl, {c: v for c, v in zip(cols, values, strict=True)
@@ -162,4 +169,4 @@ def replay(db: Database, tables: Iterable[str], skip: dict[str, tuple[str, ...]]
         if len(problems) > 50:
             problems = problems[:50] + ["... (stopped after 50 problems)"]
             break
-    return problems
+    return problems if origin is None else [f"pulled from {origin}: {p}" for p in problems]

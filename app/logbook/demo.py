@@ -35,7 +35,7 @@ def simulated_snippet(seed: int = 1, fs: float = 20000.0, scenario: str = "dener
 
 def users(lb: Logbook) -> tuple[dict, dict]:
     """(physician, nurse): the demo's own, made once per logbook."""
-    found = {u["name"]: u for u in lb.users()}
+    found = {u["name"]: u for u in lb.users() if not u.get("origin")}  # this tablet's
     if "Demo Physician" in found and "Demo Nurse" in found:
         return found["Demo Physician"], found["Demo Nurse"]
     doc = lb.add_user({"name": "Demo Physician", "role": "physician", "pin": "1234"})

@@ -20,8 +20,12 @@ migrations = Migrations(SET_NAME)
 # Tables whose every row is written through the audit trail, and that verify() replays.
 AUDITED = ("users", "patients", "procedures", "vials", "injections", "snippets",
            "amendments", "dose_warnings", "observations", "pin_attempts", "pending_marks")
-# Columns the audit trail does not carry (it holds their hash instead).
-NOT_AUDITED = {"snippets": ("samples",), "pending_marks": ("samples",)}
+# Columns the audit trail does not carry: the EMG (it holds its hash instead) and a row's
+# tablet of origin (0008_clinic_pull: the trail is this tablet's, its rows have none).
+NOT_AUDITED = {"snippets": ("samples", "origin"), "pending_marks": ("samples", "origin"),
+               **{t: ("origin",) for t in ("users", "patients", "procedures", "vials",
+                                           "injections", "amendments", "dose_warnings",
+                                           "observations")}}
 # Columns the audit trail carries as the SHA-256 of their value (app.logbook.audit.carried):
 # enough for verify() to see one changed behind its back, nothing to search a PIN against.
 # Entries written before 0004_pin_attempts carry the PIN hash itself and stay as they are.
@@ -395,6 +399,130 @@ def m0007_observation_grades(db: Database) -> None:
           OR ((NEW.scale = 'gas') <> (NEW.goal IS NOT NULL))
           {within}
         BEGIN SELECT RAISE(ABORT, '{outside}'); END""")
+
+
+# The record tables a tablet may hold another tablet's rows of (issue 32): every audited
+# table but the PIN lockout, which stays on its tablet.
+PULLED = ("users", "patients", "procedures", "vials", "injections", "snippets",
+          "amendments", "dose_warnings", "observations", "pending_marks")
+
+
+@migrations(name="0008_clinic_pull", transactional=False)
+def m0008_clinic_pull(db: Database) -> None:
+    """Other tablets' records, pulled from the clinic server (issue 32), in the same tables
+    as this tablet's: `origin` names the tablet a row was written on (NULL: this one).
+    `clinic_audit` keeps each other tablet's audit entries as pulled, chained per tablet,
+    so every pull is checked to continue what was pulled before; the local `audit` stays
+    this tablet's own trail. `clinic_emg` holds pulled snippets' and pending marks' EMG
+    (their rows come without it: `samples` is empty until it is here). `clinic_link`
+    records that this logbook belongs to a clinic tablet and when it last reached the
+    server.
+
+    The MRN stops being unique across rows: the same MRN is the same patient, who may
+    have a row from each tablet. It stays unique among this tablet's own rows. SQLite
+    drops a column's UNIQUE only by rebuilding the table, which needs foreign keys off,
+    which cannot change inside a transaction: so this migration runs its own transaction
+    and, if cut off after it committed and before its record, finds its work done and
+    does nothing the second time."""
+    if db.conn.in_transaction:
+        raise RuntimeError("0008_clinic_pull runs outside a transaction")
+    if "origin" in db["patients"].columns_dict:
+        return
+    keys = db.execute("PRAGMA foreign_keys").fetchone()[0]
+    db.execute("PRAGMA foreign_keys = OFF")
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for sql in _clinic_pull():
+                db.execute(sql)
+            if db.execute("PRAGMA foreign_key_check").fetchall():
+                raise RuntimeError("0008_clinic_pull: foreign keys broken by the rebuild")
+            db.conn.commit()
+        except BaseException:
+            db.conn.rollback()
+            raise
+    finally:
+        db.execute(f"PRAGMA foreign_keys = {'ON' if keys else 'OFF'}")
+
+
+def _clinic_pull() -> list[str]:
+    origin = "origin TEXT CHECK (origin IS NULL OR length(origin) BETWEEN 1 AND 32)"
+    out = [f"ALTER TABLE {t} ADD COLUMN {origin}" for t in PULLED if t != "patients"]
+    out += [
+        f"""CREATE TABLE patients_0008 (
+        id TEXT PRIMARY KEY,
+        mrn TEXT NOT NULL,
+        family_name TEXT NOT NULL,
+        given_name TEXT,
+        birth_date TEXT,
+        sex TEXT CHECK (sex IN ('female', 'male', 'other', 'unknown')),
+        weight_kg REAL CHECK (weight_kg IS NULL OR weight_kg > 0),
+        created_at TEXT NOT NULL,
+        {origin}
+    )""",
+        "INSERT INTO patients_0008 (id, mrn, family_name, given_name, birth_date, sex, "
+        "weight_kg, created_at) SELECT id, mrn, family_name, given_name, birth_date, sex, "
+        "weight_kg, created_at FROM patients",
+        "DROP TABLE patients",
+        "ALTER TABLE patients_0008 RENAME TO patients",
+        "CREATE UNIQUE INDEX patients_mrn_here ON patients (mrn) WHERE origin IS NULL",
+        "CREATE INDEX patients_mrn ON patients (mrn)",
+        """CREATE TRIGGER patients_no_delete BEFORE DELETE ON patients
+            BEGIN SELECT RAISE(ABORT, 'logbook records are never deleted'); END""",
+        # Two rooms may each record the first follow-up value of one procedure before
+        # either has seen the other's: the one-value rule holds for this tablet's own
+        # rows; pulled ones are kept as their tablet wrote them.
+        "DROP TRIGGER observations_supersede",
+        """CREATE TRIGGER observations_supersede BEFORE INSERT ON observations
+        WHEN NEW.origin IS NULL AND (
+             (NEW.supersedes IS NOT NULL AND NOT EXISTS (SELECT 1 FROM observations o
+                WHERE o.id = NEW.supersedes AND o.procedure_id = NEW.procedure_id
+                AND o.scale = NEW.scale AND o.timepoint = NEW.timepoint
+                AND o.muscle IS NEW.muscle AND o.side IS NEW.side AND o.goal IS NEW.goal))
+          OR (NEW.supersedes IS NULL AND EXISTS (SELECT 1 FROM observations o
+                WHERE o.origin IS NULL AND o.procedure_id = NEW.procedure_id
+                AND o.scale = NEW.scale AND o.timepoint = NEW.timepoint
+                AND o.muscle IS NEW.muscle AND o.side IS NEW.side AND o.goal IS NEW.goal)))
+        BEGIN SELECT RAISE(ABORT, 'one value per scale, muscle, side and time point: a
+            correction supersedes the current value of the same procedure'); END""",
+        "DROP INDEX observations_superseded_once",
+        """CREATE UNIQUE INDEX observations_superseded_once ON observations (supersedes)
+            WHERE supersedes IS NOT NULL AND origin IS NULL""",
+        """CREATE TABLE clinic_audit (
+        tablet TEXT NOT NULL CHECK (length(tablet) BETWEEN 1 AND 32),
+        seq INTEGER NOT NULL CHECK (seq >= 1),
+        id TEXT NOT NULL UNIQUE,
+        at TEXT NOT NULL,
+        user_id TEXT,
+        action TEXT NOT NULL,
+        tbl TEXT NOT NULL,
+        row_id TEXT NOT NULL,
+        old TEXT,
+        new TEXT,
+        reason TEXT,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL UNIQUE,
+        pulled_at TEXT NOT NULL,
+        PRIMARY KEY (tablet, seq),
+        UNIQUE (tablet, prev_hash)
+    )""",
+        """CREATE TABLE clinic_emg (
+        id TEXT PRIMARY KEY,
+        tbl TEXT NOT NULL CHECK (tbl IN ('snippets', 'pending_marks')),
+        samples BLOB NOT NULL,
+        pulled_at TEXT NOT NULL
+    )""",
+        """CREATE TABLE clinic_link (
+        tablet TEXT PRIMARY KEY CHECK (length(tablet) BETWEEN 1 AND 32),
+        known_at TEXT NOT NULL,
+        reached_at TEXT
+    )""",
+    ]
+    for table in ("clinic_audit", "clinic_emg"):
+        out += [f"""CREATE TRIGGER {table}_no_{event.lower()} BEFORE {event} ON {table}
+            BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"""
+                for event in ("UPDATE", "DELETE")]
+    return out
 
 
 def names() -> list[str]:

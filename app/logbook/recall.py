@@ -3,7 +3,10 @@ product is recalled. The lot is matched trimmed and in any case ("c4471 " finds 
 written on vials that may differ in both. Records are read as they now stand (amendments
 applied: an injection moved to another vial, or a lot corrected, counts where it now is);
 voided injections were not given and are only counted. Times in the text are local with
-the zone (app.logbook.localtime); the dict keeps UTC."""
+the zone (app.logbook.localtime); the dict keeps UTC. Across the clinic (issue 32) the
+rows pulled from other tablets are read with this tablet's: a patient is their MRN, whichever
+tablet made their row, and each injection names the tablet it was recorded on (`origin`,
+None for this one)."""
 
 from __future__ import annotations
 
@@ -38,7 +41,7 @@ def group(lot: str, vials: list[dict], injections: list[dict], procedures: dict[
         prod["injections"] += 1
         prod["units"] += float(i.get("units") or 0)
         prod["dose_mg"] += float(i.get("dose_mg") or 0)
-        person = prod["patients"].setdefault(pt["id"], {
+        person = prod["patients"].setdefault(pt["mrn"], {
             "mrn": pt["mrn"], "name": ", ".join(x for x in (pt["family_name"],
                                                             pt.get("given_name")) if x),
             "birth_date": pt.get("birth_date"), "injections": []})
@@ -46,7 +49,7 @@ def group(lot: str, vials: list[dict], injections: list[dict], procedures: dict[
             "procedure_id": proc["id"], "at": i["at"], "muscle": i.get("muscle"),
             "side": i.get("side"), "units": i.get("units"), "dose_mg": i.get("dose_mg"),
             "volume_ml": i.get("volume_ml"), "lot": v["lot"],
-            "signed": bool(proc.get("signed_at"))})
+            "signed": bool(proc.get("signed_at")), "origin": proc.get("origin")})
     out = []
     for prod in sorted(products.values(), key=lambda p: p["product"]):
         prod["patients"] = sorted(prod["patients"].values(), key=lambda p: p["name"])
@@ -75,5 +78,6 @@ def text(found: dict) -> str:
                 lines.append(f"    {localtime.date_time(i['at'])}  "
                              f"{i['muscle'] or 'muscle ?'} {i['side'] or ''}  {dose}  "
                              f"(procedure {i['procedure_id'][:8]}, "
-                             f"{'signed' if i['signed'] else 'not signed'})")
+                             f"{'signed' if i['signed'] else 'not signed'}"
+                             f"{', on ' + i['origin'] if i.get('origin') else ''})")
     return "\n".join(lines)

@@ -68,6 +68,16 @@ def complete_dose(cat: Catalogue, vial: dict, *, units=None, volume_ml=None) -> 
 
 # the checks ---------------------------------------------------------------------------------
 
+class Checked(list):
+    """The warnings of a dose check, and beside them its `note`: a sentence about what the
+    check could not see (Logbook.clinic_note: "other rooms last seen 09:12 (UTC+01:00)"),
+    shown with the result; it is no warning, is never recorded and needs no override."""
+
+    def __init__(self, warnings=(), note: str | None = None):
+        super().__init__(warnings)
+        self.note = note
+
+
 def check(cat: Catalogue, *, patient: dict, procedure: dict, vial: dict, proposed: dict,
           session: list[dict], history: list[dict]) -> list[dict]:
     """Warnings for one proposed injection.

@@ -29,6 +29,7 @@ from app.logbook import (
     lockout,
     pins,
     provenance,
+    pulled,
     recall,
     records,
     roles,
@@ -268,6 +269,7 @@ class Logbook:
     def _update(self, table: str, row_id: str, changes: dict, by: str | None,
                 reason: str | None = None, action: str = "update") -> dict:
         old = self._row(table, row_id)
+        self._mine(old, table)
         diff = {k: v for k, v in changes.items() if old.get(k) != v}
         if not diff:
             return old
@@ -279,6 +281,17 @@ class Logbook:
                      reason=reason)
         return new
 
+    @staticmethod
+    def _mine(row: dict, table: str) -> None:
+        """Refuse to change a row pulled from another tablet: the tablet that wrote it
+        changes it (an amendment or an observation may be added here, as new rows)."""
+        if row.get("origin"):
+            what = {"dose_warnings": "dose warning", "pending_marks": "pending mark"}.get(
+                table, table[:-1])
+            raise LogbookError(f"this {what} was recorded on tablet {row['origin']}: it is "
+                               "changed there (an amendment or an observation may be added "
+                               "here)")
+
     def _user(self, user_id: str | None, action: str | None = None) -> dict:
         """The active user `user_id`, allowed to do `action` (app.logbook.roles)."""
         if not user_id:
@@ -286,6 +299,9 @@ class Logbook:
         user = self._row("users", user_id)
         if user is None or not user["active"]:
             raise LogbookError(f"no active user with id {user_id}")
+        if user.get("origin"):
+            raise LogbookError(f"{user['name']} was enrolled on tablet {user['origin']}: "
+                               "enrol them on this tablet to work here")
         if action:
             roles.require(user, action)
         return user
@@ -293,7 +309,8 @@ class Logbook:
     # users --------------------------------------------------------------------------------
     def add_user(self, user: dict, by: str | None = None) -> dict:
         """{name, role (physician|nurse|admin), pin}. The first user needs no `by`."""
-        has_users = self.db.execute("SELECT 1 FROM users LIMIT 1").fetchone()
+        has_users = self.db.execute("SELECT 1 FROM users WHERE origin IS NULL LIMIT 1"
+                                    ).fetchone()
         action = roles.add_action(user.get("role"))
         if has_users:  # after the first, users are added by a user allowed to (roles.py)
             self._user(by, action)
@@ -311,6 +328,8 @@ class Logbook:
         return records.public_user(stored)
 
     def users(self) -> list[dict]:
+        """Every user, those pulled from other tablets too (`origin`: their tablet), whose
+        names the records show; only this tablet's own (origin None) may sign in here."""
         return [records.public_user(r) for r in self.db.query("SELECT * FROM users ORDER BY name")]
 
     def check_pin(self, user_id: str, pin: str) -> bool:
@@ -320,7 +339,7 @@ class Logbook:
         during one (the right PIN too: it is then not checked). Every attempt on a user is
         an audit entry naming its outcome, never the PIN."""
         row = self._row("users", user_id)
-        if not row or not row["active"]:
+        if not row or not row["active"] or row.get("origin"):
             return False
         return self._count_pin(user_id, row["pin_hash"], pin, None)
 
@@ -331,7 +350,7 @@ class Logbook:
         then `post` runs the counting on the caller's thread, which owns this connection,
         and `done` gets True, False or the PinLocked."""
         row = self._row("users", user_id)
-        if not row or not row["active"]:
+        if not row or not row["active"] or row.get("origin"):
             post(lambda: done(False))
             return
 
@@ -384,8 +403,15 @@ class Logbook:
         return self._need("patients", patient_id, "patient")
 
     def find_patient(self, mrn: str) -> dict | None:
-        rows = list(self.db.query("SELECT * FROM patients WHERE mrn = ?", [mrn]))
+        """The patient of this MRN: this tablet's row, else the first pulled from another
+        (the same MRN is the same patient, whichever tablet made the row)."""
+        rows = list(self.db.query("SELECT * FROM patients WHERE mrn = ? ORDER BY origin IS "
+                                  "NOT NULL, created_at LIMIT 1", [mrn]))
         return rows[0] if rows else None
+
+    def _same_person(self, patient_id: str) -> str:
+        """SQL for the ids of every patient row sharing `patient_id`'s MRN (one ? for it)."""
+        return ("SELECT id FROM patients WHERE mrn = (SELECT mrn FROM patients WHERE id = ?)")
 
     # procedures ---------------------------------------------------------------------------
     def start_procedure(self, procedure: dict, by: str) -> dict:
@@ -579,6 +605,7 @@ class Logbook:
         self._user(by, "record")
         proc = self._need("procedures", procedure_id, "procedure")
         records.not_signed(proc)
+        self._mine(proc, "procedures")
         fields = validate.clean("vials", vial)
         if not fields.get("product"):
             raise LogbookError("product is required")
@@ -614,17 +641,20 @@ class Logbook:
             return self._update("vials", vial_id, changes, by, reason)
 
     # injections ---------------------------------------------------------------------------
-    def check_injection(self, procedure_id: str, proposed: dict) -> list[dict]:
-        """The dose-rule warnings a proposed injection would raise; nothing is written."""
+    def check_injection(self, procedure_id: str, proposed: dict) -> rules.Checked:
+        """The dose-rule warnings a proposed injection would raise; nothing is written.
+        A list of warnings, and its `note` (clinic_note: other rooms' injections may be
+        missing from it), which is no warning and needs no override."""
         proc = self._need("procedures", procedure_id, "procedure")
         vial = self._need("vials", proposed.get("vial_id") or "", "vial")
         if vial["procedure_id"] != procedure_id:
             raise LogbookError("that vial belongs to another procedure")
         patient = self._need("patients", proc["patient_id"], "patient")
-        return rules.check(self.cat, patient=patient, procedure=proc, vial=vial,
-                           proposed=records.normalise(dict(proposed)),
-                           session=self._session(procedure_id),
-                           history=self._history(patient["id"], procedure_id))
+        return rules.Checked(rules.check(self.cat, patient=patient, procedure=proc, vial=vial,
+                                         proposed=records.normalise(dict(proposed)),
+                                         session=self._session(procedure_id),
+                                         history=self._history(patient["id"], procedure_id)),
+                             note=self.clinic_note())
 
     def log_injection(self, procedure_id: str, injection: dict, by: str, *,
                       snippet: dict | None = None, overrides: dict | None = None,
@@ -647,6 +677,7 @@ class Logbook:
         overrides = self._overrides(overrides, override_by or by) if overrides else {}
         proc = self._need("procedures", procedure_id, "procedure")
         records.not_signed(proc)
+        self._mine(proc, "procedures")
         fields = validate.clean("injections", injection)
         validate.in_catalogue(self.cat, "injections", fields)
         fields = {k: v for k, v in fields.items() if v is not None}
@@ -724,6 +755,7 @@ class Logbook:
         records.not_signed(proc)
         inj = self._need("injections", injection_id, "injection")
         vial = self._row("vials", inj["vial_id"]) if inj.get("vial_id") else None
+        self._mine(proc, "procedures")
         overrides = self._overrides(overrides, by) if overrides else {}
         with self.transaction():
             self._record_warnings(proc, injection_id, vial, warnings, overrides, by)
@@ -883,7 +915,9 @@ class Logbook:
         blob, sha = snippets.encode(samples)
         self._entry_bytes = len(blob)
         if procedure_id is not None:
-            records.not_signed(self._need("procedures", procedure_id, "procedure"))
+            proc = self._need("procedures", procedure_id, "procedure")
+            records.not_signed(proc)
+            self._mine(proc, "procedures")
         findings = snippet.get("findings")
         row = {"id": ids.new_id(),
                "pressed_at": validate.Field("pressed_at", "stamp").check(pressed_at),
@@ -901,7 +935,7 @@ class Logbook:
         """Marks neither taken by an injection nor discarded, oldest first, without their
         samples: all of them, or those of `procedure_id` and those made with none open."""
         sql = ("SELECT * FROM pending_marks WHERE injection_id IS NULL AND discarded_at IS "
-               "NULL")
+               "NULL AND origin IS NULL")
         args: list = []
         if procedure_id is not None:
             sql += " AND (procedure_id = ? OR procedure_id IS NULL)"
@@ -942,8 +976,13 @@ class Logbook:
         if values is None:
             return None
         row = dict(zip([d[0] for d in cur.description], values, strict=True))
-        row["samples"] = snippets.decode(row["samples"], row["frames"], row["channels"],
-                                         row["encoding"])
+        blob = row["samples"]
+        if row.get("origin") and not blob:
+            blob = pulled.emg_of(self.db, row["id"])
+        # a pulled row's EMG not fetched yet: samples None, on the clinic server
+        row["on_clinic_server"] = blob is None
+        row["samples"] = None if blob is None else snippets.decode(
+            blob, row["frames"], row["channels"], row["encoding"])
         src = provenance.source(row["source_kind"], row["source_uri"], row["calibrated"])
         row["calibrated"], row["provenance"] = src["calibrated"], src["label"]
         return row
@@ -987,9 +1026,10 @@ class Logbook:
     def procedures(self, patient_id: str | None = None, limit: int | None = None
                    ) -> list[dict]:
         """Summaries, newest first: one row per procedure with counts and totals."""
-        where, params = ("WHERE p.patient_id = ?", [patient_id]) if patient_id else ("", [])
+        where, params = ((f"WHERE p.patient_id IN ({self._same_person(patient_id)})",
+                          [patient_id]) if patient_id else ("", []))
         sql = f"""SELECT p.id, p.patient_id, pt.mrn, p.kind, p.indication, p.started_at,
-                   p.ended_at, p.signed_at,
+                   p.ended_at, p.signed_at, p.origin,
                    (SELECT count(*) FROM injections i WHERE i.procedure_id = p.id
                         AND i.voided = 0) AS injections,
                    (SELECT count(*) FROM amendments a WHERE a.procedure_id = p.id) AS amendments
@@ -1003,10 +1043,14 @@ class Logbook:
         return found[0]
 
     def patient_history(self, patient_id: str) -> dict:
-        """The patient and every procedure, oldest first, in a handful of queries."""
+        """The patient and every procedure, oldest first, in a handful of queries: those
+        of every patient row with the same MRN, pulled from other tablets too (each
+        procedure's and injection's `origin`: the tablet it was recorded on, None for
+        this one)."""
         patient = self.patient(patient_id)
-        procs = list(self.db.query("SELECT * FROM procedures WHERE patient_id = ? "
-                                   "ORDER BY started_at", [patient_id]))
+        procs = list(self.db.query(f"SELECT * FROM procedures WHERE patient_id IN "
+                                   f"({self._same_person(patient_id)}) ORDER BY started_at",
+                                   [patient_id]))
         return {"patient": patient, "procedures": self._load(procs, patient=patient)}
 
     def find_procedure(self, prefix: str) -> dict:
@@ -1033,6 +1077,8 @@ class Logbook:
             f"SELECT * FROM vials WHERE procedure_id IN ({marks}) ORDER BY created_at", pids))
         injections = list(self.db.query(
             f"""SELECT i.*, s.id IS NOT NULL AS has_snippet, s.id AS _src_id,
+                       s.origin IS NOT NULL AND length(s.samples) = 0 AND NOT EXISTS (
+                           SELECT 1 FROM clinic_emg e WHERE e.id = s.id) AS _src_away,
                        s.source_kind AS _src_kind,
                        s.source_uri AS _src_uri, s.calibrated AS _src_calibrated
                 FROM injections i LEFT JOIN snippets s ON s.injection_id = i.id
@@ -1060,8 +1106,9 @@ class Logbook:
                     i = records.decode(records.apply(dict(i), by_row.get(i["id"], [])))
                     i["has_snippet"] = bool(i["has_snippet"])
                     src = (i.pop("_src_kind"), i.pop("_src_uri"), i.pop("_src_calibrated"))
-                    snippet_id = i.pop("_src_id")
-                    i["emg_source"] = ({**provenance.source(*src), "snippet_id": snippet_id}
+                    snippet_id, away = i.pop("_src_id"), bool(i.pop("_src_away"))
+                    i["emg_source"] = ({**provenance.source(*src), "snippet_id": snippet_id,
+                                        "on_clinic_server": away}
                                        if i["has_snippet"] else None)
                     i["product"] = product.get(i["vial_id"])
                     rec["injections"].append(i)
@@ -1093,11 +1140,15 @@ class Logbook:
         return [r for r in self._effective("injections", rows) if not r["voided"]]
 
     def _history(self, patient_id: str, procedure_id: str) -> list[dict]:
+        """The patient's toxin injections in other procedures, as they now read (amended,
+        voided ones left out), of every patient row with this one's MRN, whichever tablet
+        recorded them (`origin`)."""
         rows = list(self.db.query(
-            """SELECT i.id, i.procedure_id, i.muscle, i.side, i.units, i.at, i.voided,
-                      v.product, p.started_at FROM injections i
+            f"""SELECT i.id, i.procedure_id, i.muscle, i.side, i.units, i.at, i.voided,
+                      v.product, p.started_at, p.origin FROM injections i
                JOIN procedures p ON p.id = i.procedure_id JOIN vials v ON v.id = i.vial_id
-               WHERE p.patient_id = ? AND p.id <> ? AND v.kind = 'toxin'""",
+               WHERE p.patient_id IN ({self._same_person(patient_id)}) AND p.id <> ?
+               AND v.kind = 'toxin'""",
             [patient_id, procedure_id]))
         return [r for r in self._effective("injections", rows) if not r["voided"]]
 
@@ -1122,6 +1173,51 @@ class Logbook:
             f"SELECT * FROM patients WHERE id IN ({','.join('?' * len(people))})",
             list(people))}
         return recall.group(lot, vials, injections, procedures, patients)
+
+    # the clinic (issue 32) ------------------------------------------------------------------
+    def clinic_reached(self) -> str | None:
+        """When this tablet last pulled from the clinic server (ids.now() form), or None:
+        never, or never joined."""
+        return pulled.last_reached(self.db)[1]
+
+    def clinic_note(self, joined: bool | None = None, *, now=None,
+                    stale_s: float = pulled.STALE_S) -> str | None:
+        """What a dose check says beside its result when other rooms' injections may be
+        missing: "other rooms last seen 09:12 (UTC+01:00)" when the last pull is older than
+        `stale_s`, "other rooms never seen: ..." before the first; None when pulled within
+        it, or when this tablet is in no clinic. `joined`: whether it holds clinic
+        credentials (the caller knows; the logbook cannot read them); None: as far as this
+        logbook knows (a pull was tried here)."""
+        known, last = pulled.last_reached(self.db)
+        return pulled.note(known if joined is None else joined or known, last, now, stale_s)
+
+    def clinic_held(self, tablet: str) -> tuple[int, str]:
+        """(seq, hash) of the last audit entry pulled from `tablet`."""
+        return pulled.held(self.db, tablet)
+
+    def clinic_link(self, tablet: str, reached: bool = False) -> None:
+        """Record that this logbook is clinic tablet `tablet`; `reached`: a pull from the
+        server has just finished."""
+        with self.transaction():
+            (pulled.reached if reached else pulled.link)(self.db, tablet)
+
+    def take_pulled(self, tablet: str, entries: list[dict]) -> int:
+        """Another tablet's audit entries (after those held, in order) stored and applied
+        to its rows, in one transaction (app.logbook.pulled.take); the rows made or
+        changed. Raises pulled.Refused (nothing stored) or pulled.Waiting (an entry needs
+        a row of another tablet not pulled yet; nothing stored)."""
+        with self.transaction():
+            return pulled.take(self.db, tablet, entries)
+
+    def emg_missing(self, limit: int | None = None) -> list[tuple[str, str, str]]:
+        """(table, id, sha256) of pulled snippets and pending marks without their EMG."""
+        return pulled.missing_emg(self.db, limit)
+
+    def keep_pulled_emg(self, tbl: str, row_id: str, sha256: str, blob: bytes) -> None:
+        """A pulled row's EMG, checked against its hash, in a transaction of its own."""
+        self._entry_bytes = len(blob)
+        with self.transaction():
+            pulled.keep_emg(self.db, tbl, row_id, sha256, blob)
 
     # integrity ----------------------------------------------------------------------------
     def verify(self, heads: tuple[str, ...] = ()) -> dict:

@@ -17,7 +17,7 @@ import sqlite3
 from sqlite_utils import Database
 
 from app.logbook import audit, snippets
-from app.logbook.migrations import AUDITED, NOT_AUDITED, SET_NAME, migrations, names
+from app.logbook.migrations import AUDITED, NOT_AUDITED, PULLED, SET_NAME, migrations, names
 
 
 def verify_db(db: Database, heads: tuple[str, ...] = ()) -> dict:
@@ -55,11 +55,18 @@ def verify_db(db: Database, heads: tuple[str, ...] = ()) -> dict:
                             "logbook's audit trail: the trail was rewritten or cut after it")
     present = [t for t in AUDITED if t in tables]
     problems += audit.replay(db, present, NOT_AUDITED)
+    pulled = _pulled(db, tables)
+    problems += pulled["problems"]
     checked = 0
     for table, what in (("snippets", "snippet"), ("pending_marks", "pending mark")):
         if table not in tables:
             continue
-        for sid, blob, sha in db.execute(f"SELECT id, samples, sha256 FROM {table}"):
+        # a pulled row's EMG is in clinic_emg once fetched; until then there is none here
+        sql = (f"SELECT t.id, coalesce(e.samples, t.samples), t.sha256 FROM {table} t "
+               f"LEFT JOIN clinic_emg e ON e.id = t.id WHERE t.origin IS NULL OR e.id IS "
+               "NOT NULL" if "clinic_emg" in tables else
+               f"SELECT id, samples, sha256 FROM {table}")
+        for sid, blob, sha in db.execute(sql):
             checked += 1
             try:
                 ok = snippets.sha256_of(blob) == sha
@@ -70,7 +77,32 @@ def verify_db(db: Database, heads: tuple[str, ...] = ()) -> dict:
     counts = {t: db.execute(f"SELECT count(*) FROM [{t}]").fetchone()[0] for t in present}
     return _report(not problems, problems, integrity=integrity == ["ok"], schema=applied,
                    audit_entries=entries, head=head, heads_given=found_heads,
-                   snippets_checked=checked, counts=counts)
+                   snippets_checked=checked, counts=counts, pulled=pulled["tablets"])
+
+
+def _pulled(db: Database, tables: set[str]) -> dict:
+    """Each other tablet's pulled trail (clinic_audit): its chain, whole from entry 1, and
+    the rows pulled from it replayed against it, as this tablet's own are."""
+    if "clinic_audit" not in tables:
+        return {"problems": [], "tablets": {}}
+    problems: list[str] = []
+    found = {}
+    for (tablet,) in db.execute("SELECT DISTINCT tablet FROM clinic_audit ORDER BY tablet"
+                                ).fetchall():
+        cur = db.execute("SELECT seq, id, at, user_id, action, tbl, row_id, old, new, "
+                         "reason, prev_hash, hash FROM clinic_audit WHERE tablet = ? ORDER "
+                         "BY seq", [tablet])
+        keys = [d[0] for d in cur.description]
+        rows = [dict(zip(keys, values, strict=True)) for values in cur]
+        count, head, chain = audit.check_entries(rows)
+        problems += [f"pulled from {tablet}: {p}" for p in chain]
+        if any(e["seq"] != n for n, e in enumerate(rows, start=1)):
+            problems.append(f"pulled from {tablet}: its entries are not numbered 1, 2, 3, "
+                            "... (one is missing)")
+        problems += audit.replay(db, [t for t in PULLED if t in tables], NOT_AUDITED,
+                                 origin=tablet)
+        found[tablet] = {"entries": count, "head": head}
+    return {"problems": problems, "tablets": found}
 
 
 def schema_problems(db: Database, applied: tuple[str, ...]) -> list[str]:
