@@ -83,9 +83,11 @@ def joined() -> bool:
 class Syncer:
     """Runs a sync round in a child process now and then; `state` says how it went."""
 
-    def __init__(self, db: str | os.PathLike, every_s: float = SYNC_EVERY_S):
+    def __init__(self, db: str | os.PathLike, every_s: float = SYNC_EVERY_S,
+                 home: str | os.PathLike | None = None):
         self.db = Path(db)
         self.every_s = every_s
+        self.home = home  # the tablet's NEEDLEPOINT_HOME, when not this process's (a bench)
         self.state = SyncState(joined=True)
         self.report: dict | None = None  # the last round's JSON, as the child wrote it
         self.done = threading.Event()  # set after each round (tests wait on it)
@@ -131,7 +133,7 @@ class Syncer:
                 self._proc = subprocess.Popen(
                     [sys.executable, "-m", "app.clinic.background", str(self.db)],
                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                    env=child_env(), cwd=str(ROOT), text=True)
+                    env=child_env(self.home), cwd=str(ROOT), text=True)
                 proc = self._proc
             try:
                 out, err = proc.communicate(timeout=ROUND_LIMIT_S)
@@ -166,9 +168,11 @@ class Syncer:
             proc.wait(timeout)
 
 
-def child_env() -> dict:
+def child_env(home: str | os.PathLike | None = None) -> dict:
     """The app's environment, with app/ importable from the child wherever it starts."""
     env = dict(os.environ)
+    if home is not None:
+        env["NEEDLEPOINT_HOME"] = str(home)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
     return env
 
@@ -218,7 +222,7 @@ def one_round(db: Path) -> dict:
         creds = credentials.read(credentials.path())
         with Logbook(db, readonly=True) as lb:
             report["pushed"] = asdict(sync.push(lb, creds))
-        pull = _pull()
+        pull = pull_module()
         if pull is not None:
             with Logbook(db) as lb:
                 report["pulled"] = asdict(pull.pull(lb, creds))
@@ -233,8 +237,8 @@ def one_round(db: Path) -> dict:
     return report
 
 
-def _pull():
-    """A's pull (app/clinic/pull.py), when this Needlepoint has it."""
+def pull_module():
+    """The pull (app/clinic/pull.py), when this Needlepoint has it."""
     try:
         from app.clinic import pull
     except ImportError:
