@@ -61,7 +61,8 @@ def toxin_session(lb: Logbook, mrn: str, doses: list[float], *, days_ago: float 
                                       "side": "left", "site": k + 1, "units": units,
                                       "at": start + datetime.timedelta(minutes=k)},
                          nurse["id"], overrides={"vial_overdrawn": "a second vial, same lot",
-                                                 "muscle_typical_max": "as planned"},
+                                                 "muscle_typical_max": "as planned",
+                                                 "per_muscle_max": "as planned"},
                          override_by=doc["id"])
     if sign:
         lb.end_procedure(proc["id"], nurse["id"])

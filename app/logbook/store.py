@@ -409,6 +409,20 @@ class Logbook:
                                   "NOT NULL, created_at LIMIT 1", [mrn]))
         return rows[0] if rows else None
 
+    def own_patient(self, patient_id: str, by: str) -> dict:
+        """This tablet's own row for the patient `patient_id` is (the same MRN): it, or,
+        when that row was pulled from another tablet and this one has none, a copy of its
+        details made here, which this tablet may then change (a pulled row is changed only
+        on its tablet)."""
+        patient = self._need("patients", patient_id, "patient")
+        if not patient.get("origin"):
+            return patient
+        mine = self.find_patient(patient["mrn"])
+        if mine is not None and not mine.get("origin"):
+            return mine
+        return self.add_patient({k: patient[k] for k in (
+            "mrn", "family_name", "given_name", "birth_date", "sex", "weight_kg")}, by)
+
     def _same_person(self, patient_id: str) -> str:
         """SQL for the ids of every patient row sharing `patient_id`'s MRN (one ? for it)."""
         return ("SELECT id FROM patients WHERE mrn = (SELECT mrn FROM patients WHERE id = ?)")

@@ -48,7 +48,9 @@ class Access:
         return self.user is None
 
     def users(self) -> list[dict]:
-        return [u for u in self.lb.users() if u["active"]]
+        """Who may sign in here: this tablet's active users (one pulled from another
+        tablet is enrolled there, not here)."""
+        return [u for u in self.lb.users() if u["active"] and not u.get("origin")]
 
     def sign_in(self, user_id: str, pin: str) -> str:
         """"" when signed in, else the words to show beside the PIN."""

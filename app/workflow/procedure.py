@@ -55,14 +55,18 @@ class ProcedureFlow:
     def search_patients(self, text: str, limit: int = 50) -> list[dict]:
         """By MRN or family/given name, as typed (prefix, any case)."""
         t = (text or "").strip().replace("%", "").replace("_", "")
-        sql = ("SELECT id, mrn, family_name, given_name, birth_date, weight_kg FROM patients "
-               "{} ORDER BY family_name, given_name LIMIT ?")
+        # one row a person: an MRN with rows from several tablets (the same patient) is
+        # offered once, this tablet's row first
+        sql = ("SELECT id, mrn, family_name, given_name, birth_date, weight_kg, origin FROM "
+               "patients p WHERE id = (SELECT q.id FROM patients q WHERE q.mrn = p.mrn ORDER "
+               "BY q.origin IS NOT NULL, q.created_at LIMIT 1) {} "
+               "ORDER BY family_name, given_name LIMIT ?")
         if not t:
             return list(self.lb.db.query(sql.format(""), [limit]))
         like = t + "%"
         return list(self.lb.db.query(sql.format(
-            "WHERE mrn LIKE ? OR family_name LIKE ? OR given_name LIKE ? "
-            "OR (family_name || ' ' || coalesce(given_name, '')) LIKE ?"),
+            "AND (mrn LIKE ? OR family_name LIKE ? OR given_name LIKE ? "
+            "OR (family_name || ' ' || coalesce(given_name, '')) LIKE ?)"),
             [like, like, like, like, limit]))
 
     def check_patient(self, form: dict) -> dict[str, str]:
@@ -94,9 +98,18 @@ class ProcedureFlow:
     def set_weight(self, text: str, by: str) -> str:
         c = fields.parse_weight(text)
         if c.ok and c.value is not None and self.patient:
-            self.patient = self.lb.update_patient(self.patient["id"],
-                                                  {"weight_kg": c.value}, by)
+            # a patient pulled from another room is weighed on this tablet's own row
+            mine = self.lb.own_patient(self.patient["id"], by)
+            self.patient = self.lb.update_patient(mine["id"], {"weight_kg": c.value}, by)
         return c.message
+
+    def dose_note(self, joined: bool | None = None) -> str | None:
+        """What the entry screen shows beside the dose warnings while other rooms'
+        injections may be missing from them ("other rooms last seen 09:12 (UTC+01:00)"):
+        Logbook.clinic_note; never a warning, needs no override. `joined`: whether this
+        tablet holds clinic credentials (the app knows; None: as far as the logbook
+        knows)."""
+        return self.lb.clinic_note(joined)
 
     def last_session(self, patient_id: str, exclude: str | None = None) -> dict | None:
         """The last signed procedure (other than `exclude`), its plan (muscle, side, units
@@ -117,10 +130,12 @@ class ProcedureFlow:
                 "days_ago": (now - ids.parse(last["started_at"])).days}
 
     def usual_muscles(self, patient_id: str) -> list[str]:
-        """Muscles this patient was injected in, most often first."""
+        """Muscles this patient (their MRN, on any tablet) was injected in, most often
+        first."""
         rows = self.lb.db.query(
             "SELECT i.muscle, count(*) AS n FROM injections i JOIN procedures p ON "
-            "p.id = i.procedure_id WHERE p.patient_id = ? AND i.muscle IS NOT NULL "
+            "p.id = i.procedure_id JOIN patients pt ON pt.id = p.patient_id WHERE pt.mrn = "
+            "(SELECT mrn FROM patients WHERE id = ?) AND i.muscle IS NOT NULL "
             "AND i.voided = 0 GROUP BY i.muscle ORDER BY n DESC", [patient_id])
         return [r["muscle"] for r in rows]
 
