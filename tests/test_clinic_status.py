@@ -42,13 +42,16 @@ def test_status_says_what_waits_and_when_each_tablet_was_last_seen(clinic, admin
     assert code == 0
     assert lines[1] == (f"waiting to push: {local_entries(one)} audit entries, "
                         f"{emg_count(one)} EMG samples")
-    assert lines[2:] == ["tablets last seen:", "  room-1  never  (this tablet)",
+    assert lines[2:] == ["last pulled the other tablets' records: never",
+                         "tablets last seen:", "  room-1  never  (this tablet)",
                          "  room-2  never", "  room-3  never"]
     assert as_tablet(two, monkeypatch, "sync") == 0
     capsys.readouterr()
     code, lines, _ = status(two, monkeypatch, capsys)
     assert lines[1] == "waiting to push: 0 audit entries, 0 EMG samples"
-    seen = lines[4]  # room-2, seen by its push: '  room-2  2026-12-07 09:43 (UTC+01:00)  ...'
+    assert lines[2].startswith("last pulled the other tablets' records: 20")
+    assert lines[2].endswith("(UTC+01:00)")  # its sync pulled (nothing yet: none pushed)
+    seen = lines[5]  # room-2, seen by its push: '  room-2  2026-12-07 09:43 (UTC+01:00)  ...'
     assert seen.startswith("  room-2  20") and seen.endswith("(UTC+01:00)  (this tablet)")
     with Logbook(two) as lb:  # new work after the push: waiting again
         demo.procedure(lb, sign=False)

@@ -1,7 +1,8 @@
 """`clinic status`: on a tablet, what is waiting to go to the clinic server (audit entries
-and EMG samples it does not hold yet) and when each tablet was last seen there, in local
-time; or, when the server cannot be reached, one line with what is waiting since the last
-push this tablet recorded (clinic-pushed.json, written by every push).
+and EMG samples it does not hold yet), when it last pulled the others' records, and when
+each tablet was last seen there, in local time; or, when the server cannot be reached, one
+line with what is waiting since the last push this tablet recorded (clinic-pushed.json,
+written by every push).
 
 Reads the logbook only (read-only, beside the app) and the server as the tablet's role.
 """
@@ -29,6 +30,7 @@ class Status:
     seen: list[tuple[str, str | None]] = field(default_factory=list)  # (tablet, stamp)
     why: str | None = None  # why the server was not reached
     last_push: dict | None = None
+    pulled: str | None = None  # when this tablet last pulled the others' records
 
     def lines(self) -> list[str]:
         if self.why is not None:
@@ -38,6 +40,8 @@ class Status:
                     f"{self.entries} entries waiting ({since})"]
         out = [f"clinic server {self.where}, this tablet {self.tablet}",
                f"waiting to push: {self.entries} audit entries, {self.emg} EMG samples",
+               f"last pulled the other tablets' records: "
+               f"{localtime.date_time(self.pulled, missing='never')}",
                "tablets last seen:"]
         width = max(len(name) for name, _ in self.seen) if self.seen else 0
         out += [f"  {name:<{width}}  {localtime.date_time(at, missing='never')}"
@@ -68,7 +72,8 @@ def status(lb: Logbook, creds: dict) -> Status:
         where = dsn.where(dsn.params(creds["dsn"]))
     local = {r[0] for t in WITH_EMG for r in lb.db.execute(
         f"SELECT id FROM {t} WHERE origin IS NULL")}  # pulled rows are not this tablet's to push
-    return Status(tablet, where, _after(lb, last), len(local - there), seen)
+    return Status(tablet, where, _after(lb, last), len(local - there), seen,
+                  pulled=lb.clinic_reached())
 
 
 def _after(lb: Logbook, seq: int) -> int:
