@@ -52,6 +52,7 @@ class EntryPanel(OrientedScreen):
     is_physician = BooleanProperty(False)
     trigger = BooleanProperty(False)
     void_message = StringProperty("")
+    dose_note = StringProperty("")  # "other rooms last seen 09:12 (UTC+01:00)", or nothing
     voided = BooleanProperty(False)  # struck through; its fields take no edit
     vial_message = StringProperty("")
     plan_message = StringProperty("")
@@ -377,7 +378,10 @@ class EntryPanel(OrientedScreen):
         box = self.ids.warnings
         box.clear_widgets()
         if self.entry is None:
+            self.dose_note = ""
             return
+        # beside the warnings, never one of them: what the check could not see
+        self.dose_note = self.ctx.flow.dose_note(self.ctx.clinic_joined) or ""
         for w in self.ctx.flow.warnings(self.entry):
             row = Factory.WarningRow(message=w["message"], physician=self.is_physician)
             if w.get("override_reason"):

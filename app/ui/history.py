@@ -33,6 +33,7 @@ from app.workflow.procedure import KINDS
 Builder.load_file(str(Path(__file__).with_name("history.kv")))
 
 CURSOR_EVERY_S = 1 / 30
+AWAY = "EMG on the clinic server"  # a pulled snippet whose samples have not come yet
 
 
 def _n(v) -> str:
@@ -156,6 +157,7 @@ class HistoryScreen(OrientedScreen):
     snippet_text = StringProperty("")
     sound_text = StringProperty("")
     export_message = StringProperty("")
+    snippet_away = StringProperty("")  # drawn where the trace would be: AWAY, or nothing
     snippet_open = BooleanProperty(False)  # portrait: the snippet's room only once opened
 
     def __init__(self, lb=None, access=None, **kw):
@@ -326,6 +328,7 @@ class HistoryScreen(OrientedScreen):
         self._fill_outcomes(rec)
         self.ids.snippet.samples_uv = None
         self.snippet_open = False
+        self.snippet_away = ""
         self.snippet_text, self.sound_text, self.export_message = (
             "Tap an injection marked [EMG] to see its snippet.", "", "")
         self.ids.detail_scroll.scroll_y = 1  # from its top, not where the last one was left
@@ -335,6 +338,7 @@ class HistoryScreen(OrientedScreen):
         self.stop()
         snip = self.lb.snippet(injection_id)
         view = self.ids.snippet
+        self.snippet_away = ""
         if snip is None:
             view.samples_uv = None
             self.snippet_open = False
@@ -342,6 +346,14 @@ class HistoryScreen(OrientedScreen):
             return
         self._snip = snip
         self.snippet_open = True
+        if snip.get("on_clinic_server"):  # pulled from another room, its EMG not yet here
+            view.samples_uv = None
+            self.snippet_away = AWAY
+            self.snippet_text = (f"{snip['provenance']}. The EMG of this injection is on the "
+                                 "clinic server: the next sync brings it here. "
+                                 f"{findings_text}")
+            return
+        self.snippet_away = ""
         view.injection_index = snip["injection_index"]
         view.samples_uv = snip["samples"][:, 0].astype("float32") * snip["uv_per_count"]
         at = snip["injection_index"] / snip["fs"]
@@ -355,7 +367,7 @@ class HistoryScreen(OrientedScreen):
     def play(self) -> None:
         snip = getattr(self, "_snip", None)
         if snip is None or self.ids.snippet.samples_uv is None:
-            self.sound_text = "Open a snippet first"
+            self.sound_text = self.snippet_away or "Open a snippet first"
             return
         app = App.get_running_app()
         audio = getattr(app, "audio", None)

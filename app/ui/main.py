@@ -130,7 +130,8 @@ class NeedlepointApp(App):
                                  post=_post)
             procedure = ProcedureScreen(ProcedureFlow(self.lb), self.access,
                                         on_queue=self._queued, on_lock=self._show_lock,
-                                        on_signed=self._signed)
+                                        on_signed=self._signed,
+                                        clinic_joined=self.syncer is not None)
             self.procedure = procedure
             self.live = LiveScreen(on_mark=procedure.add_mark)
             sm.add_widget(self.live)

@@ -37,10 +37,11 @@ class ProcedureScreen(Screen):
     unassigned_samples = ObjectProperty(None, allownone=True)  # its EMG, drawn beside it
 
     def __init__(self, flow: ProcedureFlow, access, on_queue=None, on_lock=None,
-                 on_signed=None, **kw):
+                 on_signed=None, clinic_joined: bool = False, **kw):
         self.flow = flow
         self.access = access
         self.on_signed = on_signed  # a signature: the clinic sync asked for a round
+        self.clinic_joined = clinic_joined  # the dose check says when other rooms were seen
         self.on_queue = on_queue  # told how many marks wait (the lock shows it)
         self.on_lock = on_lock  # the app shows its PIN pad
         self._shown_mark: str | None = None

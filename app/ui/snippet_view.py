@@ -23,8 +23,9 @@ class SnippetView(Widget):
                   cursor=self.redraw)
 
     def redraw(self, *_):
-        self.canvas.clear()
-        with self.canvas:
+        # canvas.before: a child (the history's "EMG on the clinic server") draws over it
+        self.canvas.before.clear()
+        with self.canvas.before:
             Color(0.1, 0.12, 0.15, 1)
             Rectangle(pos=self.pos, size=self.size)
         x = self.samples_uv
@@ -45,7 +46,7 @@ class SnippetView(Widget):
         v[:, 2:] = 0
         n = cols * 2
         self.scale_text = f"{peak:.0f} uV peak"
-        with self.canvas:
+        with self.canvas.before:
             Color(0.55, 0.9, 0.75, 1)
             Mesh(vertices=v.ravel(), indices=list(range(n)), mode="line_strip")
             at = self.x + self.injection_index / len(x) * self.width
