@@ -5,6 +5,8 @@ stay this tablet's own."""
 
 from __future__ import annotations
 
+import sqlite3
+
 import numpy as np
 import psycopg
 import pytest
@@ -98,6 +100,8 @@ def test_after_a_pull_the_logbook_verifies_and_its_push_sends_only_its_own(rooms
         rep = lb.verify()
         own = lb.db.execute("SELECT count(*) FROM audit").fetchone()[0]
     assert rep["ok"] and set(rep["pulled"]) == {"room-a"}
+    assert (f"  pulled from room-a: {rep['pulled']['room-a']['entries']} entries, head "
+            f"{rep['pulled']['room-a']['head']}") in capsys.readouterr().out
     # another round of work on room-b, pushed after the pull: only its own rows go up
     with Logbook(b) as lb:
         demo.procedure(lb, snippets=False)
@@ -296,3 +300,33 @@ def test_emg_that_does_not_match_its_row_is_not_stored(rooms, admin, monkeypatch
             pull.pull_emg(lb, creds(b))
         assert [m[1] for m in lb.emg_missing()] == [first]
         assert lb.verify()["ok"]
+
+
+def test_verify_finds_a_pulled_row_or_entry_changed_behind_its_back(rooms, monkeypatch):
+    """logbook verify replays the rows pulled from a tablet against the trail pulled from
+    it, and walks that trail's chain, as it does this tablet's own."""
+    a, b = rooms["room-a"], rooms["room-b"]
+    with Logbook(a) as lb:
+        proc = demo.procedure(lb, snippets=False)
+    push(a, monkeypatch)
+    pull_into(b, monkeypatch)
+    conn = sqlite3.connect(b)
+    conn.execute("UPDATE patients SET family_name = 'Other' WHERE id = ?",
+                 [proc["patient"]["id"]])
+    conn.commit()
+    with Logbook(b, readonly=True) as lb:
+        rep = lb.verify()
+    assert not rep["ok"]
+    assert rep["problems"] == [f"pulled from room-a: patients row {proc['patient']['id']}: "
+                               "family_name differs from its audit trail (changed behind "
+                               "its back)"]
+    conn.execute("UPDATE patients SET family_name = 'Demo' WHERE id = ?",
+                 [proc["patient"]["id"]])
+    conn.execute("DROP TRIGGER clinic_audit_no_update")
+    conn.execute("UPDATE clinic_audit SET reason = 'x' WHERE tablet = 'room-a' AND seq = 4")
+    conn.commit()
+    conn.close()
+    with Logbook(b, readonly=True, any_schema=True) as lb:
+        problems = lb.verify()["problems"]
+    assert "pulled from room-a: audit entry 4: its hash does not match its contents (the " \
+           "entry was altered)" in problems

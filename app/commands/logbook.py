@@ -321,6 +321,8 @@ def format_verify(rep: dict, path: Path) -> str:
              f"  audit trail: {rep['audit_entries']} entries, head {rep['head']}",
              *[f"  head given: {h} " + (f"is entry {seq}" if seq else "NOT IN THIS TRAIL")
                for h, seq in rep.get("heads_given", {}).items()],
+             *[f"  pulled from {tablet}: {p['entries']} entries, head {p['head']}"
+               for tablet, p in rep.get("pulled", {}).items()],
              f"  snippets checked against their hashes: {rep['snippets_checked']}",
              f"  rows: {counts or 'none'}"]
     lines += [f"  problem: {p}" for p in rep["problems"]]
