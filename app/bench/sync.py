@@ -51,9 +51,9 @@ def add_parser(kinds) -> None:
     q.add_argument("--tablets", type=int, default=5, metavar="N")
     q.add_argument("--procedures", type=int, default=50, metavar="N")
     q.add_argument("--injections", type=int, default=500, metavar="N")
-    q.add_argument("--logged", type=int, default=50, metavar="N",
+    q.add_argument("--logged", type=int, default=100, metavar="N",
                    help="injections the first tablet logs, timed, while its sync runs "
-                   "(default 50)")
+                   "(default 100)")
     q.add_argument("--dsn", metavar="URL", help="a clinic server's administrator DSN "
                    "(default: a throwaway PostgreSQL started and removed by the bench)")
     q.set_defaults(func=run)
