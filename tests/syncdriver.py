@@ -104,7 +104,7 @@ def away(app, args):
 def syncer(home: Path) -> dict:
     from app.clinic.background import Syncer
 
-    return {"syncer": Syncer(home / "logbook.db", every_s=3600)}
+    return {"syncer": Syncer(home / "logbook.db", every_s=3600, first_s=0)}
 
 
 if __name__ == "__main__":

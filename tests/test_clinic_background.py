@@ -53,7 +53,7 @@ def until(done, what: str) -> None:
 def test_the_thread_pushes_at_start_and_after_a_kick_then_stops(admin, tmp_path, monkeypatch):
     path, _ = joined(admin, tmp_path, monkeypatch)
     assert background.joined()
-    syncer = Syncer(path, every_s=3600)  # only the start and the kick make rounds here
+    syncer = Syncer(path, every_s=3600, first_s=0)  # only the start and the kick
     assert syncer.state.line() == "Clinic: not synced yet"
     syncer.start()
     try:
@@ -116,7 +116,7 @@ def test_stop_kills_a_running_child_and_reaps_it(admin, tmp_path, monkeypatch):
     with psycopg.connect(admin) as hold:
         # the push waits on this lock: a round that is running when the app exits
         hold.execute(f"LOCK TABLE {SCHEMA}.audit IN ACCESS EXCLUSIVE MODE")
-        syncer = Syncer(path, every_s=3600)
+        syncer = Syncer(path, every_s=3600, first_s=0)
         syncer.start()
         until(lambda: syncer._proc is not None, "a child running")
         pid = syncer._proc.pid

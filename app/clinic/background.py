@@ -1,13 +1,16 @@
-"""The clinic sync inside the running app (issue 32): a round of push and pull at start,
-every SYNC_EVERY_S, and soon after a procedure is signed (`kick`), each round in a child
-process of its own: `python -m app.clinic.background LOGBOOK` prints one JSON line.
+"""The clinic sync inside the running app (issue 32): a round of push and pull soon after
+start (FIRST_S), every SYNC_EVERY_S, and soon after a procedure is signed (`kick`), each
+round in a child process of its own: `python -m app.clinic.background LOGBOOK` prints one
+JSON line.
 
 Why a child, not a thread: the app's sound path (the device reader and the PortAudio
 callback) shares the GIL with every Python thread of the app (docs/audio.md). A push or a
 pull is Python work by the thousand rows (JSON, hashes, psycopg's adaptation), and a thread
 doing it would take the GIL from the sound in the slices it holds it. The child has its
 own interpreter, runs niced (os.nice), and the app's thread only blocks in the kernel on
-the child's pipe (no GIL held) and reads its one line. Start-up is paid once a round (the
+the child's pipe (no GIL held) and reads its one line. Measured once each (docs/clinic.md): a
+round pulling 1000 injections in a thread of the process woke a 2 ms sleep loop up to 29
+ms late; the same round in a child, up to 5 ms. Start-up is paid once a round (the
 child imports psycopg and the logbook, not Kivy, dsp or devices' drivers).
 
 The child writes what it pulls into the same SQLite logbook the app writes on its main
@@ -39,6 +42,7 @@ from app.clinic import credentials
 from app.logbook import ids, localtime
 
 SYNC_EVERY_S = 60.0
+FIRST_S = 5.0  # the first round waits out the app's start (its screens, its first frames)
 BACKOFF_S = 15.0  # the first retry after the server was not reachable, then doubled
 BACKOFF_MAX_S = 600.0
 ROUND_LIMIT_S = 900.0  # a child still running after this is killed (a hung network)
@@ -84,9 +88,10 @@ class Syncer:
     """Runs a sync round in a child process now and then; `state` says how it went."""
 
     def __init__(self, db: str | os.PathLike, every_s: float = SYNC_EVERY_S,
-                 home: str | os.PathLike | None = None):
+                 home: str | os.PathLike | None = None, first_s: float = FIRST_S):
         self.db = Path(db)
         self.every_s = every_s
+        self.first_s = first_s
         self.home = home  # the tablet's NEEDLEPOINT_HOME, when not this process's (a bench)
         self.state = SyncState(joined=True)
         self.report: dict | None = None  # the last round's JSON, as the child wrote it
@@ -114,7 +119,7 @@ class Syncer:
         return min(BACKOFF_MAX_S, BACKOFF_S * 2 ** (failures - 1))
 
     def _loop(self) -> None:
-        delay = 0.0
+        delay = self.first_s
         while True:
             if self._wake.wait(delay):
                 self._wake.clear()
