@@ -85,3 +85,21 @@ def test_a_logbook_at_each_version_upgrades_with_its_data_intact(version, tmp_pa
         lb.add_observation(rec["id"], {"scale": "pain_nrs", "timepoint": "followup",
                                        "value": 1}, doc["id"])
         assert lb.verify()["ok"]
+
+
+def test_0008_cut_off_after_its_commit_is_recorded_by_the_next_open(tmp_path):
+    """0008_clinic_pull commits its own transaction (it rebuilds patients with foreign
+    keys off) before sqlite-utils records it: a crash between the two leaves it done and
+    unrecorded, and the next open finds the work done and only records it."""
+    from sqlite_utils import Database
+
+    from app.logbook.migrations import m0008_clinic_pull
+
+    path = _load("0007_observation_grades", tmp_path)
+    db = Database(path)
+    m0008_clinic_pull(db)
+    assert "origin" in db["patients"].columns_dict
+    db.close()
+    with Logbook(path) as lb:
+        assert lb.schema_version() == names()
+        assert lb.verify()["ok"]

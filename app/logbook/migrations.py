@@ -426,14 +426,14 @@ def m0008_clinic_pull(db: Database) -> None:
     does nothing the second time."""
     if db.conn.in_transaction:
         raise RuntimeError("0008_clinic_pull runs outside a transaction")
-    if "origin" in db["patients"].columns_dict:
-        return
     keys = db.execute("PRAGMA foreign_keys").fetchone()[0]
     db.execute("PRAGMA foreign_keys = OFF")
     try:
         db.execute("BEGIN IMMEDIATE")
         try:
-            for sql in _clinic_pull():
+            # looked at under the write lock: another process may have just done it
+            done = "origin" in {c[1] for c in db.execute("PRAGMA table_info(patients)")}
+            for sql in [] if done else _clinic_pull():
                 db.execute(sql)
             if db.execute("PRAGMA foreign_key_check").fetchall():
                 raise RuntimeError("0008_clinic_pull: foreign keys broken by the rebuild")

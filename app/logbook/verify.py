@@ -93,12 +93,18 @@ def _pulled(db: Database, tables: set[str]) -> dict:
                          "reason, prev_hash, hash FROM clinic_audit WHERE tablet = ? ORDER "
                          "BY seq", [tablet])
         keys = [d[0] for d in cur.description]
-        rows = [dict(zip(keys, values, strict=True)) for values in cur]
-        count, head, chain = audit.check_entries(rows)
-        problems += [f"pulled from {tablet}: {p}" for p in chain]
-        if any(e["seq"] != n for n, e in enumerate(rows, start=1)):
-            problems.append(f"pulled from {tablet}: its entries are not numbered 1, 2, 3, "
-                            "... (one is missing)")
+        gaps = []
+
+        def entries(cur=cur, keys=keys, gaps=gaps):  # one at a time, never the whole trail
+            for n, values in enumerate(cur, start=1):
+                e = dict(zip(keys, values, strict=True))
+                if e["seq"] != n and not gaps:
+                    gaps.append(f"audit entry {n}: missing (the next one held is "
+                                f"{e['seq']})")
+                yield e
+
+        count, head, chain = audit.check_entries(entries())
+        problems += [f"pulled from {tablet}: {p}" for p in chain + gaps]
         problems += audit.replay(db, [t for t in PULLED if t in tables], NOT_AUDITED,
                                  origin=tablet)
         found[tablet] = {"entries": count, "head": head}
