@@ -74,7 +74,7 @@ def test_the_thread_pushes_at_start_and_after_a_kick_then_stops(admin, tmp_path,
         assert syncer.report["pushed"]["entries"] > 0
     finally:
         syncer.stop()
-    assert not syncer._thread.is_alive()
+    assert not syncer.alive()
 
 
 def test_a_server_gone_is_not_reachable_backs_off_and_the_sync_resumes(tmp_path,
@@ -118,10 +118,10 @@ def test_stop_kills_a_running_child_and_reaps_it(admin, tmp_path, monkeypatch):
         hold.execute(f"LOCK TABLE {SCHEMA}.audit IN ACCESS EXCLUSIVE MODE")
         syncer = Syncer(path, every_s=3600, first_s=0)
         syncer.start()
-        until(lambda: syncer._proc is not None, "a child running")
-        pid = syncer._proc.pid
+        until(lambda: syncer.child_pid is not None, "a child running")
+        pid = syncer.child_pid
         syncer.stop()
-        assert not syncer._thread.is_alive()
+        assert not syncer.alive() and syncer.child_pid is None
         with pytest.raises(ProcessLookupError):  # killed and reaped: no zombie left
             os.kill(pid, 0)
         assert syncer.report["error"] == "stopped with the app"

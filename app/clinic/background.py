@@ -108,6 +108,15 @@ class Syncer:
         self._thread = threading.Thread(target=self._loop, name="clinic-sync", daemon=True)
         self._thread.start()
 
+    @property
+    def child_pid(self) -> int | None:
+        """The running round's process id, or None between rounds."""
+        proc = self._proc
+        return proc.pid if proc is not None else None
+
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
     def kick(self) -> None:
         """A round soon (a procedure was signed), whatever the backoff."""
         self._wake.set()

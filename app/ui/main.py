@@ -79,6 +79,7 @@ class NeedlepointApp(App):
                  syncer=None, **kw):
         super().__init__(**kw)
         self.syncer = syncer  # app.clinic.background.Syncer, or None: not joined
+        self._clinic_said: str | None = None
         self.status = status  # a line on the terminal each second (gui --status)
         self.remember = remember  # a screenshot run leaves the settings as they were
         self.settings = settings_store.load()
@@ -248,8 +249,13 @@ class NeedlepointApp(App):
     # -- the clinic sync ---------------------------------------------------------------------
     def _show_clinic(self, _dt) -> None:
         """Pulled from the syncer's state on the main thread: its thread never touches a
-        widget."""
-        self.clinic_text = self.syncer.state.line()
+        widget. A new failure is logged once (the clinic's messages hold no patient data)."""
+        state = self.syncer.state
+        self.clinic_text = state.line()
+        if state.error and state.error != self._clinic_said:
+            Logger.warning("Needlepoint: clinic sync: %s (tried again in %g s)", state.error,
+                           self.syncer.next_delay())
+        self._clinic_said = state.error
 
     def _signed(self) -> None:
         if self.syncer is not None:
