@@ -175,3 +175,25 @@ def test_a_pulled_patient_is_weighed_on_this_rooms_own_row(rooms, monkeypatch):
         assert flow.patient["origin"] is None and flow.patient["weight_kg"] == 71
         assert lb.find_patient(MRN)["id"] == flow.patient["id"]
         assert lb.verify()["ok"]
+
+
+def test_the_history_says_which_room_recorded_a_procedure(rooms, monkeypatch):
+    from app.workflow import history
+
+    a, b = rooms["room-a"], rooms["room-b"]
+    with Logbook(a) as lb:
+        theirs = toxin_session(lb, MRN, [25], days_ago=100)
+    push(a, monkeypatch)
+    with Logbook(b) as lb:
+        mine = toxin_session(lb, MRN, [20], days_ago=10)
+    pull_into(b, monkeypatch)
+    with Logbook(b) as lb:
+        found = history.timeline(lb, mine["patient_id"])
+        assert [(r["id"], r["origin"]) for r in found["procedures"]] == [
+            (mine["id"], None), (theirs["id"], "room-a")]
+        users = {u["id"]: u for u in lb.users()}
+        lines = history.record_lines(lb.cat, lb.procedure(theirs["id"]), users)
+        assert lines[0] == "Recorded on tablet room-a (pulled from the clinic server)"
+        assert "entered by Demo Nurse" in lines[1]  # room-a's nurse, named from the pull
+        assert not history.record_lines(lb.cat, lb.procedure(mine["id"]), users)[0].startswith(
+            "Recorded on")

@@ -54,7 +54,8 @@ def procedure_row_text(r: dict) -> str:
 
 
 def timeline(lb: Logbook, patient_id: str) -> dict:
-    """The patient and their procedures, newest first, each with its totals per product."""
+    """The patient and their procedures, newest first, each with its totals per product
+    and the tablet it was recorded on (`origin`: None for this one)."""
     hist = lb.patient_history(patient_id)
     cat = lb.cat
     rows = []
@@ -67,7 +68,8 @@ def timeline(lb: Logbook, patient_id: str) -> dict:
                      "injections": sum(1 for i in rec["injections"] if not i["voided"]),
                      "signed": bool(rec.get("signed_at")),
                      "pain": (rec.get("pain_before"), rec.get("pain_after")),
-                     "provenance": _sources(i for i in rec["injections"] if not i["voided"])})
+                     "provenance": _sources(i for i in rec["injections"] if not i["voided"]),
+                     "origin": rec.get("origin")})  # the tablet it was recorded on, or None
     return {"patient": hist["patient"], "procedures": rows, "records": hist["procedures"]}
 
 
@@ -230,7 +232,8 @@ def record_lines(cat, rec: dict, users: dict) -> list[str]:
 
     names = {k: m["name"] for k, m in cat.muscles.items()}
     vials = {v["id"]: v for v in rec["vials"]}
-    lines = []
+    lines = [f"Recorded on tablet {rec['origin']} (pulled from the clinic server)"
+             ] if rec.get("origin") else []
     for i in rec["injections"]:
         v = vials.get(i.get("vial_id")) or {}
         vial = f"  {v['product']} lot {v.get('lot') or '?'}" if v else "  no drug"
