@@ -138,3 +138,12 @@ def test_a_child_that_dies_is_one_line_without_its_traceback():
     state = background.after(background.SyncState(joined=True), report)
     assert "DEMO" not in state.line() and state.failures == 1
     assert background.SyncState().line() == ""  # not joined: nothing on screen
+
+
+def test_a_round_that_left_more_to_pull_is_followed_soon(tmp_path):
+    syncer = Syncer(tmp_path / "logbook.db", every_s=60)
+    syncer.report = {"ok": True, "pulled": {"entries": 3, "emg_samples": 2, "waiting": 0}}
+    assert syncer.next_delay() == 60
+    for more in ({"emg_samples": background.EMG_PER_ROUND}, {"waiting": 4}):
+        syncer.report = {"ok": True, "pulled": {"entries": 0, **more}}
+        assert syncer.next_delay() == background.MORE_S

@@ -47,6 +47,7 @@ BACKOFF_S = 15.0  # the first retry after the server was not reachable, then dou
 BACKOFF_MAX_S = 600.0
 ROUND_LIMIT_S = 900.0  # a child still running after this is killed (a hung network)
 EMG_PER_ROUND = 50  # other tablets' snippets' EMG fetched a round (about 280 KB each)
+MORE_S = 5.0  # the next round, when this one left EMG or entries to pull
 NICE = 10
 ROOT = Path(__file__).resolve().parents[2]  # the checkout or site-packages holding app/
 
@@ -123,9 +124,12 @@ class Syncer:
 
     def next_delay(self) -> float:
         failures = self.state.failures
-        if not failures:
-            return self.every_s
-        return min(BACKOFF_MAX_S, BACKOFF_S * 2 ** (failures - 1))
+        if failures:
+            return min(BACKOFF_MAX_S, BACKOFF_S * 2 ** (failures - 1))
+        pulled = (self.report or {}).get("pulled") or {}
+        if pulled.get("emg_samples", 0) >= EMG_PER_ROUND or pulled.get("waiting"):
+            return min(self.every_s, MORE_S)  # more is there: a tablet back from a day off
+        return self.every_s
 
     def _loop(self) -> None:
         delay = self.first_s
