@@ -56,6 +56,9 @@ WAL_LIMIT = 32 * 2**20
 RESERVE = 64 * 1024
 BUSY_MS = 5000
 READABLE = {"users", "patients", "procedures", "vials", "injections"}
+# The ids of every patient row with the MRN of the patient row given (one ?): the same MRN is
+# the same patient, whichever tablet made the row (issue 32).
+SAME_MRN = "SELECT id FROM patients WHERE mrn = (SELECT mrn FROM patients WHERE id = ?)"
 # A snippet's EMG, its scale and its source: the columns a pending mark hands its injection.
 EMG_COLUMNS = ("fs", "channels", "frames", "uv_per_count", "injection_index", "encoding",
                "samples", "sha256", "source_uri", "source_kind", "calibrated")
@@ -410,10 +413,10 @@ class Logbook:
         return rows[0] if rows else None
 
     def own_patient(self, patient_id: str, by: str) -> dict:
-        """This tablet's own row for the patient `patient_id` is (the same MRN): it, or,
-        when that row was pulled from another tablet and this one has none, a copy of its
-        details made here, which this tablet may then change (a pulled row is changed only
-        on its tablet)."""
+        """This tablet's own row of the patient (the same MRN as `patient_id`'s): that row
+        itself when it is this tablet's; else this tablet's row of the MRN, or, when it has
+        none, a copy of the pulled row's details made here, which this tablet may then
+        change (a pulled row is changed only on its tablet)."""
         patient = self._need("patients", patient_id, "patient")
         if not patient.get("origin"):
             return patient
@@ -422,10 +425,6 @@ class Logbook:
             return mine
         return self.add_patient({k: patient[k] for k in (
             "mrn", "family_name", "given_name", "birth_date", "sex", "weight_kg")}, by)
-
-    def _same_person(self, patient_id: str) -> str:
-        """SQL for the ids of every patient row sharing `patient_id`'s MRN (one ? for it)."""
-        return ("SELECT id FROM patients WHERE mrn = (SELECT mrn FROM patients WHERE id = ?)")
 
     # procedures ---------------------------------------------------------------------------
     def start_procedure(self, procedure: dict, by: str) -> dict:
@@ -1040,7 +1039,7 @@ class Logbook:
     def procedures(self, patient_id: str | None = None, limit: int | None = None
                    ) -> list[dict]:
         """Summaries, newest first: one row per procedure with counts and totals."""
-        where, params = ((f"WHERE p.patient_id IN ({self._same_person(patient_id)})",
+        where, params = ((f"WHERE p.patient_id IN ({SAME_MRN})",
                           [patient_id]) if patient_id else ("", []))
         sql = f"""SELECT p.id, p.patient_id, pt.mrn, p.kind, p.indication, p.started_at,
                    p.ended_at, p.signed_at, p.origin,
@@ -1063,7 +1062,7 @@ class Logbook:
         this one)."""
         patient = self.patient(patient_id)
         procs = list(self.db.query(f"SELECT * FROM procedures WHERE patient_id IN "
-                                   f"({self._same_person(patient_id)}) ORDER BY started_at",
+                                   f"({SAME_MRN}) ORDER BY started_at",
                                    [patient_id]))
         return {"patient": patient, "procedures": self._load(procs, patient=patient)}
 
@@ -1161,7 +1160,7 @@ class Logbook:
             f"""SELECT i.id, i.procedure_id, i.muscle, i.side, i.units, i.at, i.voided,
                       v.product, p.started_at, p.origin FROM injections i
                JOIN procedures p ON p.id = i.procedure_id JOIN vials v ON v.id = i.vial_id
-               WHERE p.patient_id IN ({self._same_person(patient_id)}) AND p.id <> ?
+               WHERE p.patient_id IN ({SAME_MRN}) AND p.id <> ?
                AND v.kind = 'toxin'""",
             [patient_id, procedure_id]))
         return [r for r in self._effective("injections", rows) if not r["voided"]]
