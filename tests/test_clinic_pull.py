@@ -37,6 +37,8 @@ def test_a_pull_holds_another_tablets_rows_once_marked_with_its_origin(rooms, mo
     a, b = rooms["room-a"], rooms["room-b"]
     with Logbook(a) as lb:
         demo.procedure(lb)
+        _, nurse = demo.users(lb)
+        assert lb.check_pin(nurse["id"], "0000") is False  # the PIN lockout: room-a's own
     push(a, monkeypatch)
     got = pull_into(b, monkeypatch)
     theirs = rows(a, None)
@@ -45,8 +47,13 @@ def test_a_pull_holds_another_tablets_rows_once_marked_with_its_origin(rooms, mo
                                    "snippets"))
     with Logbook(a, readonly=True) as lb:
         entries = lb.db.execute("SELECT count(*) FROM audit").fetchone()[0]
-    # each of the demo's entries made or changed one row (no PIN lockout entries in it)
-    assert (got.entries, got.rows) == (entries, entries)
+        lockout = lb.db.execute("SELECT count(*) FROM audit WHERE tbl = 'pin_attempts'"
+                                ).fetchone()[0]
+    # every entry kept; each made or changed one row, but the lockout's, which stay there
+    assert lockout == 2 and (got.entries, got.rows) == (entries, entries - lockout)
+    with Logbook(b, readonly=True) as lb:
+        assert lb.db.execute("SELECT count(*) FROM pin_attempts").fetchone()[0] == 0
+        assert lb.verify()["ok"]
     assert got.tablets == ["room-a", "room-c"]
     # a second pull changes nothing
     before = rows(b, "room-a")
