@@ -15,7 +15,7 @@ from app.clinic import pull, sync
 from app.clinic.errors import ClinicError
 from app.clinic.schema import SCHEMA
 from app.commands.cli import main
-from app.logbook import Logbook, LogbookError, demo
+from app.logbook import Logbook, LogbookError, demo, export_edf
 from app.logbook.audit import carried
 from app.logbook.migrations import NOT_AUDITED
 from tests.pullutil import admin, creds, pull_into, push, rooms, toxin_session
@@ -267,7 +267,8 @@ def test_a_pulled_record_is_changed_only_on_its_tablet(rooms, monkeypatch):
         assert lb.verify()["ok"]
 
 
-def test_a_pulled_snippet_has_its_samples_only_after_pull_emg(rooms, admin, monkeypatch):
+def test_a_pulled_snippet_has_its_samples_only_after_pull_emg(rooms, admin, monkeypatch,
+                                                               tmp_path):
     a, b = rooms["room-a"], rooms["room-b"]
     with Logbook(a) as lb:
         proc = demo.procedure(lb)
@@ -280,6 +281,8 @@ def test_a_pulled_snippet_has_its_samples_only_after_pull_emg(rooms, admin, monk
         assert snip["samples"] is None and snip["on_clinic_server"] is True
         assert lb.procedure(proc["id"])["injections"][0]["emg_source"]["on_clinic_server"]
         assert len(lb.emg_missing()) == 4
+        # an EDF export writes what is here and skips what is not (yet)
+        assert export_edf.export(lb, [lb.procedure(proc["id"])], tmp_path / "before") == []
         assert pull.pull_emg(lb, creds(b), limit=1) == 1
         assert pull.pull_emg(lb, creds(b)) == 3
         assert pull.pull_emg(lb, creds(b)) == 0
@@ -290,6 +293,7 @@ def test_a_pulled_snippet_has_its_samples_only_after_pull_emg(rooms, admin, monk
         assert not lb.procedure(proc["id"])["injections"][0]["emg_source"][
             "on_clinic_server"]
         assert lb.verify()["snippets_checked"] >= 4
+        assert len(export_edf.export(lb, [lb.procedure(proc["id"])], tmp_path / "after")) == 4
 
 
 def test_emg_that_does_not_match_its_row_is_not_stored(rooms, admin, monkeypatch):

@@ -40,8 +40,11 @@ def export(lb, records: list[dict], out: Path) -> list[Path]:
     files = []
     for r in records:
         vials = {v["id"]: v for v in r["vials"]}
+        # a snippet pulled from another tablet whose EMG is still on the clinic server has
+        # no samples here to write
         files += [(f"{r['id']}_{i['seq']:03d}.edf", writer(i, vials.get(i["vial_id"], {})))
-                  for i in r["injections"] if i["has_snippet"]]
+                  for i in r["injections"] if i["has_snippet"]
+                  and not i["emg_source"].get("on_clinic_server")]
     return outdir.write_all(out, files)
 
 
