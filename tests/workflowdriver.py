@@ -492,7 +492,7 @@ def workflow(app, args):
     out["emg_rows"] = [b.text for b in inj]
     yield from touch(inj[0])
     view = hist.ids.snippet
-    out["snippet_drawn"] = view.samples_uv is not None and len(view.canvas.children) > 3
+    out["snippet_drawn"] = view.samples_uv is not None and len(view.canvas.before.children) > 3
     out["snippet_text"] = hist.snippet_text
     yield from touch(button(hist, "Play"))
     yield 0.5
