@@ -80,6 +80,14 @@ def test_a_logbook_at_each_version_upgrades_with_its_data_intact(version, tmp_pa
             assert [(p["id"], p["origin"]) for p in hist] == [
                 (want["procedure_id"], want["tablet"]), (expected["procedure_id"], None)]
             assert all(not lb.check_pin(u["id"], "4321") for u in lb.users() if u["origin"])
+        # from 0009: two MRNs a person decided are one patient (the later decision holding)
+        if "links" in expected:
+            want = expected["links"]
+            assert want["patient_id"] in lb.same_patient(expected["patient_id"])
+            assert lb.possible_duplicates(expected["patient_id"]) == []
+            got = lb.duplicate_decisions(want["mrns"][0])
+            assert [d["decision"] for d in got] == ["different", "same"]
+            assert got[-1]["id"] == want["decision"]
         # and the upgraded logbook takes new records, new tables included
         doc = next(u for u in lb.users() if u["role"] == "physician" and not u.get("origin"))
         lb.add_observation(rec["id"], {"scale": "pain_nrs", "timepoint": "followup",

@@ -42,10 +42,12 @@ from app.logbook.audit import GENESIS
 
 SCHEMA = "needlepoint"
 
-# The tablet's record tables, in an order in which each one's parents come first.
-RECORDS = ("users", "patients", "procedures", "vials", "injections", "snippets",
-           "emg_samples", "amendments", "dose_warnings", "observations", "pending_marks",
-           "audit")
+# The tablet's record tables, in an order in which each one's parents come first: those of
+# 0001 (its rights were granted on these), then those added since, each by its migration.
+_RECORDS_0001 = ("users", "patients", "procedures", "vials", "injections", "snippets",
+                 "emg_samples", "amendments", "dose_warnings", "observations",
+                 "pending_marks", "audit")
+RECORDS = (*_RECORDS_0001, "patient_links")
 
 _TEXT_ID = "id text PRIMARY KEY"
 _TABLET = f"tablet text NOT NULL REFERENCES {SCHEMA}.tablets(name)"
@@ -295,13 +297,20 @@ def _access(db: str) -> list[str]:
                      WHERE role = session_user $$""",
            f"REVOKE ALL ON FUNCTION {s}.seen() FROM PUBLIC",
            f"GRANT EXECUTE ON FUNCTION {s}.seen() TO {group}"]
-    for t in RECORDS:
-        out += [f"ALTER TABLE {s}.{t} ENABLE ROW LEVEL SECURITY",
-                f"GRANT SELECT, INSERT ON {s}.{t} TO {group}",
-                f"CREATE POLICY read_all ON {s}.{t} FOR SELECT TO {group} USING (true)",
-                f"""CREATE POLICY insert_own ON {s}.{t} FOR INSERT TO {group}
-                    WITH CHECK (tablet = {s}.my_tablet())"""]
+    for t in _RECORDS_0001:
+        out += _record_rights(db, t)
     return out
+
+
+def _record_rights(db: str, t: str) -> list[str]:
+    """A record table's rights for tablets: read every row, insert rows of their own
+    tablet, nothing else (row-level security)."""
+    s, group = SCHEMA, quote(tablets_group(db))
+    return [f"ALTER TABLE {s}.{t} ENABLE ROW LEVEL SECURITY",
+            f"GRANT SELECT, INSERT ON {s}.{t} TO {group}",
+            f"CREATE POLICY read_all ON {s}.{t} FOR SELECT TO {group} USING (true)",
+            f"""CREATE POLICY insert_own ON {s}.{t} FOR INSERT TO {group}
+                WITH CHECK (tablet = {s}.my_tablet())"""]
 
 
 def tablets_group(db: str) -> str:
@@ -386,6 +395,28 @@ def _m0002_audit_chain_checked(db: str) -> list[str]:
     ]
 
 
+def _m0003_patient_links(db: str) -> list[str]:
+    """A person's decision on two MRNs that may be one patient (issue 32, item 4; the
+    tablet's 0009_patient_links), pushed and pulled like every record, with the same
+    rights."""
+    s = SCHEMA
+    return [
+        f"""CREATE TABLE {s}.patient_links (
+            {_TEXT_ID}, {_TABLET},
+            mrn_a text NOT NULL,
+            mrn_b text NOT NULL,
+            decision text NOT NULL CHECK (decision IN ('same', 'different')),
+            reason text NOT NULL CHECK (length(trim(reason)) > 2),
+            by text NOT NULL {_ref('users')},
+            at text NOT NULL,
+            -- byte order, as the tablet orders the pair (Python's str, SQLite's BINARY)
+            CHECK (mrn_a COLLATE "C" < mrn_b COLLATE "C")
+        )""",
+        f"CREATE INDEX patient_links_pair ON {s}.patient_links (mrn_a, mrn_b, at)",
+        *_record_rights(db, "patient_links"),
+    ]
+
+
 def literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -394,4 +425,5 @@ def literal(text: str) -> str:
 MIGRATIONS: list[tuple[str, Callable[[str], list[str]]]] = [
     ("0001_tablets_and_records", _m0001_tablets_and_records),
     ("0002_audit_chain_checked", _m0002_audit_chain_checked),
+    ("0003_patient_links", _m0003_patient_links),
 ]

@@ -19,13 +19,14 @@ migrations = Migrations(SET_NAME)
 
 # Tables whose every row is written through the audit trail, and that verify() replays.
 AUDITED = ("users", "patients", "procedures", "vials", "injections", "snippets",
-           "amendments", "dose_warnings", "observations", "pin_attempts", "pending_marks")
+           "amendments", "dose_warnings", "observations", "pin_attempts", "pending_marks",
+           "patient_links")
 # Columns the audit trail does not carry: the EMG (it holds its hash instead) and a row's
 # tablet of origin (0008_clinic_pull: the trail is this tablet's, its rows have none).
 NOT_AUDITED = {"snippets": ("samples", "origin"), "pending_marks": ("samples", "origin"),
                **{t: ("origin",) for t in ("users", "patients", "procedures", "vials",
                                            "injections", "amendments", "dose_warnings",
-                                           "observations")}}
+                                           "observations", "patient_links")}}
 # Columns the audit trail carries as the SHA-256 of their value (app.logbook.audit.carried):
 # enough for verify() to see one changed behind its back, nothing to search a PIN against.
 # Entries written before 0004_pin_attempts carry the PIN hash itself and stay as they are.
@@ -402,9 +403,11 @@ def m0007_observation_grades(db: Database) -> None:
 
 
 # The record tables a tablet may hold another tablet's rows of (issue 32): every audited
-# table but the PIN lockout, which stays on its tablet.
-PULLED = ("users", "patients", "procedures", "vials", "injections", "snippets",
-          "amendments", "dose_warnings", "observations", "pending_marks")
+# table but the PIN lockout, which stays on its tablet. 0008 gave these an origin; the
+# tables added since are made with theirs.
+_PULLED_0008 = ("users", "patients", "procedures", "vials", "injections", "snippets",
+                "amendments", "dose_warnings", "observations", "pending_marks")
+PULLED = (*_PULLED_0008, "patient_links")
 
 
 @migrations(name="0008_clinic_pull", transactional=False)
@@ -447,7 +450,7 @@ def m0008_clinic_pull(db: Database) -> None:
 
 def _clinic_pull() -> list[str]:
     origin = "origin TEXT CHECK (origin IS NULL OR length(origin) BETWEEN 1 AND 32)"
-    out = [f"ALTER TABLE {t} ADD COLUMN {origin}" for t in PULLED if t != "patients"]
+    out = [f"ALTER TABLE {t} ADD COLUMN {origin}" for t in _PULLED_0008 if t != "patients"]
     out += [
         f"""CREATE TABLE patients_0008 (
         id TEXT PRIMARY KEY,
@@ -523,6 +526,32 @@ def _clinic_pull() -> list[str]:
             BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"""
                 for event in ("UPDATE", "DELETE")]
     return out
+
+
+@migrations(name="0009_patient_links")
+def m0009_patient_links(db: Database) -> None:
+    """A person's decision on two MRNs that may be one patient (issue 32, item 4): the
+    same name and birth date under two MRNs, made on two tablets, are never merged by the
+    software. "same" makes the dose rules, history and lot recall read both MRNs as one
+    patient; "different" closes the question. A decision is a row, never changed: a later
+    one on the same pair (mrn_a < mrn_b) supersedes it. Pulled decisions carry their
+    tablet in `origin`, as every pulled row does."""
+    db.execute("""CREATE TABLE patient_links (
+        id TEXT PRIMARY KEY,
+        mrn_a TEXT NOT NULL,
+        mrn_b TEXT NOT NULL,
+        decision TEXT NOT NULL CHECK (decision IN ('same', 'different')),
+        reason TEXT NOT NULL CHECK (length(trim(reason)) > 2),
+        by TEXT NOT NULL REFERENCES users(id),
+        at TEXT NOT NULL,
+        origin TEXT CHECK (origin IS NULL OR length(origin) BETWEEN 1 AND 32),
+        CHECK (mrn_a < mrn_b)
+    )""")
+    db.execute("CREATE INDEX patient_links_pair ON patient_links (mrn_a, mrn_b, at)")
+    for event in ("UPDATE", "DELETE"):
+        db.execute(f"""CREATE TRIGGER patient_links_no_{event.lower()} BEFORE {event}
+            ON patient_links
+            BEGIN SELECT RAISE(ABORT, 'patient_links is append-only'); END""")
 
 
 def names() -> list[str]:

@@ -5,8 +5,9 @@ applied: an injection moved to another vial, or a lot corrected, counts where it
 voided injections were not given and are only counted. Times in the text are local with
 the zone (app.logbook.localtime); the dict keeps UTC. Across the clinic (issue 32) the
 rows pulled from other tablets are read with this tablet's: a patient is their MRN, whichever
-tablet made their row, and each injection names the tablet it was recorded on (`origin`,
-None for this one)."""
+tablet made their row, or the MRNs a person decided are one patient ("A1 / B7",
+app.logbook.duplicates), and each injection names the tablet it was recorded on
+(`origin`, None for this one)."""
 
 from __future__ import annotations
 
@@ -41,8 +42,9 @@ def group(lot: str, vials: list[dict], injections: list[dict], procedures: dict[
         prod["injections"] += 1
         prod["units"] += float(i.get("units") or 0)
         prod["dose_mg"] += float(i.get("dose_mg") or 0)
-        person = prod["patients"].setdefault(pt["mrn"], {
-            "mrn": pt["mrn"], "name": ", ".join(x for x in (pt["family_name"],
+        mrn = pt.get("person") or pt["mrn"]  # "A1 / B7": decided to be one patient
+        person = prod["patients"].setdefault(mrn, {
+            "mrn": mrn, "name": ", ".join(x for x in (pt["family_name"],
                                                             pt.get("given_name")) if x),
             "birth_date": pt.get("birth_date"), "injections": []})
         person["injections"].append({

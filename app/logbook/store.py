@@ -23,6 +23,7 @@ from sqlite_utils import Database
 from app.logbook import (
     audit,
     catalogue,
+    duplicates,
     errors,
     files,
     ids,
@@ -56,9 +57,6 @@ WAL_LIMIT = 32 * 2**20
 RESERVE = 64 * 1024
 BUSY_MS = 5000
 READABLE = {"users", "patients", "procedures", "vials", "injections"}
-# The ids of every patient row with the MRN of the patient row given (one ?): the same MRN is
-# the same patient, whichever tablet made the row (issue 32).
-SAME_MRN = "SELECT id FROM patients WHERE mrn = (SELECT mrn FROM patients WHERE id = ?)"
 # A snippet's EMG, its scale and its source: the columns a pending mark hands its injection.
 EMG_COLUMNS = ("fs", "channels", "frames", "uv_per_count", "injection_index", "encoding",
                "samples", "sha256", "source_uri", "source_kind", "calibrated")
@@ -426,6 +424,60 @@ class Logbook:
         return self.add_patient({k: patient[k] for k in (
             "mrn", "family_name", "given_name", "birth_date", "sex", "weight_kg")}, by)
 
+    def same_patient(self, patient_id: str) -> list[str]:
+        """The ids of every patient row that is this patient: those with its MRN, whichever
+        tablet made them (the same MRN is the same patient, issue 32), and those of the
+        MRNs a person decided are the same patient (`decide_duplicate`)."""
+        patient = self._need("patients", patient_id, "patient")
+        mrns = sorted(duplicates.linked(self.db, patient["mrn"]))
+        return [r[0] for r in self.db.execute(
+            f"SELECT id FROM patients WHERE mrn IN ({','.join('?' * len(mrns))})", mrns)]
+
+    def possible_duplicates(self, patient_id: str | None = None) -> list[dict]:
+        """Open possible duplicates (app.logbook.duplicates.possible): every pair of MRNs
+        with the same name and birth date that no one has decided on, or those of the
+        patient `patient_id`."""
+        mrn = self._need("patients", patient_id, "patient")["mrn"] if patient_id else None
+        return duplicates.possible(self.db, mrn)
+
+    def duplicate_note(self, patient_id: str) -> str | None:
+        """What a dose check for this patient says beside its result while a possible
+        duplicate is open: its injections under the other MRN are not counted."""
+        return duplicates.note(self.possible_duplicates(patient_id))
+
+    def decide_duplicate(self, mrn: str, other: str, decision: str, reason: str, by: str
+                         ) -> dict:
+        """A person's decision on two MRNs with the same name and birth date: "same" (one
+        patient from now on, wherever a patient's past is read) or "different" (the
+        question closed). A new row, audited; a later decision on the pair supersedes it.
+        Refused for two MRNs that are not a possible duplicate and were never decided on:
+        the software merges no one a person was not shown."""
+        self._user(by, "record")
+        if decision not in duplicates.DECISIONS:
+            raise LogbookError("decision: same or different")
+        reason = validate.reason(reason, "the decision's reason")
+        a, b = duplicates.pair(mrn, other)
+        if a == b:
+            raise LogbookError("the two MRNs are one: nothing to decide")
+        keys = {}
+        for m in (a, b):
+            rows = list(self.db.query("SELECT * FROM patients WHERE mrn = ?", [m]))
+            if not rows:
+                raise LogbookError("no patient with that MRN here")
+            keys[m] = {duplicates.person_key(r) for r in rows} - {None}
+        if not keys[a] & keys[b] and (a, b) not in duplicates.current(self.db):
+            raise LogbookError("these two patients differ in name or birth date: they are "
+                               "not a possible duplicate")
+        row = {"id": ids.new_id(), "mrn_a": a, "mrn_b": b, "decision": decision,
+               "reason": reason, "by": by, "at": ids.now()}
+        with self.transaction():
+            return self._insert("patient_links", row, by, reason)
+
+    def duplicate_decisions(self, mrn: str) -> list[dict]:
+        """Every decision on a pair with this MRN, oldest first (superseded ones too)."""
+        return list(self.db.query("SELECT * FROM patient_links WHERE ? IN (mrn_a, mrn_b) "
+                                  "ORDER BY at, id", [mrn]))
+
     # procedures ---------------------------------------------------------------------------
     def start_procedure(self, procedure: dict, by: str) -> dict:
         self._user(by, "record")
@@ -667,7 +719,7 @@ class Logbook:
                                          proposed=records.normalise(dict(proposed)),
                                          session=self._session(procedure_id),
                                          history=self._history(patient["id"], procedure_id)),
-                             note=self.clinic_note())
+                             note=self.check_note(patient["id"]))
 
     def log_injection(self, procedure_id: str, injection: dict, by: str, *,
                       snippet: dict | None = None, overrides: dict | None = None,
@@ -1039,8 +1091,8 @@ class Logbook:
     def procedures(self, patient_id: str | None = None, limit: int | None = None
                    ) -> list[dict]:
         """Summaries, newest first: one row per procedure with counts and totals."""
-        where, params = ((f"WHERE p.patient_id IN ({SAME_MRN})",
-                          [patient_id]) if patient_id else ("", []))
+        params = self.same_patient(patient_id) if patient_id else []
+        where = f"WHERE p.patient_id IN ({','.join('?' * len(params))})" if params else ""
         sql = f"""SELECT p.id, p.patient_id, pt.mrn, p.kind, p.indication, p.started_at,
                    p.ended_at, p.signed_at, p.origin,
                    (SELECT count(*) FROM injections i WHERE i.procedure_id = p.id
@@ -1061,9 +1113,10 @@ class Logbook:
         procedure's and injection's `origin`: the tablet it was recorded on, None for
         this one)."""
         patient = self.patient(patient_id)
+        same = self.same_patient(patient_id)
         procs = list(self.db.query(f"SELECT * FROM procedures WHERE patient_id IN "
-                                   f"({SAME_MRN}) ORDER BY started_at",
-                                   [patient_id]))
+                                   f"({','.join('?' * len(same))}) ORDER BY started_at",
+                                   same))
         return {"patient": patient, "procedures": self._load(procs, patient=patient)}
 
     def find_procedure(self, prefix: str) -> dict:
@@ -1155,14 +1208,15 @@ class Logbook:
     def _history(self, patient_id: str, procedure_id: str) -> list[dict]:
         """The patient's toxin injections in other procedures, as they now read (amended,
         voided ones left out), of every patient row with this one's MRN, whichever tablet
-        recorded them (`origin`)."""
+        recorded them (`origin`), and of the MRNs a person decided are the same patient."""
+        same = self.same_patient(patient_id)
         rows = list(self.db.query(
             f"""SELECT i.id, i.procedure_id, i.muscle, i.side, i.units, i.at, i.voided,
                       v.product, p.started_at, p.origin FROM injections i
                JOIN procedures p ON p.id = i.procedure_id JOIN vials v ON v.id = i.vial_id
-               WHERE p.patient_id IN ({SAME_MRN}) AND p.id <> ?
+               WHERE p.patient_id IN ({','.join('?' * len(same))}) AND p.id <> ?
                AND v.kind = 'toxin'""",
-            [patient_id, procedure_id]))
+            [*same, procedure_id]))
         return [r for r in self._effective("injections", rows) if not r["voided"]]
 
     def lot_recall(self, lot: str) -> dict:
@@ -1185,6 +1239,8 @@ class Logbook:
         patients = {p["id"]: p for p in self.db.query(
             f"SELECT * FROM patients WHERE id IN ({','.join('?' * len(people))})",
             list(people))}
+        for p in patients.values():  # MRNs a person decided are one patient: one person
+            p["person"] = " / ".join(sorted(duplicates.linked(self.db, p["mrn"])))
         return recall.group(lot, vials, injections, procedures, patients)
 
     # the clinic (issue 32) ------------------------------------------------------------------
@@ -1203,6 +1259,15 @@ class Logbook:
         logbook knows (a pull was tried here)."""
         known, last = pulled.last_reached(self.db)
         return pulled.note(known if joined is None else joined or known, last, now, stale_s)
+
+    def check_note(self, patient_id: str | None, joined: bool | None = None, *, now=None
+                   ) -> str | None:
+        """Everything a dose check for this patient could not count, in words beside its
+        result: other rooms not seen lately (clinic_note) and open possible duplicates
+        (duplicate_note)."""
+        notes = [self.clinic_note(joined, now=now),
+                 self.duplicate_note(patient_id) if patient_id else None]
+        return "; ".join(n for n in notes if n) or None
 
     def clinic_held(self, tablet: str) -> tuple[int, str]:
         """(seq, hash) of the last audit entry pulled from `tablet`."""

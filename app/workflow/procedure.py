@@ -104,12 +104,28 @@ class ProcedureFlow:
         return c.message
 
     def dose_note(self, joined: bool | None = None) -> str | None:
-        """What the entry screen shows beside the dose warnings while other rooms'
-        injections may be missing from them ("other rooms last seen 09:12 (UTC+01:00)"):
-        Logbook.clinic_note; never a warning, needs no override. `joined`: whether this
-        tablet holds clinic credentials (the app knows; None: as far as the logbook
-        knows)."""
-        return self.lb.clinic_note(joined)
+        """What the entry screen shows beside the dose warnings while injections may be
+        missing from them: other rooms' ("other rooms last seen 09:12 (UTC+01:00)") and an
+        open possible duplicate's ("possible duplicate MRN ..."): Logbook.check_note;
+        never a warning, needs no override. `joined`: whether this tablet holds clinic
+        credentials (the app knows; None: as far as the logbook knows)."""
+        return self.lb.check_note(self.patient["id"] if self.patient else None, joined)
+
+    def duplicates(self) -> list[dict]:
+        """The chosen patient's open possible duplicates (Logbook.possible_duplicates)."""
+        return self.lb.possible_duplicates(self.patient["id"]) if self.patient else []
+
+    def decide_duplicate(self, other: str, decision: str, reason: str, by: str) -> str:
+        """A person's decision on the chosen patient and MRN `other`: "" once recorded,
+        else why not (one line)."""
+        c = fields.parse_reason(reason)
+        if not c.ok:
+            return c.message
+        try:
+            self.lb.decide_duplicate(self.patient["mrn"], other, decision, c.value, by)
+        except LogbookError as e:
+            return str(e)
+        return ""
 
     def last_session(self, patient_id: str, exclude: str | None = None) -> dict | None:
         """The last signed procedure (other than `exclude`), its plan (muscle, side, units
@@ -130,13 +146,14 @@ class ProcedureFlow:
                 "days_ago": (now - ids.parse(last["started_at"])).days}
 
     def usual_muscles(self, patient_id: str) -> list[str]:
-        """Muscles this patient (their MRN, on any tablet) was injected in, most often
-        first."""
+        """Muscles this patient (their MRN, on any tablet, and the MRNs decided the same
+        patient) was injected in, most often first."""
+        same = self.lb.same_patient(patient_id)
         rows = self.lb.db.query(
             "SELECT i.muscle, count(*) AS n FROM injections i JOIN procedures p ON "
-            "p.id = i.procedure_id JOIN patients pt ON pt.id = p.patient_id WHERE pt.mrn = "
-            "(SELECT mrn FROM patients WHERE id = ?) AND i.muscle IS NOT NULL "
-            "AND i.voided = 0 GROUP BY i.muscle ORDER BY n DESC", [patient_id])
+            "p.id = i.procedure_id WHERE p.patient_id IN "
+            f"({','.join('?' * len(same))}) AND i.muscle IS NOT NULL "
+            "AND i.voided = 0 GROUP BY i.muscle ORDER BY n DESC", same)
         return [r["muscle"] for r in rows]
 
     # -- the procedure ----------------------------------------------------------------------
