@@ -27,7 +27,7 @@ import unicodedata
 
 from sqlite_utils import Database
 
-DECISIONS = {"same": "same person", "different": "different people"}
+DECISIONS = {"same": "the same person", "different": "different people"}
 NOT_COUNTED = "its injections are not counted until someone decides"
 
 

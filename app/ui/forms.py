@@ -164,11 +164,12 @@ class PinGate:
     def __init__(self):
         self.busy = False
 
-    def check(self, access, who: str, pin: str, say, then, whose: str = "") -> None:
+    def check(self, access, who: str, pin: str, say, then, whose: str = "",
+              role: str | None = "physician") -> None:
         """`say(words)` shows "Checking the PIN...", then "" or why not (after `whose`, as
-        "Physician's PIN: "); `then()` runs the act once the PIN is right."""
-        self._run(lambda done: access.check_later(who, pin, "physician", done), say, then,
-                  whose)
+        "Physician's PIN: "); `then()` runs the act once the PIN is right. `role`: the
+        role `who` must have (None: any, for an act the logbook checks itself)."""
+        self._run(lambda done: access.check_later(who, pin, role, done), say, then, whose)
 
     def sign_in(self, access, who: str, pin: str, say, then) -> None:
         """The lock's sign-in, the same way (`Access.sign_in_later`)."""

@@ -20,7 +20,7 @@ from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.widget import Widget
 
 import app.ui.forms  # noqa: F401
-from app.logbook import localtime, wording
+from app.logbook import duplicates, localtime, wording
 from app.ui import theme
 from app.ui.charts import ChartCard, MuscleChart  # noqa: F401  (for history.kv)
 from app.ui.snippet_view import SnippetView  # noqa: F401
@@ -152,6 +152,7 @@ class HistoryScreen(OrientedScreen):
     mode = StringProperty("patients")  # or "procedures", or "lot" (recall)
     page = StringProperty("list")
     patient_title = StringProperty("")
+    duplicate_text = StringProperty("")  # the patient's open possible duplicates, if any
     detail_title = StringProperty("")
     detail_text = StringProperty("")
     snippet_text = StringProperty("")
@@ -232,6 +233,10 @@ class HistoryScreen(OrientedScreen):
         pt = tl["patient"]
         self.patient_title = (f"{pt['family_name']}, {pt.get('given_name') or ''}  MRN "
                               f"{pt['mrn']}  born {pt.get('birth_date') or '?'}")
+        found = self.lb.possible_duplicates(patient_id)
+        self.duplicate_text = "\n".join(
+            [duplicates.line(d) for d in found]
+            + ["A person decides in set-up, where the patient is chosen."]) if found else ""
         box = self.ids.timeline
         box.clear_widgets()
         for r in tl["procedures"]:

@@ -13,8 +13,8 @@ from kivy.factory import Factory
 from kivy.lang import Builder
 from kivy.properties import BooleanProperty, DictProperty, ObjectProperty, StringProperty
 
-import app.ui.forms  # noqa: F401
-from app.logbook import localtime
+from app.logbook import duplicates, localtime
+from app.ui.forms import PinGate
 from app.ui.widgets import OrientedScreen
 from app.workflow import dose, vial_scan
 from app.workflow.plan import item_text
@@ -38,9 +38,13 @@ class SetupPanel(OrientedScreen):
     vial_message = StringProperty("")
     product_kind = StringProperty("")
     procedure_text = StringProperty("")
+    duplicate_text = StringProperty("")  # "Possible duplicate: MRN ... (room-2), ..."
+    duplicate_message = StringProperty("")
 
     def __init__(self, **kw):
         super().__init__(name="setup", **kw)
+        self._gate = PinGate()
+        self._duplicate: dict | None = None  # the possible duplicate shown
         self._held: dict[str, str] = {}  # a vial field's text before a scan lands in it
         self._seen: dict[str, str] = {}  # its text at the last edit
         self._filling = False
@@ -68,6 +72,7 @@ class SetupPanel(OrientedScreen):
                 w.scroll_y = 1
         self.form, self._held, self._seen = {}, {}, {}
         self.patient_text, self.last_text = "No patient chosen", ""
+        self._duplicate, self.duplicate_text, self.duplicate_message = None, "", ""
         self.per_tenth = self.vials_text = self.start_message = self.vial_message = ""
 
     def refresh(self) -> None:
@@ -102,6 +107,46 @@ class SetupPanel(OrientedScreen):
                              f"MRN {pt['mrn']}  born {pt.get('birth_date') or '?'}")
         self.ids.weight.show(f"{weight:g}" if weight else "")
         self.last_text = last_session_text(flow, pt["id"])
+        self.duplicate_message = ""
+        self._show_duplicate()
+
+    # -- a possible duplicate: a person decides, never the software ------------------------
+    def _show_duplicate(self) -> None:
+        """The chosen patient's first open possible duplicate, with the decision under it
+        (the next one, if any, once this one is decided)."""
+        found = self.ctx.flow.duplicates()
+        self._duplicate = found[0] if found else None
+        self.duplicate_text = duplicates.line(found[0]) if found else ""
+
+    def decide_duplicate(self, decision: str) -> None:
+        """"same" or "different", with the reason typed, authorised by the PIN of whoever
+        is signed in (as an amendment is by its author's), then recorded and audited."""
+        from app.workflow.fields import parse_reason
+
+        user, ids, dup = self.ctx.user_id(), self.ids, self._duplicate
+        if user is None or dup is None:
+            return
+        reason = parse_reason(ids.dup_reason.text)
+        if not reason.ok:
+            self.duplicate_message = reason.message
+            return
+        pin, ids.dup_pin.text = ids.dup_pin.text, ""
+        self._gate.check(self.ctx.access, user, pin,
+                         lambda m: setattr(self, "duplicate_message", m),
+                         lambda: self._decided(dup, decision, reason.value, user),
+                         whose="Your PIN: ", role=None)
+
+    def _decided(self, dup: dict, decision: str, reason: str, user: str) -> None:
+        flow = self.ctx.flow
+        said = flow.decide_duplicate(dup["other"], decision, reason, user)
+        if said:
+            self.duplicate_message = said
+            return
+        self.ids.dup_reason.text = ""
+        self.duplicate_message = (f"Recorded: MRN {dup['other']} and this patient are "
+                                  f"{duplicates.DECISIONS[decision]} ({reason}).")
+        self.last_text = last_session_text(flow, flow.patient["id"])
+        self._show_duplicate()
 
     def add_patient(self) -> None:
         ids = self.ids
