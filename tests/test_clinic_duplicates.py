@@ -45,6 +45,28 @@ def test_names_compare_by_case_spaces_and_composed_accents_not_by_accents_droppe
     assert name_key("Jos\u00e9") != name_key("Jose")
 
 
+def test_only_a_user_who_records_patients_decides_and_the_trail_keeps_it(tmp_path):
+    """Two MRNs on one tablet too: an admin (who records nothing clinical) is refused; a
+    nurse's decision is an audit entry with its reason, the logbook verifying."""
+    with Logbook(tmp_path / "logbook.db") as lb:
+        admin_ = lb.add_user({"name": "Admin", "role": "admin", "pin": "9999"})
+        nurse = lb.add_user({"name": "Nurse", "role": "nurse", "pin": "5678"},
+                            by=admin_["id"])
+        for mrn in ("X1", "X2"):
+            lb.add_patient({"mrn": mrn, "family_name": "Lima", "given_name": "Ana",
+                            "birth_date": "1970-01-02"}, by=nurse["id"])
+        with pytest.raises(LogbookError, match="only a physician or nurse"):
+            lb.decide_duplicate("X2", "X1", "same", "looks alike", admin_["id"])
+        assert [(d["mrn"], d["other"], d["rooms"]) for d in lb.possible_duplicates()] == [
+            ("X1", "X2", [None])]
+        made = lb.decide_duplicate("X2", "X1", "different", "twins, checked ID", nurse["id"])
+        assert (made["mrn_a"], made["mrn_b"]) == ("X1", "X2")
+        assert lb.possible_duplicates() == []
+        assert lb.db.execute("SELECT action, reason FROM audit WHERE tbl = 'patient_links'"
+                             ).fetchall() == [("insert", "twins, checked ID")]
+        assert lb.verify()["ok"]
+
+
 def test_a_possible_duplicate_is_shown_decided_synced_and_counted_only_once_decided(
         rooms, monkeypatch, admin):
     a, b = rooms["room-a"], rooms["room-b"]

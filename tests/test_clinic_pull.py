@@ -36,15 +36,21 @@ def rows(path, origin: str | None) -> dict:
 def test_a_pull_holds_another_tablets_rows_once_marked_with_its_origin(rooms, monkeypatch):
     a, b = rooms["room-a"], rooms["room-b"]
     with Logbook(a) as lb:
-        demo.procedure(lb)
+        done = demo.procedure(lb)
         _, nurse = demo.users(lb)
         assert lb.check_pin(nurse["id"], "0000") is False  # the PIN lockout: room-a's own
+        # a possible duplicate of the demo's patient, decided (0009_patient_links)
+        pt = done["patient"]
+        twin = lb.add_patient({**{k: pt[k] for k in ("family_name", "given_name",
+                                                     "birth_date")}, "mrn": "TWIN-1"},
+                              by=nurse["id"])
+        lb.decide_duplicate(pt["mrn"], twin["mrn"], "different", "two people", nurse["id"])
     push(a, monkeypatch)
     got = pull_into(b, monkeypatch)
     theirs = rows(a, None)
     assert rows(b, "room-a") == theirs  # every row, as it now reads on room-a
     assert all(theirs[t] for t in ("users", "patients", "procedures", "vials", "injections",
-                                   "snippets"))
+                                   "snippets", "patient_links"))
     with Logbook(a, readonly=True) as lb:
         entries = lb.db.execute("SELECT count(*) FROM audit").fetchone()[0]
         lockout = lb.db.execute("SELECT count(*) FROM audit WHERE tbl = 'pin_attempts'"

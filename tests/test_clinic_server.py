@@ -154,6 +154,8 @@ def test_a_tablet_cannot_insert_rows_as_another(two_tablets):
     f"INSERT INTO {SCHEMA}.tablets (name, role) VALUES ('room-c', current_user)",
     f"CREATE TABLE {SCHEMA}.mine (x int)",
     f"ALTER TABLE {SCHEMA}.users DISABLE ROW LEVEL SECURITY",
+    f"UPDATE {SCHEMA}.patient_links SET decision = 'same' WHERE tablet = 'room-b'",
+    f"DELETE FROM {SCHEMA}.patient_links",
 ])
 def test_a_tablet_changes_no_row_and_nothing_else(two_tablets, statement):
     """No UPDATE or DELETE for a tablet, of another's rows or its own, and no change to the
