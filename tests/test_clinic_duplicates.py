@@ -9,6 +9,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from app.clinic.errors import ClinicError
 from app.clinic.schema import SCHEMA
 from app.logbook import Logbook, LogbookError, demo
 from app.logbook.duplicates import name_key
@@ -146,3 +147,19 @@ def test_a_possible_duplicate_is_shown_decided_synced_and_counted_only_once_deci
         assert after.note is None  # decided: no longer a question
         assert len(lb.patient_history(lb.find_patient("B7")["id"])["procedures"]) == 1
         assert lb.verify()["ok"]
+
+
+def test_a_decision_pushed_to_a_server_without_its_table_says_to_run_init(rooms, admin,
+                                                                         monkeypatch):
+    """A server not brought forward to 0003_patient_links: one line saying what to do."""
+    a = rooms["room-a"]
+    with Logbook(a) as lb:
+        _, nurse = demo.users(lb)
+        for mrn in ("X1", "X2"):
+            patient(lb, mrn, "Lima", "Ana", "1970-01-02")
+        lb.decide_duplicate("X1", "X2", "same", "one person", nurse["id"])
+    with psycopg.connect(admin) as conn:
+        conn.execute(f"DROP TABLE {SCHEMA}.patient_links")
+    with pytest.raises(ClinicError, match="^the clinic server's schema is older than this "
+                       "Needlepoint's: its administrator runs needlepoint clinic init"):
+        push(a, monkeypatch)

@@ -67,6 +67,12 @@ def push(lb: Logbook, creds: dict) -> Pushed:
             done.emg = _push_emg(conn, lb, creds["tablet"])
             conn.execute(f"SELECT {SCHEMA}.seen()")
             credentials.record_push(creds["tablet"], entries[-1]["seq"] if entries else last)
+        except psycopg.errors.UndefinedTable:
+            # a record table this Needlepoint writes (a newer migration) is not there yet
+            raise ClinicError("the clinic server's schema is older than this Needlepoint's: "
+                              "its administrator runs needlepoint clinic init --dsn URL to "
+                              "bring it forward (what was pushed before stays; nothing is "
+                              "lost)") from None
         except psycopg.Error as e:
             raise ClinicError(f"the clinic server refused the push: {server.first_line(e)} "
                               f"(what was pushed before stays; nothing is lost)") from None
