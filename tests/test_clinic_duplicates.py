@@ -68,6 +68,21 @@ def test_only_a_user_who_records_patients_decides_and_the_trail_keeps_it(tmp_pat
         assert lb.verify()["ok"]
 
 
+def test_decisions_chain_a_third_mrn_is_asked_once_then_one_patient_through_others(
+        tmp_path):
+    with Logbook(tmp_path / "logbook.db") as lb:
+        _, nurse = demo.users(lb)
+        made = {m: patient(lb, m, "Lima", "Ana", "1970-01-02") for m in ("X1", "X2", "X3")}
+        lb.decide_duplicate("X1", "X2", "same", "one person", nurse["id"])
+        assert [d["other"] for d in lb.possible_duplicates(made["X1"]["id"])] == ["X3"]
+        assert [(d["mrn"], d["other"]) for d in lb.possible_duplicates()] == [
+            ("X1", "X3"), ("X2", "X3")]
+        lb.decide_duplicate("X3", "X1", "same", "one person", nurse["id"])
+        assert lb.possible_duplicates() == []  # X2 and X3: one patient through X1
+        assert sorted(lb.same_patient(made["X2"]["id"])) == sorted(
+            p["id"] for p in made.values())
+
+
 def test_a_possible_duplicate_is_shown_decided_synced_and_counted_only_once_decided(
         rooms, monkeypatch, admin):
     a, b = rooms["room-a"], rooms["room-b"]

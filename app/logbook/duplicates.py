@@ -57,21 +57,32 @@ def current(db: Database) -> dict[tuple[str, str], dict]:
     return out
 
 
-def linked(db: Database, mrn: str) -> set[str]:
-    """Every MRN decided to be the same person as `mrn` (through others too), `mrn`
-    included."""
+def _one_patient(decided: dict[tuple[str, str], dict]) -> dict[str, frozenset[str]]:
+    """Each MRN decided the same as another: the MRNs it is one patient with (through
+    others too: A same as B and B same as C make A, B, C one), itself included."""
     same: dict[str, set[str]] = {}
-    for (a, b), row in current(db).items():
+    for (a, b), row in decided.items():
         if row["decision"] == "same":
             same.setdefault(a, set()).add(b)
             same.setdefault(b, set()).add(a)
-    found, todo = {mrn}, [mrn]
-    while todo:
-        for other in same.get(todo.pop(), ()):
-            if other not in found:
+    groups: dict[str, frozenset[str]] = {}
+    for start in same:
+        if start in groups:
+            continue
+        found, todo = {start}, [start]
+        while todo:
+            for other in same[todo.pop()] - found:
                 found.add(other)
                 todo.append(other)
-    return found
+        group = frozenset(found)
+        groups.update((m, group) for m in group)
+    return groups
+
+
+def linked(db: Database, mrn: str) -> set[str]:
+    """Every MRN decided to be the same person as `mrn` (through others too), `mrn`
+    included."""
+    return set(_one_patient(current(db)).get(mrn, {mrn}))
 
 
 def possible(db: Database, mrn: str | None = None) -> list[dict]:
@@ -80,37 +91,46 @@ def possible(db: Database, mrn: str | None = None) -> list[dict]:
     (and of the MRNs decided the same as it) only, when given. Each {mrn, other, rooms:
     the tablets the other MRN's rows were recorded on (None: this one), family_name,
     given_name, birth_date}, `mrn` the given one's side when given."""
-    rows = list(db.query("SELECT mrn, family_name, given_name, birth_date, origin FROM "
-                         "patients ORDER BY origin IS NOT NULL, created_at"))
-    keys: dict[str, set] = {}
+    decided = current(db)
+    groups = _one_patient(decided)
+    cols = "mrn, family_name, given_name, birth_date, origin"
+    if mrn is None:
+        rows = list(db.query(f"SELECT {cols} FROM patients ORDER BY origin IS NOT NULL, "
+                             "created_at"))
+        mine = None
+    else:
+        # only rows born on a day this patient was: a dose check reads this, so it does
+        # not walk every patient of the clinic
+        mine = groups.get(mrn, frozenset({mrn}))
+        marks = ",".join("?" * len(mine))
+        rows = list(db.query(
+            f"SELECT {cols} FROM patients WHERE birth_date IN (SELECT birth_date FROM "
+            f"patients WHERE mrn IN ({marks})) ORDER BY origin IS NOT NULL, created_at",
+            sorted(mine)))
+    by_key: dict[tuple, set[str]] = {}
     rooms: dict[str, list] = {}
     shown: dict[str, dict] = {}
     for r in rows:
         k = person_key(r)
         if k is not None:
-            keys.setdefault(r["mrn"], set()).add(k)
+            by_key.setdefault(k, set()).add(r["mrn"])
         if r["origin"] not in rooms.setdefault(r["mrn"], []):
             rooms[r["mrn"]].append(r["origin"])
         shown.setdefault(r["mrn"], r)
-    decided = current(db)
-    mine = linked(db, mrn) if mrn is not None else None
-    groups: dict[str, frozenset] = {}
+    pairs = {pair(a, b) for same in by_key.values() for a in same for b in same if a < b}
     out = []
-    mrns = sorted(keys)
-    for i, a in enumerate(mrns):
-        for b in mrns[i + 1:]:
-            if not keys[a] & keys[b] or (a, b) in decided:
-                continue
-            if mine is not None and (a in mine) == (b in mine):
-                continue  # not about this patient, or already one patient
-            ga = groups.setdefault(a, frozenset(linked(db, a)))
-            if b in ga:
-                continue
-            here, there = (a, b) if mine is None or a in mine else (b, a)
-            p = shown[there]
-            out.append({"mrn": here, "other": there, "rooms": rooms[there],
-                        "family_name": p["family_name"], "given_name": p["given_name"],
-                        "birth_date": p["birth_date"]})
+    for a, b in sorted(pairs):
+        if (a, b) in decided or b in groups.get(a, ()):
+            continue  # decided, or one patient already through others
+        if mine is not None and (a in mine) == (b in mine):
+            continue  # not about this patient
+        here, there = (a, b) if mine is None or a in mine else (b, a)
+        if mine is not None and any(d["other"] == there for d in out):
+            continue  # a duplicate of two MRNs already decided one patient: once
+        p = shown[there]
+        out.append({"mrn": here, "other": there, "rooms": rooms[there],
+                    "family_name": p["family_name"], "given_name": p["given_name"],
+                    "birth_date": p["birth_date"]})
     return out
 
 
