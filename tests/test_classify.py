@@ -112,9 +112,35 @@ def test_motor_units_by_rhythm_size_and_firing_alone():
     # A recording's first second has shown no quiet: not a fasciculation.
     assert classify(replace(lone, t=0.4)) == ("muap", "unit_size")
     assert classify(replace(lone, quiet_s=0.3)) == ("muap", "unit_size")
+    # Longer than a fibre's potential but not larger, where fibres showed the field
+    # denervated: their overlapping potentials read so; not sure. Larger: a unit's.
+    long_small = replace(lone, amplitude_uv=300.0, duration_ms=7.0, quiet_s=0.3)
+    assert classify(long_small) == ("muap", "unit_size")
+    assert classify(replace(long_small, denervated=True)) == (UNCLASSIFIED, "undecided")
+    assert classify(replace(lone, quiet_s=0.3, denervated=True)) == ("muap", "unit_size")
     # Small and blunt with no rhythm: a distant unit or a fibre read blunt; not sure.
     blunt = replace(lone, amplitude_uv=120.0, duration_ms=4.0, quiet_s=0.3)
     assert classify(blunt) == (UNCLASSIFIED, "undecided")
+
+
+def test_a_sharp_wave_is_known_by_its_phases_sizes_wherever_its_peak_was_read():
+    """A fibre blocked at the needle: a sharp positive phase, then a long negative phase
+    opening with a brief dip the detector may take for the main peak (main "negative"),
+    lasting past 6 ms. Its positive phase, clearly the largest, and its clock make it a
+    sharp wave; its length alone does not make it a motor unit's."""
+    psw = replace(FIBRILLATION, shape=F.MOTOR_UNIT, amplitude_uv=130.0, duration_ms=6.5,
+                  half_width_ms=0.9, initial="positive", main="negative", pos_uv=76.0,
+                  neg_uv=55.0)
+    assert classify(psw) == ("positive_sharp_wave", "sharp_wave_clock")
+    assert classify(replace(psw, pattern="irregular", on_clock=True)) == (
+        "positive_sharp_wave", "sharp_wave_clock")
+    alone = replace(psw, pattern="", intervals=1, on_clock=False)
+    assert classify(alone) == (UNCLASSIFIED, "undecided")  # was a motor unit (unit_size)
+    # Phases alike in size: a sharp wave's or a fibrillation's, not sure.
+    assert classify(replace(psw, pos_uv=60.0))[0] == UNCLASSIFIED
+    # As large as a unit's potential: a unit's, whatever its phases.
+    assert classify(replace(alone, amplitude_uv=700.0, pos_uv=420.0, neg_uv=280.0)) == (
+        "muap", "unit_size")
 
 
 def test_a_myotonic_run_is_named_by_its_run():

@@ -274,7 +274,8 @@ class Analyser:
             shape=m.shape, amplitude_uv=m.amplitude_uv, duration_ms=m.duration_ms,
             half_width_ms=m.half_width_ms, initial=m.initial, main=m.main, pos_uv=m.pos_uv,
             neg_uv=m.neg_uv, linked=linked, intervals=len(isis), pattern=pattern,
-            on_clock=(reads_clock(m.shape, m.initial, m.main, m.amplitude_uv, pattern)
+            on_clock=(reads_clock(m.shape, m.initial, m.main, m.amplitude_uv, pattern,
+                                  m.pos_uv, m.neg_uv)
                       and train.on_clock()),
             fast_run=train.fast_run(MYOTONIC_MAX_ISI_S),
             last_isi_s=isis[-1] if isis else np.inf,

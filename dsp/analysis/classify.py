@@ -36,6 +36,11 @@ UNIT_MIN_UV, UNIT_MIN_MS = F.MUAP_MIN_AMPLITUDE_UV, F.MUAP_MIN_DURATION_MS
 # A fibrillation's main spike is negative and clearly the largest phase; an initial positive
 # phase nearly as large is as much a sharp wave's as a fibrillation's.
 FIBRILLATION_SPIKE_RATIO = 1.2
+# A sharp wave's positive phase is clearly its largest (the same margin, mirrored). Its long
+# negative phase may open with a brief dip (the membrane at the block repolarising), which the
+# detector may take for the main peak: the sizes of the phases, not the peak, say which
+# dominates.
+SHARP_WAVE_POSITIVE_RATIO = FIBRILLATION_SPIKE_RATIO
 # Myotonic discharges fire at 20-80 Hz for seconds; a run of this many similar intervals
 # under MYOTONIC_MAX_ISI_S is one (one or two can be look-alike fibres or units sharing a
 # train, or a unit firing fast for a moment).
@@ -104,6 +109,19 @@ def _sharp_wave_shaped(f: Facts) -> bool:
     return f.shape == F.SHARP_POSITIVE and f.amplitude_uv < SHARP_WAVE_MAX_UV
 
 
+def sharp_wave_formed(initial: str, pos_uv: float, neg_uv: float, amplitude_uv: float) -> bool:
+    """Starts positive, its positive phase clearly the largest, a fibre's size: a sharp
+    wave's form whatever follows the positive phase. Alone it is no sharp wave (a distant
+    unit can look so); firing like a clock, it is."""
+    return (initial == "positive" and pos_uv >= SHARP_WAVE_POSITIVE_RATIO * neg_uv
+            and amplitude_uv < SHARP_WAVE_MAX_UV)
+
+
+def _sharp_wave_like(f: Facts) -> bool:
+    return _sharp_wave_shaped(f) or (sharp_wave_formed(f.initial, f.pos_uv, f.neg_uv,
+                                                       f.amplitude_uv) and not f.linked)
+
+
 def _end_plate_spike_shaped(f: Facts) -> bool:
     """A brief spike that starts negative, smaller than a motor unit's potential."""
     return (f.initial == "negative" and f.shape not in (F.MINIATURE, F.SHARP_POSITIVE)
@@ -113,19 +131,25 @@ def _end_plate_spike_shaped(f: Facts) -> bool:
 
 def unit_sized(f: Facts) -> bool:
     """Shaped like a motor unit's potential, and larger (450 uV) or longer (6 ms) than any
-    fibre's: only a motor unit makes it."""
-    return f.shape == F.MOTOR_UNIT and (f.amplitude_uv >= UNIT_MIN_UV
-                                        or f.duration_ms >= UNIT_MIN_MS)
+    fibrillation or end-plate spike: only a motor unit makes it. Not longer alone when it
+    has a sharp wave's form: a sharp wave's negative phase lasts 10-30 ms."""
+    if f.shape != F.MOTOR_UNIT:
+        return False
+    if f.amplitude_uv >= UNIT_MIN_UV:
+        return True
+    return (f.duration_ms >= UNIT_MIN_MS
+            and not sharp_wave_formed(f.initial, f.pos_uv, f.neg_uv, f.amplitude_uv))
 
 
 def reads_clock(shape: str, initial: str, main: str, amplitude_uv: float,
-                pattern: str) -> bool:
+                pattern: str, pos_uv: float, neg_uv: float) -> bool:
     """Whether any rule may read this potential's `on_clock` (walking a train for a clock
     is the costliest fact: the analyser computes it only where it can matter): a fibre's
     shape, in a train neither regular (which is enough) nor semiregular (which refuses)."""
     return pattern in ("", "irregular") and (
         (initial == "positive" and main == "negative" and amplitude_uv < FIBRE_MAX_UV)
-        or (shape == F.SHARP_POSITIVE and amplitude_uv < SHARP_WAVE_MAX_UV))
+        or (shape == F.SHARP_POSITIVE and amplitude_uv < SHARP_WAVE_MAX_UV)
+        or sharp_wave_formed(initial, pos_uv, neg_uv, amplitude_uv))
 
 
 def _clocked(f: Facts) -> bool:
@@ -171,9 +195,10 @@ RULES: tuple[Rule, ...] = (
          "a short spike starting positive, firing like a clock (a fibre's rhythm; one short "
          "interval is another fibre sharing its train, not a run)"),
     Rule("sharp_wave_clock",
-         lambda f: _sharp_wave_shaped(f) and _clocked(f) and f.fast_run == 0,
+         lambda f: _sharp_wave_like(f) and _clocked(f) and f.fast_run == 0,
          "positive_sharp_wave",
-         "a sharp positive deflection with no negative spike, firing like a clock"),
+         "a sharp positive deflection, its positive phase clearly the largest, firing like a "
+         "clock"),
     Rule("end_plate_spike_irregular",
          lambda f: (_end_plate_spike_shaped(f) and _irregular(f) and not f.units_firing
                     and not f.denervated),
@@ -203,9 +228,11 @@ RULES: tuple[Rule, ...] = (
          "muap",
          "late components follow it at a fixed delay, firing after firing: a motor unit's"),
     Rule("unit_size",
-         lambda f: unit_sized(f) and f.pattern != "regular",
+         lambda f: (unit_sized(f) and f.pattern != "regular"
+                    and (f.amplitude_uv >= UNIT_MIN_UV or not f.denervated)),
          "muap",
-         "larger (450 uV) or longer (6 ms) than any fibre's potential"),
+         "larger (450 uV) or longer (6 ms) than any fibre's potential (longer only: not "
+         "where fibres showed the field denervated, whose overlapping potentials read so)"),
     Rule("undecided", lambda f: True, UNCLASSIFIED,
          "neither its shape nor its firing is evidence enough for a word"),
 )
@@ -229,4 +256,4 @@ def classify(facts: Facts, rules: tuple[Rule, ...] = RULES) -> tuple[str | None,
 
 
 __all__ = ["RULES", "UNCLASSIFIED", "Facts", "Rule", "classify", "fires_as_unit", "reads_clock",
-           "unit_sized"]
+           "sharp_wave_formed", "unit_sized"]
